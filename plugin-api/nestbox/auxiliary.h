@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * nestbox/auxiliary.h - the contract of an auxiliary plugin.
+ *
+ * An auxiliary runs around every analysis (a network sniffer, a screenshot
+ * taker, ...). For each analysis the core calls `start` BEFORE the machine
+ * is restored and `stop` AFTER the machine is down, so nothing the guest
+ * does is missed. Auxiliaries start in ascending `order` (config key
+ * `order`, else the descriptor's `order`, else 1), ties broken by name, and
+ * stop in the reverse order.
+ *
+ * Required ops: `start`, `stop`.
+ *
+ * Threading: `init`, `shutdown` and `check` run on the main thread, alone.
+ * `start` and `stop` run on worker threads; for one analysis they never
+ * overlap, and `stop` is called exactly once for every `start` that
+ * succeeded, whatever happened to the analysis in between. Several analyses
+ * run at the same time, so calls for different analyses may overlap: keep
+ * per-analysis state in *@analysis_data, not in the instance.
+ */
+#ifndef NESTBOX_AUXILIARY_H
+#define NESTBOX_AUXILIARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nestbox/error.h>
+#include <nestbox/host.h>
+#include <nestbox/machinery.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * struct nbx_task - the task an analysis runs.
+ * @struct_size: sizeof(struct nbx_task) in the core.
+ * @id:          the task's id, > 0.
+ * @target:      path of the file to analyse, or NULL for none.
+ * @duration_s:  how long the guest runs, in seconds.
+ * @debug:       the submitter asked for a debug run (e.g. capture the
+ *               agent's own traffic too).
+ * @options:     this plugin's per-task options, read with the host's config
+ *               look-ups (values are strings), or NULL when none were given.
+ */
+struct nbx_task {
+	uint32_t struct_size;
+	int64_t id;
+	const char *target;
+	int64_t duration_s;
+	bool debug;
+	const struct nbx_config_node *options;
+};
+
+/**
+ * struct nbx_aux_context - one analysis, as an auxiliary sees it.
+ * @struct_size:  sizeof(struct nbx_aux_context) in the core.
+ * @analysis_dir: the analysis directory; exists; write results here.
+ * @task:         the task; never NULL.
+ * @machine:      the machine it runs on; never NULL.
+ * @report:       this plugin's part of the report, for host->report_*().
+ *
+ * Owned by the core, read-only, valid from `start` until `stop` returns.
+ * The plugin's own settings are its config root (node NULL).
+ */
+struct nbx_aux_context {
+	uint32_t struct_size;
+	const char *analysis_dir;
+	const struct nbx_task *task;
+	const struct nbx_machine *machine;
+	struct nbx_report *report;
+};
+
+/** struct nbx_auxiliary_ops - the ops table of an auxiliary. */
+struct nbx_auxiliary_ops {
+	/** sizeof(struct nbx_auxiliary_ops) as the plugin was compiled. */
+	uint32_t struct_size;
+	/** No capability is defined in ABI 1.0; must be 0. */
+	uint32_t capabilities;
+
+	/** init - (optional) as in `struct nbx_machinery_ops`. */
+	bool (*init)(const struct nbx_host *host, void **instance, struct nbx_error *err);
+
+	/** shutdown - (optional) release the instance; no analysis is running. */
+	void (*shutdown)(void *instance);
+
+	/** check - (optional) checks the schema cannot express; see machinery.h. */
+	bool (*check)(void *instance, struct nbx_check *check, struct nbx_error *err);
+
+	/**
+	 * start - (required) begin working for one analysis, before its
+	 * machine is restored. Store per-analysis state in *@analysis_data.
+	 * On failure, clean up everything this call made: `stop` is not called.
+	 */
+	bool (*start)(void *instance, const struct nbx_aux_context *context,
+		      void **analysis_data, const struct nbx_call *call, struct nbx_error *err);
+
+	/**
+	 * stop - (required) finish, after the machine is down: flush and close
+	 * what @start opened, record results with host->report_*(), free
+	 * @analysis_data. Called even when the analysis failed. Returning
+	 * false records the failure in the report; @analysis_data must be
+	 * freed either way.
+	 */
+	bool (*stop)(void *instance, const struct nbx_aux_context *context, void *analysis_data,
+		     const struct nbx_call *call, struct nbx_error *err);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NESTBOX_AUXILIARY_H */
