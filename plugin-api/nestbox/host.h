@@ -262,9 +262,11 @@ struct nbx_host {
 				void *user_data);
 
 	/**
-	 * remove_source - remove a watch or timeout that is still active.
-	 * After it returns, its callback is not running and will not run,
-	 * unless called from that callback itself.
+	 * remove_source - remove a watch or timeout that is still active (an
+	 * unknown or finished id is ignored). Called on the main thread (from
+	 * any callback), the callback never runs again once it returns; called
+	 * from a worker thread, a callback already running may still finish,
+	 * so free its user_data from the main thread.
 	 */
 	void (*remove_source)(const struct nbx_host *host, uint64_t id);
 

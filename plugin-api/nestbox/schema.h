@@ -33,6 +33,12 @@
  *         .fields = example_fields,
  *     };
  *
+ * Paths (FILE, DIRECTORY, UNIX_SOCKET) written relative in a file are made
+ * absolute against the configuration directory, so a plugin always reads
+ * absolute paths. A group whose table declares a BOOLEAN `enabled` and that
+ * says `enabled = false` is not validated beyond that key: a disabled
+ * machine or module may be half-configured.
+ *
  * A table whose declarations contradict themselves (a default that does not
  * pass its own checks, min > max, an enum without choices, a group without
  * children, a duplicate name, an unknown type or flag) makes the loader
@@ -150,16 +156,20 @@ struct nbx_config_schema {
  * @flags:         an OR of `enum nbx_field_flags`.
  * @doc:           one line, no trailing period needed; printed above the key
  *                 in the generated template. Required.
- * @default_value: the default, written as it would be in the file and
- *                 parsed by the core with the field's own type: "10",
- *                 "true", "/var/lib/x", "eth0", "[ \"a\", \"b\" ]". NULL means
- *                 no default: the key is then optional and absent unless
- *                 NBX_FIELD_REQUIRED is set. Checked at load time with the
- *                 type's syntax (paths are not required to exist here: they
- *                 are checked when the configuration is validated).
- * @min, @max:     INTEGER bounds, inclusive. Both 0 means "no bound".
- *                 Also the bounds on the number of elements of LIST and
- *                 GROUP_LIST when either is non-zero.
+ * @default_value: the default as text, parsed by the core with the field's
+ *                 own type: "10" (INTEGER), "true" (BOOLEAN), the bare value
+ *                 for string-like types ("/var/lib/x", "eth0", not quoted),
+ *                 libconfig list syntax for LIST ("[ \"a\", \"b\" ]"). NULL
+ *                 means no default: the key is then optional (absent unless
+ *                 set) or, with NBX_FIELD_REQUIRED, mandatory. GROUP and
+ *                 GROUP_LIST take no default (a missing GROUP is created
+ *                 with its children's defaults). Checked when the plugin
+ *                 loads, with the type's syntax only: whether a path exists
+ *                 is checked when the configuration is validated.
+ * @min, @max:     INTEGER bounds, inclusive; both 0 means "no bound" (for
+ *                 a one-sided bound use INT64_MIN or INT64_MAX for the other
+ *                 side). For LIST and GROUP_LIST, the same bounds on the
+ *                 number of elements.
  * @choices:       ENUM: the accepted values, NULL-terminated, at least one.
  * @children:      GROUP, GROUP_LIST: the member table (same @field_size),
  *                 terminated like the top-level one.

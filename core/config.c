@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core_schema.h"
+
+NbxConfigFile *
+nbx_config_file_read(const char *path, gboolean required, NbxDiagnostics *diagnostics)
+{
+	NbxConfigFile *file;
+
+	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+		if (required)
+			nbx_diagnostics_add(diagnostics, path, NULL, "cannot read: file does not exist");
+		return NULL;
+	}
+	file = g_new0(NbxConfigFile, 1);
+	file->path = g_strdup(path);
+	config_init(&file->config);
+	if (!config_read_file(&file->config, path)) {
+		if (config_error_type(&file->config) == CONFIG_ERR_FILE_IO)
+			nbx_diagnostics_add(diagnostics, path, NULL, "cannot read: %s",
+					    g_strerror(errno));
+		else {
+			const char *where = config_error_file(&file->config);
+			g_autofree char *location = g_strdup_printf(
+				"%s:%d", where != NULL ? where : path, config_error_line(&file->config));
+
+			nbx_diagnostics_add(diagnostics, location, NULL, "syntax error: %s",
+					    config_error_text(&file->config));
+		}
+		nbx_config_file_free(file);
+		return NULL;
+	}
+	return file;
+}
+
+void
+nbx_config_file_free(NbxConfigFile *file)
+{
+	if (file == NULL)
+		return;
+	config_destroy(&file->config);
+	g_free(file->path);
+	g_free(file);
+}
+
+static void
+section_free(NbxPluginSection *section)
+{
+	nbx_schema_free(section->schema);
+	g_free(section);
+}
+
+void
+nbx_config_free(NbxConfig *config)
+{
+	if (config == NULL)
+		return;
+	g_ptr_array_unref(config->machineries);
+	g_ptr_array_unref(config->auxiliaries);
+	g_ptr_array_unref(config->files);
+	nbx_config_file_free(config->core_file);
+	g_strfreev(config->plugin_dirs);
+	g_strfreev(config->machinery_names);
+	g_free(config->state_dir);
+	g_free(config->run_dir);
+	g_free(config->analyses_dir);
+	g_free(config->log_level);
+	g_free(config->dir);
+	g_free(config);
+}
+
+static char **
+string_list(config_setting_t *root, const char *key)
+{
+	config_setting_t *list = config_setting_get_member(root, key);
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+
+	for (int i = 0; list != NULL && i < config_setting_length(list); i++) {
+		const char *value = config_setting_get_string_elem(list, i);
+
+		if (value != NULL)
+			g_strv_builder_add(builder, value);
+	}
+	return g_strv_builder_end(builder);
+}
+
+static char *
+string_value(config_setting_t *root, const char *key)
+{
+	const char *value = NULL;
+
+	config_setting_lookup_string(root, key, &value);
+	return g_strdup(value);
+}
+
+static char **
+plugin_search_path(config_setting_t *root, const char *builtin_plugin_dir)
+{
+	g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+	const char *env = g_getenv("NESTBOX_PLUGIN_PATH");
+	g_auto(GStrv) configured = string_list(root, "plugin_dirs");
+	int builtin = 1;
+
+	if (env != NULL) {
+		g_auto(GStrv) parts = g_strsplit(env, ":", -1);
+
+		for (char **p = parts; *p != NULL; p++) {
+			if (**p != '\0')
+				g_strv_builder_add(builder, *p);
+		}
+	}
+	/* A configured directory that is missing was reported by the schema. */
+	for (char **dir = configured; *dir != NULL; dir++) {
+		if (g_file_test(*dir, G_FILE_TEST_IS_DIR))
+			g_strv_builder_add(builder, *dir);
+	}
+	config_setting_lookup_bool(root, "builtin_plugin_dir", &builtin);
+	/* Not installed yet (a build tree): nothing to load from it, not an error. */
+	if (builtin && builtin_plugin_dir != NULL &&
+	    g_file_test(builtin_plugin_dir, G_FILE_TEST_IS_DIR))
+		g_strv_builder_add(builder, builtin_plugin_dir);
+	return g_strv_builder_end(builder);
+}
+
+NbxConfig *
+nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
+		     NbxDiagnostics *diagnostics)
+{
+	g_autofree char *path = g_build_filename(dir, "nestbox.conf", NULL);
+	g_autoptr(NbxSchema) schema = nbx_schema_new_static(nbx_core_fields);
+	g_autofree char *base_dir = g_canonicalize_filename(dir, NULL);
+	NbxValidation validation = {
+		.diagnostics = diagnostics, .base_dir = base_dir, .check_environment = TRUE
+	};
+	NbxConfigFile *file = nbx_config_file_read(path, TRUE, diagnostics);
+	config_setting_t *root;
+	NbxConfig *config;
+
+	if (file == NULL)
+		return NULL;
+	config = g_new0(NbxConfig, 1);
+	/* Absolute, so relative paths in the files resolve the same from any cwd. */
+	config->dir = g_canonicalize_filename(dir, NULL);
+	config->core_file = file;
+	config->files = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_config_file_free);
+	config->machineries = g_ptr_array_new_with_free_func((GDestroyNotify)section_free);
+	config->auxiliaries = g_ptr_array_new_with_free_func((GDestroyNotify)section_free);
+
+	root = config_root_setting(&file->config);
+	nbx_schema_validate_group(schema, root, NULL, &validation);
+	config->plugin_dirs = plugin_search_path(root, builtin_plugin_dir);
+	config->machinery_names = string_list(root, "machineries");
+	config->state_dir = string_value(root, "state_dir");
+	config->run_dir = string_value(root, "run_dir");
+	config->analyses_dir = string_value(root, "analyses_dir");
+	config->log_level = string_value(root, "log_level");
+	return config;
+}
+
+/* ---- machineries -------------------------------------------------------- */
+
+static NbxSchema *
+machinery_schema(NbxPlugin *plugin)
+{
+	g_autoptr(NbxSchema) core_machine = nbx_schema_new_static(nbx_core_machine_fields);
+	g_autoptr(NbxSchema) machine = nbx_schema_concat(core_machine, plugin->machine_schema);
+
+	return nbx_schema_with_group_list(plugin->config_schema, "machines",
+					  "The machines of this machinery, one group each", machine,
+					  0);
+}
+
+static void
+load_machinery(NbxConfig *config, NbxPluginRegistry *registry, const char *name,
+	       NbxDiagnostics *diagnostics)
+{
+	g_autofree char *path = NULL;
+	g_autofree char *file_name = g_strconcat(name, ".conf", NULL);
+	NbxPlugin *plugin = nbx_plugin_registry_lookup(registry, name);
+	NbxValidation validation = {
+		.diagnostics = diagnostics, .base_dir = config->dir, .check_environment = TRUE
+	};
+	NbxPluginSection *section;
+	NbxConfigFile *file;
+
+	if (plugin == NULL || plugin->descriptor.kind != NBX_PLUGIN_MACHINERY) {
+		g_autofree char *location = nbx_setting_location(
+			config_setting_get_member(config_root_setting(&config->core_file->config),
+						  "machineries"));
+
+		nbx_diagnostics_add(diagnostics, location, "machineries",
+				    plugin == NULL ? "no machinery plugin named \"%s\" is loaded"
+						   : "plugin \"%s\" is not a machinery",
+				    name);
+		return;
+	}
+	path = g_build_filename(config->dir, "machinery", file_name, NULL);
+	file = nbx_config_file_read(path, TRUE, diagnostics);
+	if (file == NULL)
+		return;
+	g_ptr_array_add(config->files, file);
+
+	section = g_new0(NbxPluginSection, 1);
+	section->plugin = plugin;
+	section->schema = machinery_schema(plugin);
+	section->file = file;
+	section->root = config_root_setting(&file->config);
+	nbx_schema_validate_group(section->schema, section->root, NULL, &validation);
+	g_ptr_array_add(config->machineries, section);
+}
+
+/* ---- auxiliaries -------------------------------------------------------- */
+
+static gint
+compare_auxiliaries(gconstpointer a, gconstpointer b)
+{
+	const NbxPluginSection *x = *(NbxPluginSection *const *)a;
+	const NbxPluginSection *y = *(NbxPluginSection *const *)b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return g_strcmp0(x->plugin->descriptor.name, y->plugin->descriptor.name);
+}
+
+static void
+load_auxiliary_group(NbxConfig *config, NbxPluginRegistry *registry, NbxConfigFile *file,
+		     config_setting_t *group, NbxDiagnostics *diagnostics)
+{
+	const char *name = config_setting_name(group);
+	NbxPlugin *plugin = nbx_plugin_registry_lookup(registry, name);
+	g_autoptr(NbxSchema) core = nbx_schema_new_static(nbx_core_auxiliary_fields);
+	g_autofree char *order = NULL;
+	g_autofree char *location = nbx_setting_location(group);
+	NbxValidation validation = {
+		.diagnostics = diagnostics, .base_dir = config->dir, .check_environment = TRUE
+	};
+	NbxPluginSection *section;
+	int enabled = 1;
+
+	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
+		nbx_diagnostics_add(diagnostics, location, name,
+				    "expected a group { ... } for auxiliary module \"%s\"", name);
+		return;
+	}
+	config_setting_lookup_bool(group, "enabled", &enabled);
+	if (plugin == NULL || plugin->descriptor.kind != NBX_PLUGIN_AUXILIARY) {
+		/* A disabled group is not validated, and may name an absent plugin. */
+		if (enabled)
+			nbx_diagnostics_add(diagnostics, location, name,
+					    plugin == NULL
+						    ? "no auxiliary plugin named \"%s\" is loaded"
+						    : "plugin \"%s\" is not an auxiliary",
+					    name);
+		return;
+	}
+
+	section = g_new0(NbxPluginSection, 1);
+	section->plugin = plugin;
+	section->schema = nbx_schema_concat(core, plugin->config_schema);
+	order = g_strdup_printf("%d", plugin->descriptor.order > 0 ? plugin->descriptor.order : 1);
+	nbx_schema_set_default(section->schema, "order", order);
+	section->file = file;
+	section->root = group;
+	nbx_schema_validate_group(section->schema, group, name, &validation);
+	if (!enabled) {
+		section_free(section);
+		return;
+	}
+	long long order_value = 1;
+
+	config_setting_lookup_int64(group, "order", &order_value);
+	section->order = order_value;
+	g_ptr_array_add(config->auxiliaries, section);
+}
+
+static void
+load_auxiliaries(NbxConfig *config, NbxPluginRegistry *registry, NbxDiagnostics *diagnostics)
+{
+	g_autofree char *path = g_build_filename(config->dir, "auxiliary.conf", NULL);
+	NbxConfigFile *file = nbx_config_file_read(path, FALSE, diagnostics);
+	config_setting_t *root;
+
+	/* No auxiliary.conf: no module runs, which is a valid choice. */
+	if (file == NULL)
+		return;
+	g_ptr_array_add(config->files, file);
+	root = config_root_setting(&file->config);
+	for (int i = 0; i < config_setting_length(root); i++)
+		load_auxiliary_group(config, registry, file, config_setting_get_elem(root, i),
+				     diagnostics);
+	g_ptr_array_sort(config->auxiliaries, compare_auxiliaries);
+}
+
+void
+nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
+			NbxDiagnostics *diagnostics)
+{
+	for (char **name = config->machinery_names; *name != NULL; name++) {
+		gboolean twice = FALSE;
+
+		for (char **before = config->machinery_names; before < name; before++)
+			twice |= g_strcmp0(*before, *name) == 0;
+		if (twice) {
+			nbx_diagnostics_add(diagnostics, config->core_file->path, "machineries",
+					    "machinery \"%s\" is listed twice", *name);
+			continue;
+		}
+		load_machinery(config, registry, *name, diagnostics);
+	}
+	load_auxiliaries(config, registry, diagnostics);
+}

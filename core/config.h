@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The configuration directory: nestbox.conf, machinery/NAME.conf for each
+ * enabled machinery, auxiliary.conf. Loading validates every file against
+ * the schemas and reports every problem; nothing here starts anything.
+ */
+#pragma once
+
+#include <glib.h>
+#include <libconfig.h>
+
+#include "diagnostics.h"
+#include "plugin_loader.h"
+#include "schema.h"
+
+typedef struct {
+	char *path;
+	config_t config;
+} NbxConfigFile;
+
+/* One plugin's configuration. */
+typedef struct {
+	NbxPlugin *plugin;
+	/* The schema its root was validated with (core keys + the plugin's). */
+	NbxSchema *schema;
+	/* Its file (the machinery's own, or the shared auxiliary.conf). */
+	NbxConfigFile *file;
+	/* Its root: the machinery file's root, or the auxiliary's group. */
+	config_setting_t *root;
+	/* Auxiliaries: the effective start order. */
+	gint64 order;
+} NbxPluginSection;
+
+typedef struct {
+	char *dir;
+	NbxConfigFile *core_file;
+	/* Settings of nestbox.conf, absolute paths. */
+	char **plugin_dirs; /* every directory to scan, in order */
+	char **machinery_names;
+	char *state_dir;
+	char *run_dir;
+	char *analyses_dir;
+	char *log_level;
+	/* NbxConfigFile *: every file read besides nestbox.conf. */
+	GPtrArray *files;
+	/* NbxPluginSection *: enabled machineries, in nestbox.conf's order. */
+	GPtrArray *machineries;
+	/* NbxPluginSection *: enabled auxiliaries, by order then name. */
+	GPtrArray *auxiliaries;
+} NbxConfig;
+
+/*
+ * Reads and validates nestbox.conf in @dir, and works out the plugin
+ * directories: NESTBOX_PLUGIN_PATH (colon-separated), then `plugin_dirs`,
+ * then @builtin_plugin_dir unless `builtin_plugin_dir = false`. Returns a
+ * config even when there were problems (they are in @diagnostics), NULL
+ * only when nestbox.conf could not be parsed at all.
+ */
+NbxConfig *nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
+				NbxDiagnostics *diagnostics);
+
+/*
+ * Reads and validates the files of every enabled machinery and
+ * auxiliary.conf against the schemas of the plugins in @registry.
+ */
+void nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
+			     NbxDiagnostics *diagnostics);
+
+void nbx_config_free(NbxConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxConfig, nbx_config_free)
+
+/*
+ * Parses @path into a new file; on a syntax error reports
+ * `path:line: syntax error: ...` and returns NULL. A missing file is
+ * reported only when @required.
+ */
+NbxConfigFile *nbx_config_file_read(const char *path, gboolean required,
+				    NbxDiagnostics *diagnostics);
+void nbx_config_file_free(NbxConfigFile *file);

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Commented default configuration generated from a plugin's schema, so the
+ * shipped files in conf/ and a plugin's own template never drift from the
+ * code that validates them.
+ */
+#pragma once
+
+#include <glib.h>
+#include <nestbox/plugin.h>
+
+/*
+ * The template of one plugin, as `nestboxd --config-template NAME` prints it:
+ * for a machinery the whole content of conf/machinery/NAME.conf, for an
+ * auxiliary its group in conf/auxiliary.conf. @descriptor must have passed
+ * the loader's checks (so the schema is well formed). Free with g_free().
+ */
+gchar *nbx_config_template_for_plugin(const struct nbx_plugin_descriptor *descriptor);
+
+/* The template of conf/nestbox.conf (the core's own settings). */
+gchar *nbx_config_template_for_core(void);

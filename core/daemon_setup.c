@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "daemon_setup.h"
+
+NbxPluginRegistry *
+nbx_setup_scan_plugins(char **dirs)
+{
+	NbxPluginRegistry *registry = nbx_plugin_registry_new();
+
+	for (char **dir = dirs; dir != NULL && *dir != NULL; dir++)
+		nbx_plugin_registry_scan_dir(registry, *dir);
+	return registry;
+}
+
+static void
+add_refusals(const NbxPluginRegistry *registry, NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < registry->refusals->len; i++)
+		nbx_diagnostics_add(diagnostics, NULL, NULL, "%s",
+				    (const char *)g_ptr_array_index(registry->refusals, i));
+}
+
+static void
+load_machines(NbxSetup *setup, NbxPluginInstance *instance, NbxDiagnostics *diagnostics)
+{
+	bool (*load)(void *, struct nbx_machine_loader *, struct nbx_error *) =
+		instance->plugin->machinery.load_machines;
+	struct nbx_machine_loader loader = {
+		.instance = instance, .pool = setup->pool, .diagnostics = diagnostics
+	};
+	struct nbx_error err = { 0 };
+
+	if (load == NULL) {
+		nbx_machine_pool_add_configured(
+			setup->pool, instance,
+			config_setting_get_member(instance->section->root, "machines"), diagnostics);
+		return;
+	}
+	if (!load(instance->instance, &loader, &err)) {
+		g_autoptr(GError) error = NULL;
+
+		nbx_plugin_error_propagate(&error, instance, NULL, "load_machines", &err);
+		nbx_diagnostics_add(diagnostics, instance->section->file->path, NULL, "%s",
+				    error->message);
+	}
+}
+
+static void
+check_machines(NbxSetup *setup, NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < setup->pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
+		NbxPluginInstance *instance = machine->machinery;
+		struct nbx_check check = { .instance = instance, .diagnostics = diagnostics };
+		struct nbx_error err = { 0 };
+
+		if (instance->plugin->machinery.check_machine == NULL || !instance->initialized)
+			continue;
+		if (!instance->plugin->machinery.check_machine(instance->instance, &machine->machine,
+							       &check, &err)) {
+			g_autoptr(GError) error = NULL;
+
+			nbx_plugin_error_propagate(&error, instance, machine->machine.name,
+						   "check_machine", &err);
+			nbx_diagnostics_add(diagnostics, machine->location, NULL, "%s",
+					    error->message);
+		}
+	}
+}
+
+/* init every plugin, stopping at none: every failure is worth reporting. */
+static void
+init_instances(GPtrArray *instances, NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < instances->len; i++) {
+		NbxPluginInstance *instance = g_ptr_array_index(instances, i);
+		g_autoptr(GError) error = NULL;
+
+		if (!nbx_plugin_instance_init(instance, &error)) {
+			nbx_diagnostics_add(diagnostics, instance->section->file->path, NULL, "%s",
+					    error->message);
+			continue;
+		}
+		nbx_plugin_instance_check(instance, diagnostics);
+	}
+}
+
+static GPtrArray *
+make_instances(NbxSetup *setup, GPtrArray *sections)
+{
+	GPtrArray *instances = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_plugin_instance_free);
+
+	for (guint i = 0; i < sections->len; i++) {
+		NbxPluginInstance *instance =
+			nbx_plugin_instance_new(g_ptr_array_index(sections, i), setup->config);
+
+		instance->pool = setup->pool;
+		g_ptr_array_add(instances, instance);
+	}
+	return instances;
+}
+
+NbxSetup *
+nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
+	       NbxDiagnostics *diagnostics)
+{
+	NbxConfig *config = nbx_config_load_core(config_dir, builtin_plugin_dir, diagnostics);
+	NbxSetup *setup;
+
+	if (config == NULL)
+		return NULL;
+	setup = g_new0(NbxSetup, 1);
+	setup->config = config;
+	setup->registry = nbx_setup_scan_plugins(config->plugin_dirs);
+	setup->pool = nbx_machine_pool_new();
+	add_refusals(setup->registry, diagnostics);
+	nbx_config_load_plugins(config, setup->registry, diagnostics);
+	setup->machineries = make_instances(setup, config->machineries);
+	setup->auxiliaries = make_instances(setup, config->auxiliaries);
+
+	/* Plugins see only configurations that passed their schema. */
+	if (nbx_diagnostics_count(diagnostics) > 0)
+		return setup;
+	for (guint i = 0; i < setup->machineries->len; i++) {
+		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
+
+		if (instance->plugin->machinery.load_machines == NULL)
+			load_machines(setup, instance, diagnostics);
+	}
+	init_instances(setup->machineries, diagnostics);
+	init_instances(setup->auxiliaries, diagnostics);
+	for (guint i = 0; i < setup->machineries->len; i++) {
+		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
+
+		if (instance->plugin->machinery.load_machines != NULL && instance->initialized)
+			load_machines(setup, instance, diagnostics);
+	}
+	nbx_machine_pool_check_unique(setup->pool, diagnostics);
+	check_machines(setup, diagnostics);
+	return setup;
+}
+
+void
+nbx_setup_free(NbxSetup *setup)
+{
+	if (setup == NULL)
+		return;
+	/* Auxiliaries first: they were started last. */
+	if (setup->auxiliaries != NULL)
+		g_ptr_array_unref(setup->auxiliaries);
+	if (setup->machineries != NULL)
+		g_ptr_array_unref(setup->machineries);
+	nbx_machine_pool_free(setup->pool);
+	nbx_plugin_registry_free(setup->registry);
+	nbx_config_free(setup->config);
+	g_free(setup);
+}

@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The host-services table: the only way a plugin reaches the core. Each
+ * function finds its plugin instance through host->core_private.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "diagnostics.h"
+#include "host_services.h"
+#include "machine_pool.h"
+#include "plugin_instance.h"
+#include "report.h"
+#include "schema.h"
+
+static GThread *main_thread;
+
+void
+nbx_host_services_set_main_thread(void)
+{
+	main_thread = g_thread_self();
+}
+
+static NbxPluginInstance *
+instance_of(const struct nbx_host *host)
+{
+	return host->core_private;
+}
+
+/* ---- logging and errors ------------------------------------------------- */
+
+static void
+host_log(const struct nbx_host *host, int32_t level, const char *format, ...)
+{
+	static const GLogLevelFlags levels[] = { G_LOG_LEVEL_WARNING, G_LOG_LEVEL_WARNING,
+						 G_LOG_LEVEL_INFO, G_LOG_LEVEL_DEBUG };
+	g_autofree char *message = NULL;
+	va_list args;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	if (level < 0 || level >= (int32_t)G_N_ELEMENTS(levels))
+		level = NBX_LOG_INFO;
+	g_log("nestbox", levels[level], "%s%s: %s", level == NBX_LOG_ERROR ? "error: " : "",
+	      nbx_plugin_instance_name(instance_of(host)), message);
+}
+
+static void
+host_error_set(const struct nbx_host *host, struct nbx_error *err, int32_t code,
+	       const char *format, ...)
+{
+	va_list args;
+
+	if (err == NULL || err->code != NBX_ERROR_NONE)
+		return;
+	err->code = code != NBX_ERROR_NONE ? code : NBX_ERROR_FAILED;
+	va_start(args, format);
+	vsnprintf(err->message, sizeof err->message, format, args);
+	va_end(args);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static config_setting_t *
+lookup(const struct nbx_host *host, const struct nbx_config_node *node, const char *key)
+{
+	config_setting_t *base = node != NULL ? NBX_SETTING(node) : instance_of(host)->section->root;
+
+	if (key == NULL)
+		return base;
+	return config_setting_lookup(base, key);
+}
+
+static const char *
+host_config_string(const struct nbx_host *host, const struct nbx_config_node *node,
+		   const char *key)
+{
+	config_setting_t *setting = lookup(host, node, key);
+
+	if (setting == NULL || config_setting_type(setting) != CONFIG_TYPE_STRING)
+		return NULL;
+	return config_setting_get_string(setting);
+}
+
+static bool
+host_config_integer(const struct nbx_host *host, const struct nbx_config_node *node,
+		    const char *key, int64_t *out)
+{
+	config_setting_t *setting = lookup(host, node, key);
+
+	if (setting == NULL || (config_setting_type(setting) != CONFIG_TYPE_INT &&
+				config_setting_type(setting) != CONFIG_TYPE_INT64))
+		return false;
+	*out = config_setting_get_int64(setting);
+	return true;
+}
+
+static bool
+host_config_boolean(const struct nbx_host *host, const struct nbx_config_node *node,
+		    const char *key, bool *out)
+{
+	config_setting_t *setting = lookup(host, node, key);
+
+	if (setting == NULL || config_setting_type(setting) != CONFIG_TYPE_BOOL)
+		return false;
+	*out = config_setting_get_bool(setting);
+	return true;
+}
+
+static size_t
+host_config_list_length(const struct nbx_host *host, const struct nbx_config_node *node,
+			const char *key)
+{
+	config_setting_t *setting = lookup(host, node, key);
+
+	if (setting == NULL || (config_setting_type(setting) != CONFIG_TYPE_LIST &&
+				config_setting_type(setting) != CONFIG_TYPE_ARRAY))
+		return 0;
+	return config_setting_length(setting);
+}
+
+static const char *
+host_config_list_string(const struct nbx_host *host, const struct nbx_config_node *node,
+			const char *key, size_t index)
+{
+	config_setting_t *element;
+	g_autofree char *text = NULL;
+
+	if (index >= host_config_list_length(host, node, key))
+		return NULL;
+	element = config_setting_get_elem(lookup(host, node, key), index);
+	switch (config_setting_type(element)) {
+	case CONFIG_TYPE_STRING:
+		return config_setting_get_string(element);
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		text = g_strdup_printf("%" G_GINT64_FORMAT, (gint64)config_setting_get_int64(element));
+		/* Interned: valid for the life of the process, safe from any thread. */
+		return g_intern_string(text);
+	case CONFIG_TYPE_BOOL:
+		return config_setting_get_bool(element) ? "true" : "false";
+	default:
+		return NULL;
+	}
+}
+
+static const struct nbx_config_node *
+host_config_group(const struct nbx_host *host, const struct nbx_config_node *node,
+		  const char *key)
+{
+	config_setting_t *setting = lookup(host, node, key);
+
+	if (setting == NULL || config_setting_type(setting) != CONFIG_TYPE_GROUP)
+		return NULL;
+	return NBX_NODE(setting);
+}
+
+static const struct nbx_config_node *
+host_config_list_group(const struct nbx_host *host, const struct nbx_config_node *node,
+		       const char *key, size_t index)
+{
+	config_setting_t *element;
+
+	if (index >= host_config_list_length(host, node, key))
+		return NULL;
+	element = config_setting_get_elem(lookup(host, node, key), index);
+	if (config_setting_type(element) != CONFIG_TYPE_GROUP)
+		return NULL;
+	return NBX_NODE(element);
+}
+
+static const char *
+host_config_location(const struct nbx_host *host, const struct nbx_config_node *node,
+		     const char *key)
+{
+	config_setting_t *setting = lookup(host, node, key);
+	g_autofree char *location = NULL;
+
+	if (setting == NULL)
+		setting = lookup(host, node, NULL);
+	location = nbx_setting_location(setting);
+	return g_intern_string(location);
+}
+
+static const char *
+host_path(const struct nbx_host *host, int32_t kind)
+{
+	NbxPluginInstance *instance = instance_of(host);
+
+	switch (kind) {
+	case NBX_PATH_CONFIG_DIR:
+		return instance->config->dir;
+	case NBX_PATH_STATE_DIR:
+		return instance->state_dir;
+	case NBX_PATH_RUN_DIR:
+		return instance->run_dir;
+	case NBX_PATH_ANALYSES_DIR:
+		return instance->config->analyses_dir;
+	default:
+		return NULL;
+	}
+}
+
+/* ---- child processes ---------------------------------------------------- */
+
+typedef struct {
+	NbxPluginInstance *instance;
+	gint64 pid;
+	nbx_child_exit_fn on_exit;
+	void *user_data;
+} NbxChild;
+
+static void
+child_setup(gpointer data)
+{
+	/* Own process group: a ^C at the daemon's terminal does not reach it. */
+	setpgid(0, 0);
+	/* Dies with the daemon, so a crash leaves no orphaned hypervisor. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+child_exited(GPid pid, gint wait_status, gpointer data)
+{
+	NbxChild *child = data;
+	NbxPluginInstance *instance = child->instance;
+
+	g_mutex_lock(&instance->children_lock);
+	g_hash_table_remove(instance->children, &child->pid);
+	g_mutex_unlock(&instance->children_lock);
+	if (child->on_exit != NULL)
+		child->on_exit(child->user_data, pid, wait_status);
+	g_spawn_close_pid(pid);
+	g_free(child);
+}
+
+typedef struct {
+	const struct nbx_host *host;
+	const struct nbx_spawn *spawn;
+	int64_t *pid;
+	struct nbx_error *err;
+	gboolean ok;
+	gboolean done;
+	GMutex lock;
+	GCond cond;
+} SpawnCall;
+
+static gboolean
+spawn_now(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *pid_out,
+	  struct nbx_error *err)
+{
+	NbxPluginInstance *instance = instance_of(host);
+	g_autoptr(GError) error = NULL;
+	g_autofree int *sources = g_new0(int, spawn->n_fds + 1);
+	g_autofree int *targets = g_new0(int, spawn->n_fds + 1);
+	GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES;
+	int output = -1;
+	GPid pid;
+	NbxChild *child;
+
+	if (spawn->argv == NULL || spawn->argv[0] == NULL) {
+		host_error_set(host, err, NBX_ERROR_INVALID, "spawn: argv is empty");
+		return FALSE;
+	}
+	if (strchr(spawn->argv[0], '/') == NULL)
+		flags |= G_SPAWN_SEARCH_PATH;
+	if (spawn->stdin_fd < 0)
+		flags |= G_SPAWN_STDIN_FROM_DEV_NULL;
+	if (spawn->output_path != NULL) {
+		output = open(spawn->output_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (output < 0) {
+			host_error_set(host, err, NBX_ERROR_IO, "cannot open %s for %s's output: %s",
+				       spawn->output_path, spawn->argv[0], g_strerror(errno));
+			return FALSE;
+		}
+	}
+	for (guint32 i = 0; i < spawn->n_fds; i++) {
+		sources[i] = spawn->fds[i].parent_fd;
+		targets[i] = spawn->fds[i].child_fd;
+	}
+	if (!g_spawn_async_with_pipes_and_fds(
+		    spawn->cwd, (const char *const *)spawn->argv, (const char *const *)spawn->envp,
+		    flags, child_setup, NULL, spawn->stdin_fd, output, output, sources, targets,
+		    spawn->n_fds, &pid, NULL, NULL, NULL, &error)) {
+		if (output >= 0)
+			close(output);
+		host_error_set(host, err, NBX_ERROR_FAILED, "cannot start %s: %s", spawn->argv[0],
+			       error->message);
+		return FALSE;
+	}
+	if (output >= 0)
+		close(output);
+
+	child = g_new0(NbxChild, 1);
+	child->instance = instance;
+	child->pid = pid;
+	child->on_exit = spawn->on_exit;
+	child->user_data = spawn->user_data;
+	g_mutex_lock(&instance->children_lock);
+	g_hash_table_insert(instance->children, g_memdup2(&child->pid, sizeof child->pid), child);
+	g_mutex_unlock(&instance->children_lock);
+	g_child_watch_add(pid, child_exited, child);
+	*pid_out = pid;
+	return TRUE;
+}
+
+static gboolean
+spawn_on_main_thread(gpointer data)
+{
+	SpawnCall *call = data;
+	gboolean ok = spawn_now(call->host, call->spawn, call->pid, call->err);
+
+	g_mutex_lock(&call->lock);
+	call->ok = ok;
+	call->done = TRUE;
+	g_cond_signal(&call->cond);
+	g_mutex_unlock(&call->lock);
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * PR_SET_PDEATHSIG fires when the forking THREAD exits, and worker threads
+ * come and go: so children are always forked by the main thread.
+ */
+static bool
+host_spawn(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *pid,
+	   struct nbx_error *err)
+{
+	SpawnCall call = { .host = host, .spawn = spawn, .pid = pid, .err = err };
+
+	if (main_thread == NULL || g_thread_self() == main_thread)
+		return spawn_now(host, spawn, pid, err);
+	g_mutex_init(&call.lock);
+	g_cond_init(&call.cond);
+	g_main_context_invoke(NULL, spawn_on_main_thread, &call);
+	g_mutex_lock(&call.lock);
+	while (!call.done)
+		g_cond_wait(&call.cond, &call.lock);
+	g_mutex_unlock(&call.lock);
+	g_mutex_clear(&call.lock);
+	g_cond_clear(&call.cond);
+	return call.ok;
+}
+
+static bool
+host_child_signal(const struct nbx_host *host, int64_t pid, int32_t signal,
+		  struct nbx_error *err)
+{
+	NbxPluginInstance *instance = instance_of(host);
+	gboolean ours;
+	int rc = 0;
+
+	g_mutex_lock(&instance->children_lock);
+	ours = g_hash_table_contains(instance->children, &pid);
+	/* Signalled under the lock, so the pid cannot be reaped and reused meanwhile. */
+	if (ours)
+		rc = kill((pid_t)pid, signal);
+	g_mutex_unlock(&instance->children_lock);
+	if (!ours) {
+		host_error_set(host, err, NBX_ERROR_INVALID,
+			       "pid %" G_GINT64_FORMAT " is not a running child of this plugin", pid);
+		return false;
+	}
+	if (rc != 0) {
+		host_error_set(host, err, NBX_ERROR_FAILED, "kill(%" G_GINT64_FORMAT ", %d): %s", pid,
+			       signal, g_strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* ---- main-loop sources -------------------------------------------------- */
+
+typedef struct {
+	nbx_fd_fn fd_fn;
+	nbx_timeout_fn timeout_fn;
+	void *user_data;
+} SourceClosure;
+
+static gboolean
+fd_ready(gint fd, GIOCondition condition, gpointer data)
+{
+	SourceClosure *closure = data;
+	uint32_t events = 0;
+
+	if (condition & G_IO_IN)
+		events |= NBX_FD_IN;
+	if (condition & G_IO_OUT)
+		events |= NBX_FD_OUT;
+	if (condition & G_IO_ERR)
+		events |= NBX_FD_ERR;
+	if (condition & G_IO_HUP)
+		events |= NBX_FD_HUP;
+	return closure->fd_fn(closure->user_data, fd, events) ? G_SOURCE_CONTINUE
+							       : G_SOURCE_REMOVE;
+}
+
+static uint64_t
+host_watch_fd(const struct nbx_host *host, int fd, uint32_t events, nbx_fd_fn fn,
+	      void *user_data)
+{
+	GIOCondition condition = G_IO_ERR | G_IO_HUP;
+	SourceClosure *closure = g_new0(SourceClosure, 1);
+	GSource *source;
+	guint id;
+
+	if (events & NBX_FD_IN)
+		condition |= G_IO_IN;
+	if (events & NBX_FD_OUT)
+		condition |= G_IO_OUT;
+	closure->fd_fn = fn;
+	closure->user_data = user_data;
+	source = g_unix_fd_source_new(fd, condition);
+	g_source_set_callback(source, G_SOURCE_FUNC(fd_ready), closure, g_free);
+	id = g_source_attach(source, NULL);
+	g_source_unref(source);
+	return id;
+}
+
+static gboolean
+timeout_fired(gpointer data)
+{
+	SourceClosure *closure = data;
+
+	return closure->timeout_fn(closure->user_data) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static uint64_t
+host_add_timeout(const struct nbx_host *host, uint32_t ms, nbx_timeout_fn fn, void *user_data)
+{
+	SourceClosure *closure = g_new0(SourceClosure, 1);
+
+	closure->timeout_fn = fn;
+	closure->user_data = user_data;
+	return g_timeout_add_full(G_PRIORITY_DEFAULT, ms, timeout_fired, closure, g_free);
+}
+
+static void
+host_remove_source(const struct nbx_host *host, uint64_t id)
+{
+	GSource *source;
+
+	if (id == 0 || id > G_MAXUINT)
+		return;
+	source = g_main_context_find_source_by_id(NULL, (guint)id);
+	if (source != NULL)
+		g_source_destroy(source);
+}
+
+static int64_t
+host_monotonic_us(const struct nbx_host *host)
+{
+	return g_get_monotonic_time();
+}
+
+/* ---- machines, checks, reports ------------------------------------------ */
+
+static void
+host_machine_state_changed(const struct nbx_host *host, struct nbx_machine *machine,
+			   int32_t state, const char *reason)
+{
+	NbxPluginInstance *instance = instance_of(host);
+
+	if (instance->pool == NULL || machine == NULL)
+		return;
+	g_debug("%s: machine %s is now %s%s%s", nbx_plugin_instance_name(instance), machine->name,
+		nbx_machine_state_name(state), reason != NULL ? ": " : "",
+		reason != NULL ? reason : "");
+	nbx_machine_pool_note_state(instance->pool, machine, state, reason);
+}
+
+static bool
+host_machine_declare(const struct nbx_host *host, struct nbx_machine_loader *loader,
+		     const struct nbx_machine *machine, struct nbx_error *err)
+{
+	g_autoptr(NbxDiagnostics) problems = nbx_diagnostics_new();
+	g_autofree char *location = NULL;
+	struct nbx_machine copy = { 0 };
+
+	if (loader == NULL || machine == NULL) {
+		host_error_set(host, err, NBX_ERROR_INVALID,
+			       "machine_declare is only valid inside load_machines");
+		return false;
+	}
+	/* The plugin's struct may be older (smaller) than ours. */
+	memcpy(&copy, machine, MIN(machine->struct_size, sizeof copy));
+	location = copy.config != NULL
+			   ? nbx_setting_location(NBX_SETTING(copy.config))
+			   : g_strdup_printf("machinery %s", nbx_plugin_instance_name(loader->instance));
+	if (!nbx_machine_pool_add(loader->pool, loader->instance, &copy, location, problems)) {
+		host_error_set(host, err, NBX_ERROR_INVALID, "%s",
+			       nbx_diagnostics_get(problems, 0));
+		return false;
+	}
+	return true;
+}
+
+static void
+host_check_report(const struct nbx_host *host, struct nbx_check *check,
+		  const struct nbx_config_node *node, const char *key, const char *format, ...)
+{
+	config_setting_t *base;
+	config_setting_t *setting;
+	g_autofree char *location = NULL;
+	g_autofree char *path = NULL;
+	va_list args;
+
+	if (check == NULL)
+		return;
+	base = node != NULL ? NBX_SETTING(node) : check->instance->section->root;
+	setting = key != NULL ? config_setting_lookup(base, key) : NULL;
+	location = nbx_setting_location(setting != NULL ? setting : base);
+	path = nbx_setting_key_path(base, key);
+	va_start(args, format);
+	nbx_diagnostics_addv(check->diagnostics, location, path, format, args);
+	va_end(args);
+}
+
+static void
+host_report_set_string(const struct nbx_host *host, struct nbx_report *report, const char *key,
+		       const char *value)
+{
+	if (report != NULL && key != NULL)
+		nbx_report_set_string(report, key, value);
+}
+
+static void
+host_report_set_integer(const struct nbx_host *host, struct nbx_report *report, const char *key,
+			int64_t value)
+{
+	if (report != NULL && key != NULL)
+		nbx_report_set_integer(report, key, value);
+}
+
+static void
+host_report_add_file(const struct nbx_host *host, struct nbx_report *report,
+		     const char *relative_path)
+{
+	if (report != NULL && relative_path != NULL)
+		nbx_report_add_file(report, relative_path);
+}
+
+void
+nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance)
+{
+	*host = (struct nbx_host){
+		.struct_size = sizeof(struct nbx_host),
+		.abi_major = NBX_ABI_MAJOR,
+		.abi_minor = NBX_ABI_MINOR,
+		.core_version = NESTBOX_VERSION,
+		.core_private = instance,
+		.log = host_log,
+		.error_set = host_error_set,
+		.config_string = host_config_string,
+		.config_integer = host_config_integer,
+		.config_boolean = host_config_boolean,
+		.config_list_length = host_config_list_length,
+		.config_list_string = host_config_list_string,
+		.config_group = host_config_group,
+		.config_list_group = host_config_list_group,
+		.config_location = host_config_location,
+		.path = host_path,
+		.spawn = host_spawn,
+		.child_signal = host_child_signal,
+		.watch_fd = host_watch_fd,
+		.add_timeout = host_add_timeout,
+		.remove_source = host_remove_source,
+		.monotonic_us = host_monotonic_us,
+		.machine_state_changed = host_machine_state_changed,
+		.machine_declare = host_machine_declare,
+		.check_report = host_check_report,
+		.report_set_string = host_report_set_string,
+		.report_set_integer = host_report_set_integer,
+		.report_add_file = host_report_add_file,
+	};
+}

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "machine_pool.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "schema.h"
+
+G_DEFINE_QUARK(nbx-pool-error-quark, nbx_pool_error)
+
+const char *
+nbx_machine_state_name(gint32 state)
+{
+	switch (state) {
+	case NBX_MACHINE_POWEROFF:
+		return "poweroff";
+	case NBX_MACHINE_RUNNING:
+		return "running";
+	case NBX_MACHINE_PAUSED:
+		return "paused";
+	case NBX_MACHINE_SAVED:
+		return "saved";
+	case NBX_MACHINE_ERROR:
+		return "error";
+	default:
+		return "unknown";
+	}
+}
+
+static void
+pool_machine_free(NbxPoolMachine *machine)
+{
+	g_free(machine->location);
+	g_ptr_array_unref(machine->strings);
+	g_strfreev(machine->tags);
+	g_free(machine->disabled_reason);
+	g_free(machine->hypervisor_reason);
+	g_free(machine);
+}
+
+NbxMachinePool *
+nbx_machine_pool_new(void)
+{
+	NbxMachinePool *pool = g_new0(NbxMachinePool, 1);
+
+	g_mutex_init(&pool->lock);
+	pool->machines = g_ptr_array_new_with_free_func((GDestroyNotify)pool_machine_free);
+	return pool;
+}
+
+void
+nbx_machine_pool_free(NbxMachinePool *pool)
+{
+	if (pool == NULL)
+		return;
+	g_ptr_array_unref(pool->machines);
+	g_mutex_clear(&pool->lock);
+	g_free(pool);
+}
+
+static const char *
+keep(NbxPoolMachine *machine, const char *value)
+{
+	char *copy;
+
+	if (value == NULL)
+		return NULL;
+	copy = g_strdup(value);
+	g_ptr_array_add(machine->strings, copy);
+	return copy;
+}
+
+/* Machine names end up in paths and URLs: keep them to a safe alphabet. */
+static gboolean
+machine_name_is_valid(const char *name)
+{
+	if (g_strcmp0(name, ".") == 0 || g_strcmp0(name, "..") == 0 || strlen(name) > 64)
+		return FALSE;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-' && *p != '.')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+spec_is_usable(const struct nbx_machine *spec, const char *location, NbxDiagnostics *diagnostics)
+{
+	const char *required[] = { spec->name, spec->label, spec->ip, spec->platform };
+	const char *names[] = { "name", "label", "ip", "platform" };
+	guint8 address[16];
+	gboolean ok = TRUE;
+
+	for (guint i = 0; i < G_N_ELEMENTS(required); i++) {
+		if (required[i] == NULL || required[i][0] == '\0') {
+			nbx_diagnostics_add(diagnostics, location, names[i], "machine has no %s",
+					    names[i]);
+			ok = FALSE;
+		}
+	}
+	if (!ok)
+		return FALSE;
+	if (!machine_name_is_valid(spec->name)) {
+		nbx_diagnostics_add(diagnostics, location, "name",
+				    "machine name \"%s\" may only hold letters, digits, '_', '-' and "
+				    "'.' (at most 64), and not be \".\" or \"..\"",
+				    spec->name);
+		ok = FALSE;
+	}
+	if (inet_pton(AF_INET, spec->ip, address) != 1 && inet_pton(AF_INET6, spec->ip, address) != 1) {
+		nbx_diagnostics_add(diagnostics, location, "ip", "not an IP address: \"%s\"", spec->ip);
+		ok = FALSE;
+	}
+	return ok;
+}
+
+gboolean
+nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
+		     const struct nbx_machine *spec, const char *location,
+		     NbxDiagnostics *diagnostics)
+{
+	NbxPoolMachine *machine;
+	g_autoptr(GStrvBuilder) tags = g_strv_builder_new();
+
+	if (!spec_is_usable(spec, location, diagnostics))
+		return FALSE;
+	machine = g_new0(NbxPoolMachine, 1);
+	machine->machinery = machinery;
+	machine->location = g_strdup(location);
+	machine->strings = g_ptr_array_new_with_free_func(g_free);
+	for (const char *const *t = spec->tags; t != NULL && *t != NULL; t++)
+		g_strv_builder_add(tags, *t);
+	machine->tags = g_strv_builder_end(tags);
+
+	machine->machine = (struct nbx_machine){
+		.struct_size = sizeof(struct nbx_machine),
+		.name = keep(machine, spec->name),
+		.label = keep(machine, spec->label),
+		.ip = keep(machine, spec->ip),
+		.platform = keep(machine, spec->platform),
+		.os_version = keep(machine, spec->os_version),
+		.architecture = keep(machine, spec->architecture),
+		.tags = (const char *const *)machine->tags,
+		.interface = keep(machine, spec->interface),
+		.mac_address = keep(machine, spec->mac_address),
+		.snapshot = keep(machine, spec->snapshot),
+		.agent_port = spec->agent_port,
+		.config = spec->config,
+	};
+	machine->hypervisor_state = NBX_MACHINE_UNKNOWN;
+
+	g_mutex_lock(&pool->lock);
+	g_ptr_array_add(pool->machines, machine);
+	g_mutex_unlock(&pool->lock);
+	return TRUE;
+}
+
+static const char *
+lookup_string(config_setting_t *group, const char *key)
+{
+	const char *value = NULL;
+
+	config_setting_lookup_string(group, key, &value);
+	return value;
+}
+
+void
+nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machinery,
+				config_setting_t *machines, NbxDiagnostics *diagnostics)
+{
+	for (int i = 0; machines != NULL && i < config_setting_length(machines); i++) {
+		config_setting_t *group = config_setting_get_elem(machines, i);
+		config_setting_t *tag_list = config_setting_get_member(group, "tags");
+		g_autoptr(GPtrArray) tags = g_ptr_array_new();
+		g_autofree char *location = nbx_setting_location(group);
+		int enabled = 1, agent_port = 0;
+
+		config_setting_lookup_bool(group, "enabled", &enabled);
+		if (!enabled)
+			continue;
+		for (int t = 0; tag_list != NULL && t < config_setting_length(tag_list); t++)
+			g_ptr_array_add(tags, (gpointer)config_setting_get_string_elem(tag_list, t));
+		g_ptr_array_add(tags, NULL);
+		config_setting_lookup_int(group, "agent_port", &agent_port);
+
+		struct nbx_machine spec = {
+			.struct_size = sizeof spec,
+			.name = lookup_string(group, "name"),
+			.label = lookup_string(group, "label"),
+			.ip = lookup_string(group, "ip"),
+			.platform = lookup_string(group, "platform"),
+			.os_version = lookup_string(group, "os_version"),
+			.architecture = lookup_string(group, "architecture"),
+			.tags = (const char *const *)tags->pdata,
+			.interface = lookup_string(group, "interface"),
+			.mac_address = lookup_string(group, "mac_address"),
+			.snapshot = lookup_string(group, "snapshot"),
+			.agent_port = agent_port,
+			.config = NBX_NODE(group),
+		};
+		nbx_machine_pool_add(pool, machinery, &spec, location, diagnostics);
+	}
+}
+
+static void
+check_unique_field(NbxMachinePool *pool, const char *what, gsize offset,
+		   NbxDiagnostics *diagnostics)
+{
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		const char *value = G_STRUCT_MEMBER(const char *, &machine->machine, offset);
+		NbxPoolMachine *first;
+
+		if (value == NULL)
+			continue;
+		first = g_hash_table_lookup(seen, value);
+		if (first == NULL) {
+			g_hash_table_insert(seen, (gpointer)value, machine);
+			continue;
+		}
+		g_autofree char *key = g_strdup_printf("machines.%s.%s", machine->machine.name, what);
+		nbx_diagnostics_add(diagnostics, machine->location, key,
+				    "%s \"%s\" is already used by machine %s (%s, %s)", what, value,
+				    first->machine.name, nbx_plugin_instance_name(first->machinery),
+				    first->location);
+	}
+}
+
+void
+nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+
+	check_unique_field(pool, "name", G_STRUCT_OFFSET(struct nbx_machine, name), diagnostics);
+	check_unique_field(pool, "label", G_STRUCT_OFFSET(struct nbx_machine, label), diagnostics);
+	check_unique_field(pool, "ip", G_STRUCT_OFFSET(struct nbx_machine, ip), diagnostics);
+	check_unique_field(pool, "mac_address", G_STRUCT_OFFSET(struct nbx_machine, mac_address),
+			   diagnostics);
+}
+
+static gboolean
+has_all_tags(const NbxPoolMachine *machine, const char *const *wanted)
+{
+	for (const char *const *t = wanted; t != NULL && *t != NULL; t++) {
+		if (!g_strv_contains((const char *const *)machine->tags, *t))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+field_matches(const char *wanted, const char *actual)
+{
+	return wanted == NULL || *wanted == '\0' || g_strcmp0(wanted, actual) == 0;
+}
+
+static gboolean
+matches(const NbxPoolMachine *machine, const NbxMachineRequest *request)
+{
+	const struct nbx_machine *m = &machine->machine;
+
+	return field_matches(request->name, m->name) && field_matches(request->label, m->label) &&
+	       field_matches(request->platform, m->platform) &&
+	       field_matches(request->os_version, m->os_version) &&
+	       field_matches(request->architecture, m->architecture) &&
+	       has_all_tags(machine, request->tags);
+}
+
+static char *
+describe_request(const NbxMachineRequest *request)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	const char *keys[] = { "name", "label", "platform", "os_version", "architecture" };
+	const char *values[] = { request->name, request->label, request->platform,
+				 request->os_version, request->architecture };
+
+	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+		if (values[i] != NULL && *values[i] != '\0')
+			g_string_append_printf(out, "%s%s=%s", out->len ? ", " : "", keys[i],
+					       values[i]);
+	}
+	if (request->tags != NULL && request->tags[0] != NULL) {
+		g_autofree char *tags = g_strjoinv(",", (char **)request->tags);
+
+		g_string_append_printf(out, "%stags=%s", out->len ? ", " : "", tags);
+	}
+	if (out->len == 0)
+		g_string_append(out, "any machine");
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+NbxPoolMachine *
+nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request, GError **error)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	NbxPoolMachine *best = NULL;
+	guint matching = 0, disabled = 0;
+
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+
+		if (!matches(machine, request))
+			continue;
+		matching++;
+		if (machine->disabled_reason != NULL) {
+			disabled++;
+			continue;
+		}
+		if (machine->in_use)
+			continue;
+		if (best == NULL || machine->last_used_us < best->last_used_us ||
+		    (machine->last_used_us == best->last_used_us &&
+		     g_strcmp0(machine->machine.name, best->machine.name) < 0))
+			best = machine;
+	}
+	if (best != NULL) {
+		best->in_use = TRUE;
+		return best;
+	}
+
+	g_autofree char *wanted = describe_request(request);
+	if (matching == 0)
+		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH,
+			    "no configured machine matches %s", wanted);
+	else
+		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY,
+			    "all %u machines matching %s are in use (%u disabled)", matching, wanted,
+			    disabled);
+	return NULL;
+}
+
+void
+nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+
+	g_return_if_fail(machine->in_use);
+	machine->in_use = FALSE;
+	/* Strictly increasing, so least-recently-used is never a tie after use. */
+	machine->last_used_us = MAX(g_get_monotonic_time(), machine->last_used_us + 1);
+}
+
+void
+nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine, const char *reason)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+
+	g_free(machine->disabled_reason);
+	machine->disabled_reason = g_strdup(reason);
+}
+
+NbxPoolMachine *
+nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name)
+{
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+
+		if (g_strcmp0(machine->machine.name, name) == 0)
+			return machine;
+	}
+	return NULL;
+}
+
+void
+nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
+			    const char *reason)
+{
+	/* The plugin only ever sees machines the pool made: this is one of ours. */
+	NbxPoolMachine *entry = (NbxPoolMachine *)machine;
+	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+
+	entry->hypervisor_state = state;
+	g_free(entry->hypervisor_reason);
+	entry->hypervisor_reason = g_strdup(reason);
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Every machine of every enabled machinery, with the core's view of it:
+ * which plugin owns it, whether it is in use or disabled, what the
+ * hypervisor last said. Selection for a task happens here.
+ */
+#pragma once
+
+#include <glib.h>
+#include <libconfig.h>
+#include <nestbox/plugin.h>
+
+#include "diagnostics.h"
+#include "plugin_instance.h"
+
+#define NBX_POOL_ERROR (nbx_pool_error_quark())
+GQuark nbx_pool_error_quark(void);
+
+typedef enum {
+	/* No configured machine could ever serve the request. */
+	NBX_POOL_ERROR_NO_MATCH,
+	/* Some could, but all of them are in use or disabled right now. */
+	NBX_POOL_ERROR_BUSY,
+} NbxPoolError;
+
+typedef struct {
+	/* First, so a `struct nbx_machine *` from a plugin leads back here. */
+	struct nbx_machine machine;
+	NbxPluginInstance *machinery;
+	/* "file:line" of its group, or "plugin NAME" for a declared one. */
+	char *location;
+	/* Where `machine`'s strings live. */
+	GPtrArray *strings;
+	char **tags;
+
+	/* Guarded by the pool's lock. */
+	gboolean in_use;
+	char *disabled_reason;
+	gint64 last_used_us;
+	gint32 hypervisor_state;
+	char *hypervisor_reason;
+} NbxPoolMachine;
+
+/* What a task asks for; NULL / empty fields match anything. */
+typedef struct {
+	const char *name;
+	const char *label;
+	const char *platform;
+	const char *os_version;
+	const char *architecture;
+	const char *const *tags;
+} NbxMachineRequest;
+
+struct _NbxMachinePool {
+	GMutex lock;
+	/* NbxPoolMachine *, in the order they were added. */
+	GPtrArray *machines;
+};
+
+NbxMachinePool *nbx_machine_pool_new(void);
+void nbx_machine_pool_free(NbxMachinePool *pool);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxMachinePool, nbx_machine_pool_free)
+
+/* Adds the enabled machines of a machinery's `machines` list. */
+void nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machinery,
+				     config_setting_t *machines, NbxDiagnostics *diagnostics);
+
+/*
+ * Adds one machine, copying @spec. Problems with it (missing or invalid
+ * name, label, ip or platform) go to @diagnostics at @location; returns
+ * FALSE then.
+ */
+gboolean nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
+			      const struct nbx_machine *spec, const char *location,
+			      NbxDiagnostics *diagnostics);
+
+/* Reports every name, label, IP or MAC used by two machines. */
+void nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
+
+/*
+ * Picks a machine for @request and marks it in use: among the enabled,
+ * free machines that match, the least recently used (ties: by name).
+ * A task's tags must all be among the machine's. Fails with
+ * NBX_POOL_ERROR_NO_MATCH (with the reason) or NBX_POOL_ERROR_BUSY.
+ */
+NbxPoolMachine *nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
+					 GError **error);
+void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
+
+/* Takes a machine out of selection with a reason, or puts it back (NULL). */
+void nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine,
+				   const char *reason);
+
+NbxPoolMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
+
+/* Records what the hypervisor says (host service machine_state_changed). */
+void nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
+				 const char *reason);
+
+const char *nbx_machine_state_name(gint32 state);

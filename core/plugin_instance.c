@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "plugin_instance.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+G_DEFINE_QUARK(nbx-plugin-error-quark, nbx_plugin_error)
+
+const char *
+nbx_plugin_instance_name(const NbxPluginInstance *instance)
+{
+	return instance->plugin->descriptor.name;
+}
+
+NbxPluginInstance *
+nbx_plugin_instance_new(NbxPluginSection *section, const NbxConfig *config)
+{
+	NbxPluginInstance *instance = g_new0(NbxPluginInstance, 1);
+	const char *name = section->plugin->descriptor.name;
+
+	instance->plugin = section->plugin;
+	instance->section = section;
+	instance->config = config;
+	instance->state_dir = g_build_filename(config->state_dir, "plugins", name, NULL);
+	instance->run_dir = g_build_filename(config->run_dir, "plugins", name, NULL);
+	g_mutex_init(&instance->children_lock);
+	instance->children = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	nbx_host_services_fill(&instance->host, instance);
+	return instance;
+}
+
+void
+nbx_plugin_error_propagate(GError **error, const NbxPluginInstance *instance, const char *machine,
+			   const char *op, const struct nbx_error *err)
+{
+	const char *message = err->message[0] != '\0' ? err->message
+						      : "failed without saying why (plugin bug)";
+	int code = err->code != NBX_ERROR_NONE ? err->code : NBX_ERROR_FAILED;
+
+	if (machine != NULL)
+		g_set_error(error, NBX_PLUGIN_ERROR, code, "%s: machine %s: %s: %s",
+			    nbx_plugin_instance_name(instance), machine, op, message);
+	else
+		g_set_error(error, NBX_PLUGIN_ERROR, code, "%s: %s: %s",
+			    nbx_plugin_instance_name(instance), op, message);
+}
+
+static gboolean
+make_private_dir(const char *path, GError **error)
+{
+	if (g_mkdir_with_parents(path, 0750) != 0) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+			    "cannot create directory %s: %s", path, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static bool (*init_op(const NbxPluginInstance *instance))(const struct nbx_host *, void **,
+							  struct nbx_error *)
+{
+	if (instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY)
+		return instance->plugin->machinery.init;
+	return instance->plugin->auxiliary.init;
+}
+
+gboolean
+nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error)
+{
+	bool (*init)(const struct nbx_host *, void **, struct nbx_error *) = init_op(instance);
+	struct nbx_error err = { 0 };
+
+	g_return_val_if_fail(!instance->initialized, FALSE);
+	if (!make_private_dir(instance->state_dir, error) ||
+	    !make_private_dir(instance->run_dir, error))
+		return FALSE;
+	if (init != NULL && !init(&instance->host, &instance->instance, &err)) {
+		nbx_plugin_error_propagate(error, instance, NULL, "init", &err);
+		return FALSE;
+	}
+	instance->initialized = TRUE;
+	return TRUE;
+}
+
+void
+nbx_plugin_instance_shutdown(NbxPluginInstance *instance)
+{
+	void (*shutdown)(void *);
+
+	if (!instance->initialized)
+		return;
+	instance->initialized = FALSE;
+	shutdown = instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY
+			   ? instance->plugin->machinery.shutdown
+			   : instance->plugin->auxiliary.shutdown;
+	if (shutdown != NULL)
+		shutdown(instance->instance);
+	instance->instance = NULL;
+}
+
+void
+nbx_plugin_instance_free(NbxPluginInstance *instance)
+{
+	if (instance == NULL)
+		return;
+	nbx_plugin_instance_shutdown(instance);
+	g_hash_table_unref(instance->children);
+	g_mutex_clear(&instance->children_lock);
+	g_free(instance->state_dir);
+	g_free(instance->run_dir);
+	g_free(instance);
+}
+
+void
+nbx_plugin_instance_check(NbxPluginInstance *instance, NbxDiagnostics *diagnostics)
+{
+	bool (*check)(void *, struct nbx_check *, struct nbx_error *);
+	struct nbx_check context = { .instance = instance, .diagnostics = diagnostics };
+	struct nbx_error err = { 0 };
+
+	check = instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY
+			? instance->plugin->machinery.check
+			: instance->plugin->auxiliary.check;
+	if (check == NULL || !instance->initialized)
+		return;
+	instance->diagnostics = diagnostics;
+	if (!check(instance->instance, &context, &err)) {
+		g_autoptr(GError) error = NULL;
+
+		nbx_plugin_error_propagate(&error, instance, NULL, "check", &err);
+		nbx_diagnostics_add(diagnostics, instance->section->file->path, NULL, "%s",
+				    error->message);
+	}
+	instance->diagnostics = NULL;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A loaded plugin brought to life with its configuration: its own
+ * host-services table, its instance pointer, the children it spawned. Every
+ * call into a plugin goes through here, so the NULL-means-unsupported rule,
+ * error clearing and error prefixing live in one place.
+ */
+#pragma once
+
+#include <glib.h>
+#include <nestbox/plugin.h>
+
+#include "config.h"
+#include "diagnostics.h"
+#include "plugin_loader.h"
+
+#define NBX_PLUGIN_ERROR (nbx_plugin_error_quark())
+GQuark nbx_plugin_error_quark(void);
+
+typedef struct _NbxMachinePool NbxMachinePool;
+
+typedef struct _NbxPluginInstance {
+	NbxPlugin *plugin;
+	NbxPluginSection *section;
+	const NbxConfig *config;
+	struct nbx_host host;
+	void *instance;
+	gboolean initialized;
+	char *state_dir;
+	char *run_dir;
+	/* pid -> NbxChild: what this plugin spawned and may signal. */
+	GMutex children_lock;
+	GHashTable *children;
+	/* Set while the instance may declare machines or report check problems. */
+	NbxMachinePool *pool;
+	NbxDiagnostics *diagnostics;
+} NbxPluginInstance;
+
+/* What `struct nbx_check` and `struct nbx_machine_loader` are to the core. */
+struct nbx_check {
+	NbxPluginInstance *instance;
+	NbxDiagnostics *diagnostics;
+};
+
+struct nbx_machine_loader {
+	NbxPluginInstance *instance;
+	NbxMachinePool *pool;
+	NbxDiagnostics *diagnostics;
+};
+
+NbxPluginInstance *nbx_plugin_instance_new(NbxPluginSection *section, const NbxConfig *config);
+
+/* Creates its directories and calls the plugin's `init`. */
+gboolean nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error);
+
+/* Calls `shutdown` once, if `init` succeeded. */
+void nbx_plugin_instance_shutdown(NbxPluginInstance *instance);
+
+/* Shuts down and frees. */
+void nbx_plugin_instance_free(NbxPluginInstance *instance);
+
+/* Runs the plugin's `check` op, if any; problems go to @diagnostics. */
+void nbx_plugin_instance_check(NbxPluginInstance *instance, NbxDiagnostics *diagnostics);
+
+const char *nbx_plugin_instance_name(const NbxPluginInstance *instance);
+
+/* Turns a plugin's error into a GError prefixed "PLUGIN: [machine M: ]OP: ". */
+void nbx_plugin_error_propagate(GError **error, const NbxPluginInstance *instance,
+				const char *machine, const char *op, const struct nbx_error *err);
+
+/* Fills @host with the core's services, bound to @instance (host_services.c). */
+void nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance);
+
+/* The node handed to plugins for a libconfig setting, and back. */
+#define NBX_NODE(setting) ((const struct nbx_config_node *)(setting))
+#define NBX_SETTING(node) ((config_setting_t *)(node))

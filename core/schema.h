@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Config schemas: a plugin's field table copied into the core's own layout,
+ * checked for self-consistency once at load, then used to validate
+ * libconfig groups (all problems reported, defaults filled in) and to
+ * generate templates.
+ */
+#pragma once
+
+#include <glib.h>
+#include <libconfig.h>
+#include <nestbox/schema.h>
+
+#include "diagnostics.h"
+
+#define NBX_SCHEMA_ERROR (nbx_schema_error_quark())
+GQuark nbx_schema_error_quark(void);
+
+/* An owned, normalised table: fields use the core's struct layout. */
+typedef struct _NbxSchema NbxSchema;
+
+/*
+ * Copies @schema (walking it with the plugin's own field_size) and checks
+ * it: names, types, flags, docs, defaults, bounds, choices, children.
+ * @reserved: NULL-terminated keys the table may not declare (owned by the
+ * core), or NULL. Fails with a message naming the field (`fields[3]
+ * "port"`) and what is wrong with it.
+ */
+NbxSchema *nbx_schema_import(const struct nbx_config_schema *schema, const char *const *reserved,
+			     GError **error);
+
+/* A schema over a core-owned table already in the core's layout. */
+NbxSchema *nbx_schema_new_static(const struct nbx_config_field *fields);
+
+/*
+ * A new table with the fields of @first followed by those of @second (either
+ * may be NULL). Used to put the core's keys (enabled, order, machines, the
+ * core machine keys) in front of a plugin's own.
+ */
+NbxSchema *nbx_schema_concat(const NbxSchema *first, const NbxSchema *second);
+
+/*
+ * Like concat, plus one GROUP_LIST field @name whose children are
+ * @children's fields: how a machinery's `machines` list is declared.
+ */
+NbxSchema *nbx_schema_with_group_list(const NbxSchema *base, const char *name, const char *doc,
+				      const NbxSchema *children, guint32 flags);
+
+/* Replaces the default of top-level field @name (the string is copied). */
+void nbx_schema_set_default(NbxSchema *schema, const char *name, const char *default_value);
+
+void nbx_schema_free(NbxSchema *schema);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxSchema, nbx_schema_free)
+
+/* The fields, terminated by an NBX_FIELD_END entry. */
+const struct nbx_config_field *nbx_schema_fields(const NbxSchema *schema);
+const struct nbx_config_field *nbx_schema_lookup(const NbxSchema *schema, const char *name);
+
+/* How validation treats the world outside the file. */
+typedef struct {
+	NbxDiagnostics *diagnostics;
+	/* Relative paths are made absolute against this directory. */
+	const char *base_dir;
+	/*
+	 * FALSE: check syntax only (no stat(), no interface look-up); used
+	 * for defaults and by the fuzzer.
+	 */
+	gboolean check_environment;
+} NbxValidation;
+
+/*
+ * Validates every key of @group against @schema, reporting each problem as
+ * `file:line: KEY_PREFIX.key: what is wrong`. Adds defaults for absent keys,
+ * lower-cases LOWERCASE values and makes relative paths absolute, so that
+ * afterwards every declared key with a default has a valid value. A group
+ * whose schema declares `enabled` and that says `enabled = false` is not
+ * validated beyond that key. Returns TRUE when nothing was reported.
+ */
+gboolean nbx_schema_validate_group(const NbxSchema *schema, config_setting_t *group,
+				   const char *key_prefix, const NbxValidation *validation);
+
+/* "file:line" of @setting, or of the nearest ancestor that has a line. */
+char *nbx_setting_location(const config_setting_t *setting);
+
+/*
+ * Dotted path of @key (may be NULL) below @setting, from the file's root:
+ * list elements are named by their `name` member when they have one
+ * ("machines.win10.snapshot"), else by index ("machines[2]").
+ */
+char *nbx_setting_key_path(const config_setting_t *setting, const char *key);
+
+/* Dotted path of a key under @prefix ("a.b"), prefix may be NULL or "". */
+char *nbx_key_path(const char *prefix, const char *key);
+
+/* The name of a type as users read it ("integer", "file path", ...). */
+const char *nbx_field_type_name(guint32 type);
+
+/* The element type of a LIST field (STRING when the table left it 0). */
+guint32 nbx_field_element_type(const struct nbx_config_field *field);
