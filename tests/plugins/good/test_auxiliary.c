@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Auxiliary modules for ordering tests, built several times with a
+ * different AUX_NAME and AUX_ORDER each. `start` writes NAME.started in the
+ * analysis directory; the required key `must_set` of "aux-strict" shows a
+ * module that ships disabled.
+ */
+#include <nestbox/plugin.h>
+#include <stdio.h>
+
+static const struct nbx_config_field aux_fields[] = {
+	{ .name = "level", .type = NBX_FIELD_INTEGER, .min = 0, .max = 9, .default_value = "3",
+	  .doc = "An option of this module" },
+#ifdef AUX_REQUIRED_KEY
+	{ .name = "must_set", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_REQUIRED,
+	  .doc = "A key without a default that the user must set" },
+#endif
+	{ 0 },
+};
+static const struct nbx_config_schema aux_schema = {
+	.struct_size = sizeof(struct nbx_config_schema),
+	.field_size = sizeof(struct nbx_config_field),
+	.fields = aux_fields,
+};
+
+struct aux {
+	const struct nbx_host *host;
+};
+static struct aux the_aux;
+
+static bool
+aux_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
+{
+	the_aux.host = host;
+	*instance = &the_aux;
+	return true;
+}
+
+static bool
+aux_start(void *instance, const struct nbx_aux_context *context, void **analysis_data,
+	  const struct nbx_call *call, struct nbx_error *err)
+{
+	struct aux *aux = instance;
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s.started", context->analysis_dir, AUX_NAME);
+	f = fopen(path, "w");
+	if (f == NULL) {
+		aux->host->error_set(aux->host, err, NBX_ERROR_IO, "cannot write %s", path);
+		return false;
+	}
+	fclose(f);
+	return true;
+}
+
+static bool
+aux_stop(void *instance, const struct nbx_aux_context *context, void *analysis_data,
+	 const struct nbx_call *call, struct nbx_error *err)
+{
+	struct aux *aux = instance;
+
+	aux->host->report_set_string(aux->host, context->report, "module", AUX_NAME);
+	return true;
+}
+
+static const struct nbx_auxiliary_ops aux_ops = {
+	.struct_size = sizeof(struct nbx_auxiliary_ops),
+	.init = aux_init,
+	.start = aux_start,
+	.stop = aux_stop,
+};
+
+NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_AUXILIARY, .name = AUX_NAME, .version = "1.0.0",
+		  .description = "An auxiliary for ordering tests", .config_schema = &aux_schema,
+		  .ops.auxiliary = &aux_ops, .order = AUX_ORDER);

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The loader: every refusal has its broken plugin and its message, the good
+ * plugin beside them still loads, and untrusted files or directories are
+ * refused before any of their code runs.
+ */
+#include <glib/gstdio.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "plugin_loader.h"
+#include "test_support.h"
+
+static const char *broken_dir;
+static const char *good_dir;
+
+static const char *
+refusal_for(NbxPluginRegistry *registry, const char *file)
+{
+	g_autofree char *path = g_build_filename(broken_dir, file, NULL);
+
+	for (guint i = 0; i < registry->refusals->len; i++) {
+		const char *line = g_ptr_array_index(registry->refusals, i);
+
+		if (g_str_has_prefix(line, path) && line[strlen(path)] == ':')
+			return line;
+	}
+	return NULL;
+}
+
+static void
+assert_refused(NbxPluginRegistry *registry, const char *file, const char *reason)
+{
+	const char *line = refusal_for(registry, file);
+
+	if (line == NULL)
+		g_error("%s was not refused", file);
+	if (strstr(line, reason) == NULL)
+		g_error("refusal of %s is \"%s\", expected it to contain \"%s\"", file, line,
+			reason);
+}
+
+static void
+test_refusals(void)
+{
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+
+	nbx_plugin_registry_scan_dir(registry, broken_dir);
+
+	assert_refused(registry, "abi-major.so",
+		       "refused: built for plugin ABI 2.0, this nestbox has ABI 1.0; rebuild");
+	assert_refused(registry, "abi-minor.so",
+		       "refused: built for plugin ABI 1.1, newer than this nestbox's 1.0");
+	assert_refused(registry, "struct-size.so",
+		       "refused: descriptor struct_size 16 is smaller than");
+	assert_refused(registry, "no-descriptor.so",
+		       "refused: no symbol nestbox_plugin_descriptor: not a nestbox plugin");
+	assert_refused(registry, "unknown-kind.so",
+		       "refused: unknown plugin kind 7 (1 = machinery, 2 = auxiliary)");
+	assert_refused(registry, "missing-ops.so",
+		       "refused: machinery without required ops: stop, state");
+	assert_refused(registry, "bad-schema.so",
+		       "refused: config_schema: malformed schema: fields[0] \"port\": min 10 is "
+		       "greater than max 1");
+	assert_refused(registry, "good_duplicate.so", "refused: plugin name \"fake\" is already "
+						      "taken by ");
+	g_assert_cmpuint(registry->refusals->len, ==, 8);
+
+	/* The good plugin among them loads, and only it. */
+	g_assert_cmpuint(registry->plugins->len, ==, 1);
+	g_assert_nonnull(nbx_plugin_registry_lookup(registry, "fake"));
+	g_assert_true(g_str_has_suffix(nbx_plugin_registry_lookup(registry, "fake")->path,
+				       "/good.so"));
+}
+
+static void
+test_good_plugins_load(void)
+{
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+	NbxPlugin *fake;
+
+	nbx_plugin_registry_scan_dir(registry, good_dir);
+	g_assert_cmpuint(registry->refusals->len, ==, 0);
+	g_assert_cmpuint(registry->plugins->len, ==, 6);
+	fake = nbx_plugin_registry_lookup(registry, "fake");
+	g_assert_nonnull(fake);
+	g_assert_cmpuint(fake->descriptor.kind, ==, NBX_PLUGIN_MACHINERY);
+	g_assert_nonnull(fake->machinery.restore_start);
+	/* Optional ops it leaves NULL stay NULL: the core answers "not supported". */
+	g_assert_null(fake->machinery.dump_memory);
+	g_assert_cmpuint(nbx_plugin_registry_lookup(registry, "aux-alpha")->descriptor.order, ==, 2);
+}
+
+/* Copies good/fake.so into a fresh directory, returning the new path. */
+static char *
+copy_fake(const char *dir, const char *name, int mode)
+{
+	g_autofree char *from = g_build_filename(good_dir, "fake.so", NULL);
+	char *to = g_build_filename(dir, name, NULL);
+	g_autofree char *contents = NULL;
+	gsize length;
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents(from, &contents, &length, &error);
+	g_assert_no_error(error);
+	g_file_set_contents(to, contents, length, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(g_chmod(to, mode), ==, 0);
+	return to;
+}
+
+static void
+test_untrusted_file(void)
+{
+	g_autofree char *dir = test_dir_new();
+	g_autofree char *loose = copy_fake(dir, "loose.so", 0666);
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+	g_autofree char *expected = g_strdup_printf(
+		"%s: refused: file %s is writable by any user (mode 0666); run: chmod o-w %s", loose,
+		loose, loose);
+
+	g_assert_cmpint(g_chmod(dir, 0755), ==, 0);
+	nbx_plugin_registry_scan_dir(registry, dir);
+	g_assert_cmpuint(registry->plugins->len, ==, 0);
+	g_assert_cmpuint(registry->refusals->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(registry->refusals, 0), ==, expected);
+	test_dir_remove(dir);
+}
+
+static void
+test_untrusted_group_writable(void)
+{
+	g_autofree char *dir = test_dir_new();
+	g_autofree char *loose = copy_fake(dir, "group.so", 0664);
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+
+	g_assert_cmpint(g_chmod(dir, 0755), ==, 0);
+	/* Group 0 is root's: writable by that group is trusted. Another group is not. */
+	g_assert_cmpint(chown(loose, (uid_t)-1, 12345), ==, 0);
+	nbx_plugin_registry_scan_dir(registry, dir);
+	g_assert_cmpuint(registry->plugins->len, ==, 0);
+	g_assert_cmpuint(registry->refusals->len, ==, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(registry->refusals, 0),
+				"is writable by group 12345 (mode 0664)"));
+	test_dir_remove(dir);
+}
+
+static void
+test_untrusted_owner(void)
+{
+	g_autofree char *dir = test_dir_new();
+	g_autofree char *foreign = copy_fake(dir, "foreign.so", 0644);
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+	g_autofree char *expected = NULL;
+
+	if (geteuid() != 0) {
+		g_test_skip("needs root to give a file away");
+		test_dir_remove(dir);
+		return;
+	}
+	g_assert_cmpint(g_chmod(dir, 0755), ==, 0);
+	g_assert_cmpint(chown(foreign, 4242, 4242), ==, 0);
+	nbx_plugin_registry_scan_dir(registry, dir);
+	expected = g_strdup_printf("file %s is owned by uid 4242, not by root", foreign);
+	g_assert_cmpuint(registry->plugins->len, ==, 0);
+	g_assert_nonnull(strstr(g_ptr_array_index(registry->refusals, 0), expected));
+	test_dir_remove(dir);
+}
+
+static void
+test_untrusted_directory(void)
+{
+	g_autofree char *dir = test_dir_new();
+	g_autofree char *plugin = copy_fake(dir, "fine.so", 0644);
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+	g_autofree char *expected = g_strdup_printf(
+		"%s: refused: directory %s is writable by any user (mode 0777); run: chmod o-w %s; "
+		"none of its 1 plugins is loaded",
+		dir, dir, dir);
+
+	g_assert_cmpint(g_chmod(dir, 0777), ==, 0);
+	nbx_plugin_registry_scan_dir(registry, dir);
+	g_assert_cmpuint(registry->plugins->len, ==, 0);
+	g_assert_cmpstr(g_ptr_array_index(registry->refusals, 0), ==, expected);
+	test_dir_remove(dir);
+}
+
+static void
+test_missing_directory(void)
+{
+	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
+
+	nbx_plugin_registry_scan_dir(registry, "/nonexistent/nestbox-plugins");
+	g_assert_cmpuint(registry->refusals->len, ==, 1);
+	g_assert_true(g_str_has_prefix(g_ptr_array_index(registry->refusals, 0),
+				       "/nonexistent/nestbox-plugins: refused: cannot read plugin "
+				       "directory"));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	broken_dir = g_getenv("NESTBOX_TEST_BROKEN_PLUGIN_DIR");
+	good_dir = g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR");
+	g_assert_nonnull(broken_dir);
+	g_assert_nonnull(good_dir);
+	g_test_add_func("/loader/refusals", test_refusals);
+	g_test_add_func("/loader/good-plugins", test_good_plugins_load);
+	g_test_add_func("/loader/untrusted/file", test_untrusted_file);
+	g_test_add_func("/loader/untrusted/group-writable", test_untrusted_group_writable);
+	g_test_add_func("/loader/untrusted/owner", test_untrusted_owner);
+	g_test_add_func("/loader/untrusted/directory", test_untrusted_directory);
+	g_test_add_func("/loader/missing-directory", test_missing_directory);
+	return g_test_run();
+}
