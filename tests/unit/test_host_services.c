@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The host-services table as a plugin uses it: errors, config look-ups,
+ * paths, child processes (spawned from a worker thread, reaped, signalled
+ * only when ours), main-loop sources, reports.
+ */
+#include <glib-unix.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon_setup.h"
+#include "host_services.h"
+#include "report.h"
+#include "test_support.h"
+
+typedef struct {
+	char *dir;
+	NbxDiagnostics *diagnostics;
+	NbxSetup *setup;
+	const struct nbx_host *host;
+	GMainLoop *loop;
+} Fixture;
+
+static void
+set_up(Fixture *f, gconstpointer data)
+{
+	f->dir = test_config_dir_new(g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR"), "\"fake\"");
+	test_write(f->dir, "machinery/fake.conf",
+		   "speed = 7;\nmachines = ( { name = \"m\"; label = \"m\"; ip = \"192.0.2.1\";\n"
+		   "  platform = \"linux\"; tags = [ \"a\", \"b\" ]; } );\n");
+	f->diagnostics = nbx_diagnostics_new();
+	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 0);
+	f->host = &((NbxPluginInstance *)g_ptr_array_index(f->setup->machineries, 0))->host;
+	f->loop = g_main_loop_new(NULL, FALSE);
+	nbx_host_services_set_main_thread();
+}
+
+static void
+tear_down(Fixture *f, gconstpointer data)
+{
+	g_main_loop_unref(f->loop);
+	nbx_setup_free(f->setup);
+	nbx_diagnostics_free(f->diagnostics);
+	test_dir_remove(f->dir);
+	g_free(f->dir);
+}
+
+static void
+test_error_set(Fixture *f, gconstpointer data)
+{
+	struct nbx_error err = { 0 };
+	g_autofree char *long_text = g_strnfill(5000, 'x');
+
+	f->host->error_set(f->host, &err, NBX_ERROR_NOT_FOUND, "snapshot %s missing", "s1");
+	/* The first, innermost cause wins. */
+	f->host->error_set(f->host, &err, NBX_ERROR_FAILED, "outer");
+	g_assert_cmpint(err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_assert_cmpstr(err.message, ==, "snapshot s1 missing");
+	memset(&err, 0, sizeof err);
+	f->host->error_set(f->host, &err, NBX_ERROR_NONE, "%s", long_text);
+	g_assert_cmpint(err.code, ==, NBX_ERROR_FAILED);
+	g_assert_cmpuint(strlen(err.message), ==, NBX_ERROR_MESSAGE_SIZE - 1);
+	f->host->error_set(f->host, NULL, NBX_ERROR_FAILED, "no crash on NULL");
+}
+
+static void
+test_config_lookups(Fixture *f, gconstpointer data)
+{
+	NbxPoolMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
+	const struct nbx_config_node *machine = m->machine.config;
+	int64_t speed = 0;
+	g_autofree char *location = g_strdup_printf("%s/machinery/fake.conf:1", f->dir);
+
+	g_assert_true(f->host->config_integer(f->host, NULL, "speed", &speed));
+	g_assert_cmpint(speed, ==, 7);
+	g_assert_null(f->host->config_string(f->host, NULL, "speed"));
+	g_assert_cmpuint(f->host->config_list_length(f->host, NULL, "machines"), ==, 1);
+	g_assert_true(f->host->config_list_group(f->host, NULL, "machines", 0) == machine);
+	g_assert_null(f->host->config_list_group(f->host, NULL, "machines", 1));
+	g_assert_cmpuint(f->host->config_list_length(f->host, machine, "tags"), ==, 2);
+	g_assert_cmpstr(f->host->config_list_string(f->host, machine, "tags", 1), ==, "b");
+	g_assert_null(f->host->config_list_string(f->host, machine, "tags", 2));
+	g_assert_cmpstr(f->host->config_location(f->host, NULL, "speed"), ==, location);
+	g_assert_cmpstr(f->host->path(f->host, NBX_PATH_CONFIG_DIR), ==, f->setup->config->dir);
+	g_assert_true(g_str_has_suffix(f->host->path(f->host, NBX_PATH_STATE_DIR),
+				       "/state/plugins/fake"));
+	g_assert_null(f->host->path(f->host, 99));
+	g_assert_true(NBX_HOST_HAS(f->host, report_add_file));
+}
+
+typedef struct {
+	Fixture *f;
+	int64_t pid;
+	int32_t status;
+	gboolean exited;
+	gboolean spawned;
+	struct nbx_error err;
+} ChildRun;
+
+static void
+on_child_exit(void *user_data, int64_t pid, int32_t status)
+{
+	ChildRun *run = user_data;
+
+	g_assert_cmpint(pid, ==, run->pid);
+	run->status = status;
+	run->exited = TRUE;
+	g_main_loop_quit(run->f->loop);
+}
+
+/* Spawns from a worker thread, as a machine op would. */
+static gpointer
+spawn_in_worker(gpointer data)
+{
+	ChildRun *run = data;
+	const char *argv[] = { "sh", "-c", "echo out; exit 3", NULL };
+	g_autofree char *output = g_build_filename(run->f->dir, "child.log", NULL);
+	struct nbx_spawn spawn = {
+		.struct_size = sizeof spawn,
+		.argv = argv,
+		.stdin_fd = -1,
+		.output_path = output,
+		.on_exit = on_child_exit,
+		.user_data = run,
+	};
+
+	run->spawned = run->f->host->spawn(run->f->host, &spawn, &run->pid, &run->err);
+	return NULL;
+}
+
+static void
+test_spawn_from_worker(Fixture *f, gconstpointer data)
+{
+	ChildRun run = { .f = f };
+	GThread *worker = g_thread_new("worker", spawn_in_worker, &run);
+	g_autofree char *log = NULL;
+	g_autofree char *log_path = g_build_filename(f->dir, "child.log", NULL);
+
+	g_main_loop_run(f->loop);
+	g_thread_join(worker);
+	g_assert_true(run.spawned);
+	g_assert_true(run.exited);
+	g_assert_true(WIFEXITED(run.status));
+	g_assert_cmpint(WEXITSTATUS(run.status), ==, 3);
+	g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	g_assert_cmpstr(log, ==, "out\n");
+}
+
+static void
+test_child_signal(Fixture *f, gconstpointer data)
+{
+	ChildRun run = { .f = f };
+	const char *argv[] = { "sleep", "60", NULL };
+	struct nbx_spawn spawn = {
+		.struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1,
+		.on_exit = on_child_exit, .user_data = &run,
+	};
+	struct nbx_error err = { 0 };
+
+	g_assert_true(f->host->spawn(f->host, &spawn, &run.pid, &run.err));
+	/* Not ours: refused, nothing is sent. */
+	g_assert_false(f->host->child_signal(f->host, getppid(), SIGTERM, &err));
+	g_assert_cmpint(err.code, ==, NBX_ERROR_INVALID);
+	g_assert_true(g_str_has_suffix(err.message, "is not a running child of this plugin"));
+	g_assert_true(f->host->child_signal(f->host, run.pid, SIGKILL, &err));
+	g_main_loop_run(f->loop);
+	g_assert_true(WIFSIGNALED(run.status));
+	g_assert_cmpint(WTERMSIG(run.status), ==, SIGKILL);
+	/* Reaped: no longer ours to signal. */
+	memset(&err, 0, sizeof err);
+	g_assert_false(f->host->child_signal(f->host, run.pid, SIGKILL, &err));
+}
+
+static void
+test_spawn_failure(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "/nonexistent/qemu-system-x86_64", NULL };
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1 };
+	struct nbx_error err = { 0 };
+	int64_t pid = 0;
+
+	g_assert_false(f->host->spawn(f->host, &spawn, &pid, &err));
+	g_assert_true(g_str_has_prefix(err.message, "cannot start /nonexistent/qemu-system-x86_64: "));
+}
+
+typedef struct {
+	Fixture *f;
+	int reads;
+	int ticks;
+	uint32_t events;
+} SourceRun;
+
+static bool
+on_readable(void *user_data, int fd, uint32_t events)
+{
+	SourceRun *run = user_data;
+	char byte;
+
+	run->events = events;
+	g_assert_cmpint(read(fd, &byte, 1), ==, 1);
+	run->reads++;
+	return false;
+}
+
+static bool
+on_tick(void *user_data)
+{
+	SourceRun *run = user_data;
+
+	if (++run->ticks < 3)
+		return true;
+	g_main_loop_quit(run->f->loop);
+	return false;
+}
+
+static void
+test_sources(Fixture *f, gconstpointer data)
+{
+	SourceRun run = { .f = f };
+	int fds[2];
+	uint64_t watch, removed;
+
+	g_assert_cmpint(pipe(fds), ==, 0);
+	watch = f->host->watch_fd(f->host, fds[0], NBX_FD_IN, on_readable, &run);
+	g_assert_cmpuint(watch, >, 0);
+	g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+	removed = f->host->add_timeout(f->host, 1, on_tick, &run);
+	f->host->remove_source(f->host, removed);
+	f->host->add_timeout(f->host, 5, on_tick, &run);
+	g_main_loop_run(f->loop);
+	g_assert_cmpint(run.reads, ==, 1);
+	g_assert_true(run.events & NBX_FD_IN);
+	/* Exactly 3 ticks: the removed timeout never fired. */
+	g_assert_cmpint(run.ticks, ==, 3);
+	f->host->remove_source(f->host, watch); /* already gone: ignored */
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void
+test_report_and_state(Fixture *f, gconstpointer data)
+{
+	struct nbx_report *report = nbx_report_new();
+	g_autoptr(JsonObject) object = NULL;
+	NbxPoolMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
+
+	f->host->report_set_string(f->host, report, "interface", "br0");
+	f->host->report_set_integer(f->host, report, "packets", 42);
+	f->host->report_add_file(f->host, report, "dump.pcap");
+	object = nbx_report_ref_object(report);
+	g_assert_cmpstr(json_object_get_string_member(object, "interface"), ==, "br0");
+	g_assert_cmpint(json_object_get_int_member(object, "packets"), ==, 42);
+	g_assert_cmpstr(json_array_get_string_element(
+				json_object_get_array_member(object, "files"), 0),
+			==, "dump.pcap");
+	nbx_report_free(report);
+
+	f->host->machine_state_changed(f->host, &m->machine, NBX_MACHINE_PAUSED, "from snapshot");
+	g_assert_cmpint(m->hypervisor_state, ==, NBX_MACHINE_PAUSED);
+	g_assert_cmpstr(m->hypervisor_reason, ==, "from snapshot");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, Fixture, NULL, set_up, fn, tear_down)
+	ADD("/host/error-set", test_error_set);
+	ADD("/host/config-lookups", test_config_lookups);
+	ADD("/host/spawn-from-worker", test_spawn_from_worker);
+	ADD("/host/child-signal", test_child_signal);
+	ADD("/host/spawn-failure", test_spawn_failure);
+	ADD("/host/sources", test_sources);
+	ADD("/host/report-and-state", test_report_and_state);
+	return g_test_run();
+}
