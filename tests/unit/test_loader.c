@@ -172,6 +172,8 @@ test_untrusted_directory(void)
 {
 	g_autofree char *dir = test_dir_new();
 	g_autofree char *plugin = copy_fake(dir, "fine.so", 0644);
+
+	g_assert_true(g_file_test(plugin, G_FILE_TEST_IS_REGULAR));
 	g_autoptr(NbxPluginRegistry) registry = nbx_plugin_registry_new();
 	g_autofree char *expected = g_strdup_printf(
 		"%s: refused: directory %s is writable by any user (mode 0777); run: chmod o-w %s; "

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what nestbox needs to build, test and run
+# its demo. Safe to run again: it only calls apt when a package is missing.
+set -euo pipefail
+packages=(
+	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+	libglib2.0-dev libjson-glib-dev libconfig-dev
+	abigail-tools
+	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3
+)
+missing=()
+for package in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$package")
+done
+if ((${#missing[@]})); then
+	sudo=; [[ $(id -u) == 0 ]] || sudo=sudo
+	echo "installing: ${missing[*]}" >&2
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+		-o Dpkg::Options::=--force-confold "${missing[@]}"
+fi
