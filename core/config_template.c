@@ -180,10 +180,8 @@ has_required_field(const struct nbx_config_field *fields)
 static NbxSchema *
 import_or_empty(const struct nbx_config_schema *schema)
 {
-	static const struct nbx_config_field none[] = { { 0 } };
-
 	if (schema == NULL)
-		return nbx_schema_new_static(none);
+		return nbx_schema_new_empty();
 	return nbx_schema_import(schema, NULL, NULL);
 }
 

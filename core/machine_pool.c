@@ -231,7 +231,7 @@ check_unique_field(NbxMachinePool *pool, const char *what, gsize offset,
 void
 nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	check_unique_field(pool, "name", G_STRUCT_OFFSET(struct nbx_machine, name), diagnostics);
 	check_unique_field(pool, "label", G_STRUCT_OFFSET(struct nbx_machine, label), diagnostics);
@@ -294,7 +294,7 @@ describe_request(const NbxMachineRequest *request)
 NbxPoolMachine *
 nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request, GError **error)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 	NbxPoolMachine *best = NULL;
 	guint matching = 0, disabled = 0;
 
@@ -334,7 +334,7 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 void
 nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	g_return_if_fail(machine->in_use);
 	machine->in_use = FALSE;
@@ -345,7 +345,7 @@ nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 void
 nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine, const char *reason)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	g_free(machine->disabled_reason);
 	machine->disabled_reason = g_strdup(reason);
@@ -354,7 +354,7 @@ nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine, con
 NbxPoolMachine *
 nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	for (guint i = 0; i < pool->machines->len; i++) {
 		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
@@ -371,7 +371,7 @@ nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, g
 {
 	/* The plugin only ever sees machines the pool made: this is one of ours. */
 	NbxPoolMachine *entry = (NbxPoolMachine *)machine;
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	entry->hypervisor_state = state;
 	g_free(entry->hypervisor_reason);

@@ -121,16 +121,22 @@ is_trusted(const char *path, const char *what, GString *why)
 	return TRUE;
 }
 
-static gboolean
-plugin_name_is_valid(const char *name)
+gboolean
+nbx_plugin_name_is_well_formed(const char *name)
 {
-	if (name == NULL || !g_ascii_islower(name[0]) || strlen(name) > 63)
+	if (name == NULL || !g_ascii_islower(name[0]) || strlen(name) > NBX_PLUGIN_NAME_MAX)
 		return FALSE;
 	for (const char *p = name; *p != '\0'; p++) {
 		if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && *p != '_' && *p != '-')
 			return FALSE;
 	}
-	return !g_strv_contains(reserved_plugin_names, name);
+	return TRUE;
+}
+
+gboolean
+nbx_plugin_name_is_reserved(const char *name)
+{
+	return g_strv_contains(reserved_plugin_names, name);
 }
 
 /* Copies a size-tagged struct into zeroed storage of the core's size. */
@@ -181,7 +187,7 @@ check_identity(const struct nbx_plugin_descriptor *d, GString *why)
 				       d->kind, NBX_PLUGIN_MACHINERY, NBX_PLUGIN_AUXILIARY);
 		return FALSE;
 	}
-	if (!plugin_name_is_valid(d->name)) {
+	if (!nbx_plugin_name_is_well_formed(d->name) || nbx_plugin_name_is_reserved(d->name)) {
 		g_string_append_printf(why, "plugin name \"%s\" is not valid: it must match "
 				       "[a-z][a-z0-9_-]*, at most 63 bytes, and not be "
 				       "\"nestbox\" or \"auxiliary\"",
@@ -269,12 +275,11 @@ static NbxSchema *
 import_schema(const struct nbx_config_schema *schema, const char *const *reserved,
 	      const char *what, GString *why)
 {
-	static const struct nbx_config_field none[] = { { 0 } };
 	g_autoptr(GError) error = NULL;
 	NbxSchema *imported;
 
 	if (schema == NULL)
-		return nbx_schema_new_static(none);
+		return nbx_schema_new_empty();
 	imported = nbx_schema_import(schema, reserved, &error);
 	if (imported == NULL)
 		g_string_append_printf(why, "%s: %s", what, error->message);

@@ -47,3 +47,10 @@ gboolean nbx_plugin_registry_load_file(NbxPluginRegistry *registry, const char *
 NbxPlugin *nbx_plugin_registry_lookup(const NbxPluginRegistry *registry, const char *name);
 
 const char *nbx_plugin_kind_name(guint32 kind);
+
+/* The rule for descriptor->name, shared with nestbox-scaffold. */
+#define NBX_PLUGIN_NAME_MAX 63
+/* `[a-z][a-z0-9_-]*`, 1 to NBX_PLUGIN_NAME_MAX bytes. */
+gboolean nbx_plugin_name_is_well_formed(const char *name);
+/* Names `--config-template` uses for the core's own files. */
+gboolean nbx_plugin_name_is_reserved(const char *name);

@@ -24,7 +24,7 @@ nbx_report_free(struct nbx_report *report)
 void
 nbx_report_set_string(struct nbx_report *report, const char *key, const char *value)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&report->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
 
 	if (value == NULL)
 		json_object_set_null_member(report->object, key);
@@ -35,7 +35,7 @@ nbx_report_set_string(struct nbx_report *report, const char *key, const char *va
 void
 nbx_report_set_integer(struct nbx_report *report, const char *key, gint64 value)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&report->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
 
 	json_object_set_int_member(report->object, key, value);
 }
@@ -43,7 +43,7 @@ nbx_report_set_integer(struct nbx_report *report, const char *key, gint64 value)
 void
 nbx_report_add_file(struct nbx_report *report, const char *relative_path)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&report->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
 
 	if (!json_object_has_member(report->object, "files"))
 		json_object_set_array_member(report->object, "files", json_array_new());
@@ -54,7 +54,7 @@ nbx_report_add_file(struct nbx_report *report, const char *relative_path)
 JsonObject *
 nbx_report_ref_object(struct nbx_report *report)
 {
-	g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&report->lock);
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
 
 	return json_object_ref(report->object);
 }

@@ -325,6 +325,14 @@ nbx_schema_import(const struct nbx_config_schema *plugin_schema, const char *con
 }
 
 NbxSchema *
+nbx_schema_new_empty(void)
+{
+	static const struct nbx_config_field none[] = { { 0 } };
+
+	return nbx_schema_new_static(none);
+}
+
+NbxSchema *
 nbx_schema_new_static(const struct nbx_config_field *fields)
 {
 	NbxSchema *schema = schema_new();

@@ -29,6 +29,9 @@ typedef struct _NbxSchema NbxSchema;
 NbxSchema *nbx_schema_import(const struct nbx_config_schema *schema, const char *const *reserved,
 			     GError **error);
 
+/* A schema with no field: a plugin that declares none. */
+NbxSchema *nbx_schema_new_empty(void);
+
 /* A schema over a core-owned table already in the core's layout. */
 NbxSchema *nbx_schema_new_static(const struct nbx_config_field *fields);
 

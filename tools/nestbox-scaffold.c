@@ -19,17 +19,10 @@
 #include <nestbox/plugin.h>
 
 #include "config_template.h"
+#include "plugin_loader.h"
 
 #define SCAFFOLD_PROGRAM "nestbox-scaffold"
 #define SCAFFOLD_PLUGIN_VERSION "0.1.0"
-/* As the loader checks descriptor->name (plugin.h). */
-#define SCAFFOLD_NAME_MAX 63
-
-/*
- * Names the loader refuses because `nestboxd --config-template` uses them
- * for the core's own files (core/plugin_loader.c keeps the same list).
- */
-static const char *const reserved_plugin_names[] = { "nestbox", "auxiliary", NULL };
 
 enum scaffold_exit {
 	SCAFFOLD_EXIT_OK = 0,
@@ -588,25 +581,6 @@ scaffold_kind_find(const char *word)
 			return &scaffold_kinds[i];
 	}
 	return NULL;
-}
-
-/* The loader's rule for descriptor->name, so what is scaffolded can load. */
-static gboolean
-scaffold_name_is_valid(const char *name)
-{
-	size_t length = strlen(name);
-
-	if (length == 0 || length > SCAFFOLD_NAME_MAX)
-		return FALSE;
-	if (!g_ascii_islower(name[0]))
-		return FALSE;
-	for (size_t i = 1; i < length; i++) {
-		char c = name[i];
-
-		if (!g_ascii_islower(c) && !g_ascii_isdigit(c) && c != '_' && c != '-')
-			return FALSE;
-	}
-	return TRUE;
 }
 
 static struct scaffold_plugin *
@@ -1235,12 +1209,13 @@ main(int argc, char **argv)
 		return usage_error("unknown plugin kind '%s': expected machinery or auxiliary",
 				   argv[1]);
 	name = argv[2];
-	if (strlen(name) > SCAFFOLD_NAME_MAX)
+	/* The loader's own rule, so what is scaffolded can load. */
+	if (strlen(name) > NBX_PLUGIN_NAME_MAX)
 		return usage_error("plugin name '%s' is %zu bytes long, at most %d are allowed", name,
-				   strlen(name), SCAFFOLD_NAME_MAX);
-	if (!scaffold_name_is_valid(name))
+				   strlen(name), NBX_PLUGIN_NAME_MAX);
+	if (!nbx_plugin_name_is_well_formed(name))
 		return usage_error("invalid plugin name '%s': it must match [a-z][a-z0-9_-]*", name);
-	if (g_strv_contains(reserved_plugin_names, name))
+	if (nbx_plugin_name_is_reserved(name))
 		return usage_error("plugin name '%s' is reserved for the core's own configuration",
 				   name);
 	if (output == NULL)
