@@ -38,7 +38,7 @@ instance_of(const struct nbx_host *host)
 
 /* ---- logging and errors ------------------------------------------------- */
 
-static void
+static void G_GNUC_PRINTF(3, 4)
 host_log(const struct nbx_host *host, int32_t level, const char *format, ...)
 {
 	static const GLogLevelFlags levels[] = { G_LOG_LEVEL_WARNING, G_LOG_LEVEL_WARNING,
@@ -55,7 +55,7 @@ host_log(const struct nbx_host *host, int32_t level, const char *format, ...)
 	      nbx_plugin_instance_name(instance_of(host)), message);
 }
 
-static void
+static void G_GNUC_PRINTF(4, 5)
 host_error_set(const struct nbx_host *host, struct nbx_error *err, int32_t code,
 	       const char *format, ...)
 {
@@ -505,7 +505,7 @@ host_machine_declare(const struct nbx_host *host, struct nbx_machine_loader *loa
 	return true;
 }
 
-static void
+static void G_GNUC_PRINTF(5, 6)
 host_check_report(const struct nbx_host *host, struct nbx_check *check,
 		  const struct nbx_config_node *node, const char *key, const char *format, ...)
 {
