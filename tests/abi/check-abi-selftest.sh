@@ -14,7 +14,7 @@
 # abi_anchor.c, and that the extensible-struct list of abi-suppressions.ini
 # is exactly the structs with a `struct_size` member plus nbx_config_field.
 #
-# Environment: CC (default cc), ABIDW, ABIDIFF, PYTHON.
+# Environment: CC (default cc), ABIDW, ABIDIFF, PYTHON. Needs GNU sed.
 
 set -u
 
@@ -103,10 +103,10 @@ ABIDW=${ABIDW:-abidw} CC=$CC "$here/update-baseline.sh" -o "$tmp/baseline.xml" \
 
 # Every public type has an anchor: each struct, union, enum and typedef
 # named in the headers is in the ABI of the anchor library.
-for name in $(cat "$api/$H"/*.h | sed -n \
-	-e 's/^\(struct\|union\|enum\) \(nbx_[A-Za-z0-9_]*\) *[{;].*/\2/p' \
-	-e 's/^typedef .*(\*\(nbx_[A-Za-z0-9_]*\)).*/\1/p' \
-	-e 's/^typedef [^(]* \**\(nbx_[A-Za-z0-9_]*\);.*/\1/p' | sort -u); do
+for name in $(cat "$api/$H"/*.h | sed -n -E \
+	-e 's/^(struct|union|enum) (nbx_[A-Za-z0-9_]*) *[{;].*/\2/p' \
+	-e 's/^typedef .*\(\*(nbx_[A-Za-z0-9_]*)\).*/\1/p' \
+	-e 's/^typedef [^(]* \**(nbx_[A-Za-z0-9_]*);.*/\1/p' | sort -u); do
 	grep -q "name='$name'" "$tmp/baseline.xml" ||
 		fail "public type $name has no anchor in abi_anchor.c"
 done

@@ -72,7 +72,7 @@ abidiff_run() { # SUPPRESSIONS OLD NEW REPORT [ABIDIFF OPTION...]
 abidiff_run "$suppressions" "$baseline" "$tmp/current.xml" "$tmp/report1"
 rc1=$?
 
-# Run 2: cut what was appended to the extensible structs, compare strictly.
+# Run 2: cut the allowed appends (struct members, enumerators), compare strictly.
 if ! "$PYTHON" - "$suppressions" "$baseline" "$tmp/current.xml" \
 	"$tmp/strict.ini" "$tmp/current-cut.xml" >"$tmp/appended" <<'EOF'
 import re
