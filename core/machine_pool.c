@@ -310,8 +310,8 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 		}
 		if (machine->in_use)
 			continue;
-		if (best == NULL || machine->last_used_us < best->last_used_us ||
-		    (machine->last_used_us == best->last_used_us &&
+		if (best == NULL || machine->last_release < best->last_release ||
+		    (machine->last_release == best->last_release &&
 		     g_strcmp0(machine->machine.name, best->machine.name) < 0))
 			best = machine;
 	}
@@ -338,8 +338,7 @@ nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 
 	g_return_if_fail(machine->in_use);
 	machine->in_use = FALSE;
-	/* Strictly increasing, so least-recently-used is never a tie after use. */
-	machine->last_used_us = MAX(g_get_monotonic_time(), machine->last_used_us + 1);
+	machine->last_release = ++pool->releases;
 }
 
 void

@@ -36,7 +36,8 @@ typedef struct {
 	/* Guarded by the pool's lock. */
 	gboolean in_use;
 	char *disabled_reason;
-	gint64 last_used_us;
+	/* Pool-wide release sequence: higher = released more recently. */
+	guint64 last_release;
 	gint32 hypervisor_state;
 	char *hypervisor_reason;
 } NbxPoolMachine;
@@ -53,6 +54,11 @@ typedef struct {
 
 struct _NbxMachinePool {
 	GMutex lock;
+	/*
+	 * Counts releases. A clock would tie when two releases fall in the
+	 * same microsecond, and a tie would hand out the busier machine.
+	 */
+	guint64 releases;
 	/* NbxPoolMachine *, in the order they were added. */
 	GPtrArray *machines;
 };

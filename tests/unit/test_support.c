@@ -58,7 +58,6 @@ test_config_dir_new(const char *plugin_dir, const char *machineries)
 						"analyses_dir = \"analyses\";\n",
 						machineries, plugin_dir);
 
-	g_unsetenv("NESTBOX_PLUGIN_PATH");
 	test_write(dir, "nestbox.conf", conf);
 	return dir;
 }
