@@ -137,7 +137,10 @@ check_path(const struct nbx_config_field *field, guint32 type, config_setting_t 
 		if (!must_exist)
 			return TRUE;
 		report(validation, setting, key_path, "%s does not exist: %s",
-		       type == NBX_FIELD_DIRECTORY ? "directory" : "file", path);
+		       type == NBX_FIELD_DIRECTORY ? "directory"
+		       : type == NBX_FIELD_UNIX_SOCKET ? "socket"
+						       : "file",
+		       path);
 		return FALSE;
 	}
 	if (type == NBX_FIELD_FILE && !S_ISREG(st.st_mode)) {
@@ -343,17 +346,20 @@ check_list(const struct nbx_config_field *field, config_setting_t *setting,
 	   const char *key_path, const NbxValidation *validation)
 {
 	int kind = config_setting_type(setting);
+	/* min/max of a LIST bound its length, never its elements' values. */
+	struct nbx_config_field element = *field;
 	gboolean ok;
 
+	element.min = element.max = 0;
 	if (!expect_type(validation, setting, key_path, "a list [ ... ]",
 			 kind == CONFIG_TYPE_ARRAY || kind == CONFIG_TYPE_LIST))
 		return FALSE;
 	ok = check_count(field, setting, key_path, validation);
 	for (int i = 0; i < config_setting_length(setting); i++) {
-		config_setting_t *element = config_setting_get_elem(setting, i);
+		config_setting_t *item = config_setting_get_elem(setting, i);
 		g_autofree char *path = g_strdup_printf("%s[%d]", key_path, i);
 
-		ok &= check_scalar(field, nbx_field_element_type(field), element, path, validation);
+		ok &= check_scalar(&element, nbx_field_element_type(field), item, path, validation);
 	}
 	return ok;
 }

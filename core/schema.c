@@ -197,7 +197,7 @@ check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
 	if (field->flags & ~NBX_FIELD_KNOWN_FLAGS)
 		FAIL("unknown flag bits 0x%x", field->flags & ~NBX_FIELD_KNOWN_FLAGS);
 	if (unknown != 0)
-		FAIL("flags 0x%x do not apply to a %s", unknown, nbx_field_type_name(field->type));
+		FAIL("flags 0x%x do not apply to type %s", unknown, nbx_field_type_name(field->type));
 	if ((field->flags & NBX_FIELD_REQUIRED) && field->default_value != NULL)
 		FAIL("a required key cannot have a default");
 	if (!(field->min == 0 && field->max == 0) && field->min > field->max)
@@ -220,7 +220,8 @@ check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
 			FAIL("a list of enum needs at least one choice");
 		if (field->flags & ~(flags_allowed_for(field->element_type) | NBX_FIELD_NON_EMPTY))
 			FAIL("flags 0x%x do not apply to elements of type %s",
-			     field->flags & ~flags_allowed_for(field->element_type),
+			     field->flags &
+				     ~(flags_allowed_for(field->element_type) | NBX_FIELD_NON_EMPTY),
 			     nbx_field_type_name(field->element_type));
 		break;
 	case NBX_FIELD_GROUP:

@@ -98,6 +98,9 @@ static const struct nbx_config_field list_fields[] = {
 	{ .name = "modes", .type = NBX_FIELD_LIST, .element_type = NBX_FIELD_ENUM,
 	  .choices = speeds, DOC },
 	{ .name = "flags", .type = NBX_FIELD_LIST, .element_type = NBX_FIELD_BOOLEAN, DOC },
+	/* min/max bound the count, not the values (a bug once applied them to both). */
+	{ .name = "ports", .type = NBX_FIELD_LIST, .element_type = NBX_FIELD_INTEGER, .min = 1,
+	  .max = 3, DOC },
 	{ 0 },
 };
 
@@ -282,7 +285,7 @@ static const ValidateCase validate_cases[] = {
 	{ "socket/must-exist-not-a-socket", socket_fields, "sockx = \"file.txt\";\n", 0,
 	  { "@FILE@:1: sockx: not a socket: @DIR@/file.txt" } },
 	{ "socket/must-exist-missing", socket_fields, "sockx = \"nope.sock\";\n", 0,
-	  { "@FILE@:1: sockx: file does not exist: @DIR@/nope.sock" } },
+	  { "@FILE@:1: sockx: socket does not exist: @DIR@/nope.sock" } },
 	{ "socket/107-bytes", socket_fields, "sock = \"@LONG107@\";\n", SYNTAX_ONLY, { NULL },
 	  { { "sock", "@LONG107@" } } },
 	{ "socket/108-bytes", socket_fields, "sock = \"@LONG108@\";\nsockx = \"@LONG108@\";\n",
@@ -337,6 +340,10 @@ static const ValidateCase validate_cases[] = {
 	    { "ips", "[10.0.0.1,::1]" },
 	    { "counted", "[a,b]" },
 	    { "flags", "[true,false]" } } },
+	{ "list/integer-count-bounds-ok", list_fields, "ports = [ 80, 443 ];\n", 0, { NULL },
+	  { { "ports", "[80,443]" } } },
+	{ "list/integer-count-bounds-too-many", list_fields, "ports = [ 1, 2, 3, 4 ];\n", 0,
+	  { "@FILE@:1: ports: must have between 1 and 3 elements, found 4" } },
 	{ "list/element-type", list_fields, "numbers = ( 1, \"x\", 3 );\n", 0,
 	  { "@FILE@:1: numbers[1]: expected an integer, found a string" } },
 	{ "list/element-check", list_fields,
@@ -1102,6 +1109,25 @@ test_import_reserved_only_when_asked(void)
 }
 
 /* The core's own tables pass the same checks a plugin's do. */
+/* A list default with a count bound: its values are not held to the bound. */
+static void
+test_import_list_default_with_count(void)
+{
+	static const struct nbx_config_field fields[] = {
+		{ .name = "p", .type = NBX_FIELD_LIST, .element_type = NBX_FIELD_INTEGER, .min = 1,
+		  .max = 2, .default_value = "[ 80 ]", DOC },
+		{ 0 },
+	};
+	struct nbx_config_schema schema = { .struct_size = sizeof schema,
+					    .field_size = sizeof(struct nbx_config_field),
+					    .fields = fields };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NbxSchema) imported = nbx_schema_import(&schema, NULL, &error);
+
+	g_assert_no_error(error);
+	g_assert_nonnull(imported);
+}
+
 static void
 test_import_core_tables(void)
 {
@@ -1188,6 +1214,7 @@ main(int argc, char **argv)
 	g_test_add_func("/schema/import/reserved-only-when-asked",
 			test_import_reserved_only_when_asked);
 	g_test_add_func("/schema/import/core-tables", test_import_core_tables);
+	g_test_add_func("/schema/import/list-default-with-count", test_import_list_default_with_count);
 	g_test_add_func("/schema/key-path", test_key_paths);
 	g_test_add_func("/schema/setting-key-path", test_setting_key_path);
 	return g_test_run();
