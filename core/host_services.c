@@ -235,9 +235,12 @@ child_exited(GPid pid, gint wait_status, gpointer data)
 	NbxChild *child = data;
 	NbxPluginInstance *instance = child->instance;
 
-	g_mutex_lock(&instance->children_lock);
-	g_hash_table_remove(instance->children, &child->pid);
-	g_mutex_unlock(&instance->children_lock);
+	/* NULL once the plugin is gone (nbx_host_services_release). */
+	if (instance != NULL) {
+		g_mutex_lock(&instance->lock);
+		g_hash_table_remove(instance->children, &child->pid);
+		g_mutex_unlock(&instance->lock);
+	}
 	if (child->on_exit != NULL)
 		child->on_exit(child->user_data, pid, wait_status);
 	g_spawn_close_pid(pid);
@@ -306,9 +309,9 @@ spawn_now(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *p
 	child->pid = pid;
 	child->on_exit = spawn->on_exit;
 	child->user_data = spawn->user_data;
-	g_mutex_lock(&instance->children_lock);
+	g_mutex_lock(&instance->lock);
 	g_hash_table_insert(instance->children, g_memdup2(&child->pid, sizeof child->pid), child);
-	g_mutex_unlock(&instance->children_lock);
+	g_mutex_unlock(&instance->lock);
 	g_child_watch_add(pid, child_exited, child);
 	*pid_out = pid;
 	return TRUE;
@@ -360,12 +363,12 @@ host_child_signal(const struct nbx_host *host, int64_t pid, int32_t signal,
 	gboolean ours;
 	int rc = 0;
 
-	g_mutex_lock(&instance->children_lock);
+	g_mutex_lock(&instance->lock);
 	ours = g_hash_table_contains(instance->children, &pid);
 	/* Signalled under the lock, so the pid cannot be reaped and reused meanwhile. */
 	if (ours)
 		rc = kill((pid_t)pid, signal);
-	g_mutex_unlock(&instance->children_lock);
+	g_mutex_unlock(&instance->lock);
 	if (!ours) {
 		host_error_set(host, err, NBX_ERROR_INVALID,
 			       "pid %" G_GINT64_FORMAT " is not a running child of this plugin", pid);
@@ -382,10 +385,42 @@ host_child_signal(const struct nbx_host *host, int64_t pid, int32_t signal,
 /* ---- main-loop sources -------------------------------------------------- */
 
 typedef struct {
+	NbxPluginInstance *instance;
+	GSource *source;
 	nbx_fd_fn fd_fn;
 	nbx_timeout_fn timeout_fn;
 	void *user_data;
 } SourceClosure;
+
+/* The source is gone (callback said stop, or removed): forget it. */
+static void
+closure_free(gpointer data)
+{
+	SourceClosure *closure = data;
+	NbxPluginInstance *instance = closure->instance;
+	gboolean tracked;
+
+	g_mutex_lock(&instance->lock);
+	tracked = g_hash_table_remove(instance->sources, closure->source);
+	g_mutex_unlock(&instance->lock);
+	if (tracked)
+		g_source_unref(closure->source);
+	g_free(closure);
+}
+
+/* Tracked before it is attached, so a callback that ends it at once is fine. */
+static uint64_t
+attach_tracked(NbxPluginInstance *instance, GSource *source, GSourceFunc callback,
+	       SourceClosure *closure)
+{
+	closure->instance = instance;
+	closure->source = source;
+	g_source_set_callback(source, callback, closure, closure_free);
+	g_mutex_lock(&instance->lock);
+	g_hash_table_add(instance->sources, source);
+	g_mutex_unlock(&instance->lock);
+	return g_source_attach(source, NULL);
+}
 
 static gboolean
 fd_ready(gint fd, GIOCondition condition, gpointer data)
@@ -412,7 +447,6 @@ host_watch_fd(const struct nbx_host *host, int fd, uint32_t events, nbx_fd_fn fn
 	GIOCondition condition = G_IO_ERR | G_IO_HUP;
 	SourceClosure *closure = g_new0(SourceClosure, 1);
 	GSource *source;
-	guint id;
 
 	if (events & NBX_FD_IN)
 		condition |= G_IO_IN;
@@ -421,10 +455,7 @@ host_watch_fd(const struct nbx_host *host, int fd, uint32_t events, nbx_fd_fn fn
 	closure->fd_fn = fn;
 	closure->user_data = user_data;
 	source = g_unix_fd_source_new(fd, condition);
-	g_source_set_callback(source, G_SOURCE_FUNC(fd_ready), closure, g_free);
-	id = g_source_attach(source, NULL);
-	g_source_unref(source);
-	return id;
+	return attach_tracked(instance_of(host), source, G_SOURCE_FUNC(fd_ready), closure);
 }
 
 static gboolean
@@ -442,7 +473,7 @@ host_add_timeout(const struct nbx_host *host, uint32_t ms, nbx_timeout_fn fn, vo
 
 	closure->timeout_fn = fn;
 	closure->user_data = user_data;
-	return g_timeout_add_full(G_PRIORITY_DEFAULT, ms, timeout_fired, closure, g_free);
+	return attach_tracked(instance_of(host), g_timeout_source_new(ms), timeout_fired, closure);
 }
 
 static void
@@ -455,6 +486,36 @@ host_remove_source(const struct nbx_host *host, uint64_t id)
 	source = g_main_context_find_source_by_id(NULL, (guint)id);
 	if (source != NULL)
 		g_source_destroy(source);
+}
+
+void
+nbx_host_services_release(NbxPluginInstance *instance)
+{
+	g_autoptr(GPtrArray) sources = g_ptr_array_new_with_free_func((GDestroyNotify)g_source_unref);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_mutex_lock(&instance->lock);
+	g_hash_table_iter_init(&iter, instance->children);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		NbxChild *child = value;
+
+		g_warning("%s: killing child %" G_GINT64_FORMAT " it left running at shutdown",
+			  nbx_plugin_instance_name(instance), child->pid);
+		kill((pid_t)child->pid, SIGKILL);
+		/* Still reaped by its child watch, but reported to nobody. */
+		child->instance = NULL;
+		child->on_exit = NULL;
+	}
+	g_hash_table_remove_all(instance->children);
+	g_hash_table_iter_init(&iter, instance->sources);
+	while (g_hash_table_iter_next(&iter, &value, NULL))
+		g_ptr_array_add(sources, value);
+	g_hash_table_remove_all(instance->sources);
+	g_mutex_unlock(&instance->lock);
+	/* Destroyed outside the lock: their destroy notify takes it. */
+	for (guint i = 0; i < sources->len; i++)
+		g_source_destroy(g_ptr_array_index(sources, i));
 }
 
 static int64_t

@@ -35,7 +35,7 @@ static const GOptionEntry entries[] = {
 	  "or of every \"auxiliary\") and exit",
 	  "NAME" },
 	{ "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
-	{ NULL },
+	G_OPTION_ENTRY_NULL,
 };
 
 static const char *

@@ -23,8 +23,9 @@ nbx_plugin_instance_new(NbxPluginSection *section, const NbxConfig *config)
 	instance->config = config;
 	instance->state_dir = g_build_filename(config->state_dir, "plugins", name, NULL);
 	instance->run_dir = g_build_filename(config->run_dir, "plugins", name, NULL);
-	g_mutex_init(&instance->children_lock);
+	g_mutex_init(&instance->lock);
 	instance->children = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	instance->sources = g_hash_table_new(NULL, NULL);
 	nbx_host_services_fill(&instance->host, instance);
 	return instance;
 }
@@ -104,8 +105,10 @@ nbx_plugin_instance_free(NbxPluginInstance *instance)
 	if (instance == NULL)
 		return;
 	nbx_plugin_instance_shutdown(instance);
+	nbx_host_services_release(instance);
 	g_hash_table_unref(instance->children);
-	g_mutex_clear(&instance->children_lock);
+	g_hash_table_unref(instance->sources);
+	g_mutex_clear(&instance->lock);
 	g_free(instance->state_dir);
 	g_free(instance->run_dir);
 	g_free(instance);

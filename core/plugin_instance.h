@@ -28,9 +28,14 @@ typedef struct _NbxPluginInstance {
 	gboolean initialized;
 	char *state_dir;
 	char *run_dir;
-	/* pid -> NbxChild: what this plugin spawned and may signal. */
-	GMutex children_lock;
+	/*
+	 * What the plugin has running in the core, so nothing outlives it:
+	 * pid -> NbxChild it spawned (and may signal), and the GSources of its
+	 * fd watches and timeouts. Guarded by `lock`.
+	 */
+	GMutex lock;
 	GHashTable *children;
+	GHashTable *sources;
 	/* Set while the instance may declare machines or report check problems. */
 	NbxMachinePool *pool;
 	NbxDiagnostics *diagnostics;
@@ -70,6 +75,13 @@ void nbx_plugin_error_propagate(GError **error, const NbxPluginInstance *instanc
 
 /* Fills @host with the core's services, bound to @instance (host_services.c). */
 void nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance);
+
+/*
+ * After `shutdown`, on the main thread: kills (SIGKILL) every child the
+ * plugin left running and removes its remaining watches and timeouts, so no
+ * process outlives the plugin and no callback runs into its freed memory.
+ */
+void nbx_host_services_release(NbxPluginInstance *instance);
 
 /* The node handed to plugins for a libconfig setting, and back. */
 #define NBX_NODE(setting) ((const struct nbx_config_node *)(setting))

@@ -262,6 +262,48 @@ test_report_and_state(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(m->hypervisor_reason, ==, "from snapshot");
 }
 
+static bool
+must_not_fire(void *user_data)
+{
+	g_error("a timeout of a plugin that is gone fired");
+	return false;
+}
+
+static gboolean
+quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+/* What a plugin leaves behind at shutdown is ended by the core. */
+static void
+test_release_at_shutdown(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "sleep", "60", NULL };
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1,
+				   .on_exit = on_child_exit, .user_data = NULL };
+	struct nbx_error err = { 0 };
+	int64_t pid = 0;
+	int fds[2];
+
+	g_assert_cmpint(pipe(fds), ==, 0);
+	g_assert_true(f->host->spawn(f->host, &spawn, &pid, &err));
+	f->host->add_timeout(f->host, 20, must_not_fire, NULL);
+	f->host->watch_fd(f->host, fds[0], NBX_FD_IN, (nbx_fd_fn)must_not_fire, NULL);
+	g_test_expect_message("nestbox", G_LOG_LEVEL_WARNING, "fake: killing child * it left*");
+	nbx_setup_free(f->setup);
+	f->setup = NULL;
+	g_test_assert_expected_messages();
+	g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+	g_timeout_add(100, quit_loop, f->loop);
+	g_main_loop_run(f->loop);
+	/* Killed and reaped: the pid is gone. */
+	g_assert_cmpint(kill((pid_t)pid, 0), ==, -1);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -274,5 +316,6 @@ main(int argc, char **argv)
 	ADD("/host/spawn-failure", test_spawn_failure);
 	ADD("/host/sources", test_sources);
 	ADD("/host/report-and-state", test_report_and_state);
+	ADD("/host/release-at-shutdown", test_release_at_shutdown);
 	return g_test_run();
 }
