@@ -223,10 +223,15 @@ typedef struct {
 static void
 child_setup(gpointer data)
 {
+	pid_t daemon_pid = GPOINTER_TO_INT(data);
+
 	/* Own process group: a ^C at the daemon's terminal does not reach it. */
 	setpgid(0, 0);
 	/* Dies with the daemon, so a crash leaves no orphaned hypervisor. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The daemon may have died before prctl: then nobody would kill us. */
+	if (getppid() != daemon_pid)
+		_exit(127);
 }
 
 static void
@@ -293,7 +298,7 @@ spawn_now(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *p
 	}
 	if (!g_spawn_async_with_pipes_and_fds(
 		    spawn->cwd, (const char *const *)spawn->argv, (const char *const *)spawn->envp,
-		    flags, child_setup, NULL, spawn->stdin_fd, output, output, sources, targets,
+		    flags, child_setup, GINT_TO_POINTER(getpid()), spawn->stdin_fd, output, output, sources, targets,
 		    spawn->n_fds, &pid, NULL, NULL, NULL, &error)) {
 		if (output >= 0)
 			close(output);

@@ -134,7 +134,10 @@ struct nbx_fd_map {
  *
  * The child runs in its own process group, so a signal to the daemon's
  * terminal does not reach it, and it is sent SIGKILL if the daemon dies
- * (PR_SET_PDEATHSIG), so a crashed daemon leaves no orphan behind.
+ * (PR_SET_PDEATHSIG), so a crashed daemon leaves no orphan behind. A child
+ * still running when the plugin's `shutdown` has returned is killed too,
+ * and its @on_exit is not called. Likewise, watches and timeouts a plugin
+ * leaves behind are removed then.
  */
 struct nbx_spawn {
 	uint32_t struct_size;
