@@ -6,7 +6,7 @@ packages=(
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	libglib2.0-dev libjson-glib-dev libconfig-dev
 	abigail-tools
-	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3
+	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 )
 missing=()
 for package in "${packages[@]}"; do
