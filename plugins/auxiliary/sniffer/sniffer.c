@@ -34,9 +34,13 @@ static const struct nbx_config_field sniffer_fields[] = {
 		 "option bpf narrows it further" },
 	{ .name = "snaplen", .type = NBX_FIELD_INTEGER, .min = 64, .max = 262144,
 	  .default_value = "262144", .doc = "Bytes kept of each packet" },
+	/* In immediate mode libpcap's ring holds one snaplen-sized slot per
+	 * packet on interfaces with offloads (veth, bridges, taps): its 2 MiB
+	 * default keeps 8 packets and drops most of a burst. */
 	{ .name = "buffer_size", .type = NBX_FIELD_INTEGER, .min = 0, .max = INT_MAX,
-	  .default_value = "0",
-	  .doc = "Kernel capture buffer in bytes; 0 keeps libpcap's default (2 MiB)" },
+	  .default_value = "33554432",
+	  .doc = "Kernel capture buffer in bytes; 0 keeps libpcap's default of 2 MiB, which in "
+		 "immediate mode holds only about 8 packets of snaplen 262144" },
 	{ .name = "promiscuous", .type = NBX_FIELD_BOOLEAN, .default_value = "false",
 	  .doc = "Put the interface in promiscuous mode" },
 	{ .name = "immediate_mode", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
@@ -222,7 +226,7 @@ sniffer_start(void *instance, const struct nbx_aux_context *context, void **anal
 		.filter = run->filter,
 		.path = path,
 		.snaplen = (int)setting_integer(host, "snaplen", LIBPCAP_MAX_SNAPLEN),
-		.buffer_size = (int)setting_integer(host, "buffer_size", 0),
+		.buffer_size = (int)setting_integer(host, "buffer_size", 33554432),
 		.promiscuous = setting_boolean(host, "promiscuous", false),
 		.immediate_mode = setting_boolean(host, "immediate_mode", true),
 		.max_capture_size = setting_integer(host, "max_capture_size", 0),
