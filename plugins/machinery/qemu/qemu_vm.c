@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "qemu_vm.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memory_snapshot.h"
+#include "overlay.h"
+#include "qmp_client.h"
+
+#define QMP_CHILD_FD 3
+
+struct QemuVm {
+	const QemuSettings *settings;
+	const struct nbx_host *host;
+	struct nbx_machine *machine;
+	/* Only touched by machine ops, which never overlap for one machine. */
+	MachineInfo *info;
+	char *overlay;
+	char *qmp_path;
+	char *log_path;
+
+	GMutex lock;
+	GCond cond;
+	/* Guarded by @lock: written by main-thread callbacks, read by ops. */
+	int64_t pid;
+	bool alive;
+	int exit_status;
+	int32_t state;
+	char *migration_status;
+	QmpClient *qmp;
+};
+
+QemuVm *
+qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
+{
+	QemuVm *vm = g_new0(QemuVm, 1);
+	const char *run_dir = settings->host->path(settings->host, NBX_PATH_RUN_DIR);
+
+	vm->settings = settings;
+	vm->host = settings->host;
+	vm->machine = machine;
+	vm->state = NBX_MACHINE_POWEROFF;
+	vm->qmp_path = g_strdup_printf("%s/%s.qmp", run_dir, machine->name);
+	vm->log_path = g_strdup_printf("%s/%s.log", run_dir, machine->name);
+	g_mutex_init(&vm->lock);
+	g_cond_init(&vm->cond);
+	return vm;
+}
+
+void
+qemu_vm_free(QemuVm *vm)
+{
+	if (vm == NULL)
+		return;
+	if (vm->qmp != NULL)
+		qmp_client_close(vm->qmp);
+	machine_info_free(vm->info);
+	g_free(vm->overlay);
+	g_free(vm->qmp_path);
+	g_free(vm->log_path);
+	g_free(vm->migration_status);
+	g_mutex_clear(&vm->lock);
+	g_cond_clear(&vm->cond);
+	g_free(vm);
+}
+
+void
+qemu_vm_set_info(QemuVm *vm, MachineInfo *info)
+{
+	machine_info_free(vm->info);
+	vm->info = info;
+}
+
+bool
+qemu_vm_ensure_info(QemuVm *vm, const char *path, struct nbx_error *err)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (vm->info != NULL)
+		return true;
+	if (path == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "no machineinfo set for this machine");
+		return false;
+	}
+	vm->info = machine_info_load(path, &error);
+	if (vm->info == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
+		return false;
+	}
+	return true;
+}
+
+/* Records @state and tells the core, outside the lock (the core takes its own). */
+static void
+set_state(QemuVm *vm, int32_t state, const char *reason)
+{
+	bool changed;
+
+	g_mutex_lock(&vm->lock);
+	changed = vm->state != state;
+	vm->state = state;
+	g_cond_broadcast(&vm->cond);
+	g_mutex_unlock(&vm->lock);
+	if (changed)
+		vm->host->machine_state_changed(vm->host, vm->machine, state, reason);
+}
+
+int32_t
+qemu_vm_state(QemuVm *vm)
+{
+	int32_t state;
+
+	g_mutex_lock(&vm->lock);
+	state = vm->state;
+	g_mutex_unlock(&vm->lock);
+	return state;
+}
+
+/* Main thread: QMP events are how the plugin learns of every change, without polling. */
+static void
+on_event(void *user_data, const char *event, JsonObject *data)
+{
+	QemuVm *vm = user_data;
+
+	if (strcmp(event, "STOP") == 0) {
+		set_state(vm, NBX_MACHINE_PAUSED, "QEMU stopped the guest's CPUs");
+	} else if (strcmp(event, "RESUME") == 0) {
+		set_state(vm, NBX_MACHINE_RUNNING, NULL);
+	} else if (strcmp(event, "SHUTDOWN") == 0) {
+		bool guest = data != NULL && json_object_get_boolean_member_with_default(data, "guest",
+											 FALSE);
+		g_autofree char *reason = g_strdup_printf(
+			"%s (%s)", guest ? "the guest shut down" : "QEMU shut down",
+			data != NULL ? json_object_get_string_member_with_default(data, "reason", "?")
+				     : "?");
+
+		set_state(vm, NBX_MACHINE_POWEROFF, reason);
+	} else if (strcmp(event, "MIGRATION") == 0 && data != NULL) {
+		g_mutex_lock(&vm->lock);
+		g_free(vm->migration_status);
+		vm->migration_status =
+			g_strdup(json_object_get_string_member_with_default(data, "status", ""));
+		g_cond_broadcast(&vm->cond);
+		g_mutex_unlock(&vm->lock);
+	}
+}
+
+static char *
+describe_exit(int status)
+{
+	if (WIFEXITED(status))
+		return g_strdup_printf("QEMU exited with status %d", WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return g_strdup_printf("QEMU was killed by signal %d", WTERMSIG(status));
+	return g_strdup("QEMU ended");
+}
+
+/* Main thread, once the core has reaped QEMU. */
+static void
+on_qemu_exit(void *user_data, int64_t pid, int32_t wait_status)
+{
+	QemuVm *vm = user_data;
+	g_autofree char *reason = describe_exit(wait_status);
+	bool ours;
+
+	g_mutex_lock(&vm->lock);
+	ours = vm->alive && vm->pid == pid;
+	if (ours) {
+		vm->alive = false;
+		vm->exit_status = wait_status;
+		g_cond_broadcast(&vm->cond);
+	}
+	g_mutex_unlock(&vm->lock);
+	if (ours)
+		set_state(vm, NBX_MACHINE_POWEROFF, reason);
+}
+
+/* The last line QEMU wrote, which is where it says why it failed. */
+static char *
+qemu_last_words(QemuVm *vm)
+{
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	size_t n;
+
+	if (!g_file_get_contents(vm->log_path, &text, NULL, NULL))
+		return g_strdup("(no output)");
+	g_strstrip(text);
+	lines = g_strsplit(text, "\n", -1);
+	n = g_strv_length(lines);
+	return g_strdup(n > 0 && *lines[n - 1] != '\0' ? lines[n - 1] : "(no output)");
+}
+
+/*
+ * The plugin listens on the QMP socket itself and hands the listening
+ * descriptor to QEMU: the plugin's connection is queued before QEMU even
+ * starts, so there is no waiting for QEMU to create the socket.
+ */
+static bool
+open_qmp_socket(QemuVm *vm, int *listener, int *connection, struct nbx_error *err)
+{
+	struct sockaddr_un address = { .sun_family = AF_UNIX };
+
+	*listener = *connection = -1;
+	if (strlen(vm->qmp_path) >= sizeof address.sun_path) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "QMP socket path %s is longer than %zu bytes; use a shorter "
+				    "run_dir or machine name",
+				    vm->qmp_path, sizeof address.sun_path - 1);
+		return false;
+	}
+	strcpy(address.sun_path, vm->qmp_path);
+	g_unlink(vm->qmp_path);
+	*listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*listener < 0 || bind(*listener, (struct sockaddr *)&address, sizeof address) != 0 ||
+	    listen(*listener, 1) != 0)
+		goto fail;
+	*connection = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*connection < 0 ||
+	    connect(*connection, (struct sockaddr *)&address, sizeof address) != 0)
+		goto fail;
+	return true;
+fail:
+	vm->host->error_set(vm->host, err, NBX_ERROR_IO, "QMP socket %s: %s", vm->qmp_path,
+			    g_strerror(errno));
+	if (*listener >= 0)
+		close(*listener);
+	if (*connection >= 0)
+		close(*connection);
+	*listener = *connection = -1;
+	g_unlink(vm->qmp_path);
+	return false;
+}
+
+static GPtrArray *
+build_argv(QemuVm *vm, bool restore, GError **error)
+{
+	g_autoptr(GPtrArray) args = machine_info_start_args(vm->info, vm->overlay,
+							     vm->machine->interface,
+							     vm->settings->accelerator, error);
+
+	if (args == NULL)
+		return NULL;
+	g_ptr_array_insert(args, 0, g_strdup(vm->settings->qemu_binary));
+	g_ptr_array_add(args, g_strdup("-chardev"));
+	g_ptr_array_add(args,
+			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
+	g_ptr_array_add(args, g_strdup("-mon"));
+	g_ptr_array_add(args, g_strdup("chardev=nbx-qmp,mode=control"));
+	if (restore) {
+		g_ptr_array_add(args, g_strdup("-incoming"));
+		g_ptr_array_add(args, g_strdup("defer"));
+	}
+	g_ptr_array_add(args, NULL);
+	return g_steal_pointer(&args);
+}
+
+static bool
+spawn_qemu(QemuVm *vm, bool restore, struct nbx_error *err)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) argv = build_argv(vm, restore, &error);
+	int listener, connection;
+	struct nbx_fd_map fds[1];
+	struct nbx_spawn spawn = {
+		.struct_size = sizeof spawn,
+		.stdin_fd = -1,
+		.output_path = vm->log_path,
+		.fds = fds,
+		.n_fds = 1,
+		.on_exit = on_qemu_exit,
+		.user_data = vm,
+	};
+	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
+	bool ok;
+
+	if (argv == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
+		return false;
+	}
+	if (!open_qmp_socket(vm, &listener, &connection, err))
+		return false;
+	fds[0] = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	spawn.argv = (const char *const *)argv->pdata;
+	g_unlink(vm->log_path);
+	g_mutex_lock(&vm->lock);
+	vm->alive = true;
+	vm->pid = 0;
+	g_free(vm->migration_status);
+	vm->migration_status = NULL;
+	g_mutex_unlock(&vm->lock);
+	/*
+	 * The core stores the pid on the main thread before it can run the
+	 * exit callback there, so a QEMU that dies at once is still seen as
+	 * ours; no lock may be held here, the main thread does the spawning.
+	 */
+	ok = vm->host->spawn(vm->host, &spawn, &vm->pid, err);
+	if (!ok) {
+		g_mutex_lock(&vm->lock);
+		vm->alive = false;
+		g_mutex_unlock(&vm->lock);
+	}
+	close(listener);
+	if (!ok) {
+		close(connection);
+		g_unlink(vm->qmp_path);
+		return false;
+	}
+	vm->qmp = qmp_client_new(vm->host, connection, what, on_event, vm);
+	return true;
+}
+
+/* Waits for the incoming migration to end; false with @err when it did not complete. */
+static bool
+wait_migration(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	bool done = false;
+	bool alive;
+	g_autofree char *status = NULL;
+
+	g_mutex_lock(&vm->lock);
+	while (vm->alive) {
+		const char *s = vm->migration_status;
+
+		if (s != NULL && (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
+				  strcmp(s, "cancelled") == 0)) {
+			done = true;
+			break;
+		}
+		if (deadline_us == 0)
+			g_cond_wait(&vm->cond, &vm->lock);
+		else if (!g_cond_wait_until(&vm->cond, &vm->lock, deadline_us))
+			break;
+	}
+	alive = vm->alive;
+	status = g_strdup(vm->migration_status);
+	g_mutex_unlock(&vm->lock);
+
+	if (done && strcmp(status, "completed") == 0)
+		return true;
+	if (!alive) {
+		g_autofree char *words = qemu_last_words(vm);
+
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "QEMU exited while loading memory snapshot %s: %s",
+				    vm->info->memory_snapshot, words);
+	} else if (done) {
+		g_autofree char *words = qemu_last_words(vm);
+
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "loading memory snapshot %s %s: %s", vm->info->memory_snapshot,
+				    status, words);
+	} else {
+		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
+				    "memory snapshot %s not loaded by the deadline (migration %s)",
+				    vm->info->memory_snapshot, status != NULL ? status : "not started");
+	}
+	return false;
+}
+
+static JsonObject *
+arguments_of(const char *first_key, ...)
+{
+	JsonObject *object = json_object_new();
+	va_list args;
+
+	va_start(args, first_key);
+	for (const char *key = first_key; key != NULL; key = va_arg(args, const char *))
+		json_object_set_string_member(object, key, va_arg(args, const char *));
+	va_end(args);
+	return object;
+}
+
+static bool
+feed_snapshot(QemuVm *vm, MemorySnapshot *snapshot, int64_t deadline_us, struct nbx_error *err)
+{
+	g_autoptr(JsonObject) caps = json_object_new();
+	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-snapshot", NULL);
+	g_autoptr(JsonObject) incoming = arguments_of("uri", "fd:nbx-snapshot", NULL);
+	JsonArray *list = json_array_new();
+	JsonObject *events = json_object_new();
+	bool ok;
+
+	/* MIGRATION events tell when loading ends, so nothing polls query-migrate. */
+	json_object_set_string_member(events, "capability", "events");
+	json_object_set_boolean_member(events, "state", TRUE);
+	json_array_add_object_element(list, events);
+	json_object_set_array_member(caps, "capabilities", list);
+	if (!qmp_client_execute(vm->qmp, "migrate-set-capabilities", caps, -1, deadline_us, NULL,
+				err))
+		return false;
+	ok = qmp_client_execute(vm->qmp, "getfd", getfd, snapshot->fd, deadline_us, NULL, err);
+	/* QEMU holds its own copy now; ours would keep the pipe open for nothing. */
+	close(snapshot->fd);
+	snapshot->fd = -1;
+	return ok &&
+	       qmp_client_execute(vm->qmp, "migrate-incoming", incoming, -1, deadline_us, NULL,
+				  err) &&
+	       wait_migration(vm, deadline_us, err);
+}
+
+static char *
+query_status(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	g_autoptr(JsonNode) result = NULL;
+
+	if (!qmp_client_execute(vm->qmp, "query-status", NULL, -1, deadline_us, &result, err))
+		return NULL;
+	if (result == NULL || !JSON_NODE_HOLDS_OBJECT(result)) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "QEMU answered query-status without a status");
+		return NULL;
+	}
+	return g_strdup(json_object_get_string_member_with_default(json_node_get_object(result),
+								   "status", "unknown"));
+}
+
+/* After loading, QEMU may have resumed the guest itself or left it paused. */
+static bool
+ensure_running(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	g_autofree char *status = query_status(vm, deadline_us, err);
+
+	if (status == NULL)
+		return false;
+	if (strcmp(status, "paused") == 0 || strcmp(status, "postmigrate") == 0 ||
+	    strcmp(status, "prelaunch") == 0) {
+		g_free(status);
+		if (!qmp_client_execute(vm->qmp, "cont", NULL, -1, deadline_us, NULL, err))
+			return false;
+		status = query_status(vm, deadline_us, err);
+		if (status == NULL)
+			return false;
+	}
+	if (strcmp(status, "running") != 0) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "QEMU says the guest is %s, not running", status);
+		return false;
+	}
+	return true;
+}
+
+/* Kills QEMU if it runs, waits until it is reaped, removes the run's files. */
+static void
+tear_down(QemuVm *vm)
+{
+	QmpClient *qmp;
+
+	g_mutex_lock(&vm->lock);
+	if (vm->alive)
+		/* Fails only if the core reaped it meanwhile: then alive is about to drop. */
+		vm->host->child_signal(vm->host, vm->pid, SIGKILL, NULL);
+	/* SIGKILL cannot be refused, so the exit callback comes. */
+	while (vm->alive)
+		g_cond_wait(&vm->cond, &vm->lock);
+	qmp = vm->qmp;
+	vm->qmp = NULL;
+	g_mutex_unlock(&vm->lock);
+	if (qmp != NULL)
+		qmp_client_close(qmp);
+	g_unlink(vm->qmp_path);
+	overlay_remove(vm->host, vm->overlay);
+	g_clear_pointer(&vm->overlay, g_free);
+	set_state(vm, NBX_MACHINE_POWEROFF, "stopped");
+}
+
+bool
+qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *err)
+{
+	MemorySnapshot snapshot = { .fd = -1 };
+	bool ok;
+
+	g_mutex_lock(&vm->lock);
+	ok = !vm->alive;
+	g_mutex_unlock(&vm->lock);
+	if (!ok) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+				    "QEMU (pid %" G_GINT64_FORMAT ") still runs; stop it first",
+				    vm->pid);
+		return false;
+	}
+	/* A leftover of a run whose stop failed would otherwise leak. */
+	tear_down(vm);
+	if (restore && !memory_snapshot_open(vm->host, vm->info->memory_snapshot, &snapshot, err))
+		return false;
+	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, vm->settings->overlay_dir,
+				     vm->machine->name, vm->info->disk, deadline_us, err);
+	ok = vm->overlay != NULL && spawn_qemu(vm, restore, err) &&
+	     (!restore || feed_snapshot(vm, &snapshot, deadline_us, err)) &&
+	     ensure_running(vm, deadline_us, err);
+	memory_snapshot_close(&snapshot);
+	if (!ok) {
+		tear_down(vm);
+		return false;
+	}
+	set_state(vm, NBX_MACHINE_RUNNING, NULL);
+	return true;
+}
+
+bool
+qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	int64_t grace = vm->host->monotonic_us(vm->host) + vm->settings->stop_timeout_s * G_USEC_PER_SEC;
+	bool alive;
+
+	if (deadline_us != 0 && deadline_us < grace)
+		grace = deadline_us;
+	g_mutex_lock(&vm->lock);
+	alive = vm->alive && vm->qmp != NULL;
+	g_mutex_unlock(&vm->lock);
+	if (alive) {
+		/* QEMU usually exits before answering quit; only the exit counts. */
+		qmp_client_execute(vm->qmp, "quit", NULL, -1, grace, NULL, NULL);
+		g_mutex_lock(&vm->lock);
+		while (vm->alive && g_cond_wait_until(&vm->cond, &vm->lock, grace))
+			;
+		g_mutex_unlock(&vm->lock);
+	}
+	tear_down(vm);
+	return true;
+}
+
+bool
+qemu_vm_execute(QemuVm *vm, const char *command, JsonObject *arguments, int64_t deadline_us,
+		JsonNode **result, struct nbx_error *err)
+{
+	bool running;
+
+	g_mutex_lock(&vm->lock);
+	running = vm->alive && vm->qmp != NULL;
+	g_mutex_unlock(&vm->lock);
+	if (!running) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "QEMU is not running; restore the machine first");
+		return false;
+	}
+	return qmp_client_execute(vm->qmp, command, arguments, -1, deadline_us, result, err);
+}

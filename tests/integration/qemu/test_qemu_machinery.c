@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The qemu machinery against the real demo guest, through the core as the
+ * daemon loads it: config dir -> nbx_setup_load -> plugin ops on worker
+ * threads while the main thread runs the loop.
+ *
+ * Runs inside the network namespace that run-in-netns.sh creates, with two
+ * tap devices ($NBX_QEMU_TEST_TAP0/1) and the demo guest built in
+ * $NBX_QEMU_TEST_GUEST_DIR. Every guest restored from the demo snapshot has
+ * the same IP and MAC (they live in the snapshot), so the taps are not
+ * bridged: the host address sits on the tap of the guest being talked to.
+ */
+#include <arpa/inet.h>
+#include <elf.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon_setup.h"
+#include "host_services.h"
+#include "test_support.h"
+
+typedef struct {
+	char *guest_dir;
+	char *dir;
+	char *overlays;
+	NbxDiagnostics *diagnostics;
+	NbxSetup *setup;
+	NbxPluginInstance *qemu;
+	JsonObject *info;
+} Fixture;
+
+static const char *
+env(const char *name)
+{
+	const char *value = g_getenv(name);
+
+	if (value == NULL)
+		g_error("%s is not set: run this test through run-in-netns.sh", name);
+	return value;
+}
+
+static JsonObject *
+load_info(const char *guest_dir)
+{
+	g_autofree char *path = g_build_filename(guest_dir, "machineinfo.json", NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	json_parser_load_from_file(parser, path, &error);
+	g_assert_no_error(error);
+	return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+}
+
+/* Writes a copy of the demo machineinfo, changed by @edit, and returns its path. */
+static char *
+write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f))
+{
+	g_autoptr(JsonNode) copy = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree char *text = NULL;
+	char *path = g_build_filename(f->dir, name, NULL);
+
+	json_node_set_object(copy, f->info);
+	node = json_node_copy(copy);
+	if (edit != NULL)
+		edit(json_node_get_object(node), f);
+	text = json_to_string(node, TRUE);
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	return path;
+}
+
+static char *
+machine_conf(const char *name, const char *ip, const char *tap, const char *info)
+{
+	return g_strdup_printf("{ name = \"%s\"; label = \"%s\"; ip = \"%s\"; platform = \"linux\";\n"
+			       "  interface = \"%s\"; agent_port = 8000; machineinfo = \"%s\"; }",
+			       name, name, ip, tap, info);
+}
+
+/* Loads a config with the given machines (libconfig group list body). */
+static void
+load(Fixture *f, const char *machines)
+{
+	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+						"stop_timeout = 5;\nmachines = ( %s );\n",
+						f->overlays, machines);
+
+	test_write(f->dir, "machinery/qemu.conf", conf);
+	f->diagnostics = nbx_diagnostics_new();
+	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
+	g_assert_nonnull(f->setup);
+	if (f->setup->machineries->len > 0)
+		f->qemu = g_ptr_array_index(f->setup->machineries, 0);
+}
+
+static void
+assert_clean_load(Fixture *f)
+{
+	for (guint i = 0; i < nbx_diagnostics_count(f->diagnostics); i++)
+		g_printerr("diagnostic: %s\n", nbx_diagnostics_get(f->diagnostics, i));
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 0);
+}
+
+static void
+set_up(Fixture *f, gconstpointer data)
+{
+	f->guest_dir = g_strdup(env("NBX_QEMU_TEST_GUEST_DIR"));
+	f->dir = test_config_dir_new(env("NBX_QEMU_TEST_PLUGIN_DIR"), "\"qemu\"");
+	f->overlays = g_build_filename(f->dir, "overlays", NULL);
+	g_assert_cmpint(g_mkdir(f->overlays, 0750), ==, 0);
+	f->info = load_info(f->guest_dir);
+	nbx_host_services_set_main_thread();
+}
+
+static guint
+count_files(const char *dir)
+{
+	g_autoptr(GDir) handle = g_dir_open(dir, 0, NULL);
+	guint n = 0;
+
+	while (handle != NULL && g_dir_read_name(handle) != NULL)
+		n++;
+	return n;
+}
+
+static void
+drain_main_loop(void)
+{
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+}
+
+static void
+tear_down(Fixture *f, gconstpointer data)
+{
+	drain_main_loop();
+	if (f->setup != NULL)
+		nbx_setup_free(f->setup);
+	drain_main_loop();
+	if (f->diagnostics != NULL)
+		nbx_diagnostics_free(f->diagnostics);
+	json_object_unref(f->info);
+	test_dir_remove(f->dir);
+	g_free(f->dir);
+	g_free(f->overlays);
+	g_free(f->guest_dir);
+}
+
+/* ---- running ops as the daemon does: on a worker, main loop on main ---- */
+
+typedef enum {
+	OP_RESTORE,
+	OP_NORESTORE,
+	OP_STOP,
+	OP_ACPI_STOP,
+	OP_DUMP,
+	OP_STATE,
+	OP_HANDLE_PAUSED,
+} Op;
+
+typedef struct {
+	Fixture *f;
+	NbxPoolMachine *machine;
+	Op op;
+	const char *path;
+	int32_t state;
+	bool ok;
+	struct nbx_error err;
+	gint done;
+} OpRun;
+
+static gpointer
+op_worker(gpointer data)
+{
+	OpRun *run = data;
+	const struct nbx_machinery_ops *ops = &run->f->qemu->plugin->machinery;
+	void *instance = run->f->qemu->instance;
+	struct nbx_machine *machine = &run->machine->machine;
+	struct nbx_call call = {
+		.struct_size = sizeof call,
+		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,
+	};
+
+	switch (run->op) {
+	case OP_RESTORE:
+		run->ok = ops->restore_start(instance, machine, &call, &run->err);
+		break;
+	case OP_NORESTORE:
+		run->ok = ops->norestore_start(instance, machine, &call, &run->err);
+		break;
+	case OP_STOP:
+		run->ok = ops->stop(instance, machine, &call, &run->err);
+		break;
+	case OP_ACPI_STOP:
+		run->ok = ops->acpi_stop(instance, machine, &call, &run->err);
+		break;
+	case OP_DUMP:
+		run->ok = ops->dump_memory(instance, machine, &call, run->path, &run->err);
+		break;
+	case OP_STATE:
+		run->ok = ops->state(instance, machine, &call, &run->state, &run->err);
+		break;
+	case OP_HANDLE_PAUSED:
+		run->ok = ops->handle_paused(instance, machine, &call, &run->err);
+		break;
+	}
+	g_atomic_int_set(&run->done, 1);
+	g_main_context_wakeup(NULL);
+	return NULL;
+}
+
+/* Starts @kind on a worker thread; @path is for OP_DUMP. */
+static OpRun *
+op_start(Fixture *f, const char *machine, Op kind, const char *path)
+{
+	OpRun *run = g_new0(OpRun, 1);
+
+	run->f = f;
+	run->op = kind;
+	run->path = path;
+	run->machine = nbx_machine_pool_lookup(f->setup->pool, machine);
+	g_assert_nonnull(run->machine);
+	g_thread_unref(g_thread_new("op", op_worker, run));
+	return run;
+}
+
+static void
+op_finish(OpRun *run)
+{
+	while (!g_atomic_int_get(&run->done))
+		g_main_context_iteration(NULL, TRUE);
+	drain_main_loop();
+}
+
+static OpRun *
+op(Fixture *f, const char *machine, Op kind, const char *path)
+{
+	OpRun *run = op_start(f, machine, kind, path);
+
+	op_finish(run);
+	return run;
+}
+
+static void
+op_ok(Fixture *f, const char *machine, Op kind, const char *path)
+{
+	g_autofree OpRun *run = op(f, machine, kind, path);
+
+	if (!run->ok)
+		g_printerr("op %d on %s failed: %s\n", kind, machine, run->err.message);
+	g_assert_true(run->ok);
+}
+
+static gint32
+pool_state(Fixture *f, const char *name)
+{
+	NbxPoolMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
+	gint32 state;
+
+	g_mutex_lock(&f->setup->pool->lock);
+	state = machine->hypervisor_state;
+	g_mutex_unlock(&f->setup->pool->lock);
+	return state;
+}
+
+/* ---- the guest side -------------------------------------------------- */
+
+static void G_GNUC_PRINTF(1, 2)
+ip_command(const char *format, ...)
+{
+	g_autofree char *args = NULL;
+	g_autofree char *command = NULL;
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+	va_list ap;
+
+	va_start(ap, format);
+	args = g_strdup_vprintf(format, ap);
+	va_end(ap);
+	command = g_strconcat("ip ", args, NULL);
+
+	g_assert_true(g_spawn_command_line_sync(command, NULL, NULL, &status, &error));
+	g_assert_no_error(error);
+}
+
+/* Puts the host address on @tap only, so the demo guest behind it is the one reached. */
+static void
+route_to(Fixture *f, const char *tap)
+{
+	const char *host_ip = json_object_get_string_member(f->info, "host_ip");
+	gint64 prefix = json_object_get_int_member(f->info, "netmask_prefix");
+
+	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP0"));
+	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP1"));
+	ip_command("neigh flush all");
+	ip_command("addr add %s/%" G_GINT64_FORMAT " dev %s", host_ip, prefix, tap);
+}
+
+/* One HTTP GET to the guest agent; the body, or NULL. */
+static char *
+agent_get(const char *ip, int port)
+{
+	struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timeval timeout = { .tv_sec = 1 };
+	static const char request[] = "GET / HTTP/1.0\r\n\r\n";
+	GString *answer = g_string_new(NULL);
+	char buf[1024];
+	ssize_t got;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	inet_pton(AF_INET, ip, &address.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0 ||
+	    write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) {
+		close(fd);
+		return g_string_free(answer, TRUE);
+	}
+	while ((got = read(fd, buf, sizeof buf)) > 0)
+		g_string_append_len(answer, buf, got);
+	close(fd);
+	return g_string_free(answer, FALSE);
+}
+
+static void
+assert_agent_answers(Fixture *f)
+{
+	const char *ip = json_object_get_string_member(f->info, "ip");
+	const char *expect = json_object_get_string_member(f->info, "agent_expect");
+	gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+
+	while (g_get_monotonic_time() < until) {
+		g_autofree char *answer = agent_get(ip, 8000);
+
+		drain_main_loop();
+		if (answer != NULL && strstr(answer, expect) != NULL)
+			return;
+		g_usleep(100000);
+	}
+	g_error("the agent at %s:8000 did not answer \"%s\" within 30 s", ip, expect);
+}
+
+/* The pid of our QEMU child whose command line names an overlay of @machine. */
+static pid_t
+find_qemu(Fixture *f, const char *machine)
+{
+	g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+	g_autofree char *needle = g_strdup_printf("%s/%s-", f->overlays, machine);
+	const char *name;
+
+	while ((name = g_dir_read_name(proc)) != NULL) {
+		g_autofree char *stat_path = g_strdup_printf("/proc/%s/stat", name);
+		g_autofree char *cmdline_path = g_strdup_printf("/proc/%s/cmdline", name);
+		g_autofree char *stat = NULL;
+		g_autofree char *cmdline = NULL;
+		gsize len = 0;
+		const char *after_comm;
+		int ppid = 0;
+
+		if (!g_ascii_isdigit(name[0]) || !g_file_get_contents(stat_path, &stat, NULL, NULL) ||
+		    (after_comm = strrchr(stat, ')')) == NULL ||
+		    sscanf(after_comm, ") %*c %d", &ppid) != 1 || ppid != getpid() ||
+		    !g_file_get_contents(cmdline_path, &cmdline, &len, NULL))
+			continue;
+		for (gsize i = 0; i + 1 < len; i++)
+			if (cmdline[i] == '\0')
+				cmdline[i] = ' ';
+		if (strstr(cmdline, needle) != NULL)
+			return (pid_t)g_ascii_strtoll(name, NULL, 10);
+	}
+	return 0;
+}
+
+/* Where x86 firmware is mapped: the last 16 MiB below 4 GiB. */
+#define FIRMWARE_WINDOW ((1ull << 32) - (16ull << 20))
+
+/* ---- cases ----------------------------------------------------------- */
+
+static void
+load_one(Fixture *f)
+{
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	g_autofree char *machine =
+		machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+
+	load(f, machine);
+	assert_clean_load(f);
+	route_to(f, env("NBX_QEMU_TEST_TAP0"));
+}
+
+static void
+test_restore_dump_stop(Fixture *f, gconstpointer data)
+{
+	g_autofree char *dump = g_build_filename(f->dir, "memory.elf", NULL);
+	g_autofree char *qmp_socket = NULL;
+	g_autofree char *core = NULL;
+	gsize len = 0;
+	const Elf64_Ehdr *header;
+	guint64 loaded = 0;
+	pid_t pid;
+
+	load_one(f);
+	qmp_socket = g_build_filename(f->qemu->run_dir, "a.qmp", NULL);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_RUNNING);
+	g_assert_true(g_file_test(qmp_socket, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(count_files(f->overlays), ==, 1);
+	assert_agent_answers(f);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
+
+	op_ok(f, "a", OP_DUMP, dump);
+	g_assert_true(g_file_get_contents(dump, &core, &len, NULL));
+	g_assert_cmpuint(len, >=, sizeof *header);
+	header = (const Elf64_Ehdr *)core;
+	g_assert_cmpmem(header->e_ident, SELFMAG, ELFMAG, SELFMAG);
+	g_assert_cmpint(header->e_ident[EI_CLASS], ==, ELFCLASS64);
+	g_assert_cmpint(header->e_type, ==, ET_CORE);
+	for (guint i = 0; i < header->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const Elf64_Phdr *)(core + header->e_phoff +
+							    (gsize)i * header->e_phentsize);
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		g_test_message("PT_LOAD paddr 0x%" G_GINT64_MODIFIER "x size 0x%" G_GINT64_MODIFIER
+			       "x", (guint64)ph->p_paddr, (guint64)ph->p_filesz);
+		/*
+		 * The firmware window below 4 GiB holds the BIOS ROM, which QEMU
+		 * backs with RAM and so dumps too; it is not guest memory.
+		 */
+		if (ph->p_paddr >= FIRMWARE_WINDOW && ph->p_paddr + ph->p_filesz <= (1ull << 32))
+			continue;
+		loaded += ph->p_filesz;
+	}
+	g_test_message("PT_LOAD total %" G_GUINT64_FORMAT " bytes", loaded);
+	g_assert_cmpuint(loaded, ==,
+			 (guint64)json_object_get_int_member(f->info, "memory_mb") << 20);
+	g_clear_pointer(&core, g_free);
+	/* The guest keeps running after a dump. */
+	assert_agent_answers(f);
+
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_POWEROFF);
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpint(errno, ==, ESRCH);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	g_assert_false(g_file_test(qmp_socket, G_FILE_TEST_EXISTS));
+	/* Stopping a stopped machine succeeds. */
+	op_ok(f, "a", OP_STOP, NULL);
+}
+
+static void
+test_acpi_stop(Fixture *f, gconstpointer data)
+{
+	g_autofree OpRun *state = NULL;
+
+	load_one(f);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	/* The demo guest has no ACPI daemon: the request is delivered, nothing more. */
+	op_ok(f, "a", OP_ACPI_STOP, NULL);
+	state = op(f, "a", OP_STATE, NULL);
+	g_assert_true(state->ok);
+	g_assert_cmpint(state->state, ==, NBX_MACHINE_RUNNING);
+	/* Nothing to resume on a running guest: handle_paused just says so. */
+	op_ok(f, "a", OP_HANDLE_PAUSED, NULL);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+static void
+test_norestore_start(Fixture *f, gconstpointer data)
+{
+	load_one(f);
+	/* A cold boot of the demo guest from its kernel: seconds under TCG. */
+	op_ok(f, "a", OP_NORESTORE, NULL);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_RUNNING);
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+static void
+shell(const char *script)
+{
+	const char *argv[] = { "sh", "-ec", script, NULL };
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+				   NULL, NULL, &status, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+static void
+set_snapshot_from_env(JsonObject *info, Fixture *f)
+{
+	json_object_set_string_member(info, "memory_snapshot", g_getenv("NBX_QEMU_TEST_SNAPSHOT"));
+}
+
+/* The format is told by magic bytes: raw, gzip and lz4 copies of the zstd snapshot all restore. */
+static void
+test_snapshot_formats(Fixture *f, gconstpointer data)
+{
+	const char *snapshot = json_object_get_string_member(f->info, "memory_snapshot");
+	g_autofree char *raw = g_build_filename(f->dir, "memory.bin", NULL);
+	g_autofree char *script = NULL;
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	const char *suffixes[] = { "", ".gz", ".lz4" };
+	NbxPoolMachine *a;
+
+	if (!g_str_has_suffix(snapshot, ".zst")) {
+		g_test_skip("the demo snapshot is not zstd-compressed here");
+		return;
+	}
+	script = g_strdup_printf("zstd -qdc '%s' > '%s'; gzip -1 -c '%s' > '%s.gz'; "
+				 "lz4 -q -1 '%s' '%s.lz4'",
+				 snapshot, raw, raw, raw, raw, raw);
+	shell(script);
+	g_setenv("NBX_QEMU_TEST_SNAPSHOT", raw, TRUE);
+	info = write_info(f, "formats.json", set_snapshot_from_env);
+	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	load(f, machine);
+	assert_clean_load(f);
+	route_to(f, env("NBX_QEMU_TEST_TAP0"));
+	a = nbx_machine_pool_lookup(f->setup->pool, "a");
+	for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+		g_autofree char *path = g_strconcat(raw, suffixes[i], NULL);
+		g_autofree char *written = NULL;
+
+		g_setenv("NBX_QEMU_TEST_SNAPSHOT", path, TRUE);
+		written = write_info(f, "formats.json", set_snapshot_from_env);
+		/* check_machine re-reads machineinfo. */
+		g_assert_true(f->qemu->plugin->machinery.check_machine(
+			f->qemu->instance, &a->machine, NULL, &(struct nbx_error){ 0 }));
+		op_ok(f, "a", OP_RESTORE, NULL);
+		assert_agent_answers(f);
+		op_ok(f, "a", OP_STOP, NULL);
+		g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	}
+	g_unsetenv("NBX_QEMU_TEST_SNAPSHOT");
+}
+
+/* check runs `qemu_binary -version` and refuses anything older than 2.11. */
+static void
+test_old_qemu(Fixture *f, gconstpointer data)
+{
+	g_autofree char *fake = g_build_filename(f->dir, "old-qemu", NULL);
+	g_autofree char *conf = NULL;
+
+	g_assert_true(g_file_set_contents(
+		fake, "#!/bin/sh\necho 'QEMU emulator version 2.10.1'\n", -1, NULL));
+	g_assert_cmpint(g_chmod(fake, 0755), ==, 0);
+	conf = g_strdup_printf("qemu_binary = \"%s\";\naccelerator = \"tcg\";\n"
+			       "overlay_dir = \"%s\";\nmachines = ( );\n",
+			       fake, f->overlays);
+	test_write(f->dir, "machinery/qemu.conf", conf);
+	f->diagnostics = nbx_diagnostics_new();
+	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 1);
+	g_test_message("%s", nbx_diagnostics_get(f->diagnostics, 0));
+	g_assert_nonnull(strstr(nbx_diagnostics_get(f->diagnostics, 0), "qemu_binary"));
+	g_assert_nonnull(strstr(nbx_diagnostics_get(f->diagnostics, 0),
+				"is QEMU 2.10; nestbox needs 2.11 or newer"));
+}
+
+static void
+test_killed_from_outside(Fixture *f, gconstpointer data)
+{
+	g_autofree OpRun *state = NULL;
+	gint64 killed, seen;
+	pid_t pid;
+
+	load_one(f);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_RUNNING);
+	killed = g_get_monotonic_time();
+	g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+	/* Only the main loop runs: the plugin must learn of the death by itself. */
+	while (pool_state(f, "a") != NBX_MACHINE_POWEROFF &&
+	       g_get_monotonic_time() - killed < G_USEC_PER_SEC)
+		g_main_context_iteration(NULL, TRUE);
+	seen = g_get_monotonic_time();
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_POWEROFF);
+	g_test_message("POWEROFF seen %" G_GINT64_FORMAT " us after the kill", seen - killed);
+	g_assert_cmpint(seen - killed, <, 100000);
+	state = op(f, "a", OP_STATE, NULL);
+	g_assert_cmpint(state->state, ==, NBX_MACHINE_POWEROFF);
+	/* The overlay is the run's until stop, which cleans up after the dead QEMU. */
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+static void
+set_missing_snapshot(JsonObject *info, Fixture *f)
+{
+	g_autofree char *path = g_build_filename(f->dir, "no-such-memory.bin", NULL);
+
+	json_object_set_string_member(info, "memory_snapshot", path);
+}
+
+static void
+set_corrupt_snapshot(JsonObject *info, Fixture *f)
+{
+	g_autofree char *path = g_build_filename(f->dir, "corrupt-memory.bin.zst", NULL);
+	/* A zstd header followed by noise: the decompressor fails midway. */
+	static const char corrupt[] = "\x28\xb5\x2f\xfd garbage garbage garbage garbage";
+
+	g_assert_true(g_file_set_contents(path, corrupt, sizeof corrupt - 1, NULL));
+	json_object_set_string_member(info, "memory_snapshot", path);
+}
+
+static void
+set_raw_garbage_snapshot(JsonObject *info, Fixture *f)
+{
+	g_autofree char *path = g_build_filename(f->dir, "garbage-memory.bin", NULL);
+	g_autofree char *noise = g_strnfill(65536, 'Q');
+
+	g_assert_true(g_file_set_contents(path, noise, 65536, NULL));
+	json_object_set_string_member(info, "memory_snapshot", path);
+}
+
+static void
+assert_restore_fails(Fixture *f, const char *expect, gint32 code)
+{
+	g_autofree OpRun *run = op(f, "a", OP_RESTORE, NULL);
+
+	g_test_message("restore failed: %s", run->err.message);
+	g_assert_false(run->ok);
+	g_assert_cmpint(run->err.code, ==, code);
+	g_assert_nonnull(strstr(run->err.message, expect));
+	g_assert_cmpint(find_qemu(f, "a"), ==, 0);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	g_assert_cmpint(pool_state(f, "a"), !=, NBX_MACHINE_RUNNING);
+}
+
+static void
+test_bad_snapshots(Fixture *f, gconstpointer data)
+{
+	g_autofree char *missing = write_info(f, "missing.json", set_missing_snapshot);
+	g_autofree char *corrupt = write_info(f, "corrupt.json", set_corrupt_snapshot);
+	g_autofree char *garbage = write_info(f, "garbage.json", set_raw_garbage_snapshot);
+	g_autofree char *machines =
+		machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), missing);
+	NbxPoolMachine *a;
+
+	load(f, machines);
+	/* check_machine reports it... */
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 1);
+	g_assert_nonnull(strstr(nbx_diagnostics_get(f->diagnostics, 0), "no-such-memory.bin"));
+	/* ...and restore_start refuses it without starting anything. */
+	assert_restore_fails(f, "no-such-memory.bin", NBX_ERROR_NOT_FOUND);
+
+	/* The same machine, its machineinfo swapped for ones with corrupt snapshots. */
+	a = nbx_machine_pool_lookup(f->setup->pool, "a");
+	for (int i = 0; i < 2; i++) {
+		const char *path = i == 0 ? corrupt : garbage;
+		g_autofree char *contents = NULL;
+
+		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
+		g_assert_true(g_file_set_contents(missing, contents, -1, NULL));
+		/* check_machine re-reads machineinfo: use it to load the new one. */
+		g_assert_true(f->qemu->plugin->machinery.check_machine(f->qemu->instance,
+								       &a->machine, NULL,
+								       &(struct nbx_error){ 0 }));
+		assert_restore_fails(f, "memory snapshot", NBX_ERROR_HYPERVISOR);
+	}
+}
+
+static void
+add_forbidden_arg(JsonObject *info, Fixture *f)
+{
+	JsonArray *args = json_object_get_array_member(info, "start_args");
+
+	json_array_add_string_element(args, "-snapshot");
+	json_array_add_string_element(args, "--daemonize");
+}
+
+static void
+test_forbidden_arg(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = write_info(f, "forbidden.json", add_forbidden_arg);
+	g_autofree char *machine =
+		machine_conf("bad", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+
+	load(f, machine);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 2);
+	for (guint i = 0; i < 2; i++) {
+		const char *message = nbx_diagnostics_get(f->diagnostics, i);
+
+		g_test_message("%s", message);
+		g_assert_nonnull(strstr(message, "machine bad"));
+		g_assert_nonnull(strstr(message, "machineinfo"));
+		g_assert_nonnull(strstr(message, i == 0 ? "-snapshot" : "-daemonize"));
+	}
+}
+
+static void
+test_two_at_once(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	/* The core wants distinct IPs; both guests really are the snapshot's. */
+	g_autofree char *a = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	g_autofree char *b = machine_conf("b", "10.213.0.12", env("NBX_QEMU_TEST_TAP1"), info);
+	g_autofree char *machines = g_strconcat(a, ",\n", b, NULL);
+	OpRun *ra, *rb;
+	pid_t pid_b;
+
+	load(f, machines);
+	assert_clean_load(f);
+	/* Both restores run at the same time, on two workers. */
+	ra = op_start(f, "a", OP_RESTORE, NULL);
+	rb = op_start(f, "b", OP_RESTORE, NULL);
+	op_finish(ra);
+	op_finish(rb);
+	if (!ra->ok || !rb->ok)
+		g_printerr("a: %s\nb: %s\n", ra->err.message, rb->err.message);
+	g_assert_true(ra->ok && rb->ok);
+	g_free(ra);
+	g_free(rb);
+	g_assert_cmpuint(count_files(f->overlays), ==, 2);
+	pid_b = find_qemu(f, "b");
+	g_assert_cmpint(pid_b, >, 0);
+	g_assert_cmpint(find_qemu(f, "a"), !=, pid_b);
+
+	route_to(f, env("NBX_QEMU_TEST_TAP0"));
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_POWEROFF);
+	/* Stopping a left b running, on its own overlay. */
+	g_assert_cmpint(pool_state(f, "b"), ==, NBX_MACHINE_RUNNING);
+	g_assert_cmpint(kill(pid_b, 0), ==, 0);
+	g_assert_cmpuint(count_files(f->overlays), ==, 1);
+	route_to(f, env("NBX_QEMU_TEST_TAP1"));
+	assert_agent_answers(f);
+	op_ok(f, "b", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add("/qemu/" path, Fixture, NULL, set_up, fn, tear_down)
+	ADD("restore-dump-stop", test_restore_dump_stop);
+	ADD("acpi-stop", test_acpi_stop);
+	ADD("norestore-start", test_norestore_start);
+	ADD("snapshot-formats", test_snapshot_formats);
+	ADD("old-qemu", test_old_qemu);
+	ADD("killed-from-outside", test_killed_from_outside);
+	ADD("bad-snapshots", test_bad_snapshots);
+	ADD("forbidden-start-arg", test_forbidden_arg);
+	ADD("two-at-once", test_two_at_once);
+	return g_test_run();
+}
