@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <linux/capability.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -17,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon_setup.h"
@@ -398,6 +400,60 @@ test_user_bpf(Fixture *f, gconstpointer data)
 			"(host " MACHINE_IP " and not port 8000) and (udp) and (not port 53)");
 }
 
+/* Frames the kernel handed over before stop are written, even those the
+ * capture thread had not read yet: no settling time here. Frames sent from
+ * the host side reach the capture synchronously, within send(). */
+static void
+test_stop_loses_nothing(Fixture *f, gconstpointer data)
+{
+	load_clean(f, base_conf);
+	start(f);
+	for (int i = 0; i < 100; i++)
+		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 60, TRUE);
+	stop_ok(f);
+	assert_pcap_holds(f, 100, TRUE);
+}
+
+/* Two analyses at once on one instance, as the core runs them: each
+ * capture keeps its own machine's packets, file and report. */
+static void
+test_concurrent_analyses(Fixture *f, gconstpointer data)
+{
+	g_autofree char *other_dir = g_build_filename(f->dir, "analyses", "2", NULL);
+	g_autofree char *other_path = g_build_filename(other_dir, "dump.pcap", NULL);
+	struct nbx_machine other_machine = f->machine;
+	struct nbx_task other_task = f->task;
+	struct nbx_report *other_report = nbx_report_new();
+	struct nbx_aux_context other = f->context;
+	struct nbx_error err = { 0 };
+	void *other_data = NULL;
+	g_autoptr(JsonObject) result = NULL;
+
+	load_clean(f, base_conf);
+	g_assert_cmpint(g_mkdir_with_parents(other_dir, 0750), ==, 0);
+	other_machine.name = "m2";
+	other_machine.ip = OTHER_IP;
+	other_task.id = 2;
+	other.analysis_dir = other_dir;
+	other.machine = &other_machine;
+	other.task = &other_task;
+	other.report = other_report;
+	start(f);
+	g_assert_true(f->ops->start(f->instance, &other, &other_data, &f->call, &err));
+	for (int i = 0; i < 4; i++) {
+		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 60, TRUE);
+		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, OTHER_IP, 53, 70, FALSE);
+	}
+	send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, OTHER_IP, 53, 70, FALSE);
+	g_assert_true(f->ops->stop(f->instance, &other, other_data, &f->call, &err));
+	stop_ok(f);
+	assert_pcap_holds(f, 4, TRUE);
+	result = nbx_report_ref_object(other_report);
+	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, 5);
+	g_assert_true(g_file_test(other_path, G_FILE_TEST_IS_REGULAR));
+	nbx_report_free(other_report);
+}
+
 static void
 test_missing_interface(Fixture *f, gconstpointer data)
 {
@@ -411,6 +467,54 @@ test_missing_interface(Fixture *f, gconstpointer data)
 	g_assert_cmpint(err.code, ==, NBX_ERROR_NOT_FOUND);
 	g_assert_nonnull(strstr(err.message, "interface nbx-missing0 does not exist"));
 	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_interface_down(Fixture *f, gconstpointer data)
+{
+	struct nbx_error err = { 0 };
+
+	load_clean(f, base_conf);
+	f->machine.interface = g_getenv("SNIFFER_IF_DOWN");
+	g_assert_false(f->ops->start(f->instance, &f->context, &f->analysis_data, &f->call, &err));
+	g_test_message("%s", err.message);
+	g_assert_cmpint(err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(err.message, "interface nbxdown0 is down"));
+}
+
+/* Capabilities are per thread: dropping them from the effective set of
+ * this one (start runs here) is enough, and they come back from the
+ * permitted set afterwards. */
+static void
+set_capture_capabilities(gboolean effective)
+{
+	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+	guint32 mask = 1u << CAP_NET_RAW | 1u << CAP_NET_ADMIN;
+
+	g_assert_cmpint(syscall(SYS_capget, &header, caps), ==, 0);
+	if (effective)
+		caps[0].effective |= mask;
+	else
+		caps[0].effective &= ~mask;
+	g_assert_cmpint(syscall(SYS_capset, &header, caps), ==, 0);
+}
+
+static void
+test_no_capture_permission(Fixture *f, gconstpointer data)
+{
+	struct nbx_error err = { 0 };
+	gboolean started;
+
+	load_clean(f, base_conf);
+	set_capture_capabilities(FALSE);
+	started = f->ops->start(f->instance, &f->context, &f->analysis_data, &f->call, &err);
+	set_capture_capabilities(TRUE);
+	g_assert_false(started);
+	g_test_message("%s", err.message);
+	g_assert_cmpint(err.code, ==, NBX_ERROR_PERMISSION);
+	g_assert_nonnull(strstr(err.message, "capturing on interface nbxm0 needs CAP_NET_RAW and "
+					     "CAP_NET_ADMIN"));
 }
 
 static void
@@ -533,8 +637,12 @@ main(int argc, char **argv)
 	ADD("/sniffer/capture/user-bpf", test_user_bpf);
 	ADD("/sniffer/capture/max-capture-size", test_max_capture_size);
 	ADD("/sniffer/capture/disk-full", test_disk_full);
+	ADD("/sniffer/capture/stop-loses-nothing", test_stop_loses_nothing);
+	ADD("/sniffer/capture/concurrent-analyses", test_concurrent_analyses);
 	ADD("/sniffer/errors/missing-interface", test_missing_interface);
 	ADD("/sniffer/errors/no-interface-at-all", test_no_interface_at_all);
+	ADD("/sniffer/errors/interface-down", test_interface_down);
+	ADD("/sniffer/errors/no-capture-permission", test_no_capture_permission);
 	ADD("/sniffer/errors/bad-bpf-in-config", test_bad_bpf_in_config);
 	ADD("/sniffer/errors/bad-bpf-task-option", test_bad_bpf_task_option);
 	return g_test_run();
