@@ -176,6 +176,7 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	const struct nbx_host *host = q->settings.host;
 	const char *argv[] = { q->settings.qemu_binary, "-version", NULL };
 	g_autofree char *out = NULL;
+	g_autofree char *qemu_img = NULL;
 	g_autoptr(GError) error = NULL;
 	int status = 0, major = 0, minor = 0;
 
@@ -199,6 +200,11 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 		host->check_report(host, check, NULL, "qemu_binary",
 				   "%s is QEMU %d.%d; nestbox needs 2.11 or newer",
 				   q->settings.qemu_binary, major, minor);
+	qemu_img = g_find_program_in_path(q->settings.qemu_img);
+	if (qemu_img == NULL)
+		host->check_report(host, check, NULL, "qemu_binary",
+				   "no qemu-img beside %s or in PATH; install qemu-utils",
+				   q->settings.qemu_binary);
 	return true;
 }
 

@@ -167,6 +167,8 @@ typedef struct {
 	NbxPoolMachine *machine;
 	Op op;
 	const char *path;
+	/* Deadline from the op's start; 0 means 60 s. */
+	int64_t timeout_us;
 	int32_t state;
 	bool ok;
 	struct nbx_error err;
@@ -182,7 +184,8 @@ op_worker(gpointer data)
 	struct nbx_machine *machine = &run->machine->machine;
 	struct nbx_call call = {
 		.struct_size = sizeof call,
-		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,
+		.deadline_us = g_get_monotonic_time() +
+			       (run->timeout_us != 0 ? run->timeout_us : 60 * G_USEC_PER_SEC),
 	};
 
 	switch (run->op) {
@@ -215,17 +218,24 @@ op_worker(gpointer data)
 
 /* Starts @kind on a worker thread; @path is for OP_DUMP. */
 static OpRun *
-op_start(Fixture *f, const char *machine, Op kind, const char *path)
+op_start_by(Fixture *f, const char *machine, Op kind, const char *path, int64_t timeout_us)
 {
 	OpRun *run = g_new0(OpRun, 1);
 
 	run->f = f;
+	run->timeout_us = timeout_us;
 	run->op = kind;
 	run->path = path;
 	run->machine = nbx_machine_pool_lookup(f->setup->pool, machine);
 	g_assert_nonnull(run->machine);
 	g_thread_unref(g_thread_new("op", op_worker, run));
 	return run;
+}
+
+static OpRun *
+op_start(Fixture *f, const char *machine, Op kind, const char *path)
+{
+	return op_start_by(f, machine, kind, path, 0);
 }
 
 static void
@@ -546,6 +556,59 @@ test_snapshot_formats(Fixture *f, gconstpointer data)
 	g_unsetenv("NBX_QEMU_TEST_SNAPSHOT");
 }
 
+/* A restore that cannot finish by its deadline says so and leaves nothing behind. */
+static void
+test_deadline(Fixture *f, gconstpointer data)
+{
+	/* Ends in qemu-img, in QEMU's start or in the snapshot load, as the machine allows. */
+	static const int64_t timeouts_ms[] = { 1, 150, 300, 450 };
+	OpRun *run;
+
+	load_one(f);
+	for (guint i = 0; i < G_N_ELEMENTS(timeouts_ms); i++) {
+		int64_t timeout_ms = timeouts_ms[i];
+
+		run = op_start_by(f, "a", OP_RESTORE, NULL, timeout_ms * 1000);
+		op_finish(run);
+		g_test_message("deadline %" G_GINT64_FORMAT " ms: %s", timeout_ms,
+			       run->ok ? "restored" : run->err.message);
+		if (!run->ok) {
+			g_assert_cmpint(run->err.code, ==, NBX_ERROR_TIMEOUT);
+			g_assert_cmpint(find_qemu(f, "a"), ==, 0);
+			g_assert_cmpuint(count_files(f->overlays), ==, 0);
+			g_assert_cmpint(pool_state(f, "a"), !=, NBX_MACHINE_RUNNING);
+		}
+		g_free(run);
+		op_ok(f, "a", OP_STOP, NULL);
+	}
+	/* And the machine is usable afterwards. */
+	op_ok(f, "a", OP_RESTORE, NULL);
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+}
+
+/* A QEMU that does not answer quit is killed after stop_timeout (5 s in these tests). */
+static void
+test_stop_hung_qemu(Fixture *f, gconstpointer data)
+{
+	gint64 started;
+	pid_t pid;
+
+	load_one(f);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
+	/* Our own child, frozen: it reads no QMP until it is killed. */
+	g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+	started = g_get_monotonic_time();
+	op_ok(f, "a", OP_STOP, NULL);
+	g_test_message("stop took %" G_GINT64_FORMAT " ms", (g_get_monotonic_time() - started) / 1000);
+	g_assert_cmpint(g_get_monotonic_time() - started, >=, 5 * G_USEC_PER_SEC - 100000);
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_POWEROFF);
+}
+
 /* check runs `qemu_binary -version` and refuses anything older than 2.11. */
 static void
 test_old_qemu(Fixture *f, gconstpointer data)
@@ -754,6 +817,8 @@ main(int argc, char **argv)
 	ADD("norestore-start", test_norestore_start);
 	ADD("snapshot-formats", test_snapshot_formats);
 	ADD("old-qemu", test_old_qemu);
+	ADD("deadline", test_deadline);
+	ADD("stop-hung-qemu", test_stop_hung_qemu);
 	ADD("killed-from-outside", test_killed_from_outside);
 	ADD("bad-snapshots", test_bad_snapshots);
 	ADD("forbidden-start-arg", test_forbidden_arg);

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * machineinfo.json as the qemu machinery reads it: required members,
+ * placeholder substitution (with QEMU's ',,' escaping), the accelerator
+ * override, and the start arguments the plugin refuses.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine_info.h"
+
+static char *
+write_json(const char *text)
+{
+	g_autoptr(GError) error = NULL;
+	char *path = NULL;
+	int fd = g_file_open_tmp("machineinfo-XXXXXX.json", &path, &error);
+
+	g_assert_no_error(error);
+	close(fd);
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	return path;
+}
+
+static void
+test_substitution(void)
+{
+	g_autofree char *path = write_json(
+		"{\"disk\": \"/b/disk.qcow2\", \"memory_snapshot\": \"/b/mem\", \"memory_mb\": 64,"
+		" \"start_args\": [\"-machine\", \"pc,accel=kvm,usb=off\", \"-drive\","
+		" \"file=%DISPOSABLE_DISK_PATH%,if=none\", \"-netdev\","
+		" \"tap,ifname=%TAP_INTERFACE%,script=no\"]}");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(MachineInfo) info = machine_info_load(path, &error);
+	g_autoptr(GPtrArray) args = NULL;
+
+	g_assert_no_error(error);
+	g_assert_cmpstr(info->disk, ==, "/b/disk.qcow2");
+	g_assert_cmpstr(info->memory_snapshot_format, ==, "raw");
+	g_assert_cmpint(info->memory_mb, ==, 64);
+	args = machine_info_start_args(info, "/o/a,b.qcow2", "tap0", "tcg", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(args->len, ==, 6);
+	g_assert_cmpstr(g_ptr_array_index(args, 1), ==, "pc,accel=tcg,usb=off");
+	/* A comma in a path would otherwise start a new QEMU option. */
+	g_assert_cmpstr(g_ptr_array_index(args, 3), ==, "file=/o/a,,b.qcow2,if=none");
+	g_assert_cmpstr(g_ptr_array_index(args, 5), ==, "tap,ifname=tap0,script=no");
+	g_clear_pointer(&args, g_ptr_array_unref);
+
+	/* No interface for a machine whose arguments need one: said so. */
+	args = machine_info_start_args(info, "/o/x.qcow2", NULL, "tcg", &error);
+	g_assert_null(args);
+	g_assert_nonnull(strstr(error->message, "%TAP_INTERFACE%"));
+	g_assert_nonnull(strstr(error->message, "interface"));
+	g_unlink(path);
+}
+
+static void
+test_accel_appended(void)
+{
+	g_autofree char *path = write_json("{\"disk\": \"d\", \"memory_snapshot\": \"m\","
+					   " \"start_args\": [\"-m\", \"128\"]}");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(MachineInfo) info = machine_info_load(path, &error);
+	g_autoptr(GPtrArray) args = machine_info_start_args(info, "o", NULL, "kvm", &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(args->len, ==, 4);
+	g_assert_cmpstr(g_ptr_array_index(args, 2), ==, "-accel");
+	g_assert_cmpstr(g_ptr_array_index(args, 3), ==, "kvm");
+	g_unlink(path);
+}
+
+static void
+test_bad_files(void)
+{
+	const char *bad[] = {
+		"not json",
+		"[1]",
+		"{\"memory_snapshot\": \"m\", \"start_args\": []}",
+		"{\"disk\": \"\", \"memory_snapshot\": \"m\", \"start_args\": []}",
+		"{\"disk\": \"d\", \"memory_snapshot\": \"m\"}",
+		"{\"disk\": \"d\", \"memory_snapshot\": \"m\", \"start_args\": [1]}",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *path = write_json(bad[i]);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(MachineInfo) info = machine_info_load(path, &error);
+
+		g_assert_null(info);
+		/* Every message names the file. */
+		g_assert_true(g_str_has_prefix(error->message, path));
+		g_unlink(path);
+	}
+}
+
+static void
+test_forbidden(void)
+{
+	g_assert_cmpstr(machine_info_forbidden_arg("-incoming"), ==, "-incoming");
+	g_assert_cmpstr(machine_info_forbidden_arg("--qmp"), ==, "-qmp");
+	g_assert_cmpstr(machine_info_forbidden_arg("-no-shutdown"), ==, "-no-shutdown");
+	g_assert_null(machine_info_forbidden_arg("-m"));
+	g_assert_null(machine_info_forbidden_arg("snapshot=on"));
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/qemu/machine-info/substitution", test_substitution);
+	g_test_add_func("/qemu/machine-info/accel-appended", test_accel_appended);
+	g_test_add_func("/qemu/machine-info/bad-files", test_bad_files);
+	g_test_add_func("/qemu/machine-info/forbidden", test_forbidden);
+	return g_test_run();
+}
