@@ -16,6 +16,8 @@
 /* Sizes of the pcap file format (pcap-savefile(5)), for the size limit. */
 #define PCAP_FILE_HEADER_SIZE 24
 #define PCAP_RECORD_HEADER_SIZE 16
+/* Longest time stop spends writing what the kernel still holds. */
+#define DRAIN_LIMIT_S 2
 
 struct capture {
 	const struct nbx_host *host;
@@ -77,16 +79,24 @@ flush_batch(struct capture *capture)
 }
 
 /* Writes what the kernel has already handed to the socket: stop must lose
- * nothing that was captured before it was called. */
+ * nothing that was captured before it was called. Bounded in time, so that
+ * traffic that never stops (a shared bridge) cannot hold stop forever. */
 static void
 drain(struct capture *capture)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
+	struct timespec now, until;
 	int n;
 
 	if (pcap_setnonblock(capture->pcap, 1, errbuf) != 0)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += DRAIN_LIMIT_S;
 	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > until.tv_sec ||
+		    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+			break;
 		n = pcap_dispatch(capture->pcap, -1, on_packet, (u_char *)capture);
 		/* A pcap_breakloop that arrived between two dispatches is
 		 * consumed here, once; the next call reads again. */

@@ -114,7 +114,13 @@ sniffer_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	const struct nbx_host *host = sniffer->host;
 	const char *bpf = host->config_string(host, NULL, "bpf");
 	char reason[REASON_SIZE];
+	int64_t port;
 
+	if (host->config_integer(host, NULL, "resultserver_port", &port) &&
+	    host->config_string(host, NULL, "resultserver_ip") == NULL)
+		host->check_report(host, check, NULL, "resultserver_port",
+				   "is set but resultserver_ip is not: set resultserver_ip too, "
+				   "or nothing is left out of the capture");
 	if (bpf != NULL && !capture_filter_compiles(bpf, LIBPCAP_MAX_SNAPLEN, reason, sizeof reason))
 		host->check_report(host, check, NULL, "bpf",
 				   "\"%s\" is not a valid BPF expression: %s; fix it (see "

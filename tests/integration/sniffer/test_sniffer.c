@@ -543,6 +543,17 @@ test_bad_bpf_in_config(Fixture *f, gconstpointer data)
 }
 
 static void
+test_resultserver_port_without_ip(Fixture *f, gconstpointer data)
+{
+	g_autofree char *expected = g_strdup_printf("%s/auxiliary.conf:1: sniffer.resultserver_port: "
+						    "is set but resultserver_ip is not", f->dir);
+
+	load(f, "sniffer = { resultserver_port = 2042; };\n");
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 1);
+	g_assert_true(g_str_has_prefix(nbx_diagnostics_get(f->diagnostics, 0), expected));
+}
+
+static void
 test_bad_bpf_task_option(Fixture *f, gconstpointer data)
 {
 	struct nbx_error err = { 0 };
@@ -645,5 +656,6 @@ main(int argc, char **argv)
 	ADD("/sniffer/errors/no-capture-permission", test_no_capture_permission);
 	ADD("/sniffer/errors/bad-bpf-in-config", test_bad_bpf_in_config);
 	ADD("/sniffer/errors/bad-bpf-task-option", test_bad_bpf_task_option);
+	ADD("/sniffer/errors/resultserver-port-without-ip", test_resultserver_port_without_ip);
 	return g_test_run();
 }
