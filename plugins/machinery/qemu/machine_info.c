@@ -16,6 +16,7 @@ machine_info_free(MachineInfo *info)
 	g_free(info->disk);
 	g_free(info->memory_snapshot);
 	g_free(info->memory_snapshot_format);
+	g_free(info->mac_address);
 	g_strfreev(info->start_args);
 	g_free(info);
 }
@@ -92,6 +93,9 @@ machine_info_load(const char *path, GError **error)
 		g_strdup(json_object_get_string_member_with_default(object, "memory_snapshot_format",
 								    "raw"));
 	info->memory_mb = json_object_get_int_member_with_default(object, "memory_mb", 0);
+	if (json_object_has_member(object, "mac_address"))
+		info->mac_address = g_ascii_strdown(
+			json_object_get_string_member_with_default(object, "mac_address", ""), -1);
 	return g_steal_pointer(&info);
 }
 

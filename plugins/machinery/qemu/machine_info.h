@@ -19,6 +19,8 @@ typedef struct {
 	/* As written in the file, for messages; the snapshot's magic decides. */
 	char *memory_snapshot_format;
 	int64_t memory_mb;
+	/* Lower case, or NULL; it lives in the snapshot, so it cannot be changed. */
+	char *mac_address;
 	char **start_args;
 } MachineInfo;
 

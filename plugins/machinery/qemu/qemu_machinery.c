@@ -234,6 +234,12 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 		if (strstr(info->start_args[i], "%TAP_INTERFACE%") != NULL)
 			uses_tap = true;
 	}
+	if (machine->mac_address != NULL && info->mac_address != NULL &&
+	    strcmp(machine->mac_address, info->mac_address) != 0)
+		host->check_report(host, check, machine->config, "mac_address",
+				   "machine %s: mac_address %s differs from %s in %s, which the "
+				   "snapshot was taken with; use that one",
+				   machine->name, machine->mac_address, info->mac_address, info->path);
 	if (machine->snapshot != NULL)
 		host->check_report(host, check, machine->config, "snapshot",
 				   "machine %s: the qemu machinery restores the memory_snapshot of "

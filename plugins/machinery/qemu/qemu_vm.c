@@ -58,8 +58,27 @@ qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
 void
 qemu_vm_free(QemuVm *vm)
 {
+	bool alive;
+
 	if (vm == NULL)
 		return;
+	g_mutex_lock(&vm->lock);
+	alive = vm->alive;
+	if (alive)
+		vm->host->child_signal(vm->host, vm->pid, SIGKILL, NULL);
+	g_mutex_unlock(&vm->lock);
+	if (alive) {
+		/*
+		 * The core promises stopped machines at shutdown; if one still
+		 * runs, its exit callback is yet to come and will touch @vm, so
+		 * @vm is left allocated rather than freed under that callback.
+		 */
+		vm->host->log(vm->host, NBX_LOG_WARNING,
+			      "machine %s still ran at shutdown; QEMU (pid %" G_GINT64_FORMAT
+			      ") killed",
+			      vm->machine->name, vm->pid);
+		return;
+	}
 	if (vm->qmp != NULL)
 		qmp_client_close(vm->qmp);
 	machine_info_free(vm->info);

@@ -752,9 +752,20 @@ test_forbidden_arg(Fixture *f, gconstpointer data)
 	g_autofree char *info = write_info(f, "forbidden.json", add_forbidden_arg);
 	g_autofree char *machine =
 		machine_conf("bad", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	g_autofree char *with_extras = NULL;
 
-	load(f, machine);
-	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 2);
+	/* Two more things the schema cannot see: a MAC other than the snapshot's, a snapshot name. */
+	machine[strlen(machine) - 1] = '\0';
+	with_extras = g_strconcat(machine,
+				  "  mac_address = \"52:54:00:00:00:01\"; snapshot = \"s1\"; }", NULL);
+	load(f, with_extras);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 4);
+	g_test_message("%s", nbx_diagnostics_get(f->diagnostics, 2));
+	g_test_message("%s", nbx_diagnostics_get(f->diagnostics, 3));
+	g_assert_nonnull(strstr(nbx_diagnostics_get(f->diagnostics, 2),
+				"machines.bad.mac_address: machine bad: mac_address 52:54:00:00:00:01 "
+				"differs from 52:54:00:d5:00:0a"));
+	g_assert_nonnull(strstr(nbx_diagnostics_get(f->diagnostics, 3), "machines.bad.snapshot"));
 	for (guint i = 0; i < 2; i++) {
 		const char *message = nbx_diagnostics_get(f->diagnostics, i);
 
