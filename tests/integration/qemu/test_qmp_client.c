@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The QMP client of the qemu machinery against a scripted peer: a reply
+ * buried among garbage, events, a stale reply and an overlong line; a peer
+ * that hangs up mid-command; one that never answers. The host table is a
+ * minimal GLib-backed stand-in with the services the client uses.
+ */
+#include <glib-unix.h>
+#include <glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "qmp_client.h"
+
+static void G_GNUC_PRINTF(4, 5)
+fake_error_set(const struct nbx_host *host, struct nbx_error *err, int32_t code, const char *fmt,
+	       ...)
+{
+	va_list args;
+
+	if (err == NULL || err->code != NBX_ERROR_NONE)
+		return;
+	err->code = code;
+	va_start(args, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, args);
+	va_end(args);
+}
+
+typedef struct {
+	nbx_fd_fn fd_fn;
+	nbx_timeout_fn timeout_fn;
+	void *user_data;
+} Closure;
+
+static gboolean
+fd_ready(gint fd, GIOCondition condition, gpointer data)
+{
+	Closure *closure = data;
+
+	return closure->fd_fn(closure->user_data, fd, NBX_FD_IN);
+}
+
+static uint64_t
+fake_watch_fd(const struct nbx_host *host, int fd, uint32_t events, nbx_fd_fn fn, void *user_data)
+{
+	Closure *closure = g_new0(Closure, 1);
+
+	closure->fd_fn = fn;
+	closure->user_data = user_data;
+	return g_unix_fd_add_full(G_PRIORITY_DEFAULT, fd, G_IO_IN | G_IO_HUP | G_IO_ERR, fd_ready,
+				  closure, g_free);
+}
+
+static gboolean
+timeout_fired(gpointer data)
+{
+	Closure *closure = data;
+
+	return closure->timeout_fn(closure->user_data);
+}
+
+static uint64_t
+fake_add_timeout(const struct nbx_host *host, uint32_t ms, nbx_timeout_fn fn, void *user_data)
+{
+	Closure *closure = g_new0(Closure, 1);
+
+	closure->timeout_fn = fn;
+	closure->user_data = user_data;
+	return g_timeout_add_full(G_PRIORITY_DEFAULT, ms, timeout_fired, closure, g_free);
+}
+
+static void
+fake_remove_source(const struct nbx_host *host, uint64_t id)
+{
+	GSource *source = g_main_context_find_source_by_id(NULL, (guint)id);
+
+	if (source != NULL)
+		g_source_destroy(source);
+}
+
+static int64_t
+fake_monotonic_us(const struct nbx_host *host)
+{
+	return g_get_monotonic_time();
+}
+
+static const struct nbx_host fake_host = {
+	.struct_size = sizeof(struct nbx_host),
+	.error_set = fake_error_set,
+	.watch_fd = fake_watch_fd,
+	.add_timeout = fake_add_timeout,
+	.remove_source = fake_remove_source,
+	.monotonic_us = fake_monotonic_us,
+};
+
+/* ---- the scripted peer, on its own thread ------------------------------- */
+
+typedef enum { PEER_NOISY, PEER_HANGS_UP, PEER_SILENT } PeerMode;
+
+typedef struct {
+	int fd;
+	PeerMode mode;
+} Peer;
+
+static void
+peer_write(int fd, const char *text, size_t len)
+{
+	while (len > 0) {
+		ssize_t sent = write(fd, text, len);
+
+		g_assert_cmpint(sent, >, 0);
+		text += sent;
+		len -= (size_t)sent;
+	}
+}
+
+static void
+peer_puts(int fd, const char *text)
+{
+	peer_write(fd, text, strlen(text));
+}
+
+/* Reads up to and including the next newline; FALSE at end of stream. */
+static gboolean
+peer_read_line(int fd, GString *line)
+{
+	char c;
+
+	g_string_truncate(line, 0);
+	while (read(fd, &c, 1) == 1) {
+		if (c == '\n')
+			return TRUE;
+		g_string_append_c(line, c);
+	}
+	return FALSE;
+}
+
+static gpointer
+peer_main(gpointer data)
+{
+	Peer *peer = data;
+	g_autoptr(GString) line = g_string_new(NULL);
+	g_autofree char *huge = g_strnfill(20u * 1024 * 1024, 'z');
+	static const char greeting[] = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+
+	peer_write(peer->fd, greeting, sizeof greeting - 1);
+	g_assert_true(peer_read_line(peer->fd, line));
+	g_assert_nonnull(strstr(line->str, "qmp_capabilities"));
+	peer_puts(peer->fd, "{\"return\": {}, \"id\": 0}\r\n");
+	if (!peer_read_line(peer->fd, line))
+		return NULL;
+	g_assert_nonnull(strstr(line->str, "\"execute\":\"query-status\""));
+	g_assert_nonnull(strstr(line->str, "\"id\":1"));
+	if (peer->mode == PEER_HANGS_UP) {
+		close(peer->fd);
+		return NULL;
+	}
+	if (peer->mode == PEER_SILENT) {
+		/* Holds the line open until the client gives up and closes. */
+		while (peer_read_line(peer->fd, line))
+			;
+		close(peer->fd);
+		return NULL;
+	}
+	peer_puts(peer->fd, "garbage\r\n{\"event\": \"STOP\"}\r\n");
+	/* A reply to a command nobody waits for any more. */
+	peer_puts(peer->fd, "{\"return\": {\"status\": \"stale\"}, \"id\": 99}\r\n");
+	peer_puts(peer->fd, "{\"x\":\"");
+	peer_write(peer->fd, huge, strlen(huge));
+	peer_puts(peer->fd, "\"}\r\n{\"return\": {\"status\": ");
+	g_usleep(20000);
+	peer_puts(peer->fd, "\"running\"}, \"id\": 1}\r\n{\"event\": \"RESUME\"}\r\n");
+	while (peer_read_line(peer->fd, line))
+		;
+	close(peer->fd);
+	return NULL;
+}
+
+/* ---- the client side ---------------------------------------------------- */
+
+typedef struct {
+	QmpClient *client;
+	int64_t deadline_us;
+	bool ok;
+	char *status;
+	struct nbx_error err;
+	gint done;
+} Call;
+
+static gpointer
+call_main(gpointer data)
+{
+	Call *call = data;
+	g_autoptr(JsonNode) result = NULL;
+
+	call->ok = qmp_client_execute(call->client, "query-status", NULL, -1, call->deadline_us,
+				      &result, &call->err);
+	if (call->ok)
+		call->status = g_strdup(json_object_get_string_member(json_node_get_object(result),
+								      "status"));
+	g_atomic_int_set(&call->done, 1);
+	g_main_context_wakeup(NULL);
+	return NULL;
+}
+
+static void
+on_event(void *user_data, const char *event, JsonObject *data)
+{
+	g_ptr_array_add(user_data, g_strdup(event));
+}
+
+static void
+run(PeerMode mode, int64_t timeout_us, Call *call, GPtrArray *events)
+{
+	int fds[2];
+	Peer peer = { .mode = mode };
+	GThread *peer_thread, *call_thread;
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+	peer.fd = fds[1];
+	call->client = qmp_client_new(&fake_host, fds[0], "fake QEMU", on_event, events);
+	call->deadline_us = timeout_us != 0 ? g_get_monotonic_time() + timeout_us : 0;
+	peer_thread = g_thread_new("peer", peer_main, &peer);
+	call_thread = g_thread_new("call", call_main, call);
+	while (!g_atomic_int_get(&call->done))
+		g_main_context_iteration(NULL, TRUE);
+	g_thread_join(call_thread);
+	/* Closing makes a silent peer see the end of the stream. */
+	qmp_client_close(call->client);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	g_thread_join(peer_thread);
+}
+
+static void
+test_reply_among_noise(void)
+{
+	Call call = { 0 };
+	g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+
+	run(PEER_NOISY, 0, &call, events);
+	g_assert_true(call.ok);
+	g_assert_cmpstr(call.status, ==, "running");
+	g_assert_cmpuint(events->len, >=, 1);
+	g_assert_cmpstr(g_ptr_array_index(events, 0), ==, "STOP");
+	g_free(call.status);
+}
+
+static void
+test_peer_hangs_up(void)
+{
+	Call call = { 0 };
+	g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+
+	run(PEER_HANGS_UP, 0, &call, events);
+	g_assert_false(call.ok);
+	g_assert_cmpint(call.err.code, ==, NBX_ERROR_HYPERVISOR);
+	g_assert_cmpstr(call.err.message, ==,
+			"fake QEMU did not answer query-status: it closed its QMP socket");
+}
+
+static void
+test_deadline(void)
+{
+	Call call = { 0 };
+	g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func(g_free);
+	gint64 started = g_get_monotonic_time();
+
+	run(PEER_SILENT, 200000, &call, events);
+	g_assert_false(call.ok);
+	g_assert_cmpint(call.err.code, ==, NBX_ERROR_TIMEOUT);
+	g_assert_cmpint(g_get_monotonic_time() - started, <, 5 * G_USEC_PER_SEC);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/qemu/qmp-client/reply-among-noise", test_reply_among_noise);
+	g_test_add_func("/qemu/qmp-client/peer-hangs-up", test_peer_hangs_up);
+	g_test_add_func("/qemu/qmp-client/deadline", test_deadline);
+	return g_test_run();
+}
