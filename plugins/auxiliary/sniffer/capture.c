@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Sizes of the pcap file format (pcap-savefile(5)), for the size limit. */
@@ -338,6 +341,26 @@ close_file(struct capture *capture)
 				   capture->path, strerror(errno));
 }
 
+/* True when @interface no longer exists or is down: the end of a capture
+ * on a machine's own tap device, not a failure. */
+static bool
+interface_gone(const char *interface)
+{
+	struct ifreq request = { 0 };
+	int fd;
+	bool gone;
+
+	if (if_nametoindex(interface) == 0)
+		return true;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	snprintf(request.ifr_name, sizeof request.ifr_name, "%s", interface);
+	gone = ioctl(fd, SIOCGIFFLAGS, &request) == 0 && !(request.ifr_flags & IFF_UP);
+	close(fd);
+	return gone;
+}
+
 bool
 capture_stop(struct capture *capture, struct capture_result *result, struct nbx_error *err)
 {
@@ -360,6 +383,8 @@ capture_stop(struct capture *capture, struct capture_result *result, struct nbx_
 				capture->path, strerror(capture->write_errno),
 				(unsigned long long)capture->packets_written);
 		ok = false;
+	} else if (capture->loop_error[0] != '\0' && interface_gone(capture->interface)) {
+		result->interface_lost = true;
 	} else if (capture->loop_error[0] != '\0') {
 		host->error_set(host, err, NBX_ERROR_FAILED,
 				"capturing on interface %s stopped early: %s", capture->interface,

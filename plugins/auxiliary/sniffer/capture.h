@@ -32,6 +32,10 @@ struct capture_result {
 	uint64_t dropped_by_interface;
 	struct timespec started;
 	struct timespec ended;
+	/* Set when the interface went down or away during the capture (a
+	 * machine's tap device goes with its machine): the capture ended
+	 * there, normally. */
+	bool interface_lost;
 };
 
 struct capture;

@@ -287,6 +287,9 @@ report_result(const struct nbx_host *host, struct nbx_report *report,
 					 (int64_t)result->packets_over_limit);
 		host->report_set_integer(host, report, "max_capture_size", run->max_capture_size);
 	}
+	if (result->interface_lost)
+		host->report_set_string(host, report, "capture_ended",
+					"the interface went down or away before stop");
 	host->report_add_file(host, report, DUMP_FILE);
 }
 

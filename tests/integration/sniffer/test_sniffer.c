@@ -455,6 +455,48 @@ test_concurrent_analyses(Fixture *f, gconstpointer data)
 }
 
 static void
+run_ip(const char *command)
+{
+	g_autofree char *line = g_strdup_printf("ip %s", command);
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	g_assert_true(g_spawn_command_line_sync(line, NULL, NULL, &status, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* A machine's tap device goes away with its machine, before stop: the
+ * capture ends there, everything before is kept, and stop succeeds. */
+static void
+test_interface_goes_away(Fixture *f, gconstpointer data)
+{
+	g_autoptr(JsonObject) result = NULL;
+	int fd;
+
+	load_clean(f, base_conf);
+	run_ip("link add nbxtap0 type veth peer name nbxtap1");
+	run_ip("link set nbxtap0 up");
+	run_ip("link set nbxtap1 up");
+	f->machine.interface = "nbxtap0";
+	start(f);
+	fd = f->socket_host;
+	f->socket_host = packet_socket("nbxtap0");
+	for (int i = 0; i < 5; i++)
+		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 60, TRUE);
+	close(f->socket_host);
+	f->socket_host = fd;
+	run_ip("link delete nbxtap0");
+	settle();
+	stop_ok(f);
+	assert_pcap_holds(f, 5, TRUE);
+	result = report(f);
+	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, 5);
+	g_assert_cmpstr(json_object_get_string_member(result, "capture_ended"), ==,
+			"the interface went down or away before stop");
+}
+
+static void
 test_missing_interface(Fixture *f, gconstpointer data)
 {
 	struct nbx_error err = { 0 };
@@ -650,6 +692,7 @@ main(int argc, char **argv)
 	ADD("/sniffer/capture/disk-full", test_disk_full);
 	ADD("/sniffer/capture/stop-loses-nothing", test_stop_loses_nothing);
 	ADD("/sniffer/capture/concurrent-analyses", test_concurrent_analyses);
+	ADD("/sniffer/capture/interface-goes-away", test_interface_goes_away);
 	ADD("/sniffer/errors/missing-interface", test_missing_interface);
 	ADD("/sniffer/errors/no-interface-at-all", test_no_interface_at_all);
 	ADD("/sniffer/errors/interface-down", test_interface_down);
