@@ -117,6 +117,8 @@ capture_thread(void *data)
 	struct capture *capture = data;
 	int n;
 
+	/* So that `top -H` and a debugger tell the captures apart. */
+	pthread_setname_np(pthread_self(), "nbx-sniffer");
 	while (!atomic_load(&capture->stopping)) {
 		n = pcap_dispatch(capture->pcap, -1, on_packet, (u_char *)capture);
 		flush_batch(capture);
