@@ -492,10 +492,40 @@ tear_down(QemuVm *vm)
 	set_state(vm, NBX_MACHINE_POWEROFF, "stopped");
 }
 
+/*
+ * When QEMU died, what it printed last is the real reason ("invalid
+ * option", "could not open disk"); the QMP error alone would only say the
+ * socket closed.
+ */
+static void
+explain_failure(QemuVm *vm, const struct nbx_error *cause, struct nbx_error *err)
+{
+	int64_t until = vm->host->monotonic_us(vm->host) + G_USEC_PER_SEC;
+	g_autofree char *words = NULL;
+	bool exited;
+
+	g_mutex_lock(&vm->lock);
+	/* The socket closes a moment before the core reaps QEMU. */
+	if (vm->qmp != NULL && qmp_client_is_closed(vm->qmp))
+		while (vm->alive && g_cond_wait_until(&vm->cond, &vm->lock, until))
+			;
+	exited = vm->qmp != NULL && !vm->alive;
+	g_mutex_unlock(&vm->lock);
+	words = exited ? qemu_last_words(vm) : NULL;
+	if (words != NULL && strstr(cause->message, words) == NULL)
+		vm->host->error_set(vm->host, err,
+				    cause->code == NBX_ERROR_TIMEOUT ? NBX_ERROR_TIMEOUT
+								     : NBX_ERROR_HYPERVISOR,
+				    "%s; QEMU exited: %s", cause->message, words);
+	else
+		vm->host->error_set(vm->host, err, cause->code, "%s", cause->message);
+}
+
 bool
 qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *err)
 {
 	MemorySnapshot snapshot = { .fd = -1 };
+	struct nbx_error cause = { 0 };
 	bool ok;
 
 	g_mutex_lock(&vm->lock);
@@ -513,11 +543,16 @@ qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *e
 		return false;
 	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, vm->settings->overlay_dir,
 				     vm->machine->name, vm->info->disk, deadline_us, err);
-	ok = vm->overlay != NULL && spawn_qemu(vm, restore, err) &&
-	     (!restore || feed_snapshot(vm, &snapshot, deadline_us, err)) &&
-	     ensure_running(vm, deadline_us, err);
+	if (vm->overlay == NULL) {
+		memory_snapshot_close(&snapshot);
+		return false;
+	}
+	ok = spawn_qemu(vm, restore, &cause) &&
+	     (!restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
+	     ensure_running(vm, deadline_us, &cause);
 	memory_snapshot_close(&snapshot);
 	if (!ok) {
+		explain_failure(vm, &cause, err);
 		tear_down(vm);
 		return false;
 	}

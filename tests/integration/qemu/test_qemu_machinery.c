@@ -738,6 +738,25 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 }
 
 static void
+add_bad_option(JsonObject *info, Fixture *f)
+{
+	json_array_add_string_element(json_object_get_array_member(info, "start_args"),
+				      "-no-such-option");
+}
+
+/* A QEMU that refuses its arguments: the error carries QEMU's own words. */
+static void
+test_qemu_refuses_args(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = write_info(f, "bad-option.json", add_bad_option);
+	g_autofree char *machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+
+	load(f, machine);
+	assert_clean_load(f);
+	assert_restore_fails(f, "-no-such-option: invalid option", NBX_ERROR_HYPERVISOR);
+}
+
+static void
 add_forbidden_arg(JsonObject *info, Fixture *f)
 {
 	JsonArray *args = json_object_get_array_member(info, "start_args");
@@ -833,6 +852,7 @@ main(int argc, char **argv)
 	ADD("killed-from-outside", test_killed_from_outside);
 	ADD("bad-snapshots", test_bad_snapshots);
 	ADD("forbidden-start-arg", test_forbidden_arg);
+	ADD("qemu-refuses-args", test_qemu_refuses_args);
 	ADD("two-at-once", test_two_at_once);
 	return g_test_run();
 }
