@@ -358,22 +358,35 @@ run(Capturer capturer, Loaded *sniffers, guint64 count, guint64 rate, Generated 
 	return run_sniffer(&sniffers[capturer], count, rate, generated);
 }
 
-/* CPU per captured packet beyond the fixed cost of an idle run. */
+/* CPU per captured packet beyond the fixed cost of an idle run; at low
+ * rates that cost's run-to-run noise can exceed the packets' own cost, and
+ * the result is then clamped to 0. */
 static double
 per_packet_us(const Captured *captured, double fixed_seconds)
 {
-	return captured->captured > 0
-		       ? (captured->cpu_seconds - fixed_seconds) * 1e6 / (double)captured->captured
-		       : 0;
+	if (captured->captured == 0 || captured->cpu_seconds <= fixed_seconds)
+		return 0;
+	return (captured->cpu_seconds - fixed_seconds) * 1e6 / (double)captured->captured;
 }
 
+/* Drops: "inf" when only the sniffer lost packets, "-" when neither did. */
 static void
-format_ratio(char *out, gsize size, double a, double b)
+format_drop_ratio(char *out, gsize size, double sniffer, double tcpdump)
 {
-	if (b > 0)
-		g_snprintf(out, size, "%.2f", a / b);
+	if (tcpdump > 0)
+		g_snprintf(out, size, "%.2f", sniffer / tcpdump);
 	else
-		g_strlcpy(out, a > 0 ? "inf" : "-", size);
+		g_strlcpy(out, sniffer > 0 ? "inf" : "-", size);
+}
+
+/* CPU: "n/a" when tcpdump's cost was lost in the noise. */
+static void
+format_cpu_ratio(char *out, gsize size, double sniffer, double tcpdump)
+{
+	if (tcpdump > 0)
+		g_snprintf(out, size, "%.2f", sniffer / tcpdump);
+	else
+		g_strlcpy(out, "n/a", size);
 }
 
 int
@@ -446,9 +459,10 @@ main(int argc, char **argv)
 			printf(" | %8" G_GUINT64_FORMAT " %7" G_GUINT64_FORMAT " %9.2f",
 			       captured[c].captured, lost[c], per_packet_us(&captured[c], fixed[c]));
 		for (int c = 0; c < 2; c++) {
-			format_ratio(drops[c], sizeof drops[c], (double)lost[c], (double)lost[TCPDUMP]);
-			format_ratio(cpu[c], sizeof cpu[c], per_packet_us(&captured[c], fixed[c]),
-				     per_packet_us(&captured[TCPDUMP], fixed[TCPDUMP]));
+			format_drop_ratio(drops[c], sizeof drops[c], (double)lost[c],
+					  (double)lost[TCPDUMP]);
+			format_cpu_ratio(cpu[c], sizeof cpu[c], per_packet_us(&captured[c], fixed[c]),
+					 per_packet_us(&captured[TCPDUMP], fixed[TCPDUMP]));
 		}
 		printf(" | %5s %5s    %5s %5s\n", drops[0], cpu[0], drops[1], cpu[1]);
 		fflush(stdout);
