@@ -54,8 +54,11 @@ on_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 
 	if (capture->write_errno != 0)
 		return;
-	if (capture->max_capture_size > 0 &&
-	    capture->bytes_accounted + record > (uint64_t)capture->max_capture_size) {
+	/* Once one packet does not fit, none is written after it, however
+	 * small: the file stays a prefix of the traffic, without holes. */
+	if (capture->packets_over_limit > 0 ||
+	    (capture->max_capture_size > 0 &&
+	     capture->bytes_accounted + record > (uint64_t)capture->max_capture_size)) {
 		capture->packets_over_limit++;
 		return;
 	}

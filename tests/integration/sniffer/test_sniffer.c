@@ -615,25 +615,28 @@ test_bad_bpf_task_option(Fixture *f, gconstpointer data)
 static void
 test_max_capture_size(Fixture *f, gconstpointer data)
 {
-	/* Room for the file header and exactly three 100-byte frames. */
+	/* Room for the file header, three 100-byte frames and 70 bytes: not a
+	 * fourth 100-byte frame, but a 42-byte one would fit. */
 	gsize frame_length = ETH_HLEN + 20 + 8 + 58;
 	g_autofree char *conf = g_strdup_printf("sniffer = { max_capture_size = %" G_GSIZE_FORMAT
-						"; };\n", 24 + 3 * (16 + frame_length) + 10);
+						"; };\n", 24 + 3 * (16 + frame_length) + 70);
 	g_autoptr(JsonObject) result = NULL;
 
 	load_clean(f, conf);
 	start(f);
 	for (int i = 0; i < 5; i++)
 		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 58, i < 3);
+	/* Small enough for the room left, but after the limit was reached. */
+	send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 0, FALSE);
 	settle();
 	g_test_expect_message("nestbox", G_LOG_LEVEL_WARNING,
-			      "sniffer: task 1: max_capture_size (* bytes) reached; 2 packets not written");
+			      "sniffer: task 1: max_capture_size (* bytes) reached; 3 packets not written");
 	stop_ok(f);
 	g_test_assert_expected_messages();
 	assert_pcap_holds(f, 3, TRUE);
 	result = report(f);
 	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, 3);
-	g_assert_cmpint(json_object_get_int_member(result, "packets_over_limit"), ==, 2);
+	g_assert_cmpint(json_object_get_int_member(result, "packets_over_limit"), ==, 3);
 	g_assert_cmpint(json_object_get_int_member(result, "bytes_written"), ==,
 			24 + 3 * (16 + frame_length));
 }
