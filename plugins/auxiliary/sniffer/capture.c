@@ -21,6 +21,8 @@
 #define PCAP_RECORD_HEADER_SIZE 16
 /* Longest time stop spends writing what the kernel still holds. */
 #define DRAIN_LIMIT_S 2
+/* The kernel's block timeout outside immediate mode (pcap_set_timeout). */
+#define BLOCK_TIMEOUT_MS 100
 
 struct capture {
 	const struct nbx_host *host;
@@ -32,6 +34,7 @@ struct capture {
 	char *path;
 	char *interface;
 	int64_t max_capture_size;
+	bool immediate_mode;
 	pthread_t thread;
 	atomic_bool stopping;
 	struct timespec started;
@@ -84,33 +87,63 @@ flush_batch(struct capture *capture)
 	capture->batch_packets = 0;
 }
 
-/* Writes what the kernel has already handed to the socket: stop must lose
- * nothing that was captured before it was called. Bounded in time, so that
- * traffic that never stops (a shared bridge) cannot hold stop forever. */
+static bool
+reached(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+static struct timespec
+in_ms(long ms)
+{
+	struct timespec when;
+
+	clock_gettime(CLOCK_MONOTONIC, &when);
+	when.tv_sec += ms / 1000;
+	when.tv_nsec += (ms % 1000) * 1000000L;
+	if (when.tv_nsec >= 1000000000L) {
+		when.tv_sec++;
+		when.tv_nsec -= 1000000000L;
+	}
+	return when;
+}
+
+/*
+ * Writes what the kernel has already captured: stop must lose nothing that
+ * was captured before it was called. Outside immediate mode the kernel
+ * hands a partly filled block over only when its timeout expires, so an
+ * empty ring means "empty" only after that timeout. Bounded in time, so
+ * that traffic that never stops (a shared bridge) cannot hold stop forever.
+ */
 static void
 drain(struct capture *capture)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
-	struct timespec now, until;
+	struct timespec limit = in_ms(DRAIN_LIMIT_S * 1000L);
+	struct timespec settled = in_ms(capture->immediate_mode ? 0 : BLOCK_TIMEOUT_MS + 50);
+	const struct timespec pause = { .tv_nsec = 10 * 1000000L };
 	int n;
 
 	if (pcap_setnonblock(capture->pcap, 1, errbuf) != 0)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += DRAIN_LIMIT_S;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > until.tv_sec ||
-		    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
-			break;
+	while (!reached(&limit)) {
 		n = pcap_dispatch(capture->pcap, -1, on_packet, (u_char *)capture);
 		/* A pcap_breakloop that arrived between two dispatches is
 		 * consumed here, once; the next call reads again. */
 		if (n == PCAP_ERROR_BREAK)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			break;
 		flush_batch(capture);
+		if (n == 0) {
+			if (reached(&settled))
+				break;
+			nanosleep(&pause, NULL);
+		}
 	}
 }
 
@@ -203,7 +236,7 @@ open_interface(struct capture *capture, const struct capture_options *options,
 	pcap_set_immediate_mode(capture->pcap, options->immediate_mode);
 	/* Without immediate mode the kernel hands packets over when a block
 	 * fills or this timeout passes, whichever comes first. */
-	pcap_set_timeout(capture->pcap, 100);
+	pcap_set_timeout(capture->pcap, BLOCK_TIMEOUT_MS);
 	if (options->buffer_size > 0)
 		pcap_set_buffer_size(capture->pcap, options->buffer_size);
 	status = pcap_activate(capture->pcap);
@@ -301,6 +334,7 @@ capture_start(const struct nbx_host *host, const struct capture_options *options
 	capture->host = host;
 	capture->fd = -1;
 	capture->max_capture_size = options->max_capture_size;
+	capture->immediate_mode = options->immediate_mode;
 	capture->path = strdup(options->path);
 	capture->interface = strdup(options->interface);
 	atomic_init(&capture->stopping, false);

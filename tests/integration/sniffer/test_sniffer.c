@@ -496,6 +496,43 @@ test_interface_goes_away(Fixture *f, gconstpointer data)
 			"the interface went down or away before stop");
 }
 
+/* The block-based ring (immediate_mode = false), promiscuous mode, a small
+ * buffer and a short snaplen: packets are cut at snaplen, keep their real
+ * length, and none is lost to the blocks on stop. */
+static void
+test_other_settings(Fixture *f, gconstpointer data)
+{
+	g_autofree char *path = dump_path(f);
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *header;
+	const u_char *bytes;
+	pcap_t *pcap;
+	guint count = 0;
+
+	load_clean(f, "sniffer = { immediate_mode = false; promiscuous = true; snaplen = 64;\n"
+		      "  buffer_size = 4194304; };\n");
+	start(f);
+	for (int i = 0; i < 3; i++)
+		send_frame(f, i == 1, IPPROTO_UDP, i == 1 ? MACHINE_IP : HOST_IP, 5353,
+			   i == 1 ? HOST_IP : MACHINE_IP, 53, 158, TRUE);
+	stop_ok(f);
+	pcap = pcap_open_offline(path, errbuf);
+	g_assert_nonnull(pcap);
+	g_assert_cmpint(pcap_snapshot(pcap), ==, 64);
+	while (pcap_next_ex(pcap, &header, &bytes) == 1) {
+		gboolean found = FALSE;
+
+		g_assert_cmpuint(header->caplen, ==, 64);
+		g_assert_cmpuint(header->len, ==, 200);
+		for (guint i = 0; i < f->expected->len; i++)
+			found |= memcmp(g_array_index(f->expected, Frame, i).bytes, bytes, 64) == 0;
+		g_assert_true(found);
+		count++;
+	}
+	pcap_close(pcap);
+	g_assert_cmpuint(count, ==, 3);
+}
+
 static void
 test_missing_interface(Fixture *f, gconstpointer data)
 {
@@ -696,6 +733,7 @@ main(int argc, char **argv)
 	ADD("/sniffer/capture/stop-loses-nothing", test_stop_loses_nothing);
 	ADD("/sniffer/capture/concurrent-analyses", test_concurrent_analyses);
 	ADD("/sniffer/capture/interface-goes-away", test_interface_goes_away);
+	ADD("/sniffer/capture/other-settings", test_other_settings);
 	ADD("/sniffer/errors/missing-interface", test_missing_interface);
 	ADD("/sniffer/errors/no-interface-at-all", test_no_interface_at_all);
 	ADD("/sniffer/errors/interface-down", test_interface_down);
