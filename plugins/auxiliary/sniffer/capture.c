@@ -49,6 +49,13 @@ struct capture {
 	char loop_error[PCAP_ERRBUF_SIZE + 64];
 };
 
+/*
+ * Packets per batch, in both ring modes: a block of the non-immediate ring
+ * can hold thousands, and a disk that fills mid-batch loses the batch, so
+ * batches stay small enough that "what was captured" survives a full disk.
+ */
+#define BATCH_PACKETS 16
+
 static void
 on_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 {
@@ -65,7 +72,14 @@ on_packet(u_char *user, const struct pcap_pkthdr *header, const u_char *bytes)
 		capture->packets_over_limit++;
 		return;
 	}
+	errno = 0;
 	pcap_dump((u_char *)capture->dumper, header, bytes);
+	/* stdio may have written (and failed) already: keep that errno, a
+	 * later fflush would only report EIO. */
+	if (ferror(pcap_dump_file(capture->dumper))) {
+		capture->write_errno = errno != 0 ? errno : EIO;
+		return;
+	}
 	capture->bytes_accounted += record;
 	capture->batch_packets++;
 }
@@ -131,7 +145,7 @@ drain(struct capture *capture)
 	if (pcap_setnonblock(capture->pcap, 1, errbuf) != 0)
 		return;
 	while (!reached(&limit)) {
-		n = pcap_dispatch(capture->pcap, -1, on_packet, (u_char *)capture);
+		n = pcap_dispatch(capture->pcap, BATCH_PACKETS, on_packet, (u_char *)capture);
 		/* A pcap_breakloop that arrived between two dispatches is
 		 * consumed here, once; the next call reads again. */
 		if (n == PCAP_ERROR_BREAK)
@@ -156,7 +170,7 @@ capture_thread(void *data)
 	/* So that `top -H` and a debugger tell the captures apart. */
 	pthread_setname_np(pthread_self(), "nbx-sniffer");
 	while (!atomic_load(&capture->stopping)) {
-		n = pcap_dispatch(capture->pcap, -1, on_packet, (u_char *)capture);
+		n = pcap_dispatch(capture->pcap, BATCH_PACKETS, on_packet, (u_char *)capture);
 		flush_batch(capture);
 		if (n == PCAP_ERROR_BREAK)
 			continue;

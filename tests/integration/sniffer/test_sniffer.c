@@ -689,7 +689,8 @@ test_disk_full(Fixture *f, gconstpointer data)
 	const guint sent = 150;
 	guint written;
 
-	load_clean(f, base_conf);
+	/* data: a config, for the block ring, whose blocks hold many packets each. */
+	load_clean(f, data != NULL ? data : base_conf);
 	if (mount("nbx-sniffer-test", f->analysis_dir, "tmpfs", MS_NOSUID | MS_NODEV,
 		  "size=64k,mode=0750") != 0)
 		g_error("cannot mount a tmpfs on %s: %s", f->analysis_dir, g_strerror(errno));
@@ -730,6 +731,8 @@ main(int argc, char **argv)
 	ADD("/sniffer/capture/user-bpf", test_user_bpf);
 	ADD("/sniffer/capture/max-capture-size", test_max_capture_size);
 	ADD("/sniffer/capture/disk-full", test_disk_full);
+	g_test_add("/sniffer/capture/disk-full-block-ring", Fixture,
+		   "sniffer = { immediate_mode = false; };\n", set_up, test_disk_full, tear_down);
 	ADD("/sniffer/capture/stop-loses-nothing", test_stop_loses_nothing);
 	ADD("/sniffer/capture/concurrent-analyses", test_concurrent_analyses);
 	ADD("/sniffer/capture/interface-goes-away", test_interface_goes_away);
