@@ -49,12 +49,12 @@ describe_constraints(const struct nbx_config_field *field)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-static void
-append_quoted(GString *out, const char *text)
+void
+nbx_config_append_quoted(GString *out, const char *s)
 {
 	g_string_append_c(out, '"');
-	for (const char *p = text; *p != '\0'; p++) {
-		switch (*p) {
+	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+		switch (*c) {
 		case '"':
 			g_string_append(out, "\\\"");
 			break;
@@ -67,8 +67,17 @@ append_quoted(GString *out, const char *text)
 		case '\t':
 			g_string_append(out, "\\t");
 			break;
+		case '\r':
+			g_string_append(out, "\\r");
+			break;
+		case '\f':
+			g_string_append(out, "\\f");
+			break;
 		default:
-			g_string_append_c(out, *p);
+			if (*c < 0x20)
+				g_string_append_printf(out, "\\x%02x", *c);
+			else
+				g_string_append_c(out, (char)*c);
 		}
 	}
 	g_string_append_c(out, '"');
@@ -95,10 +104,10 @@ append_value(GString *out, const struct nbx_config_field *field)
 		g_string_append(out, text != NULL ? text : "[ ]");
 		return;
 	case NBX_FIELD_ENUM:
-		append_quoted(out, text != NULL ? text : field->choices[0]);
+		nbx_config_append_quoted(out, text != NULL ? text : field->choices[0]);
 		return;
 	default:
-		append_quoted(out, text != NULL ? text : "");
+		nbx_config_append_quoted(out, text != NULL ? text : "");
 		return;
 	}
 }

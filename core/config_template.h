@@ -19,3 +19,9 @@ gchar *nbx_config_template_for_plugin(const struct nbx_plugin_descriptor *descri
 
 /* The template of conf/nestbox.conf (the core's own settings). */
 gchar *nbx_config_template_for_core(void);
+
+/*
+ * Appends @text to @out as a libconfig string literal, quoted and escaped
+ * (control characters included), for anything that writes config text.
+ */
+void nbx_config_append_quoted(GString *out, const char *text);

@@ -33,9 +33,12 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libconfig.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "config_template.h"
 
 #ifndef NESTBOX_SYSCONFDIR
 #define NESTBOX_SYSCONFDIR "/etc/nestbox"
@@ -238,46 +241,12 @@ machine_read(const char *dir, const char *interface)
 /* ---- writing libconfig text ---------------------------------------------- */
 
 static void
-append_quoted(GString *out, const char *s)
-{
-	g_string_append_c(out, '"');
-	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-		switch (*c) {
-		case '"':
-			g_string_append(out, "\\\"");
-			break;
-		case '\\':
-			g_string_append(out, "\\\\");
-			break;
-		case '\n':
-			g_string_append(out, "\\n");
-			break;
-		case '\t':
-			g_string_append(out, "\\t");
-			break;
-		case '\r':
-			g_string_append(out, "\\r");
-			break;
-		case '\f':
-			g_string_append(out, "\\f");
-			break;
-		default:
-			if (*c < 0x20)
-				g_string_append_printf(out, "\\x%02x", *c);
-			else
-				g_string_append_c(out, (char)*c);
-		}
-	}
-	g_string_append_c(out, '"');
-}
-
-static void
 append_setting(GString *out, const char *key, const char *value)
 {
 	if (value == NULL)
 		return;
 	g_string_append_printf(out, "    %s = ", key);
-	append_quoted(out, value);
+	nbx_config_append_quoted(out, value);
 	g_string_append(out, ";\n");
 }
 
@@ -296,7 +265,7 @@ machine_group(const Machine *m, const char *interface)
 	g_string_append(out, "    tags = [");
 	for (guint i = 0; i < m->tags->len; i++) {
 		g_string_append(out, i == 0 ? " " : ", ");
-		append_quoted(out, g_ptr_array_index(m->tags, i));
+		nbx_config_append_quoted(out, g_ptr_array_index(m->tags, i));
 	}
 	g_string_append(out, " ];\n");
 	if (interface != NULL)
