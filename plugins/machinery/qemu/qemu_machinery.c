@@ -10,6 +10,11 @@
  * the machine's core key `interface`: the tap device QEMU attaches the
  * guest to (created beforehand, script=no). The accelerator named in
  * `-machine ...,accel=` is replaced by the `accelerator` setting.
+ *
+ * While a machine runs, `<machine>.run` in the run directory records its
+ * QEMU, overlay and socket (run_record.h), so that after a daemon killed
+ * with -9 the next one's init stops the QEMU left behind and removes its
+ * files.
  */
 #include <errno.h>
 #include <glib.h>
@@ -21,6 +26,8 @@
 
 #include "machine_info.h"
 #include "qemu_vm.h"
+#include "qmp_message.h"
+#include "run_record.h"
 
 typedef struct {
 	QemuSettings settings;
@@ -104,6 +111,8 @@ qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 			return false;
 		}
 	}
+	/* What a daemon killed with -9 left running: its QEMUs and overlays. */
+	run_record_recover_all(host, host->path(host, NBX_PATH_RUN_DIR));
 	g_mutex_init(&q->lock);
 	q->vms = g_ptr_array_new_with_free_func((GDestroyNotify)qemu_vm_free);
 	*instance = q;
@@ -326,14 +335,24 @@ qemu_state(void *instance, struct nbx_machine *machine, const struct nbx_call *c
 	   int32_t *state, struct nbx_error *err)
 {
 	Qemu *q = instance;
+	g_autofree char *reason = NULL;
 
 	if (call->flags != 0) {
 		q->settings.host->error_set(q->settings.host, err, NBX_ERROR_NOT_SUPPORTED,
 					    "unknown flags 0x%x", call->flags);
 		return false;
 	}
+	/* A QEMU left running by a dead daemon is still this machine, running. */
+	if (qemu_vm_leftover_running(vm_of(q, machine))) {
+		*state = NBX_MACHINE_RUNNING;
+		return true;
+	}
 	/* Tracked from QMP events and QEMU's exit: nothing to ask. */
-	*state = qemu_vm_state(vm_of(q, machine));
+	*state = qemu_vm_state(vm_of(q, machine), &reason);
+	if (*state == NBX_MACHINE_ERROR)
+		q->settings.host->error_set(q->settings.host, err, NBX_ERROR_HYPERVISOR,
+					    "machine %s: %s", machine->name,
+					    reason != NULL ? reason : "QEMU reported an error");
 	return true;
 }
 
@@ -358,6 +377,14 @@ qemu_dump_memory(void *instance, struct nbx_machine *machine, const struct nbx_c
 	return false;
 }
 
+/* The statuses of query-status that `cont` may end: pauses with a known, harmless cause. */
+static bool
+resumable_status(const char *status)
+{
+	return strcmp(status, "paused") == 0 || strcmp(status, "postmigrate") == 0 ||
+	       strcmp(status, "prelaunch") == 0;
+}
+
 static bool
 qemu_handle_paused(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		   struct nbx_error *err)
@@ -366,22 +393,43 @@ qemu_handle_paused(void *instance, struct nbx_machine *machine, const struct nbx
 	const struct nbx_host *host = q->settings.host;
 	QemuVm *vm = loaded_vm(instance, machine, call, err);
 	g_autoptr(JsonNode) result = NULL;
-	const char *status;
+	g_autofree char *reason = NULL;
+	const char *status = NULL;
+	const char *crash;
 
-	if (vm == NULL ||
-	    !qemu_vm_execute(vm, "query-status", NULL, call->deadline_us, &result, err))
+	if (vm == NULL)
 		return false;
-	status = result != NULL && JSON_NODE_HOLDS_OBJECT(result)
-			 ? json_object_get_string_member_with_default(json_node_get_object(result),
-								      "status", "unknown")
-			 : "unknown";
+	/* A panic or an I/O error seen in an event: no need to ask. */
+	if (qemu_vm_state(vm, &reason) == NBX_MACHINE_ERROR) {
+		host->error_set(host, err, NBX_ERROR_INVALID, "machine %s: %s; not resuming it",
+				machine->name, reason != NULL ? reason : "QEMU reported an error");
+		return false;
+	}
+	if (!qemu_vm_execute(vm, "query-status", NULL, call->deadline_us, &result, err))
+		return false;
+	if (result != NULL && JSON_NODE_HOLDS_OBJECT(result))
+		status = qmp_string_member(json_node_get_object(result), "status");
+	if (status == NULL)
+		status = "unknown";
 	if (strcmp(status, "running") == 0)
 		return true;
-	/* Only a pause nobody asked for a reason for may be resumed. */
-	if (strcmp(status, "paused") != 0 && strcmp(status, "postmigrate") != 0 &&
-	    strcmp(status, "prelaunch") != 0) {
+	crash = qemu_vm_error_status_reason(status);
+	if (crash != NULL) {
+		host->error_set(host, err, NBX_ERROR_INVALID, "machine %s: %s; not resuming it",
+				machine->name, crash);
+		return false;
+	}
+	if (!resumable_status(status)) {
 		host->error_set(host, err, NBX_ERROR_INVALID,
 				"QEMU says the guest is %s; that pause may not be resumed", status);
+		return false;
+	}
+	/* Someone stopped a running guest on purpose (a second monitor, a debugger). */
+	if (qemu_vm_pause_is_foreign(vm)) {
+		host->error_set(host, err, NBX_ERROR_INVALID,
+				"machine %s was paused from outside nestbox while it ran; not "
+				"resuming it",
+				machine->name);
 		return false;
 	}
 	return qemu_vm_execute(vm, "cont", NULL, call->deadline_us, NULL, err);

@@ -14,6 +14,7 @@
 #include "memory_snapshot.h"
 #include "overlay.h"
 #include "qmp_client.h"
+#include "run_record.h"
 
 #define QMP_CHILD_FD 3
 
@@ -26,6 +27,9 @@ struct QemuVm {
 	char *overlay;
 	char *qmp_path;
 	char *log_path;
+	char *record_path;
+	/* This VM's run record exists: tear_down removes it. */
+	bool record_written;
 
 	GMutex lock;
 	GCond cond;
@@ -34,6 +38,14 @@ struct QemuVm {
 	bool alive;
 	int exit_status;
 	int32_t state;
+	/* Why the machine is in ERROR (or PAUSED); NULL otherwise. */
+	char *state_reason;
+	/* A STOP arrived while the guest ran and the plugin had not asked for it. */
+	bool stopped_while_running;
+	/* The guest was paused by someone else (another monitor, a debugger). */
+	bool foreign_pause;
+	/* The last BLOCK_IO_ERROR that stopped the guest, for the ERROR reason. */
+	char *io_error;
 	char *migration_status;
 	QmpClient *qmp;
 };
@@ -50,6 +62,7 @@ qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
 	vm->state = NBX_MACHINE_POWEROFF;
 	vm->qmp_path = g_strdup_printf("%s/%s.qmp", run_dir, machine->name);
 	vm->log_path = g_strdup_printf("%s/%s.log", run_dir, machine->name);
+	vm->record_path = run_record_path(run_dir, machine->name);
 	g_mutex_init(&vm->lock);
 	g_cond_init(&vm->cond);
 	return vm;
@@ -85,7 +98,10 @@ qemu_vm_free(QemuVm *vm)
 	g_free(vm->overlay);
 	g_free(vm->qmp_path);
 	g_free(vm->log_path);
+	g_free(vm->record_path);
 	g_free(vm->migration_status);
+	g_free(vm->state_reason);
+	g_free(vm->io_error);
 	g_mutex_clear(&vm->lock);
 	g_cond_clear(&vm->cond);
 	g_free(vm);
@@ -118,30 +134,141 @@ qemu_vm_ensure_info(QemuVm *vm, const char *path, struct nbx_error *err)
 	return true;
 }
 
-/* Records @state and tells the core, outside the lock (the core takes its own). */
+/*
+ * Records @state and tells the core, outside the lock (the core takes its
+ * own). What QEMU reports after a crash (SHUTDOWN, its exit) must not
+ * hide the crash: unless @force, an ERROR state stays until the next
+ * start or stop.
+ */
 static void
-set_state(QemuVm *vm, int32_t state, const char *reason)
+change_state(QemuVm *vm, int32_t state, const char *reason, bool force)
 {
 	bool changed;
 
 	g_mutex_lock(&vm->lock);
+	if (!force && vm->state == NBX_MACHINE_ERROR) {
+		g_mutex_unlock(&vm->lock);
+		return;
+	}
 	changed = vm->state != state;
 	vm->state = state;
+	g_free(vm->state_reason);
+	vm->state_reason = g_strdup(reason);
+	if (state != NBX_MACHINE_PAUSED)
+		vm->foreign_pause = false;
 	g_cond_broadcast(&vm->cond);
 	g_mutex_unlock(&vm->lock);
 	if (changed)
 		vm->host->machine_state_changed(vm->host, vm->machine, state, reason);
 }
 
+static void
+set_state(QemuVm *vm, int32_t state, const char *reason)
+{
+	change_state(vm, state, reason, true);
+}
+
+/* A change QEMU reported by itself. */
+static void
+note_state(QemuVm *vm, int32_t state, const char *reason)
+{
+	change_state(vm, state, reason, false);
+}
+
 int32_t
-qemu_vm_state(QemuVm *vm)
+qemu_vm_state(QemuVm *vm, char **reason)
 {
 	int32_t state;
 
 	g_mutex_lock(&vm->lock);
 	state = vm->state;
+	if (reason != NULL)
+		*reason = g_strdup(vm->state_reason);
 	g_mutex_unlock(&vm->lock);
 	return state;
+}
+
+bool
+qemu_vm_pause_is_foreign(QemuVm *vm)
+{
+	bool foreign;
+
+	g_mutex_lock(&vm->lock);
+	foreign = vm->foreign_pause;
+	g_mutex_unlock(&vm->lock);
+	return foreign;
+}
+
+const char *
+qemu_vm_error_status_reason(const char *status)
+{
+	if (status == NULL)
+		return NULL;
+	if (strcmp(status, "guest-panicked") == 0)
+		return "guest panicked";
+	if (strcmp(status, "io-error") == 0)
+		return "io-error";
+	if (strcmp(status, "internal-error") == 0)
+		return "internal-error";
+	return NULL;
+}
+
+/* Main thread: the answer to the query-status a STOP event sent. */
+static void
+on_stop_status(void *user_data, const QmpMessage *reply)
+{
+	QemuVm *vm = user_data;
+	const char *status = reply->result != NULL && JSON_NODE_HOLDS_OBJECT(reply->result)
+				     ? qmp_string_member(json_node_get_object(reply->result), "status")
+				     : NULL;
+	const char *error = qemu_vm_error_status_reason(status);
+	g_autofree char *reason = NULL;
+	g_autofree char *io_error = NULL;
+	bool was_running;
+
+	g_mutex_lock(&vm->lock);
+	was_running = vm->stopped_while_running;
+	vm->stopped_while_running = false;
+	io_error = g_steal_pointer(&vm->io_error);
+	g_mutex_unlock(&vm->lock);
+	if (status == NULL) {
+		reason = g_strdup_printf("QEMU stopped the guest's CPUs; query-status: %s",
+					 reply->is_error ? reply->error_desc : "no status");
+		note_state(vm, NBX_MACHINE_PAUSED, reason);
+		return;
+	}
+	if (error != NULL) {
+		if (io_error != NULL && strcmp(status, "io-error") == 0)
+			reason = g_strdup_printf("io-error: %s", io_error);
+		note_state(vm, NBX_MACHINE_ERROR, reason != NULL ? reason : error);
+		return;
+	}
+	/* Stopped and resumed again before QEMU answered (a memory dump does that). */
+	if (strcmp(status, "running") == 0)
+		return;
+	reason = g_strdup_printf("QEMU says the guest is %s", status);
+	note_state(vm, NBX_MACHINE_PAUSED, reason);
+	if (was_running && strcmp(status, "paused") == 0) {
+		g_mutex_lock(&vm->lock);
+		if (vm->state == NBX_MACHINE_PAUSED)
+			vm->foreign_pause = true;
+		g_mutex_unlock(&vm->lock);
+	}
+}
+
+/* "disk0 (write): No space left on device", from BLOCK_IO_ERROR's data. */
+static char *
+describe_io_error(JsonObject *data)
+{
+	const char *device = qmp_string_member(data, "device");
+	const char *node = qmp_string_member(data, "node-name");
+	const char *operation = qmp_string_member(data, "operation");
+	const char *reason = qmp_string_member(data, "reason");
+
+	if (device == NULL || *device == '\0')
+		device = node != NULL ? node : "?";
+	return g_strdup_printf("%s (%s): %s", device, operation != NULL ? operation : "?",
+			       reason != NULL ? reason : "?");
 }
 
 /* Main thread: QMP events are how the plugin learns of every change, without polling. */
@@ -151,23 +278,49 @@ on_event(void *user_data, const char *event, JsonObject *data)
 	QemuVm *vm = user_data;
 
 	if (strcmp(event, "STOP") == 0) {
-		set_state(vm, NBX_MACHINE_PAUSED, "QEMU stopped the guest's CPUs");
+		QmpClient *qmp;
+
+		/*
+		 * STOP carries no reason: only query-status tells a pause from a
+		 * panic or an I/O error. The state changes once QEMU answers.
+		 */
+		g_mutex_lock(&vm->lock);
+		vm->stopped_while_running = vm->state == NBX_MACHINE_RUNNING;
+		qmp = vm->qmp;
+		g_mutex_unlock(&vm->lock);
+		if (qmp == NULL || !qmp_client_send_async(qmp, "query-status", on_stop_status, vm))
+			note_state(vm, NBX_MACHINE_PAUSED, "QEMU stopped the guest's CPUs");
 	} else if (strcmp(event, "RESUME") == 0) {
-		set_state(vm, NBX_MACHINE_RUNNING, NULL);
+		note_state(vm, NBX_MACHINE_RUNNING, NULL);
+	} else if (strcmp(event, "GUEST_PANICKED") == 0) {
+		note_state(vm, NBX_MACHINE_ERROR, "guest panicked");
+	} else if (strcmp(event, "GUEST_CRASHLOADED") == 0) {
+		note_state(vm, NBX_MACHINE_ERROR, "guest panicked (its crash kernel took over)");
+	} else if (strcmp(event, "BLOCK_IO_ERROR") == 0 && data != NULL) {
+		const char *action = qmp_string_member(data, "action");
+
+		if (action != NULL && strcmp(action, "stop") == 0) {
+			g_autofree char *detail = describe_io_error(data);
+
+			g_mutex_lock(&vm->lock);
+			g_free(vm->io_error);
+			vm->io_error = g_steal_pointer(&detail);
+			g_mutex_unlock(&vm->lock);
+		}
 	} else if (strcmp(event, "SHUTDOWN") == 0) {
-		bool guest = data != NULL && json_object_get_boolean_member_with_default(data, "guest",
-											 FALSE);
+		bool guest = qmp_boolean_member(data, "guest", false);
+		const char *why = qmp_string_member(data, "reason");
 		g_autofree char *reason = g_strdup_printf(
 			"%s (%s)", guest ? "the guest shut down" : "QEMU shut down",
-			data != NULL ? json_object_get_string_member_with_default(data, "reason", "?")
-				     : "?");
+			why != NULL ? why : "?");
 
-		set_state(vm, NBX_MACHINE_POWEROFF, reason);
+		note_state(vm, NBX_MACHINE_POWEROFF, reason);
 	} else if (strcmp(event, "MIGRATION") == 0 && data != NULL) {
+		const char *status = qmp_string_member(data, "status");
+
 		g_mutex_lock(&vm->lock);
 		g_free(vm->migration_status);
-		vm->migration_status =
-			g_strdup(json_object_get_string_member_with_default(data, "status", ""));
+		vm->migration_status = g_strdup(status != NULL ? status : "");
 		g_cond_broadcast(&vm->cond);
 		g_mutex_unlock(&vm->lock);
 	}
@@ -200,7 +353,7 @@ on_qemu_exit(void *user_data, int64_t pid, int32_t wait_status)
 	}
 	g_mutex_unlock(&vm->lock);
 	if (ours)
-		set_state(vm, NBX_MACHINE_POWEROFF, reason);
+		note_state(vm, NBX_MACHINE_POWEROFF, reason);
 }
 
 /* The last line QEMU wrote, which is where it says why it failed. */
@@ -431,6 +584,7 @@ static char *
 query_status(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 {
 	g_autoptr(JsonNode) result = NULL;
+	const char *status;
 
 	if (!qmp_client_execute(vm->qmp, "query-status", NULL, -1, deadline_us, &result, err))
 		return NULL;
@@ -439,8 +593,8 @@ query_status(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 				    "QEMU answered query-status without a status");
 		return NULL;
 	}
-	return g_strdup(json_object_get_string_member_with_default(json_node_get_object(result),
-								   "status", "unknown"));
+	status = qmp_string_member(json_node_get_object(result), "status");
+	return g_strdup(status != NULL ? status : "unknown");
 }
 
 /* After loading, QEMU may have resumed the guest itself or left it paused. */
@@ -489,6 +643,11 @@ tear_down(QemuVm *vm)
 	g_unlink(vm->qmp_path);
 	overlay_remove(vm->host, vm->overlay);
 	g_clear_pointer(&vm->overlay, g_free);
+	/* Last: until everything it names is gone, the record must stay. */
+	if (vm->record_written && g_unlink(vm->record_path) != 0 && errno != ENOENT)
+		vm->host->log(vm->host, NBX_LOG_WARNING, "cannot remove run record %s: %s",
+			      vm->record_path, g_strerror(errno));
+	vm->record_written = false;
 	set_state(vm, NBX_MACHINE_POWEROFF, "stopped");
 }
 
@@ -521,6 +680,109 @@ explain_failure(QemuVm *vm, const struct nbx_error *cause, struct nbx_error *err
 		vm->host->error_set(vm->host, err, cause->code, "%s", cause->message);
 }
 
+/*
+ * Records the run before anything of it can outlive the daemon: first the
+ * overlay (pid 0), then QEMU's pid once it is spawned.
+ */
+static bool
+write_record(QemuVm *vm, struct nbx_error *err)
+{
+	g_autoptr(GError) error = NULL;
+	RunRecord record = {
+		/* Borrowed: this record is never freed. */
+		.machine = (char *)vm->machine->name,
+		.pid = vm->qmp != NULL ? vm->pid : 0,
+		.overlay = vm->overlay,
+		.qmp_socket = vm->qmp_path,
+	};
+
+	run_record_init_owner(&record);
+	if (record.pid > 0 && !process_start_time(record.pid, &record.pid_start_time))
+		/* Gone already: 0 never matches, so the pid is never signalled later. */
+		record.pid_start_time = 0;
+	if (!run_record_write(vm->record_path, &record, &error)) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_IO,
+				    "cannot write the run record of machine %s: %s",
+				    vm->machine->name, error->message);
+		return false;
+	}
+	vm->record_written = true;
+	return true;
+}
+
+/* A record this VM did not write, of a daemon that is gone; NULL when none. */
+static RunRecord *
+leftover_record(QemuVm *vm, bool *owner_alive)
+{
+	g_autoptr(GError) error = NULL;
+	RunRecord *record;
+
+	*owner_alive = false;
+	if (vm->record_written || !g_file_test(vm->record_path, G_FILE_TEST_EXISTS))
+		return NULL;
+	record = run_record_load(vm->record_path, &error);
+	if (record == NULL) {
+		vm->host->log(vm->host, NBX_LOG_WARNING, "removing unreadable run record: %s",
+			      error->message);
+		g_unlink(vm->record_path);
+		return NULL;
+	}
+	*owner_alive = run_record_owner_alive(record);
+	return record;
+}
+
+/*
+ * Cleans up after a run of this machine that a dead daemon left (its QEMU
+ * killed, its files removed). False with @err when another live daemon or
+ * instance runs the machine, or its QEMU could not be killed.
+ */
+static bool
+recover_leftover(QemuVm *vm, struct nbx_error *err)
+{
+	bool owner_alive;
+	g_autoptr(RunRecord) record = leftover_record(vm, &owner_alive);
+
+	if (record == NULL)
+		return true;
+	if (owner_alive) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+				    "machine %s is run by process %" G_GINT64_FORMAT
+				    " (QEMU pid %" G_GINT64_FORMAT ", record %s)",
+				    vm->machine->name, record->owner_pid, record->pid,
+				    vm->record_path);
+		return false;
+	}
+	if (!run_record_recover(vm->host, vm->record_path, record)) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "machine %s: QEMU pid %" G_GINT64_FORMAT
+				    " left by an earlier daemon could not be killed",
+				    vm->machine->name, record->pid);
+		return false;
+	}
+	return true;
+}
+
+bool
+qemu_vm_leftover_running(QemuVm *vm)
+{
+	bool owner_alive, running;
+	g_autoptr(RunRecord) record = NULL;
+
+	g_mutex_lock(&vm->lock);
+	running = vm->alive;
+	g_mutex_unlock(&vm->lock);
+	if (running)
+		return false;
+	record = leftover_record(vm, &owner_alive);
+	if (record == NULL || owner_alive)
+		return false;
+	if (record->pid > 0 && process_is(record->pid, record->pid_start_time))
+		return true;
+	/* Its QEMU is gone: only files are left, and removing them kills nothing. */
+	run_record_recover(vm->host, vm->record_path, record);
+	return false;
+}
+
 bool
 qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *err)
 {
@@ -537,6 +799,8 @@ qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *e
 				    vm->pid);
 		return false;
 	}
+	if (!recover_leftover(vm, err))
+		return false;
 	/* A leftover of a run whose stop failed would otherwise leak. */
 	tear_down(vm);
 	if (restore && !memory_snapshot_open(vm->host, vm->info->memory_snapshot, &snapshot, err))
@@ -547,7 +811,8 @@ qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *e
 		memory_snapshot_close(&snapshot);
 		return false;
 	}
-	ok = spawn_qemu(vm, restore, &cause) &&
+	ok = write_record(vm, &cause) && spawn_qemu(vm, restore, &cause) &&
+	     write_record(vm, &cause) &&
 	     (!restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
 	     ensure_running(vm, deadline_us, &cause);
 	memory_snapshot_close(&snapshot);
@@ -556,7 +821,8 @@ qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *e
 		tear_down(vm);
 		return false;
 	}
-	set_state(vm, NBX_MACHINE_RUNNING, NULL);
+	/* A panic seen while starting stays: note_state, not set_state. */
+	note_state(vm, NBX_MACHINE_RUNNING, NULL);
 	return true;
 }
 
@@ -568,6 +834,9 @@ qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 
 	if (deadline_us != 0 && deadline_us < grace)
 		grace = deadline_us;
+	/* Nothing of ours runs: perhaps a dead daemon's QEMU of this machine does. */
+	if (!recover_leftover(vm, err))
+		return false;
 	g_mutex_lock(&vm->lock);
 	alive = vm->alive && vm->qmp != NULL;
 	g_mutex_unlock(&vm->lock);

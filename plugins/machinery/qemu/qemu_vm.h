@@ -38,7 +38,21 @@ bool qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_err
 /* quit, SIGKILL after stop_timeout, then removes what the run made. */
 bool qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
 
-int32_t qemu_vm_state(QemuVm *vm);
+/* The state tracked from QMP events and QEMU's exit; *@reason (may be NULL) to g_free. */
+int32_t qemu_vm_state(QemuVm *vm, char **reason);
+
+/* True when the guest is PAUSED because someone else stopped it while it ran. */
+bool qemu_vm_pause_is_foreign(QemuVm *vm);
+
+/* The ERROR reason for a query-status status that is a crash, else NULL. */
+const char *qemu_vm_error_status_reason(const char *status);
+
+/*
+ * True when no QEMU of this process runs the machine but one that a dead
+ * daemon started still does (`stop` kills it). A dead one's leftover files
+ * are removed on the way.
+ */
+bool qemu_vm_leftover_running(QemuVm *vm);
 
 /* Runs one QMP command against the running QEMU; *@result as in qmp_client_execute. */
 bool qemu_vm_execute(QemuVm *vm, const char *command, JsonObject *arguments, int64_t deadline_us,

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "qmp_message.h"
 #include "qmp_reader.h"
 
 /* QEMU's largest replies (query-qmp-schema) stay far below this. */
@@ -29,6 +30,8 @@ struct QmpClient {
 	uint64_t next_id;
 	uint64_t waiting_id;
 	JsonObject *reply;
+	/* Commands sent with qmp_client_send_async: id -> AsyncCall. */
+	GHashTable *async_calls;
 	/* Serialises writers, so two commands never interleave on the socket. */
 	GMutex write_lock;
 };
@@ -80,6 +83,12 @@ send_all(QmpClient *client, const char *data, size_t len, int pass_fd, struct nb
 	return true;
 }
 
+typedef struct {
+	uint64_t id;
+	QmpReplyFn fn;
+	void *user_data;
+} AsyncCall;
+
 /* Called with @lock held. */
 static void
 mark_closed(QmpClient *client, const char *reason)
@@ -91,49 +100,63 @@ mark_closed(QmpClient *client, const char *reason)
 	g_cond_broadcast(&client->cond);
 }
 
+/* A reply: to the waiting op, to an asynchronous caller, or to nobody any more. */
 static void
-on_message(void *user_data, JsonObject *message)
+on_reply(QmpClient *client, JsonObject *object, const QmpMessage *message)
+{
+	AsyncCall *async = NULL;
+
+	g_mutex_lock(&client->lock);
+	if (message->id == 0) {
+		client->ready = true;
+		g_cond_broadcast(&client->cond);
+	} else if (message->id == client->waiting_id && client->reply == NULL) {
+		client->reply = json_object_ref(object);
+		g_cond_broadcast(&client->cond);
+	} else if (!client->closed) {
+		/* Called below, without the lock: it may send another command. */
+		g_hash_table_steal_extended(client->async_calls, &message->id, NULL,
+					    (gpointer *)&async);
+	}
+	/* Anything else answers a command whose caller gave up: dropped. */
+	g_mutex_unlock(&client->lock);
+	if (async != NULL) {
+		async->fn(async->user_data, message);
+		g_free(async);
+	}
+}
+
+static void
+on_message(void *user_data, JsonObject *object)
 {
 	QmpClient *client = user_data;
+	QmpMessage message;
 
-	if (json_object_has_member(message, "QMP")) {
-		/* The greeting: capabilities negotiation is the only command allowed now. */
+	qmp_message_classify(object, &message);
+	switch (message.kind) {
+	case QMP_MESSAGE_GREETING: {
+		/* Capabilities negotiation is the only command allowed now. */
 		static const char negotiate[] = "{\"execute\":\"qmp_capabilities\",\"id\":0}\n";
 
 		send_all(client, negotiate, sizeof negotiate - 1, -1, NULL);
-		return;
+		break;
 	}
-	if (json_object_has_member(message, "event")) {
-		JsonNode *data = json_object_get_member(message, "data");
-		const char *event = json_object_get_string_member_with_default(message, "event", "");
-
+	case QMP_MESSAGE_EVENT:
 		if (client->on_event != NULL)
-			client->on_event(client->user_data, event,
-					 data != NULL && JSON_NODE_HOLDS_OBJECT(data)
-						 ? json_node_get_object(data)
-						 : NULL);
-		return;
+			client->on_event(client->user_data, message.event, message.data);
+		break;
+	case QMP_MESSAGE_REPLY:
+		on_reply(client, object, &message);
+		break;
+	case QMP_MESSAGE_OTHER:
+		break;
 	}
-	if (!json_object_has_member(message, "id"))
-		return;
-	g_mutex_lock(&client->lock);
-	{
-		JsonNode *id_node = json_object_get_member(message, "id");
-		uint64_t id = JSON_NODE_HOLDS_VALUE(id_node) &&
-					      json_node_get_value_type(id_node) == G_TYPE_INT64
-				      ? (uint64_t)json_node_get_int(id_node)
-				      : UINT64_MAX;
+}
 
-		if (id == 0) {
-			client->ready = true;
-			g_cond_broadcast(&client->cond);
-		} else if (id == client->waiting_id && client->reply == NULL) {
-			client->reply = json_object_ref(message);
-			g_cond_broadcast(&client->cond);
-		}
-		/* Anything else answers a command whose caller gave up: dropped. */
-	}
-	g_mutex_unlock(&client->lock);
+void
+qmp_client_receive(QmpClient *client, const char *data, size_t len)
+{
+	qmp_reader_feed(&client->reader, data, len, on_message, client);
 }
 
 static bool
@@ -152,7 +175,7 @@ on_readable(void *user_data, int fd, uint32_t events)
 		return true;
 	got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
 	if (got > 0) {
-		qmp_reader_feed(&client->reader, buf, (size_t)got, on_message, client);
+		qmp_client_receive(client, buf, (size_t)got);
 		return true;
 	}
 	if (got < 0 && (errno == EAGAIN || errno == EINTR))
@@ -177,6 +200,7 @@ qmp_client_new(const struct nbx_host *host, int fd, const char *what, QmpEventFn
 	client->on_event = on_event;
 	client->user_data = user_data;
 	client->next_id = 1;
+	client->async_calls = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	qmp_reader_init(&client->reader, QMP_MAX_LINE);
 	g_mutex_init(&client->lock);
 	g_cond_init(&client->cond);
@@ -232,21 +256,16 @@ static bool
 take_reply(QmpClient *client, const char *command, JsonObject *reply, JsonNode **result,
 	   struct nbx_error *err)
 {
-	JsonNode *error = json_object_get_member(reply, "error");
-	JsonNode *ret = json_object_get_member(reply, "return");
+	QmpMessage message;
 
-	if (error != NULL) {
-		JsonObject *object = JSON_NODE_HOLDS_OBJECT(error) ? json_node_get_object(error) : NULL;
-
-		client->host->error_set(
-			client->host, err, NBX_ERROR_HYPERVISOR, "%s refused %s: %s", client->what,
-			command,
-			object != NULL ? json_object_get_string_member_with_default(object, "desc", "?")
-				       : "?");
+	qmp_message_classify(reply, &message);
+	if (message.is_error) {
+		client->host->error_set(client->host, err, NBX_ERROR_HYPERVISOR, "%s refused %s: %s",
+					client->what, command, message.error_desc);
 		return false;
 	}
 	if (result != NULL)
-		*result = ret != NULL ? json_node_copy(ret) : NULL;
+		*result = message.result != NULL ? json_node_copy(message.result) : NULL;
 	return true;
 }
 
@@ -306,6 +325,33 @@ qmp_client_execute(QmpClient *client, const char *command, JsonObject *arguments
 }
 
 bool
+qmp_client_send_async(QmpClient *client, const char *command, QmpReplyFn fn, void *user_data)
+{
+	g_autofree char *text = NULL;
+	AsyncCall *async = g_new0(AsyncCall, 1);
+
+	async->fn = fn;
+	async->user_data = user_data;
+	g_mutex_lock(&client->lock);
+	if (client->closed) {
+		g_mutex_unlock(&client->lock);
+		g_free(async);
+		return false;
+	}
+	async->id = client->next_id++;
+	g_hash_table_insert(client->async_calls, &async->id, async);
+	g_mutex_unlock(&client->lock);
+	text = format_command(command, NULL, async->id);
+	if (!send_all(client, text, strlen(text), -1, NULL)) {
+		g_mutex_lock(&client->lock);
+		g_hash_table_remove(client->async_calls, &async->id);
+		g_mutex_unlock(&client->lock);
+		return false;
+	}
+	return true;
+}
+
+bool
 qmp_client_is_closed(QmpClient *client)
 {
 	bool closed;
@@ -324,6 +370,7 @@ free_on_main_thread(void *user_data)
 	close(client->fd);
 	qmp_reader_clear(&client->reader);
 	g_clear_pointer(&client->reply, json_object_unref);
+	g_hash_table_unref(client->async_calls);
 	g_mutex_clear(&client->lock);
 	g_cond_clear(&client->cond);
 	g_mutex_clear(&client->write_lock);

@@ -10,6 +10,8 @@
 #include <nestbox/plugin.h>
 #include <stdbool.h>
 
+#include "qmp_message.h"
+
 typedef struct QmpClient QmpClient;
 
 /* Main thread. @data may be NULL. Must not block. */
@@ -31,6 +33,26 @@ QmpClient *qmp_client_new(const struct nbx_host *host, int fd, const char *what,
 bool qmp_client_execute(QmpClient *client, const char *command, JsonObject *arguments,
 			int pass_fd, int64_t deadline_us, JsonNode **result,
 			struct nbx_error *err);
+
+/*
+ * Called on the main thread with the reply to a command sent with
+ * qmp_client_send_async; never called once the client is closed.
+ */
+typedef void (*QmpReplyFn)(void *user_data, const QmpMessage *reply);
+
+/*
+ * Sends @command without arguments and returns at once: for the main
+ * thread, which must not wait for a reply it alone can read. False when
+ * the client is closed or the command could not be written.
+ */
+bool qmp_client_send_async(QmpClient *client, const char *command, QmpReplyFn fn,
+			   void *user_data);
+
+/*
+ * Handles @len bytes as if read from the socket (the main loop does this
+ * itself; exposed for the fuzzer). Main thread.
+ */
+void qmp_client_receive(QmpClient *client, const char *data, size_t len);
 
 /* True once the peer hung up or the stream failed. */
 bool qmp_client_is_closed(QmpClient *client);

@@ -20,6 +20,39 @@ qmp_reader_clear(QmpReader *reader)
 	reader->line = NULL;
 }
 
+/*
+ * json-glib's parser recurses once per level of nesting, so a line of a few
+ * megabytes of '[' overflows the stack of the process reading it. QEMU's
+ * own JSON parser stops at the same depth.
+ */
+static bool
+nesting_within(const char *text, size_t len, unsigned max_depth)
+{
+	unsigned depth = 0;
+	bool in_string = false, escaped = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return false;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return true;
+}
+
 static void
 parse_line(QmpReader *reader, QmpMessageFn fn, void *user_data)
 {
@@ -33,7 +66,8 @@ parse_line(QmpReader *reader, QmpMessageFn fn, void *user_data)
 	if (len == 0)
 		return;
 	/* json-glib stops at a NUL; such a line, or one that is not UTF-8, is garbage. */
-	if (memchr(text, '\0', len) != NULL || !g_utf8_validate_len(text, len, NULL)) {
+	if (memchr(text, '\0', len) != NULL || !g_utf8_validate_len(text, len, NULL) ||
+	    !nesting_within(text, len, QMP_MAX_DEPTH)) {
 		reader->rejected++;
 		return;
 	}

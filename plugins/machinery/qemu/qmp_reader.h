@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Deepest nesting of arrays and objects a line may have; a deeper one is dropped. */
+#define QMP_MAX_DEPTH 1024u
+
 /* Called for every complete line that parses as a JSON object. */
 typedef void (*QmpMessageFn)(void *user_data, JsonObject *message);
 
@@ -18,7 +21,7 @@ typedef struct {
 	/* Longest line kept; a longer one is dropped up to its newline. */
 	size_t max_line;
 	bool discarding;
-	/* Lines dropped so far: not JSON objects, or too long. */
+	/* Lines dropped so far: not JSON objects, too long, or nested too deep. */
 	unsigned rejected;
 } QmpReader;
 

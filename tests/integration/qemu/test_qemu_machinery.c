@@ -13,10 +13,14 @@
 #include <arpa/inet.h>
 #include <elf.h>
 #include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon_setup.h"
@@ -31,6 +35,8 @@ typedef struct {
 	NbxSetup *setup;
 	NbxPluginInstance *qemu;
 	JsonObject *info;
+	/* For fake-qemu.py: what it plays after the restore. */
+	const char *scenario;
 } Fixture;
 
 static const char *
@@ -468,8 +474,12 @@ test_acpi_stop(Fixture *f, gconstpointer data)
 {
 	g_autofree OpRun *state = NULL;
 
+	pid_t pid;
+
 	load_one(f);
 	op_ok(f, "a", OP_RESTORE, NULL);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
 	/* The demo guest has no ACPI daemon: the request is delivered, nothing more. */
 	op_ok(f, "a", OP_ACPI_STOP, NULL);
 	state = op(f, "a", OP_STATE, NULL);
@@ -477,7 +487,10 @@ test_acpi_stop(Fixture *f, gconstpointer data)
 	g_assert_cmpint(state->state, ==, NBX_MACHINE_RUNNING);
 	/* Nothing to resume on a running guest: handle_paused just says so. */
 	op_ok(f, "a", OP_HANDLE_PAUSED, NULL);
+	/* What the core does when its ACPI timeout passes: stop leaves nothing. */
 	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpint(errno, ==, ESRCH);
 	g_assert_cmpuint(count_files(f->overlays), ==, 0);
 }
 
@@ -837,6 +850,447 @@ test_two_at_once(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_files(f->overlays), ==, 0);
 }
 
+/* ---- what QEMU reports about a crash ------------------------------------ */
+
+static gint32
+wait_for_state(Fixture *f, const char *name, gint32 state, char **reason)
+{
+	NbxPoolMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
+	gint64 until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	gint32 now;
+
+	/* Only the main loop runs: the plugin hears of it by itself. */
+	while ((now = nbx_machine_pool_get_state(f->setup->pool, machine, NULL)) != state &&
+	       g_get_monotonic_time() < until) {
+		if (!g_main_context_iteration(NULL, FALSE))
+			g_usleep(10000);
+	}
+	return nbx_machine_pool_get_state(f->setup->pool, machine, reason);
+}
+
+static void
+set_fake_scenario(JsonObject *info, Fixture *f)
+{
+	g_autofree char *memory = g_build_filename(f->dir, "fake-memory.bin", NULL);
+	JsonArray *args = json_array_new();
+	const char *const list[] = { "-machine", "pc,accel=tcg", "-drive",
+				     "file=%DISPOSABLE_DISK_PATH%,format=qcow2,if=none,id=disk0",
+				     "-nbx-scenario", f->scenario };
+
+	g_assert_true(g_file_set_contents(memory, "raw memory", -1, NULL));
+	json_object_set_string_member(info, "memory_snapshot", memory);
+	for (guint i = 0; i < G_N_ELEMENTS(list); i++)
+		json_array_add_string_element(args, list[i]);
+	json_object_set_array_member(info, "start_args", args);
+}
+
+/* Machine "a" run by fake-qemu.py, which plays @scenario once restored. */
+static void
+load_fake(Fixture *f, const char *scenario)
+{
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	g_autofree char *conf = NULL;
+
+	f->scenario = scenario;
+	info = write_info(f, "fake.json", set_fake_scenario);
+	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	conf = g_strdup_printf("qemu_binary = \"%s\";\naccelerator = \"tcg\";\n"
+			       "overlay_dir = \"%s\";\nstop_timeout = 5;\nmachines = ( %s );\n",
+			       env("NBX_QEMU_TEST_FAKE_QEMU"), f->overlays, machine);
+	test_write(f->dir, "machinery/qemu.conf", conf);
+	f->diagnostics = nbx_diagnostics_new();
+	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
+	g_assert_nonnull(f->setup);
+	assert_clean_load(f);
+	f->qemu = g_ptr_array_index(f->setup->machineries, 0);
+}
+
+/*
+ * A crash QEMU reports makes the machine ERROR at once, with the reason;
+ * `state` says ERROR too, handle_paused refuses to resume it, and stop
+ * still leaves nothing behind.
+ */
+static void
+assert_crash_reported(Fixture *f, const char *scenario, const char *expect)
+{
+	g_autofree char *reason = NULL;
+	g_autofree OpRun *state = NULL;
+	g_autofree OpRun *resume = NULL;
+	pid_t pid;
+
+	load_fake(f, scenario);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpint(wait_for_state(f, "a", NBX_MACHINE_ERROR, &reason), ==, NBX_MACHINE_ERROR);
+	g_test_message("%s: %s", scenario, reason);
+	g_assert_cmpstr(reason, ==, expect);
+
+	state = op(f, "a", OP_STATE, NULL);
+	g_assert_true(state->ok);
+	g_assert_cmpint(state->state, ==, NBX_MACHINE_ERROR);
+	g_assert_nonnull(strstr(state->err.message, expect));
+
+	resume = op(f, "a", OP_HANDLE_PAUSED, NULL);
+	g_test_message("handle_paused: %s", resume->err.message);
+	g_assert_false(resume->ok);
+	g_assert_cmpint(resume->err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(resume->err.message, expect));
+
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpint(pool_state(f, "a"), ==, NBX_MACHINE_POWEROFF);
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+static void
+test_guest_panicked(Fixture *f, gconstpointer data)
+{
+	assert_crash_reported(f, "panic", "guest panicked");
+}
+
+static void
+test_io_error(Fixture *f, gconstpointer data)
+{
+	assert_crash_reported(f, "io-error", "io-error: disk0 (write): No space left on device");
+}
+
+static void
+test_internal_error(Fixture *f, gconstpointer data)
+{
+	assert_crash_reported(f, "internal", "internal-error");
+}
+
+/* A pause nobody in nestbox asked for is reported, and not undone. */
+static void
+test_foreign_pause_fake(Fixture *f, gconstpointer data)
+{
+	g_autofree char *reason = NULL;
+	g_autofree OpRun *resume = NULL;
+
+	load_fake(f, "pause");
+	op_ok(f, "a", OP_RESTORE, NULL);
+	g_assert_cmpint(wait_for_state(f, "a", NBX_MACHINE_PAUSED, &reason), ==,
+			NBX_MACHINE_PAUSED);
+	g_assert_cmpstr(reason, ==, "QEMU says the guest is paused");
+	resume = op(f, "a", OP_HANDLE_PAUSED, NULL);
+	g_assert_false(resume->ok);
+	g_assert_cmpint(resume->err.code, ==, NBX_ERROR_INVALID);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+/* Sends @line on a QMP connection and returns the next reply line (events skipped). */
+static char *
+outside_command(GDataInputStream *in, GOutputStream *out, const char *line)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(g_output_stream_write_all(out, line, strlen(line), NULL, NULL, &error));
+	g_assert_no_error(error);
+	for (;;) {
+		char *reply = g_data_input_stream_read_line(in, NULL, NULL, &error);
+
+		g_assert_no_error(error);
+		g_assert_nonnull(reply);
+		if (strstr(reply, "\"event\"") == NULL)
+			return reply;
+		g_free(reply);
+	}
+}
+
+static void
+add_outside_monitor(JsonObject *info, Fixture *f)
+{
+	JsonArray *args = json_object_get_array_member(info, "start_args");
+	g_autofree char *chardev = g_strdup_printf(
+		"socket,id=outside,path=%s/outside.qmp,server=on,wait=off", f->dir);
+
+	/* A second monitor, as a user's tool would have: only in this test's machineinfo. */
+	json_array_add_string_element(args, "-chardev");
+	json_array_add_string_element(args, chardev);
+	json_array_add_string_element(args, "-mon");
+	json_array_add_string_element(args, "chardev=outside,mode=control");
+}
+
+/* The real demo guest, stopped through a monitor of someone else's. */
+static void
+test_paused_from_outside(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = write_info(f, "outside.json", add_outside_monitor);
+	g_autofree char *machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	g_autofree char *path = g_build_filename(f->dir, "outside.qmp", NULL);
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+	g_autoptr(GSocketConnection) connection = NULL;
+	g_autoptr(GDataInputStream) in = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *greeting = NULL;
+	g_autofree char *negotiated = NULL;
+	g_autofree char *stopped = NULL;
+	g_autofree char *reason = NULL;
+	g_autofree OpRun *state = NULL;
+	g_autofree OpRun *resume = NULL;
+	GOutputStream *out;
+	pid_t pid;
+
+	load(f, machine);
+	assert_clean_load(f);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	pid = find_qemu(f, "a");
+	g_assert_cmpint(pid, >, 0);
+	connection = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(connection)));
+	out = g_io_stream_get_output_stream(G_IO_STREAM(connection));
+	greeting = g_data_input_stream_read_line(in, NULL, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(greeting, "\"QMP\""));
+	negotiated = outside_command(in, out, "{\"execute\": \"qmp_capabilities\"}\n");
+	g_assert_nonnull(strstr(negotiated, "\"return\""));
+	stopped = outside_command(in, out, "{\"execute\": \"stop\"}\n");
+	g_assert_nonnull(strstr(stopped, "\"return\""));
+
+	g_assert_cmpint(wait_for_state(f, "a", NBX_MACHINE_PAUSED, &reason), ==,
+			NBX_MACHINE_PAUSED);
+	g_test_message("paused: %s", reason);
+	state = op(f, "a", OP_STATE, NULL);
+	g_assert_cmpint(state->state, ==, NBX_MACHINE_PAUSED);
+	/* Someone paused it on purpose: handle_paused does not undo that. */
+	resume = op(f, "a", OP_HANDLE_PAUSED, NULL);
+	g_test_message("handle_paused: %s", resume->err.message);
+	g_assert_false(resume->ok);
+	g_assert_cmpint(resume->err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(resume->err.message, "paused from outside"));
+
+	g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+/* ---- a daemon killed with -9 -------------------------------------------- */
+
+/* The plugin warns when it cleans up after a dead daemon, saying what it found. */
+static void
+expect_cleanup(const char *what)
+{
+	g_autofree char *pattern = g_strdup_printf(
+		"qemu: machine a: cleaned up after dead daemon pid *: its QEMU pid * %s; removed "
+		"overlay *",
+		what);
+
+	g_test_expect_message("nestbox", G_LOG_LEVEL_WARNING, pattern);
+}
+
+static void
+unload(Fixture *f)
+{
+	drain_main_loop();
+	g_clear_pointer(&f->setup, nbx_setup_free);
+	drain_main_loop();
+	g_clear_pointer(&f->diagnostics, nbx_diagnostics_free);
+	f->qemu = NULL;
+}
+
+typedef struct {
+	pid_t qemu;
+	char *record;
+	char *overlay;
+	char *socket;
+} Orphan;
+
+static void
+orphan_clear(Orphan *orphan)
+{
+	g_free(orphan->record);
+	g_free(orphan->overlay);
+	g_free(orphan->socket);
+}
+
+/* Alive, and not a zombie waiting for us (the test reaps orphans: it is their subreaper). */
+static gboolean
+process_lives(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	g_autofree char *stat = NULL;
+	const char *after_comm;
+
+	if (!g_file_get_contents(path, &stat, NULL, NULL) ||
+	    (after_comm = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return after_comm[2] != 'Z' && after_comm[2] != 'X';
+}
+
+/* Reaps @pid, which the plugin has just killed: orphans are reparented to this test. */
+static void
+reap(pid_t pid)
+{
+	int status;
+
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_false(process_lives(pid));
+}
+
+/*
+ * Runs orphan-maker, which restores machine "a" with the plugin into
+ * @run_dir, and kills it with SIGKILL once "a" runs: its QEMU lives on.
+ */
+static void
+make_orphan(Fixture *f, const char *run_dir, Orphan *orphan)
+{
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
+	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
+			       info, env("NBX_QEMU_TEST_TAP0"), NULL };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GKeyFile) record = g_key_file_new();
+	char line[16] = { 0 };
+	size_t got = 0;
+	GPid maker;
+	int out, status;
+
+	/* Orphans come to this process, not to init: the test can reap them. */
+	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
+	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker,
+					       NULL, &out, NULL, &error));
+	g_assert_no_error(error);
+	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
+		got++;
+	close(out);
+	g_assert_cmpstr(line, ==, "ready\n");
+
+	orphan->record = g_build_filename(run_dir, "a.run", NULL);
+	g_assert_true(g_key_file_load_from_file(record, orphan->record, G_KEY_FILE_NONE, &error));
+	g_assert_no_error(error);
+	orphan->qemu = (pid_t)g_key_file_get_int64(record, "run", "pid", NULL);
+	orphan->overlay = g_key_file_get_string(record, "run", "overlay", NULL);
+	orphan->socket = g_key_file_get_string(record, "run", "qmp_socket", NULL);
+	g_assert_cmpint(orphan->qemu, >, 0);
+	g_assert_true(g_file_test(orphan->overlay, G_FILE_TEST_EXISTS));
+
+	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
+	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
+	g_spawn_close_pid(maker);
+	/* The daemon is dead; its QEMU is not. */
+	g_assert_true(process_lives(orphan->qemu));
+}
+
+static void
+assert_cleaned(Fixture *f, const Orphan *orphan)
+{
+	g_assert_false(g_file_test(orphan->record, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(orphan->overlay, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(orphan->socket, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+}
+
+/* The next daemon's init kills the QEMU a killed daemon left, and removes its files. */
+static void
+test_recover_at_init(Fixture *f, gconstpointer data)
+{
+	g_autofree char *run_dir = NULL;
+	Orphan orphan = { 0 };
+
+	load_one(f);
+	run_dir = g_strdup(f->qemu->run_dir);
+	unload(f);
+	make_orphan(f, run_dir, &orphan);
+	expect_cleanup("was killed with SIGTERM");
+	load_one(f);
+	g_test_assert_expected_messages();
+	/* init has returned: the orphan is dead (a zombie of ours) and its files are gone. */
+	g_assert_false(process_lives(orphan.qemu));
+	reap(orphan.qemu);
+	assert_cleaned(f, &orphan);
+	/* The machine works as ever. */
+	op_ok(f, "a", OP_RESTORE, NULL);
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+	g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	orphan_clear(&orphan);
+}
+
+/*
+ * A record that appears after init (another daemon's, dead since): state
+ * says RUNNING while its QEMU lives, stop kills it; one whose QEMU died on
+ * its own is only cleaned, and state says POWEROFF.
+ */
+static void
+test_recover_at_state_and_stop(Fixture *f, gconstpointer data)
+{
+	g_autofree OpRun *running = NULL;
+	g_autofree OpRun *off = NULL;
+	Orphan orphan = { 0 };
+
+	load_one(f);
+	make_orphan(f, f->qemu->run_dir, &orphan);
+	running = op(f, "a", OP_STATE, NULL);
+	g_assert_true(running->ok);
+	g_assert_cmpint(running->state, ==, NBX_MACHINE_RUNNING);
+	/* state only looks. */
+	g_assert_true(process_lives(orphan.qemu));
+	g_assert_true(g_file_test(orphan.record, G_FILE_TEST_EXISTS));
+	expect_cleanup("was killed with SIGTERM");
+	op_ok(f, "a", OP_STOP, NULL);
+	g_test_assert_expected_messages();
+	g_assert_false(process_lives(orphan.qemu));
+	reap(orphan.qemu);
+	assert_cleaned(f, &orphan);
+	orphan_clear(&orphan);
+
+	/* Now QEMU dies on its own (as PR_SET_PDEATHSIG would have it): files only. */
+	make_orphan(f, f->qemu->run_dir, &orphan);
+	g_assert_cmpint(kill(orphan.qemu, SIGKILL), ==, 0);
+	reap(orphan.qemu);
+	expect_cleanup("had ended on its own");
+	off = op(f, "a", OP_STATE, NULL);
+	g_test_assert_expected_messages();
+	g_assert_true(off->ok);
+	g_assert_cmpint(off->state, ==, NBX_MACHINE_POWEROFF);
+	assert_cleaned(f, &orphan);
+	orphan_clear(&orphan);
+}
+
+/* A recorded pid now used by another process (its start time differs) is never signalled. */
+static void
+test_recycled_pid(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "sleep", "600", NULL };
+	g_autofree char *run_dir = NULL;
+	g_autofree char *record = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *overlay = g_build_filename(f->overlays, "a-XXXXXX.qcow2", NULL);
+	g_autoptr(GError) error = NULL;
+	GPid sleeper;
+
+	load_one(f);
+	run_dir = g_strdup(f->qemu->run_dir);
+	unload(f);
+	g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+				    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL, NULL,
+				    &sleeper, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_set_contents(overlay, "", 0, NULL));
+	record = g_build_filename(run_dir, "a.run", NULL);
+	/* Start time 1: no process this young lives; owner pid beyond pid_max: long dead. */
+	text = g_strdup_printf("[run]\nmachine=a\npid=%d\npid_start_time=1\noverlay=%s\n"
+			       "qmp_socket=%s/a.qmp\nowner_pid=2147483000\nowner_start_time=1\n",
+			       (int)sleeper, overlay, run_dir);
+	g_assert_true(g_file_set_contents(record, text, -1, NULL));
+	expect_cleanup("had ended on its own");
+	load_one(f);
+	g_test_assert_expected_messages();
+	g_assert_true(process_lives(sleeper));
+	g_assert_false(g_file_test(record, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(overlay, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(kill(sleeper, SIGKILL), ==, 0);
+	reap(sleeper);
+	g_spawn_close_pid(sleeper);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -854,5 +1308,13 @@ main(int argc, char **argv)
 	ADD("forbidden-start-arg", test_forbidden_arg);
 	ADD("qemu-refuses-args", test_qemu_refuses_args);
 	ADD("two-at-once", test_two_at_once);
+	ADD("guest-panicked", test_guest_panicked);
+	ADD("io-error", test_io_error);
+	ADD("internal-error", test_internal_error);
+	ADD("foreign-pause", test_foreign_pause_fake);
+	ADD("paused-from-outside", test_paused_from_outside);
+	ADD("recover-at-init", test_recover_at_init);
+	ADD("recover-at-state-and-stop", test_recover_at_state_and_stop);
+	ADD("recycled-pid", test_recycled_pid);
 	return g_test_run();
 }

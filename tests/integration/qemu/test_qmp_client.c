@@ -2,8 +2,8 @@
 /*
  * The QMP client of the qemu machinery against a scripted peer: a reply
  * buried among garbage, events, a stale reply and an overlong line; a peer
- * that hangs up mid-command; one that never answers. The host table is a
- * minimal GLib-backed stand-in with the services the client uses.
+ * that hangs up mid-command; one that never answers. The host table is
+ * the GLib-backed stand-in of glib_host.c.
  */
 #include <glib-unix.h>
 #include <glib.h>
@@ -13,88 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "glib_host.h"
 #include "qmp_client.h"
 
-static void G_GNUC_PRINTF(4, 5)
-fake_error_set(const struct nbx_host *host, struct nbx_error *err, int32_t code, const char *fmt,
-	       ...)
-{
-	va_list args;
-
-	if (err == NULL || err->code != NBX_ERROR_NONE)
-		return;
-	err->code = code;
-	va_start(args, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, args);
-	va_end(args);
-}
-
-typedef struct {
-	nbx_fd_fn fd_fn;
-	nbx_timeout_fn timeout_fn;
-	void *user_data;
-} Closure;
-
-static gboolean
-fd_ready(gint fd, GIOCondition condition, gpointer data)
-{
-	Closure *closure = data;
-
-	return closure->fd_fn(closure->user_data, fd, NBX_FD_IN);
-}
-
-static uint64_t
-fake_watch_fd(const struct nbx_host *host, int fd, uint32_t events, nbx_fd_fn fn, void *user_data)
-{
-	Closure *closure = g_new0(Closure, 1);
-
-	closure->fd_fn = fn;
-	closure->user_data = user_data;
-	return g_unix_fd_add_full(G_PRIORITY_DEFAULT, fd, G_IO_IN | G_IO_HUP | G_IO_ERR, fd_ready,
-				  closure, g_free);
-}
-
-static gboolean
-timeout_fired(gpointer data)
-{
-	Closure *closure = data;
-
-	return closure->timeout_fn(closure->user_data);
-}
-
-static uint64_t
-fake_add_timeout(const struct nbx_host *host, uint32_t ms, nbx_timeout_fn fn, void *user_data)
-{
-	Closure *closure = g_new0(Closure, 1);
-
-	closure->timeout_fn = fn;
-	closure->user_data = user_data;
-	return g_timeout_add_full(G_PRIORITY_DEFAULT, ms, timeout_fired, closure, g_free);
-}
-
-static void
-fake_remove_source(const struct nbx_host *host, uint64_t id)
-{
-	GSource *source = g_main_context_find_source_by_id(NULL, (guint)id);
-
-	if (source != NULL)
-		g_source_destroy(source);
-}
-
-static int64_t
-fake_monotonic_us(const struct nbx_host *host)
-{
-	return g_get_monotonic_time();
-}
-
-static const struct nbx_host fake_host = {
-	.struct_size = sizeof(struct nbx_host),
-	.error_set = fake_error_set,
-	.watch_fd = fake_watch_fd,
-	.add_timeout = fake_add_timeout,
-	.remove_source = fake_remove_source,
-	.monotonic_us = fake_monotonic_us,
-};
+static struct nbx_host fake_host;
 
 /* ---- the scripted peer, on its own thread ------------------------------- */
 
@@ -275,12 +197,89 @@ test_deadline(void)
 	g_assert_cmpint(g_get_monotonic_time() - started, <, 5 * G_USEC_PER_SEC);
 }
 
+/* ---- an asynchronous command from the main thread -------------------------- */
+
+static gpointer
+async_peer_main(gpointer data)
+{
+	int fd = GPOINTER_TO_INT(data);
+	g_autoptr(GString) line = g_string_new(NULL);
+
+	peer_puts(fd, "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n");
+	g_assert_true(peer_read_line(fd, line));
+	peer_puts(fd, "{\"return\": {}, \"id\": 0}\r\n");
+	/* STOP carries no reason: the client asks, without blocking the loop. */
+	peer_puts(fd, "{\"event\": \"STOP\"}\r\n");
+	g_assert_true(peer_read_line(fd, line));
+	g_assert_nonnull(strstr(line->str, "\"execute\":\"query-status\""));
+	g_assert_nonnull(strstr(line->str, "\"id\":1"));
+	/* A stale id, an error for nobody, then the answer, split mid-line. */
+	peer_puts(fd, "{\"return\": {\"status\": \"stale\"}, \"id\": 7}\r\n{\"return\": {\"sta");
+	g_usleep(20000);
+	peer_puts(fd, "tus\": \"io-error\"}, \"id\": 1}\r\n");
+	while (peer_read_line(fd, line))
+		;
+	close(fd);
+	return NULL;
+}
+
+typedef struct {
+	QmpClient *client;
+	char *status;
+	guint replies;
+} AsyncRun;
+
+static void
+on_async_status(void *user_data, const QmpMessage *reply)
+{
+	AsyncRun *run = user_data;
+	JsonObject *result = reply->result != NULL && JSON_NODE_HOLDS_OBJECT(reply->result)
+				     ? json_node_get_object(reply->result)
+				     : NULL;
+
+	g_assert_cmpuint(reply->id, ==, 1);
+	run->replies++;
+	run->status = g_strdup(qmp_string_member(result, "status"));
+}
+
+static void
+on_stop_ask(void *user_data, const char *event, JsonObject *data)
+{
+	AsyncRun *run = user_data;
+
+	if (strcmp(event, "STOP") == 0)
+		g_assert_true(qmp_client_send_async(run->client, "query-status", on_async_status, run));
+}
+
+static void
+test_async_from_event(void)
+{
+	AsyncRun run = { 0 };
+	GThread *peer;
+	int fds[2];
+
+	g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+	run.client = qmp_client_new(&fake_host, fds[0], "fake QEMU", on_stop_ask, &run);
+	peer = g_thread_new("peer", async_peer_main, GINT_TO_POINTER(fds[1]));
+	while (run.status == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_cmpstr(run.status, ==, "io-error");
+	g_assert_cmpuint(run.replies, ==, 1);
+	qmp_client_close(run.client);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	g_thread_join(peer);
+	g_free(run.status);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	glib_host_fill(&fake_host);
 	g_test_add_func("/qemu/qmp-client/reply-among-noise", test_reply_among_noise);
 	g_test_add_func("/qemu/qmp-client/peer-hangs-up", test_peer_hangs_up);
 	g_test_add_func("/qemu/qmp-client/deadline", test_deadline);
+	g_test_add_func("/qemu/qmp-client/async-from-event", test_async_from_event);
 	return g_test_run();
 }

@@ -101,6 +101,37 @@ test_random_bytes(void)
 	qmp_reader_clear(&reader);
 }
 
+/* A line of a few MB of '[' would overflow json-glib's recursive parser: it is dropped unparsed. */
+static void
+test_deep_nesting(void)
+{
+	g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GString) line = g_string_new(NULL);
+	QmpReader reader;
+
+	qmp_reader_init(&reader, 64u * 1024 * 1024);
+	for (guint depth = QMP_MAX_DEPTH; depth <= QMP_MAX_DEPTH + 1; depth++) {
+		g_string_assign(line, "{\"a\":");
+		for (guint i = 1; i < depth; i++)
+			g_string_append_c(line, '[');
+		for (guint i = 1; i < depth; i++)
+			g_string_append_c(line, ']');
+		/* Brackets inside a string do not count. */
+		g_string_append(line, ",\"s\":\"[[[[\\\"[[[\"}\n");
+		qmp_reader_feed(&reader, line->str, line->len, collect, seen);
+	}
+	g_assert_cmpuint(seen->len, ==, 1);
+	g_assert_cmpuint(reader.rejected, ==, 1);
+	/* Deep enough to crash the parser, if it got there. */
+	g_string_truncate(line, 0);
+	for (guint i = 0; i < 8u * 1024 * 1024; i++)
+		g_string_append_c(line, '[');
+	g_string_append_c(line, '\n');
+	qmp_reader_feed(&reader, line->str, line->len, collect, seen);
+	g_assert_cmpuint(reader.rejected, ==, 2);
+	qmp_reader_clear(&reader);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -109,5 +140,6 @@ main(int argc, char **argv)
 	g_test_add_func("/qemu/qmp-reader/garbage", test_garbage);
 	g_test_add_func("/qemu/qmp-reader/overlong-line", test_overlong_line);
 	g_test_add_func("/qemu/qmp-reader/random-bytes", test_random_bytes);
+	g_test_add_func("/qemu/qmp-reader/deep-nesting", test_deep_nesting);
 	return g_test_run();
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+# fake-qemu.py - a scripted stand-in for qemu-system-x86_64, for tests of how
+# the qemu machinery maps what QEMU reports (panics, I/O errors, pauses) that
+# a real guest cannot be made to do on demand.
+#
+# Speaks QMP on the listening socket the plugin passes as fd 3, accepts a
+# restore (getfd, migrate-incoming) and reports the guest running. Then, after
+# a moment, plays the scenario named by "-nbx-scenario NAME" in its arguments:
+#   panic      GUEST_PANICKED + STOP; query-status says guest-panicked
+#   io-error   BLOCK_IO_ERROR (action stop) + STOP; query-status says io-error
+#   internal   STOP; query-status says internal-error
+#   pause      STOP; query-status says paused (someone else's `stop`)
+# and answers query-status accordingly until `quit`, when it exits.
+import json
+import os
+import socket
+import sys
+import time
+
+if "-version" in sys.argv:
+    print("QEMU emulator version 7.2.0 (fake-qemu.py)")
+    sys.exit(0)
+
+scenario = sys.argv[sys.argv.index("-nbx-scenario") + 1] if "-nbx-scenario" in sys.argv else "none"
+listener = socket.socket(fileno=3)
+conn, _ = listener.accept()
+listener.close()
+status = "inmigrate"
+played = False
+
+
+def send(obj):
+    conn.sendall((json.dumps(obj) + "\r\n").encode())
+
+
+def event(name, data=None):
+    obj = {"event": name, "timestamp": {"seconds": int(time.time()), "microseconds": 0}}
+    if data is not None:
+        obj["data"] = data
+    send(obj)
+
+
+def play():
+    global status
+    if scenario == "panic":
+        event("GUEST_PANICKED", {"action": "pause", "info": {"type": "hyper-v", "arg1": 0,
+                                 "arg2": 0, "arg3": 0, "arg4": 0, "arg5": 0}})
+        event("STOP")
+        status = "guest-panicked"
+    elif scenario == "io-error":
+        event("BLOCK_IO_ERROR", {"device": "", "node-name": "disk0", "operation": "write",
+                                 "action": "stop", "nospace": True,
+                                 "reason": "No space left on device"})
+        event("STOP")
+        status = "io-error"
+    elif scenario == "internal":
+        event("STOP")
+        status = "internal-error"
+    elif scenario == "pause":
+        event("STOP")
+        status = "paused"
+
+
+send({"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "fake"},
+              "capabilities": []}})
+buf = b""
+while True:
+    if status == "running" and not played:
+        # Let the restore finish before the guest "crashes".
+        conn.settimeout(0.3)
+    else:
+        conn.settimeout(None)
+    try:
+        data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
+    except socket.timeout:
+        played = True
+        play()
+        continue
+    for fd in fds:
+        os.close(fd)
+    if not data:
+        break
+    buf += data
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        command = json.loads(line)
+        name, cid = command.get("execute"), command.get("id")
+        if name == "migrate-incoming":
+            send({"return": {}, "id": cid})
+            event("MIGRATION", {"status": "completed"})
+            status = "running"
+            event("RESUME")
+        elif name == "query-status":
+            send({"return": {"status": status, "running": status == "running"}, "id": cid})
+        elif name == "cont":
+            send({"error": {"class": "GenericError", "desc": "fake-qemu: no cont for %s" % status},
+                  "id": cid})
+        elif name == "quit":
+            send({"return": {}, "id": cid})
+            event("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
+            sys.exit(0)
+        else:
+            send({"return": {}, "id": cid})
