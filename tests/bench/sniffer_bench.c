@@ -3,12 +3,17 @@
  * The sniffer plugin against `tcpdump -w`, in the same run, on the same
  * veth pair (made by sniffer-netns.sh in a namespace of its own): for each
  * packet rate a generator process writes N frames from the fake machine,
- * once while each capturer runs: the sniffer with its defaults, the sniffer
- * with immediate_mode = false, and tcpdump. Printed per capturer: packets
- * captured, dropped (sent - written to the file) and CPU time per captured
- * packet (the sniffer's from this process's rusage, the generator being a
- * separate process; tcpdump's from its own rusage). Nothing is asserted:
- * the numbers depend on the machine.
+ * once while each capturer runs: the sniffer with its defaults, tcpdump, and
+ * the sniffer with immediate_mode = true (the option's cost). Printed per
+ * rate and capturer, over three interleaved runs: packets sent, captured (in
+ * the file), dropped (sent - captured) and the kernel's own drop count,
+ * summed; the median CPU time per captured packet and its ratio to
+ * tcpdump's. CPU time is read from the kernel's per-thread and
+ * per-process CPU clocks (nanoseconds): the sniffer's capture thread, and
+ * the tcpdump process, from the moment each listens until the traffic has
+ * settled, so neither's start-up or shutdown is counted, nor the generator
+ * (a process of its own). Nothing is asserted: the numbers depend on the
+ * machine.
  * Usage (inside the namespace): sniffer-bench [SECONDS_PER_RATE]
  */
 #include <arpa/inet.h>
@@ -17,7 +22,6 @@
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,7 +46,8 @@ typedef struct {
 typedef struct {
 	guint64 captured;  /* packets in the pcap file */
 	guint64 kernel_drops;
-	double cpu_seconds;
+	double cpu_seconds; /* of the capture, while it listened */
+	double pps;         /* the generator's rate, as it went */
 } Captured;
 
 static const char *capture_side;
@@ -58,10 +63,53 @@ now_seconds(void)
 }
 
 static double
-rusage_seconds(const struct rusage *usage)
+cpu_seconds(clockid_t clock)
 {
-	return (double)usage->ru_utime.tv_sec + (double)usage->ru_utime.tv_usec / 1e6 +
-	       (double)usage->ru_stime.tv_sec + (double)usage->ru_stime.tv_usec / 1e6;
+	struct timespec t;
+
+	g_assert_cmpint(clock_gettime(clock, &t), ==, 0);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The CPU clock of the sniffer's capture thread, found by the name it gives
+ * itself; the clock id is the kernel's encoding for a thread's clock (what
+ * pthread_getcpuclockid computes: the plugin does not hand out its thread). */
+static int
+find_sniffer_thread(clockid_t *clock)
+{
+	g_autoptr(GDir) dir = g_dir_open("/proc/self/task", 0, NULL);
+	const char *tid;
+	int found = 0;
+
+	g_assert_nonnull(dir);
+	while ((tid = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *path = g_strdup_printf("/proc/self/task/%s/comm", tid);
+		g_autofree char *comm = NULL;
+
+		if (g_file_get_contents(path, &comm, NULL, NULL) &&
+		    strcmp(g_strstrip(comm), "nbx-sniffer") == 0) {
+			*clock = (clockid_t)((~(unsigned)atoi(tid)) << 3) | 6; /* per thread, sched */
+			found++;
+		}
+	}
+	return found;
+}
+
+/* The thread names itself once running: wait for it, a second at most. */
+static clockid_t
+sniffer_thread_clock(void)
+{
+	clockid_t clock = 0;
+	int found = 0;
+
+	for (int attempt = 0; attempt < 1000 && found == 0; attempt++) {
+		found = find_sniffer_thread(&clock);
+		if (found == 0)
+			g_usleep(1000);
+	}
+	if (found != 1)
+		g_error("%d capture threads named nbx-sniffer, expected 1", found);
+	return clock;
 }
 
 /* A UDP frame from the fake machine to the host, as the machine side sends it. */
@@ -184,20 +232,23 @@ count_packets(const char *path)
 	return count;
 }
 
-/* tcpdump writes its blocks when they fill or after its 1 s block timeout:
- * wait longer than that before stopping, so both capturers lose nothing to
- * the way they are stopped. */
-#define SETTLE_US (1500 * 1000)
+/* Both hand packets over in kernel blocks, retired when full or 1 to 2 s
+ * after their last packet (a 1 s block timeout for both): the CPU clocks
+ * are read after that, once everything is read, and before stopping. */
+#define SETTLE_US (2200 * 1000)
+/* At least this many frames per rate: at low rates the cost of each block's
+ * wakeup is the cost per packet, and a few blocks are a noisy sample. */
+#define MIN_FRAMES 5000
 
 typedef enum {
-	SNIFFER_IMMEDIATE, /* the defaults */
-	SNIFFER_BLOCKS,    /* immediate_mode = false */
+	SNIFFER_DEFAULTS,
+	SNIFFER_IMMEDIATE, /* immediate_mode = true */
 	TCPDUMP,
 	N_CAPTURERS,
 } Capturer;
 
 static const char *const capturer_names[N_CAPTURERS] = {
-	"sniffer (defaults)", "sniffer immediate=false", "tcpdump -w",
+	"sniffer (defaults)", "sniffer immediate_mode", "tcpdump -w",
 };
 
 typedef struct {
@@ -231,7 +282,6 @@ unload_sniffer(Loaded *loaded)
 	g_free(loaded->dir);
 }
 
-/* @count 0: an idle run, for the fixed cost of starting and stopping. */
 static Captured
 run_sniffer(Loaded *loaded, guint64 count, guint64 rate, Generated *generated)
 {
@@ -248,7 +298,8 @@ run_sniffer(Loaded *loaded, guint64 count, guint64 rate, Generated *generated)
 	struct nbx_call call = { .struct_size = sizeof call };
 	const struct nbx_auxiliary_ops *ops = &loaded->sniffer->plugin->auxiliary;
 	struct nbx_error err = { 0 };
-	struct rusage before, after;
+	double before, after;
+	clockid_t clock;
 	g_autoptr(JsonObject) result = NULL;
 	g_autofree char *path = NULL;
 	Generator generator = { 0 };
@@ -257,24 +308,24 @@ run_sniffer(Loaded *loaded, guint64 count, guint64 rate, Generated *generated)
 
 	g_assert_nonnull(g_mkdtemp(analysis_dir));
 	context.analysis_dir = analysis_dir;
-	if (count > 0)
-		generator = generator_spawn(count, rate);
-	getrusage(RUSAGE_SELF, &before);
+	generator = generator_spawn(count, rate);
 	if (!ops->start(loaded->sniffer->instance, &context, &data, &call, &err))
 		g_error("sniffer start: %s", err.message);
-	if (count > 0)
-		*generated = generator_run(&generator);
+	clock = sniffer_thread_clock();
+	before = cpu_seconds(clock);
+	*generated = generator_run(&generator);
+	captured.pps = (double)generated->sent / generated->seconds;
 	g_usleep(SETTLE_US);
+	after = cpu_seconds(clock);
 	if (!ops->stop(loaded->sniffer->instance, &context, data, &call, &err))
 		g_error("sniffer stop: %s", err.message);
-	getrusage(RUSAGE_SELF, &after);
 	result = nbx_report_ref_object(report);
 	path = g_build_filename(analysis_dir, "dump.pcap", NULL);
 	captured.captured = count_packets(path);
 	g_assert_cmpuint(captured.captured, ==,
 			 (guint64)json_object_get_int_member(result, "packets_captured"));
 	captured.kernel_drops = (guint64)json_object_get_int_member(result, "dropped_by_kernel");
-	captured.cpu_seconds = rusage_seconds(&after) - rusage_seconds(&before);
+	captured.cpu_seconds = after - before;
 	nbx_report_free(report);
 	test_dir_remove(analysis_dir);
 	return captured;
@@ -320,32 +371,34 @@ run_tcpdump(const char *dir, guint64 count, guint64 rate, Generated *generated)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GString) output = g_string_new(NULL);
 	Generator generator = { 0 };
-	struct rusage usage;
 	Captured captured = { 0 };
+	clockid_t clock;
+	double before;
 	char buffer[512];
 	GPid pid;
 	int err_fd;
 	int status;
 	ssize_t n;
 
-	if (count > 0)
-		generator = generator_spawn(count, rate);
+	generator = generator_spawn(count, rate);
 	if (!g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
 				      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
 				      &pid, NULL, NULL, &err_fd, &error))
 		g_error("cannot start tcpdump: %s", error->message);
 	wait_listening(err_fd, output);
-	if (count > 0)
-		*generated = generator_run(&generator);
+	g_assert_cmpint(clock_getcpuclockid(pid, &clock), ==, 0);
+	before = cpu_seconds(clock);
+	*generated = generator_run(&generator);
+	captured.pps = (double)generated->sent / generated->seconds;
 	g_usleep(SETTLE_US);
+	captured.cpu_seconds = cpu_seconds(clock) - before;
 	kill(pid, SIGINT); /* our own child, by pid */
 	while ((n = read(err_fd, buffer, sizeof buffer)) > 0)
 		g_string_append_len(output, buffer, n);
 	close(err_fd);
-	g_assert_cmpint(wait4(pid, &status, 0, &usage), ==, pid);
+	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
 	captured.captured = count_packets(path);
 	captured.kernel_drops = tcpdump_counter(output->str, "packets dropped by kernel");
-	captured.cpu_seconds = rusage_seconds(&usage);
 	unlink(path);
 	return captured;
 }
@@ -358,44 +411,69 @@ run(Capturer capturer, Loaded *sniffers, guint64 count, guint64 rate, Generated 
 	return run_sniffer(&sniffers[capturer], count, rate, generated);
 }
 
-/* CPU per captured packet beyond the fixed cost of an idle run; at low
- * rates that cost's run-to-run noise can exceed the packets' own cost, and
- * the result is then clamped to 0. */
 static double
-per_packet_us(const Captured *captured, double fixed_seconds)
+per_packet_us(const Captured *captured)
 {
-	if (captured->captured == 0 || captured->cpu_seconds <= fixed_seconds)
-		return 0;
-	return (captured->cpu_seconds - fixed_seconds) * 1e6 / (double)captured->captured;
+	return captured->captured > 0 ? captured->cpu_seconds * 1e6 / (double)captured->captured : 0;
 }
 
-/* Drops: "inf" when only the sniffer lost packets, "-" when neither did. */
+/* CPU against tcpdump's: "n/a" when tcpdump's cost was lost in the noise. */
 static void
-format_drop_ratio(char *out, gsize size, double sniffer, double tcpdump)
+format_cpu_ratio(char *out, gsize size, double capturer, double tcpdump)
 {
 	if (tcpdump > 0)
-		g_snprintf(out, size, "%.2f", sniffer / tcpdump);
-	else
-		g_strlcpy(out, sniffer > 0 ? "inf" : "-", size);
-}
-
-/* CPU: "n/a" when tcpdump's cost was lost in the noise. */
-static void
-format_cpu_ratio(char *out, gsize size, double sniffer, double tcpdump)
-{
-	if (tcpdump > 0)
-		g_snprintf(out, size, "%.2f", sniffer / tcpdump);
+		g_snprintf(out, size, "%.2f", capturer / tcpdump);
 	else
 		g_strlcpy(out, "n/a", size);
+}
+
+/* Runs per rate and capturer: counts are summed, CPU is the median. */
+#define REPEATS 3
+
+typedef struct {
+	guint64 sent;
+	guint64 captured;
+	guint64 kernel_drops;
+	double pps;            /* summed over the runs */
+	double us[REPEATS];    /* CPU per captured packet of each run */
+} Measured;
+
+static void
+measure(Measured *measured, int repeat, Captured captured, guint64 sent)
+{
+	measured->sent += sent;
+	measured->captured += captured.captured;
+	measured->kernel_drops += captured.kernel_drops;
+	measured->pps += captured.pps;
+	measured->us[repeat] = per_packet_us(&captured);
+}
+
+static int
+compare_doubles(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(const double *values, int n)
+{
+	double sorted[REPEATS];
+
+	memcpy(sorted, values, sizeof(double) * (gsize)n);
+	qsort(sorted, (gsize)n, sizeof(double), compare_doubles);
+	return sorted[n / 2];
 }
 
 int
 main(int argc, char **argv)
 {
 	static const guint64 rates[] = { 1000, 10000, 50000, 100000, 200000, 0 };
+	/* tcpdump first in each rate's rows: the reference. */
+	static const Capturer order[N_CAPTURERS] = { TCPDUMP, SNIFFER_DEFAULTS, SNIFFER_IMMEDIATE };
 	double seconds = 1.0;
 	Loaded sniffers[2] = { 0 };
-	double fixed[N_CAPTURERS];
 
 	capture_side = g_getenv("SNIFFER_IF_MACHINE_SIDE");
 	peer_side = g_getenv("SNIFFER_IF_PEER");
@@ -412,62 +490,52 @@ main(int argc, char **argv)
 		g_printerr("tcpdump is not installed (tools/install-deps.sh installs it)\n");
 		return 1;
 	}
-	load_sniffer(&sniffers[SNIFFER_IMMEDIATE], "sniffer = { };\n");
-	load_sniffer(&sniffers[SNIFFER_BLOCKS], "sniffer = { immediate_mode = false; };\n");
+	load_sniffer(&sniffers[SNIFFER_DEFAULTS], "sniffer = { };\n");
+	load_sniffer(&sniffers[SNIFFER_IMMEDIATE], "sniffer = { immediate_mode = true; };\n");
 	nbx_host_services_set_main_thread();
 
-	printf("%d-byte UDP frames from the fake machine, %.1f s per rate, filter \"%s\",\n"
+	printf("%d-byte UDP frames from the fake machine, %.1f s (at least %d frames) per rate, "
+	       "%d runs each, filter \"%s\",\n"
 	       "32 MiB kernel ring and snaplen 262144 for all; 'max' = as fast as the generator "
-	       "goes.\ncpu = CPU time per captured packet beyond the fixed cost of an idle run "
-	       "(start + %.1f s + stop):\n",
-	       FRAME_LENGTH, seconds, FILTER, SETTLE_US / 1e6);
-	for (int c = 0; c < N_CAPTURERS; c++) {
-		/* The least of three idle runs: the fixed cost varies from run to run. */
-		fixed[c] = G_MAXDOUBLE;
-		for (int attempt = 0; attempt < 3; attempt++)
-			fixed[c] = MIN(fixed[c], run(c, sniffers, 0, 0, NULL).cpu_seconds);
-		printf("  fixed cost of %-24s %7.1f ms CPU\n", capturer_names[c],
-		       fixed[c] * 1e3);
-	}
-	printf("\n%-7s %9s %8s", "rate/s", "sent", "pps");
-	for (int c = 0; c < N_CAPTURERS; c++)
-		printf(" | %-26.26s", capturer_names[c]);
-	printf(" | sniffer/tcpdump: dropped, cpu\n%-7s %9s %8s", "", "", "");
-	for (int c = 0; c < N_CAPTURERS; c++)
-		printf(" | %8s %7s %9s", "captured", "dropped", "cpu us");
-	printf(" | %-12s %-12s\n", "defaults", "immediate=false");
+	       "goes.\nsent, captured (in the file), dropped (sent - captured) and kernel (the "
+	       "capturer's own count of kernel drops)\nare summed over the runs; cpu = median "
+	       "over the runs of the capture's CPU time (the sniffer's thread, tcpdump's "
+	       "process)\nfrom listening until %.1f s after the last frame, per captured packet; "
+	       "ratio = cpu / tcpdump's cpu.\n",
+	       FRAME_LENGTH, seconds, MIN_FRAMES, REPEATS, FILTER, SETTLE_US / 1e6);
+	printf("\n%-7s %-23s %8s %8s %8s %8s %8s %11s %9s\n", "rate/s", "capturer", "sent", "pps",
+	       "captured", "dropped", "kernel", "cpu us/pkt", "cpu ratio");
 	for (gsize i = 0; i < G_N_ELEMENTS(rates); i++) {
-		guint64 count = (guint64)((double)(rates[i] > 0 ? rates[i] : 300000) * seconds);
-		Generated offered[N_CAPTURERS] = { 0 };
-		Captured captured[N_CAPTURERS];
-		guint64 lost[N_CAPTURERS];
+		guint64 count = MAX((guint64)((double)(rates[i] > 0 ? rates[i] : 300000) * seconds),
+				    MIN_FRAMES);
+		Measured measured[N_CAPTURERS] = { 0 };
 		char rate[16];
-		char drops[2][16];
-		char cpu[2][16];
 
-		for (int c = 0; c < N_CAPTURERS; c++) {
-			captured[c] = run(c, sniffers, count, rates[i], &offered[c]);
-			lost[c] = offered[c].sent - captured[c].captured;
-		}
+		/* Interleaved, so that a slow moment of the machine hits all. */
+		for (int r = 0; r < REPEATS; r++)
+			for (int c = 0; c < N_CAPTURERS; c++)
+				measure(&measured[c], r, run(c, sniffers, count, rates[i], &(Generated){ 0 }),
+					count);
 		if (rates[i] > 0)
 			g_snprintf(rate, sizeof rate, "%" G_GUINT64_FORMAT, rates[i]);
 		else
 			g_strlcpy(rate, "max", sizeof rate);
-		printf("%-7s %9" G_GUINT64_FORMAT " %8.0f", rate, offered[0].sent,
-		       (double)offered[0].sent / offered[0].seconds);
-		for (int c = 0; c < N_CAPTURERS; c++)
-			printf(" | %8" G_GUINT64_FORMAT " %7" G_GUINT64_FORMAT " %9.2f",
-			       captured[c].captured, lost[c], per_packet_us(&captured[c], fixed[c]));
-		for (int c = 0; c < 2; c++) {
-			format_drop_ratio(drops[c], sizeof drops[c], (double)lost[c],
-					  (double)lost[TCPDUMP]);
-			format_cpu_ratio(cpu[c], sizeof cpu[c], per_packet_us(&captured[c], fixed[c]),
-					 per_packet_us(&captured[TCPDUMP], fixed[TCPDUMP]));
+		for (int k = 0; k < N_CAPTURERS; k++) {
+			Capturer c = order[k];
+			double us = median(measured[c].us, REPEATS);
+			char ratio[16];
+
+			format_cpu_ratio(ratio, sizeof ratio, us, median(measured[TCPDUMP].us, REPEATS));
+			printf("%-7s %-23s %8" G_GUINT64_FORMAT " %8.0f %8" G_GUINT64_FORMAT
+			       " %8" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT " %11.2f %9s\n",
+			       k == 0 ? rate : "", capturer_names[c], measured[c].sent,
+			       measured[c].pps / REPEATS, measured[c].captured,
+			       measured[c].sent - measured[c].captured, measured[c].kernel_drops, us,
+			       ratio);
 		}
-		printf(" | %5s %5s    %5s %5s\n", drops[0], cpu[0], drops[1], cpu[1]);
 		fflush(stdout);
 	}
+	unload_sniffer(&sniffers[SNIFFER_DEFAULTS]);
 	unload_sniffer(&sniffers[SNIFFER_IMMEDIATE]);
-	unload_sniffer(&sniffers[SNIFFER_BLOCKS]);
 	return 0;
 }

@@ -320,6 +320,7 @@ report(Fixture *f)
 
 static const char base_conf[] = "sniffer = { resultserver_ip = \"" HOST_IP
 				"\"; resultserver_port = 2042; };\n";
+static const char immediate_conf[] = "sniffer = { immediate_mode = true; };\n";
 
 static void
 test_capture_exact(Fixture *f, gconstpointer data)
@@ -400,18 +401,37 @@ test_user_bpf(Fixture *f, gconstpointer data)
 			"(host " MACHINE_IP " and not port 8000) and (udp) and (not port 53)");
 }
 
-/* Frames the kernel handed over before stop are written, even those the
- * capture thread had not read yet: no settling time here. Frames sent from
- * the host side reach the capture synchronously, within send(). */
+/* A burst, then stop at once: every frame is in the pcap, in order, those
+ * in full blocks and those in the last, partly filled one, which the kernel
+ * hands over only when its timer retires it, after stop was called. No
+ * settling time here; frames sent from the host side reach the capture
+ * synchronously, within send(). data: a Burst. */
+typedef struct {
+	const char *conf;
+	guint frames;
+} Burst;
+
+/* Some 1500 of these frames fill one of libpcap's 256 KiB blocks. */
+static const Burst burst_blocks = { .conf = base_conf, .frames = 4000 };
+/* Immediate mode's ring has one 256 KiB slot per packet, about 120 in all:
+ * a longer burst than the capture thread can keep up with drops there. */
+static const Burst burst_immediate = { .conf = immediate_conf, .frames = 100 };
+
 static void
-test_stop_loses_nothing(Fixture *f, gconstpointer data)
+test_burst_then_stop(Fixture *f, gconstpointer data)
 {
-	load_clean(f, base_conf);
+	const Burst *burst = data;
+	g_autoptr(JsonObject) result = NULL;
+
+	load_clean(f, burst->conf);
 	start(f);
-	for (int i = 0; i < 100; i++)
+	for (guint i = 0; i < burst->frames; i++)
 		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 60, TRUE);
 	stop_ok(f);
-	assert_pcap_holds(f, 100, TRUE);
+	assert_pcap_holds(f, burst->frames, TRUE);
+	result = report(f);
+	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, burst->frames);
+	g_assert_cmpint(json_object_get_int_member(result, "dropped_by_kernel"), ==, 0);
 }
 
 /* Two analyses at once on one instance, as the core runs them: each
@@ -466,15 +486,19 @@ run_ip(const char *command)
 	g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
 
-/* A machine's tap device goes away with its machine, before stop: the
- * capture ends there, everything before is kept, and stop succeeds. */
+/* A machine's tap device goes away with its machine, before stop, which
+ * comes at once: the capture ends there, every frame sent before is in the
+ * pcap (with the default blocks, the last one is retired by the kernel's
+ * timer after the interface is gone), and stop succeeds. data: the
+ * configuration. */
 static void
 test_interface_goes_away(Fixture *f, gconstpointer data)
 {
+	const guint sent = 50;
 	g_autoptr(JsonObject) result = NULL;
 	int fd;
 
-	load_clean(f, base_conf);
+	load_clean(f, data);
 	run_ip("link add nbxtap0 type veth peer name nbxtap1");
 	run_ip("link set nbxtap0 up");
 	run_ip("link set nbxtap1 up");
@@ -482,23 +506,22 @@ test_interface_goes_away(Fixture *f, gconstpointer data)
 	start(f);
 	fd = f->socket_host;
 	f->socket_host = packet_socket("nbxtap0");
-	for (int i = 0; i < 5; i++)
+	for (guint i = 0; i < sent; i++)
 		send_frame(f, FALSE, IPPROTO_UDP, HOST_IP, 5353, MACHINE_IP, 53, 60, TRUE);
 	close(f->socket_host);
 	f->socket_host = fd;
 	run_ip("link delete nbxtap0");
-	settle();
 	stop_ok(f);
-	assert_pcap_holds(f, 5, TRUE);
+	assert_pcap_holds(f, sent, TRUE);
 	result = report(f);
-	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, 5);
+	g_assert_cmpint(json_object_get_int_member(result, "packets_captured"), ==, sent);
 	g_assert_cmpstr(json_object_get_string_member(result, "capture_ended"), ==,
 			"the interface went down or away before stop");
 }
 
-/* The block-based ring (immediate_mode = false), promiscuous mode, a small
- * buffer and a short snaplen: packets are cut at snaplen, keep their real
- * length, and none is lost to the blocks on stop. */
+/* Immediate mode (the per-packet ring), promiscuous mode, a small buffer
+ * and a short snaplen: packets are cut at snaplen, keep their real length,
+ * and none is lost on stop. */
 static void
 test_other_settings(Fixture *f, gconstpointer data)
 {
@@ -509,7 +532,7 @@ test_other_settings(Fixture *f, gconstpointer data)
 	pcap_t *pcap;
 	guint count = 0;
 
-	load_clean(f, "sniffer = { immediate_mode = false; promiscuous = true; snaplen = 64;\n"
+	load_clean(f, "sniffer = { immediate_mode = true; promiscuous = true; snaplen = 64;\n"
 		      "  buffer_size = 4194304; };\n");
 	start(f);
 	for (int i = 0; i < 3; i++)
@@ -689,7 +712,7 @@ test_disk_full(Fixture *f, gconstpointer data)
 	const guint sent = 150;
 	guint written;
 
-	/* data: a config, for the block ring, whose blocks hold many packets each. */
+	/* data: a config; the default blocks hold many packets each. */
 	load_clean(f, data != NULL ? data : base_conf);
 	if (mount("nbx-sniffer-test", f->analysis_dir, "tmpfs", MS_NOSUID | MS_NODEV,
 		  "size=64k,mode=0750") != 0)
@@ -731,11 +754,17 @@ main(int argc, char **argv)
 	ADD("/sniffer/capture/user-bpf", test_user_bpf);
 	ADD("/sniffer/capture/max-capture-size", test_max_capture_size);
 	ADD("/sniffer/capture/disk-full", test_disk_full);
-	g_test_add("/sniffer/capture/disk-full-block-ring", Fixture,
-		   "sniffer = { immediate_mode = false; };\n", set_up, test_disk_full, tear_down);
-	ADD("/sniffer/capture/stop-loses-nothing", test_stop_loses_nothing);
+	g_test_add("/sniffer/capture/disk-full-immediate", Fixture, immediate_conf, set_up,
+		   test_disk_full, tear_down);
+	g_test_add("/sniffer/capture/burst-then-stop", Fixture, &burst_blocks, set_up,
+		   test_burst_then_stop, tear_down);
+	g_test_add("/sniffer/capture/burst-then-stop-immediate", Fixture, &burst_immediate, set_up,
+		   test_burst_then_stop, tear_down);
 	ADD("/sniffer/capture/concurrent-analyses", test_concurrent_analyses);
-	ADD("/sniffer/capture/interface-goes-away", test_interface_goes_away);
+	g_test_add("/sniffer/capture/interface-goes-away", Fixture, base_conf, set_up,
+		   test_interface_goes_away, tear_down);
+	g_test_add("/sniffer/capture/interface-goes-away-immediate", Fixture, immediate_conf,
+		   set_up, test_interface_goes_away, tear_down);
 	ADD("/sniffer/capture/other-settings", test_other_settings);
 	ADD("/sniffer/errors/missing-interface", test_missing_interface);
 	ADD("/sniffer/errors/no-interface-at-all", test_no_interface_at_all);
