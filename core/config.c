@@ -313,3 +313,35 @@ nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
 	}
 	load_auxiliaries(config, registry, diagnostics);
 }
+
+gint64
+nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallback)
+{
+	long long value;
+
+	/* libconfig widens an int setting to int64 here: one look-up serves both. */
+	if (config_lookup_int64(&config->core_file->config, path, &value) == CONFIG_TRUE)
+		return value;
+	return fallback;
+}
+
+gboolean
+nbx_config_core_boolean(const NbxConfig *config, const char *path, gboolean fallback)
+{
+	int value;
+
+	if (config_lookup_bool(&config->core_file->config, path, &value) == CONFIG_TRUE)
+		return value != 0;
+	return fallback;
+}
+
+const char *
+nbx_config_core_string(const NbxConfig *config, const char *path, const char *fallback)
+{
+	const char *value = NULL;
+
+	if (config_lookup_string(&config->core_file->config, path, &value) == CONFIG_TRUE &&
+	    *value != '\0')
+		return value;
+	return fallback;
+}

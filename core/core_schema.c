@@ -6,6 +6,68 @@
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
 
+static const struct nbx_config_field api_fields[] = {
+	{ .name = "socket", .type = NBX_FIELD_STRING, .default_value = "",
+	  .doc = "UNIX socket of the control API (empty: RUN_DIR/api.sock)" },
+	{ .name = "socket_group", .type = NBX_FIELD_STRING, .default_value = "",
+	  .doc = "Group that owns the socket (mode 0660); empty: the daemon's group" },
+	{ .name = "tcp", .type = NBX_FIELD_STRING, .default_value = "",
+	  .doc = "Also listen on ADDRESS:PORT over TCP (empty: not at all); needs token_file" },
+	{ .name = "token_file", .type = NBX_FIELD_FILE, .flags = NBX_FIELD_MUST_EXIST,
+	  .doc = "File holding the bearer token TCP clients must send" },
+	{ .name = "max_upload_mb", .type = NBX_FIELD_INTEGER, .min = 1, .max = 65536,
+	  .default_value = "256", .doc = "Largest request body accepted, in MiB" },
+	{ 0 },
+};
+
+static const char *const stop_methods[] = { "hard", "acpi", NULL };
+
+static const struct nbx_config_field scheduler_fields[] = {
+	{ .name = "max_concurrent_restores", .type = NBX_FIELD_INTEGER, .min = 1, .max = 1024,
+	  .default_value = "2", .doc = "Machines restored at the same time, at most" },
+	{ .name = "machine_failure_limit", .type = NBX_FIELD_INTEGER, .min = 1, .max = 1000,
+	  .default_value = "3",
+	  .doc = "A machine whose operations fail this many times in a row is disabled" },
+	{ .name = "retry_on_machine_death", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
+	  .doc = "Run a task again, once, when its machine died under it" },
+	{ .name = "max_attempts", .type = NBX_FIELD_INTEGER, .min = 1, .max = 10,
+	  .default_value = "2",
+	  .doc = "Analyses one task may start (crash recovery and retries count)" },
+	{ .name = "default_duration", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "60", .doc = "Seconds a task runs when it does not say" },
+	{ .name = "max_duration", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "3600", .doc = "Longest duration a task may ask for, in seconds" },
+	{ .name = "shutdown_timeout", .type = NBX_FIELD_INTEGER, .min = 1, .max = 3600,
+	  .default_value = "60",
+	  .doc = "On SIGTERM, seconds to wait for running analyses to stop their machines" },
+	{ .name = "stop_method", .type = NBX_FIELD_ENUM, .flags = NBX_FIELD_LOWERCASE,
+	  .choices = stop_methods, .default_value = "hard",
+	  .doc = "hard: pull the plug; acpi: ask the guest to power off first (timeouts.acpi_stop)" },
+	{ .name = "op_grace", .type = NBX_FIELD_INTEGER, .min = 0, .max = 3600,
+	  .default_value = "5",
+	  .doc = "Seconds a plugin op may overrun its deadline before it is abandoned" },
+	{ 0 },
+};
+
+static const struct nbx_config_field timeout_fields[] = {
+	{ .name = "auxiliary_start", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "60", .doc = "Seconds an auxiliary's start may take" },
+	{ .name = "restore", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "300", .doc = "Seconds restore_start (and handle_paused) may take" },
+	{ .name = "agent", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "120", .doc = "Seconds to wait for the guest agent's port to answer" },
+	{ .name = "dump_memory", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "600", .doc = "Seconds dump_memory may take" },
+	{ .name = "acpi_stop", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "30",
+	  .doc = "Seconds a graceful (ACPI) stop may take before the plug is pulled" },
+	{ .name = "stop", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "120", .doc = "Seconds stop may take" },
+	{ .name = "auxiliary_stop", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "120", .doc = "Seconds an auxiliary's stop may take" },
+	{ 0 },
+};
+
 const struct nbx_config_field nbx_core_fields[] = {
 	{ .name = "machineries", .type = NBX_FIELD_LIST, .flags = NBX_FIELD_LOWERCASE,
 	  .default_value = "[ ]",
@@ -25,6 +87,12 @@ const struct nbx_config_field nbx_core_fields[] = {
 	{ .name = "log_level", .type = NBX_FIELD_ENUM, .flags = NBX_FIELD_LOWERCASE,
 	  .choices = log_levels, .default_value = "info",
 	  .doc = "Least severe level that is logged" },
+	{ .name = "api", .type = NBX_FIELD_GROUP, .children = api_fields,
+	  .doc = "The control API (HTTP + JSON) that the nestbox CLI talks to" },
+	{ .name = "scheduler", .type = NBX_FIELD_GROUP, .children = scheduler_fields,
+	  .doc = "How tasks are handed to machines" },
+	{ .name = "timeouts", .type = NBX_FIELD_GROUP, .children = timeout_fields,
+	  .doc = "The longest each step of an analysis may take" },
 	{ 0 },
 };
 
@@ -63,10 +131,12 @@ const struct nbx_config_field nbx_core_auxiliary_fields[] = {
 	{ .name = "order", .type = NBX_FIELD_INTEGER, .min = 0, .max = INT32_MAX,
 	  .default_value = "1",
 	  .doc = "Start order: lower first, ties by name; stopped in reverse" },
+	{ .name = "required", .type = NBX_FIELD_BOOLEAN, .default_value = "false",
+	  .doc = "When this module fails to start, fail the analysis instead of going on" },
 	{ 0 },
 };
 
-const char *const nbx_reserved_plugin_keys[] = { "enabled", "order", "machines", NULL };
+const char *const nbx_reserved_plugin_keys[] = { "enabled", "order", "required", "machines", NULL };
 
 const char *const nbx_reserved_machine_keys[] = {
 	"name",	     "label",	    "ip",      "platform",   "os_version", "architecture",

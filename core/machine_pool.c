@@ -331,6 +331,23 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 	return NULL;
 }
 
+gboolean
+nbx_machine_pool_could_serve(NbxMachinePool *pool, const NbxMachineRequest *request,
+			     GError **error)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
+	g_autofree char *wanted = NULL;
+
+	for (guint i = 0; i < pool->machines->len; i++) {
+		if (matches(g_ptr_array_index(pool->machines, i), request))
+			return TRUE;
+	}
+	wanted = describe_request(request);
+	g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH,
+		    "no configured machine matches %s", wanted);
+	return FALSE;
+}
+
 void
 nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 {
@@ -370,9 +387,22 @@ nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, g
 {
 	/* The plugin only ever sees machines the pool made: this is one of ours. */
 	NbxPoolMachine *entry = (NbxPoolMachine *)machine;
-	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
+	g_mutex_lock(&pool->lock);
 	entry->hypervisor_state = state;
 	g_free(entry->hypervisor_reason);
 	entry->hypervisor_reason = g_strdup(reason);
+	g_mutex_unlock(&pool->lock);
+	if (pool->state_listener != NULL)
+		pool->state_listener(entry, state, reason, pool->state_listener_data);
+}
+
+gint32
+nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
+
+	if (reason != NULL)
+		*reason = g_strdup(machine->hypervisor_reason);
+	return machine->hypervisor_state;
 }

@@ -61,6 +61,14 @@ struct _NbxMachinePool {
 	guint64 releases;
 	/* NbxPoolMachine *, in the order they were added. */
 	GPtrArray *machines;
+	/*
+	 * Told of every state a plugin reports, from the plugin's thread,
+	 * after the pool's lock is released (the scheduler: a machine that
+	 * dies under an analysis). Set before any plugin op runs.
+	 */
+	void (*state_listener)(NbxPoolMachine *machine, gint32 state, const char *reason,
+			       gpointer user_data);
+	gpointer state_listener_data;
 };
 
 NbxMachinePool *nbx_machine_pool_new(void);
@@ -93,6 +101,13 @@ NbxPoolMachine *nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineR
 					 GError **error);
 void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
 
+/*
+ * Whether some configured machine, busy or disabled or not, matches
+ * @request; otherwise NBX_POOL_ERROR_NO_MATCH with the reason.
+ */
+gboolean nbx_machine_pool_could_serve(NbxMachinePool *pool, const NbxMachineRequest *request,
+				      GError **error);
+
 /* Takes a machine out of selection with a reason, or puts it back (NULL). */
 void nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine,
 				   const char *reason);
@@ -102,5 +117,8 @@ NbxPoolMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
 /* Records what the hypervisor says (host service machine_state_changed). */
 void nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
 				 const char *reason);
+
+/* The last state noted, and its reason (a copy, or NULL) when @reason is set. */
+gint32 nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason);
 
 const char *nbx_machine_state_name(gint32 state);

@@ -9,12 +9,18 @@
  * `order`, else the descriptor's `order`, else 1), ties broken by name, and
  * stop in the reverse order.
  *
+ * A `start` that fails is recorded in the report and the analysis goes on
+ * without that auxiliary, unless its config group says `required = true`:
+ * then the analysis fails before the machine is restored.
+ *
  * Required ops: `start`, `stop`.
  *
  * Threading: `init`, `shutdown` and `check` run on the main thread, alone.
  * `start` and `stop` run on worker threads; for one analysis they never
  * overlap, and `stop` is called exactly once for every `start` that
- * succeeded, whatever happened to the analysis in between. Several analyses
+ * succeeded, whatever happened to the analysis in between. (A `start` that
+ * overruns its deadline is given up on and the analysis goes on without the
+ * module; if it then returns true after all, `stop` follows at once.) Several analyses
  * run at the same time, so calls for different analyses may overlap: keep
  * per-analysis state in *@analysis_data, not in the instance.
  */

@@ -150,7 +150,7 @@ struct nbx_config_schema {
  * struct nbx_config_field - one setting.
  * @name:          key in the configuration file; `[a-z][a-z0-9_]*`, unique
  *                 within its table. Keys the core owns (`enabled`, `order`,
- *                 `machines` and, inside a machine, the core machine keys
+ *                 `required`, `machines` and, inside a machine, the core machine keys
  *                 listed in machinery.h) may not be declared again.
  * @type:          an `enum nbx_field_type`.
  * @flags:         an OR of `enum nbx_field_flags`.

@@ -87,7 +87,7 @@ test_good_plugins_load(void)
 	g_assert_cmpuint(fake->descriptor.kind, ==, NBX_PLUGIN_MACHINERY);
 	g_assert_nonnull(fake->machinery.restore_start);
 	/* Optional ops it leaves NULL stay NULL: the core answers "not supported". */
-	g_assert_null(fake->machinery.dump_memory);
+	g_assert_null(fake->machinery.norestore_start);
 	g_assert_cmpuint(nbx_plugin_registry_lookup(registry, "aux-alpha")->descriptor.order, ==, 2);
 }
 
