@@ -225,6 +225,8 @@ child_setup(gpointer data)
 {
 	pid_t daemon_pid = GPOINTER_TO_INT(data);
 
+	/* The daemon ignores SIGPIPE (nestboxd.c); its children need not. */
+	signal(SIGPIPE, SIG_DFL);
 	/* Own process group: a ^C at the daemon's terminal does not reach it. */
 	setpgid(0, 0);
 	/* Dies with the daemon, so a crash leaves no orphaned hypervisor. */
@@ -345,12 +347,18 @@ host_spawn(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *
 	   struct nbx_error *err)
 {
 	SpawnCall call = { .host = host, .spawn = spawn, .pid = pid, .err = err };
+	GSource *source;
 
 	if (main_thread == NULL || g_thread_self() == main_thread)
 		return spawn_now(host, spawn, pid, err);
 	g_mutex_init(&call.lock);
 	g_cond_init(&call.cond);
-	g_main_context_invoke(NULL, spawn_on_main_thread, &call);
+	/* An idle source, not g_main_context_invoke(), which may run it on this thread. */
+	source = g_idle_source_new();
+	g_source_set_priority(source, G_PRIORITY_HIGH);
+	g_source_set_callback(source, spawn_on_main_thread, &call, NULL);
+	g_source_attach(source, NULL);
+	g_source_unref(source);
 	g_mutex_lock(&call.lock);
 	while (!call.done)
 		g_cond_wait(&call.cond, &call.lock);
