@@ -1,19 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * nestboxd: the daemon. At this stage it loads and validates a
- * configuration directory and its plugins, answers the inspection flags
- * (--check, --list-plugins, --config-template), and otherwise runs its main
- * loop until SIGTERM, reloading on SIGHUP.
+ * nestboxd: the daemon. It loads and validates a configuration directory
+ * and its plugins, answers the inspection flags (--check, --list-plugins,
+ * --config-template), and otherwise opens the task store, recovers what a
+ * previous daemon left, serves the control API and runs analyses until
+ * SIGTERM, reloading on SIGHUP.
  */
 #include <glib-unix.h>
 #include <glib.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <libconfig.h>
 
 #include "config_template.h"
+#include "control_api.h"
 #include "daemon_setup.h"
 #include "host_services.h"
+#include "scheduler.h"
+#include "store.h"
 
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
@@ -172,15 +182,30 @@ print_summary(const NbxSetup *setup)
 	}
 }
 
+/* What plugins say at INFO level while they check (a hypervisor's version...). */
+static void
+collect_note(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+	g_ptr_array_add(data, g_strdup(message));
+}
+
 static int
 check(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
 	g_autoptr(NbxSetup) setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
 	guint errors = nbx_diagnostics_count(diagnostics);
 
+	g_log_remove_handler("nestbox", handler);
 	if (setup != NULL)
 		print_summary(setup);
+	if (notes->len > 0)
+		printf("notes:\n");
+	for (guint i = 0; i < notes->len; i++)
+		printf("  %s\n", (const char *)g_ptr_array_index(notes, i));
+	fflush(stdout);
 	nbx_diagnostics_print(diagnostics, stderr);
 	if (errors > 0) {
 		fprintf(stderr, "nestboxd: configuration %s is NOT valid: %u problem%s\n",
@@ -193,16 +218,35 @@ check(void)
 
 typedef struct {
 	GMainLoop *loop;
-	NbxSetup *setup;
+	NbxStore *store;
+	NbxScheduler *scheduler;
+	NbxControlApi *api;
+	gboolean stopping;
 } Daemon;
 
+static void
+on_drained(gpointer data)
+{
+	Daemon *daemon = data;
+
+	g_main_loop_quit(daemon->loop);
+}
+
+/* Running analyses stop their machines and go back to the queue first. */
 static gboolean
 on_terminate(gpointer data)
 {
 	Daemon *daemon = data;
-
+	NbxSetup *setup = nbx_scheduler_get_setup(daemon->scheduler);
+	if (daemon->stopping) {
+		g_message("already stopping");
+		return G_SOURCE_CONTINUE;
+	}
+	daemon->stopping = TRUE;
 	g_message("stopping");
-	g_main_loop_quit(daemon->loop);
+	nbx_scheduler_shutdown(daemon->scheduler,
+			       nbx_config_core_integer(setup->config, "scheduler.shutdown_timeout", 60),
+			       on_drained, daemon);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -221,37 +265,109 @@ on_reload(gpointer data)
 		nbx_setup_free(fresh);
 		return G_SOURCE_CONTINUE;
 	}
-	nbx_setup_free(daemon->setup);
-	daemon->setup = fresh;
+	nbx_scheduler_replace_setup(daemon->scheduler, fresh);
 	g_message("configuration reloaded from %s", config_dir());
 	return G_SOURCE_CONTINUE;
+}
+
+static NbxControlApi *
+start_api(NbxScheduler *scheduler, GError **error)
+{
+	NbxSetup *setup = nbx_scheduler_get_setup(scheduler);
+	g_autofree char *socket_path = NULL;
+	g_autofree char *token = NULL;
+	const NbxConfig *config = setup->config;
+	const char *token_file = nbx_config_core_string(config, "api.token_file", NULL);
+	NbxControlApiOptions options = { 0 };
+
+	socket_path = g_strdup(nbx_config_core_string(config, "api.socket", NULL));
+	if (socket_path == NULL)
+		socket_path = g_build_filename(setup->config->run_dir, "api.sock", NULL);
+	if (token_file != NULL) {
+		if (!g_file_get_contents(token_file, &token, NULL, error))
+			return NULL;
+		g_strstrip(token);
+	}
+	options.socket_path = socket_path;
+	options.socket_group = nbx_config_core_string(config, "api.socket_group", NULL);
+	options.tcp_address = nbx_config_core_string(config, "api.tcp", NULL);
+	options.token = token;
+	options.max_body_bytes =
+		(gsize)nbx_config_core_integer(config, "api.max_upload_mb", 256) * 1024 * 1024;
+	if (options.tcp_address != NULL && (token == NULL || *token == '\0')) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "%s: api.tcp is set but api.token_file is not (or the token is empty): "
+			    "TCP clients must authenticate",
+			    setup->config->core_file->path);
+		return NULL;
+	}
+	return nbx_control_api_new(scheduler, &options, error);
 }
 
 static int
 run_daemon(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *store_path = NULL;
 	Daemon daemon = { 0 };
+	NbxSetup *setup;
+	int status = EXIT_OK;
 
 	nbx_host_services_set_main_thread();
-	daemon.setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
-	if (daemon.setup == NULL || nbx_diagnostics_count(diagnostics) > 0) {
+	setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+	if (setup == NULL || nbx_diagnostics_count(diagnostics) > 0) {
 		nbx_diagnostics_print(diagnostics, stderr);
 		fprintf(stderr, "nestboxd: not starting: configuration %s is not valid\n",
 			config_dir());
-		nbx_setup_free(daemon.setup);
+		nbx_setup_free(setup);
 		return EXIT_INVALID;
 	}
+	const char *dirs[] = { setup->config->state_dir, setup->config->run_dir,
+			       setup->config->analyses_dir };
+
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		if (g_mkdir_with_parents(dirs[i], 0750) != 0) {
+			fprintf(stderr, "nestboxd: cannot create %s: %s\n", dirs[i],
+				g_strerror(errno));
+			nbx_setup_free(setup);
+			return EXIT_INVALID;
+		}
+	}
+	store_path = g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
 	daemon.loop = g_main_loop_new(NULL, FALSE);
+	daemon.store = nbx_store_open(store_path, &error);
+	if (daemon.store != NULL)
+		daemon.scheduler = nbx_scheduler_new(setup, daemon.store, &error);
+	if (daemon.scheduler != NULL)
+		daemon.api = start_api(daemon.scheduler, &error);
+	if (daemon.api == NULL) {
+		fprintf(stderr, "nestboxd: not starting: %s\n", error->message);
+		status = EXIT_INVALID;
+		goto out;
+	}
 	g_unix_signal_add(SIGTERM, on_terminate, &daemon);
 	g_unix_signal_add(SIGINT, on_terminate, &daemon);
 	g_unix_signal_add(SIGHUP, on_reload, &daemon);
-	g_message("nestboxd %s ready: %u machines", NESTBOX_VERSION,
-		  daemon.setup->pool->machines->len);
+	g_message("nestboxd %s ready: %u machines", NESTBOX_VERSION, setup->pool->machines->len);
 	g_main_loop_run(daemon.loop);
-	nbx_setup_free(daemon.setup);
+	if (!nbx_scheduler_is_idle(daemon.scheduler)) {
+		/*
+		 * An analysis thread is still inside a plugin: freeing the plugins
+		 * under it would crash. Leave as a crash would; the store says what
+		 * to recover at the next start.
+		 */
+		g_warning("exiting with analyses still running");
+		_exit(EXIT_INVALID);
+	}
+out:
+	nbx_control_api_free(daemon.api);
+	setup = daemon.scheduler != NULL ? nbx_scheduler_get_setup(daemon.scheduler) : setup;
+	nbx_scheduler_free(daemon.scheduler);
+	nbx_setup_free(setup);
+	nbx_store_close(daemon.store);
 	g_main_loop_unref(daemon.loop);
-	return EXIT_OK;
+	return status;
 }
 
 int
@@ -261,6 +377,13 @@ main(int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 
 	setlocale(LC_ALL, "");
+	/*
+	 * A peer that goes away must be an EPIPE the plugin reports, not the
+	 * end of the daemon: libvirt's ext and ssh transports write to a
+	 * pipe, and libvirt asks its applications to ignore SIGPIPE. Children
+	 * get the default back (host_services.c).
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	g_option_context_add_main_entries(context, entries, NULL);
 	g_option_context_set_summary(context,
 				     "Drives analysis machines through machinery plugins and runs "

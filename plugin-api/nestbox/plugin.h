@@ -70,6 +70,15 @@
  *  - Callbacks a plugin registers (fd watches, timeouts, child exits) run on
  *    the main thread and must not block.
  *
+ * ## Process-wide state belongs to the host
+ *
+ * A plugin shares the daemon's process: it does not install signal
+ * handlers, change signal dispositions or masks, fork without exec, call
+ * exit(), or change the working directory, the umask or the locale. The
+ * host ignores SIGPIPE, so a write to a closed pipe or socket fails with
+ * EPIPE (libvirt asks this of its applications); children spawned through
+ * the host get the default disposition back.
+ *
  * ## Ownership
  *
  * Everything the plugin hands the core (descriptor, schema, ops, strings in

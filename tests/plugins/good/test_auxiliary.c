@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Auxiliary modules for ordering tests, built several times with a
- * different AUX_NAME and AUX_ORDER each. `start` writes NAME.started in the
- * analysis directory; the required key `must_set` of "aux-strict" shows a
- * module that ships disabled.
+ * Auxiliary modules for ordering and lifecycle tests, built several times
+ * with a different AUX_NAME and AUX_ORDER each. `start` writes NAME.started
+ * in the analysis directory and `stop` NAME.stopped; `fault` makes start
+ * fail or hang past its deadline; the per-task option `note` is copied into
+ * the report. The required key `must_set` of "aux-strict" shows a module
+ * that ships disabled.
  */
 #include <nestbox/plugin.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const aux_faults[] = { "none", "fail_start", "hang_start", "slow_start",
+					  NULL };
 
 static const struct nbx_config_field aux_fields[] = {
 	{ .name = "level", .type = NBX_FIELD_INTEGER, .min = 0, .max = 9, .default_value = "3",
 	  .doc = "An option of this module" },
+	{ .name = "fault", .type = NBX_FIELD_ENUM, .choices = aux_faults, .default_value = "none",
+	  .doc = "Fault to inject: fail_start; hang_start or slow_start (3 s whatever the "
+		 "deadline, then fail or succeed)" },
 #ifdef AUX_REQUIRED_KEY
 	{ .name = "must_set", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_REQUIRED,
 	  .doc = "A key without a default that the user must set" },
@@ -41,9 +51,21 @@ aux_start(void *instance, const struct nbx_aux_context *context, void **analysis
 	  const struct nbx_call *call, struct nbx_error *err)
 {
 	struct aux *aux = instance;
+	const char *fault = aux->host->config_string(aux->host, NULL, "fault");
 	char path[4096];
 	FILE *f;
 
+	if (fault != NULL && strcmp(fault, "fail_start") == 0) {
+		aux->host->error_set(aux->host, err, NBX_ERROR_FAILED, "injected start failure");
+		return false;
+	}
+	if (fault != NULL && strcmp(fault, "slow_start") == 0)
+		sleep(3);
+	if (fault != NULL && strcmp(fault, "hang_start") == 0) {
+		sleep(3);
+		aux->host->error_set(aux->host, err, NBX_ERROR_FAILED, "hung, then failed");
+		return false;
+	}
 	snprintf(path, sizeof path, "%s/%s.started", context->analysis_dir, AUX_NAME);
 	f = fopen(path, "w");
 	if (f == NULL) {
@@ -59,8 +81,17 @@ aux_stop(void *instance, const struct nbx_aux_context *context, void *analysis_d
 	 const struct nbx_call *call, struct nbx_error *err)
 {
 	struct aux *aux = instance;
+	const char *note = aux->host->config_string(aux->host, context->task->options, "note");
+	char path[4096];
+	FILE *f;
 
 	aux->host->report_set_string(aux->host, context->report, "module", AUX_NAME);
+	if (note != NULL)
+		aux->host->report_set_string(aux->host, context->report, "note", note);
+	snprintf(path, sizeof path, "%s/%s.stopped", context->analysis_dir, AUX_NAME);
+	f = fopen(path, "w");
+	if (f != NULL)
+		fclose(f);
 	return true;
 }
 

@@ -1,0 +1,1082 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The scheduler and the analysis lifecycle, in process, against the "fake"
+ * machinery and the test auxiliaries (tests/plugins/good), with the real
+ * store. Faults the real plugins cannot produce on demand are injected
+ * through the fake's machine keys.
+ */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "daemon_setup.h"
+#include "host_services.h"
+#include "machine_pool.h"
+#include "scheduler.h"
+#include "store.h"
+#include "test_support.h"
+
+typedef struct {
+	char *dir;
+	NbxSetup *setup;
+	NbxStore *store;
+	NbxScheduler *scheduler;
+	gboolean drained;
+} Fixture;
+
+static const char *
+plugin_dir(void)
+{
+	return g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR");
+}
+
+/*
+ * Writes a config dir: @core is appended to nestbox.conf, @machines is the
+ * body of fake.conf's machines list, @aux the whole auxiliary.conf.
+ */
+static void
+start(Fixture *f, const char *core, const char *machines, const char *aux)
+{
+	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *nestbox_conf = NULL;
+	g_autofree char *fake_conf = NULL;
+	g_autofree char *ledger = NULL;
+	g_autofree char *store_path = NULL;
+
+	f->dir = test_dir_new();
+	ledger = g_build_filename(f->dir, "ledger", NULL);
+	nestbox_conf = g_strdup_printf("machineries = [ \"fake\" ];\n"
+				       "plugin_dirs = [ \"%s\" ];\n"
+				       "builtin_plugin_dir = false;\n"
+				       "state_dir = \"state\";\n"
+				       "run_dir = \"run\";\n"
+				       "analyses_dir = \"analyses\";\n"
+				       "%s\n",
+				       plugin_dir(), core != NULL ? core : "");
+	fake_conf = g_strdup_printf("ledger = \"%s\";\nmachines = ( %s );\n", ledger, machines);
+	test_write(f->dir, "nestbox.conf", nestbox_conf);
+	test_write(f->dir, "machinery/fake.conf", fake_conf);
+	test_write(f->dir, "auxiliary.conf",
+		   aux != NULL ? aux
+			       : "aux-alpha = { enabled = true; };\n"
+				 "aux-beta = { enabled = true; };\n"
+				 "aux-gamma = { enabled = false; };\n"
+				 "aux-strict = { enabled = false; };\n");
+	f->setup = nbx_setup_load(f->dir, NULL, diagnostics);
+	for (guint i = 0; i < nbx_diagnostics_count(diagnostics); i++)
+		g_test_message("%s", nbx_diagnostics_get(diagnostics, i));
+	g_assert_nonnull(f->setup);
+	g_assert_cmpuint(nbx_diagnostics_count(diagnostics), ==, 0);
+	g_assert_cmpint(g_mkdir_with_parents(f->setup->config->analyses_dir, 0750), ==, 0);
+	store_path = g_build_filename(f->setup->config->state_dir, "nestbox.sqlite", NULL);
+	f->store = nbx_store_open(store_path, &error);
+	g_assert_no_error(error);
+	f->scheduler = nbx_scheduler_new(f->setup, f->store, &error);
+	g_assert_no_error(error);
+}
+
+static void
+on_drained(gpointer data)
+{
+	*(gboolean *)data = TRUE;
+}
+
+/* Spins the main loop until @done says so; a hang guard, not a timing assertion. */
+static void
+spin_until(gboolean (*done)(Fixture *f, gpointer data), Fixture *f, gpointer data)
+{
+	gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+
+	while (!done(f, data)) {
+		g_assert_cmpint(g_get_monotonic_time(), <, give_up);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(2000);
+	}
+}
+
+static gboolean
+is_idle(Fixture *f, gpointer data)
+{
+	return nbx_scheduler_is_idle(f->scheduler);
+}
+
+static void
+stop(Fixture *f)
+{
+	gboolean drained = FALSE;
+
+	nbx_scheduler_shutdown(f->scheduler, 60, on_drained, &drained);
+	while (!drained)
+		g_main_context_iteration(NULL, TRUE);
+	spin_until(is_idle, f, NULL);
+	nbx_scheduler_free(f->scheduler);
+	nbx_setup_free(f->setup);
+	nbx_store_close(f->store);
+	test_dir_remove(f->dir);
+	g_free(f->dir);
+}
+
+static NbxTask *
+submit(Fixture *f, const char *machine, gint64 duration, gint64 priority)
+{
+	g_autoptr(NbxTask) request = nbx_task_new();
+	g_autoptr(GError) error = NULL;
+	NbxTask *task;
+
+	request->machine = g_strdup(machine);
+	request->duration_s = duration;
+	request->priority = priority;
+	task = nbx_scheduler_submit(f->scheduler, request, NULL, &error);
+	g_assert_no_error(error);
+	return task;
+}
+
+static gint64
+submit_id(Fixture *f, const char *machine, gint64 duration, gint64 priority)
+{
+	g_autoptr(NbxTask) task = submit(f, machine, duration, priority);
+
+	return task->id;
+}
+
+static NbxTask *
+get(Fixture *f, gint64 id)
+{
+	g_autoptr(GError) error = NULL;
+	NbxTask *task = nbx_store_task_get(f->store, id, &error);
+
+	g_assert_no_error(error);
+	return task;
+}
+
+static gboolean
+task_is_final(Fixture *f, gpointer data)
+{
+	g_autoptr(NbxTask) task = get(f, *(gint64 *)data);
+
+	return nbx_task_state_is_final(task->state);
+}
+
+static NbxTask *
+wait_final(Fixture *f, gint64 id)
+{
+	spin_until(task_is_final, f, &id);
+	return get(f, id);
+}
+
+static JsonObject *
+read_report(const NbxTask *task)
+{
+	g_autofree char *path = g_build_filename(task->analysis_dir, "report.json", NULL);
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GError) error = NULL;
+
+	json_parser_load_from_file(parser, path, &error);
+	g_assert_no_error(error);
+	return json_object_ref(json_node_get_object(json_parser_get_root(parser)));
+}
+
+/* The names of the report's steps, joined by spaces. */
+static char *
+step_names(JsonObject *report)
+{
+	JsonArray *steps = json_object_get_array_member(report, "steps");
+	g_autoptr(GString) names = g_string_new(NULL);
+
+	for (guint i = 0; i < json_array_get_length(steps); i++)
+		g_string_append_printf(
+			names, "%s%s", i ? " " : "",
+			json_object_get_string_member(json_array_get_object_element(steps, i),
+						      "name"));
+	return g_string_free(g_steal_pointer(&names), FALSE);
+}
+
+static JsonObject *
+find_step(JsonObject *report, const char *name)
+{
+	JsonArray *steps = json_object_get_array_member(report, "steps");
+
+	for (guint i = 0; i < json_array_get_length(steps); i++) {
+		JsonObject *step = json_array_get_object_element(steps, i);
+
+		if (g_strcmp0(json_object_get_string_member(step, "name"), name) == 0)
+			return step;
+	}
+	g_assert_not_reached();
+}
+
+static gboolean
+running_marker_exists(Fixture *f, const char *machine)
+{
+	g_autofree char *path =
+		g_strdup_printf("%s/plugins/fake/%s.running", f->setup->config->run_dir, machine);
+
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+static NbxMachineStatus *
+machine_status(Fixture *f, const char *name)
+{
+	g_autoptr(GPtrArray) machines = nbx_scheduler_list_machines(f->scheduler);
+
+	for (guint i = 0; i < machines->len; i++) {
+		NbxMachineStatus *status = g_ptr_array_index(machines, i);
+
+		if (g_strcmp0(status->name, name) == 0)
+			return g_ptr_array_steal_index(machines, i);
+	}
+	g_assert_not_reached();
+}
+
+#define MACHINE_AT(name, ip, extra)                                                     \
+	"{ name = \"" name "\"; label = \"" name "\"; ip = \"" ip "\"; platform = \"linux\"; " extra \
+	" }"
+#define MACHINE(name, extra) MACHINE_AT(name, "127.0.0.1", extra)
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static void
+test_lifecycle(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) request = nbx_task_new();
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *names = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+	JsonArray *steps;
+	const char *previous = "";
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	request->duration_s = 1;
+	request->memory_dump = TRUE;
+	request->options_json = g_strdup("{\"aux-alpha\": {\"note\": \"from the task\"}}");
+	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(task->state, ==, NBX_TASK_QUEUED);
+	done = wait_final(&f, task->id);
+	g_assert_cmpstr(nbx_task_state_name(done->state), ==, "reported");
+	g_assert_null(done->reason);
+	g_assert_cmpstr(done->assigned_machine, ==, "m1");
+	g_assert_cmpint(done->attempts, ==, 1);
+	g_assert_cmpint(done->started_us, >=, done->created_us);
+	g_assert_cmpint(done->ended_us, >=, done->started_us);
+
+	report = read_report(done);
+	names = step_names(report);
+	/* aux-beta has order 0, aux-alpha 2: started in that order, stopped in reverse. */
+	g_assert_cmpstr(names, ==,
+			"analysis_dir auxiliary.aux-beta.start auxiliary.aux-alpha.start "
+			"restore_start run dump_memory stop auxiliary.aux-alpha.stop "
+			"auxiliary.aux-beta.stop");
+	steps = json_object_get_array_member(report, "steps");
+	for (guint i = 0; i < json_array_get_length(steps); i++) {
+		JsonObject *step = json_array_get_object_element(steps, i);
+		const char *started = json_object_get_string_member(step, "started");
+		const char *ended = json_object_get_string_member(step, "ended");
+
+		/* Same fixed-width ISO 8601 format: text order is time order. */
+		g_assert_cmpstr(started, >=, previous);
+		g_assert_cmpstr(ended, >=, started);
+		previous = ended;
+		g_assert_true(json_object_get_boolean_member(step, "ok"));
+	}
+	{
+		g_autofree char *dump = g_build_filename(done->analysis_dir, "memory.dmp", NULL);
+		g_autofree char *contents = NULL;
+
+		g_assert_true(g_file_get_contents(dump, &contents, NULL, NULL));
+		g_assert_cmpstr(contents, ==, "fake memory of m1");
+	}
+	g_assert_cmpfloat(json_object_get_double_member(find_step(report, "run"), "duration_s"),
+			  >=, 1.0);
+	g_assert_cmpstr(json_object_get_string_member(report, "result"), ==, "reported");
+	g_assert_cmpstr(json_object_get_string_member(
+				json_object_get_object_member(
+					json_object_get_object_member(
+						json_object_get_object_member(report, "auxiliaries"),
+						"aux-alpha"),
+					"result"),
+				"note"),
+			==, "from the task");
+	g_assert_cmpstr(json_object_get_string_member(
+				json_object_get_object_member(report, "machine"), "machinery"),
+			==, "fake");
+
+	g_assert_false(running_marker_exists(&f, "m1"));
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->activity, ==, "idle");
+	g_assert_null(status->disabled_reason);
+	g_assert_cmpstr(status->state, ==, "poweroff");
+	stop(&f);
+}
+
+static void
+test_unserviceable(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) request = nbx_task_new();
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) stored = NULL;
+	g_autoptr(GError) error = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	request->platform = g_strdup("plan9");
+	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(task->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(task->reason, ==, "no configured machine matches platform=plan9");
+	stored = get(&f, task->id);
+	g_assert_cmpint(stored->state, ==, NBX_TASK_FAILED);
+
+	/* Invalid requests store nothing. */
+	g_clear_pointer(&task, nbx_task_free);
+	g_free(request->platform);
+	request->platform = NULL;
+	request->options_json = g_strdup("{\"nosuch\": {}}");
+	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
+	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID);
+	g_assert_cmpstr(error->message, ==, "options.nosuch: no auxiliary named \"nosuch\" is enabled");
+	g_assert_null(task);
+	g_clear_error(&error);
+	g_free(request->options_json);
+	request->options_json = NULL;
+	request->duration_s = 999999;
+	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
+	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID);
+	g_assert_true(g_str_has_prefix(error->message, "duration: "));
+	{
+		g_autoptr(GPtrArray) all = nbx_store_task_list(f.store, -1, 0, 0, NULL);
+
+		g_assert_cmpuint(all->len, ==, 1);
+	}
+	stop(&f);
+}
+
+/* ---- timeouts ------------------------------------------------------------------- */
+
+static void
+test_timeout_restore_hangs(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, "timeouts = { restore = 1; };\nscheduler = { op_grace = 1; };",
+	      MACHINE("m1", "fault = \"restore_hangs\"; hang_s = 4;"), NULL);
+	task = submit(&f, "m1", 1, 0);
+	done = wait_final(&f, task->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(done->reason, ==,
+			"fake: machine m1: restore_start did not return within 1 s (its deadline) and "
+			"was abandoned");
+	/* The auxiliaries were still stopped. */
+	{
+		g_autofree char *stopped =
+			g_build_filename(done->analysis_dir, "aux-alpha.stopped", NULL);
+
+		g_assert_true(g_file_test(stopped, G_FILE_TEST_EXISTS));
+	}
+	status = machine_status(&f, "m1");
+	g_assert_nonnull(status->disabled_reason);
+	g_assert_true(strstr(status->disabled_reason, "did not return") != NULL);
+	/* Once the hung op returns, the machine is unlocked (still disabled). */
+	spin_until(is_idle, &f, NULL);
+	stop(&f);
+}
+
+static void
+test_timeout_restore_deadline(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *names = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, "timeouts = { restore = 1; };", MACHINE("m1", "fault = \"restore_times_out\";"),
+	      NULL);
+	task = submit(&f, "m1", 1, 0);
+	done = wait_final(&f, task->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(done->reason, ==,
+			"fake: machine m1: restore_start: the hypervisor did not answer before the "
+			"deadline");
+	report = read_report(done);
+	names = step_names(report);
+	/* After a failed restore the machine is still stopped, then the auxiliaries. */
+	g_assert_true(strstr(names, "restore_start stop auxiliary.aux-alpha.stop") != NULL);
+	status = machine_status(&f, "m1");
+	g_assert_null(status->disabled_reason);
+	g_assert_cmpint(status->failures, ==, 1);
+	stop(&f);
+}
+
+static guint16
+unused_port(void)
+{
+	g_autoptr(GSocket) socket =
+		g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+	g_autoptr(GSocketAddress) bound = NULL;
+
+	g_assert_true(g_socket_bind(socket, any, TRUE, NULL));
+	bound = g_socket_get_local_address(socket, NULL);
+	return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+static void
+test_timeout_agent(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autofree char *machine = NULL;
+	g_autofree char *expected = NULL;
+	guint16 port = unused_port();
+
+	machine = g_strdup_printf(MACHINE("m1", "agent_port = %u;"), port);
+	start(&f, "timeouts = { agent = 1; };", machine, NULL);
+	task = submit(&f, "m1", 1, 0);
+	done = wait_final(&f, task->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
+	expected = g_strdup_printf("the guest agent at 127.0.0.1:%u did not answer within 1 s",
+				   port);
+	g_assert_true(g_str_has_prefix(done->reason, expected));
+	g_assert_false(running_marker_exists(&f, "m1"));
+	stop(&f);
+}
+
+static void
+test_agent_answers(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(GSocketListener) listener = g_socket_listener_new();
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *machine = NULL;
+	g_autoptr(GError) error = NULL;
+	guint16 port = g_socket_listener_add_any_inet_port(listener, NULL, &error);
+
+	g_assert_no_error(error);
+	machine = g_strdup_printf(MACHINE("m1", "agent_port = %u;"), port);
+	start(&f, "timeouts = { agent = 30; };", machine, NULL);
+	task = submit(&f, "m1", 1, 0);
+	done = wait_final(&f, task->id);
+	g_assert_cmpstr(done->reason, ==, NULL);
+	report = read_report(done);
+	g_assert_true(json_object_get_boolean_member(find_step(report, "agent"), "ok"));
+	stop(&f);
+}
+
+static void
+test_timeout_stop(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, "timeouts = { stop = 1; };\nscheduler = { op_grace = 1; };",
+	      MACHINE("m1", "fault = \"stop_hangs\"; hang_s = 4;"), NULL);
+	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	/* The results are complete; the machine is what cannot be trusted. */
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->disabled_reason, ==,
+			"an operation on it did not return (fake: machine m1: stop did not return "
+			"within 1 s (its deadline) and was abandoned); it stays locked until it does");
+	spin_until(is_idle, &f, NULL);
+	stop(&f);
+}
+
+static void
+check_acpi(const char *fault, gboolean powers_off)
+{
+	Fixture f = { 0 };
+	g_autofree char *machine = g_strdup_printf(MACHINE("m1", "fault = \"%s\";"), fault);
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *names = NULL;
+	JsonObject *wait;
+
+	start(&f, "scheduler = { stop_method = \"acpi\"; };\ntimeouts = { acpi_stop = 1; };",
+	      machine, NULL);
+	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	report = read_report(done);
+	names = step_names(report);
+	g_assert_true(strstr(names, "run acpi_stop acpi_stop.wait stop auxiliary") != NULL);
+	wait = find_step(report, "acpi_stop.wait");
+	g_assert_cmpint(json_object_get_boolean_member(wait, "ok"), ==, powers_off);
+	if (!powers_off)
+		g_assert_cmpstr(json_object_get_string_member(wait, "error"), ==,
+				"the guest did not power off in time; pulling the plug");
+	g_assert_false(running_marker_exists(&f, "m1"));
+	stop(&f);
+}
+
+static void
+test_acpi_stop(void)
+{
+	check_acpi("none", TRUE);
+}
+
+static void
+test_acpi_stop_ignored(void)
+{
+	check_acpi("ignores_acpi", FALSE);
+}
+
+static void
+test_dump_fails(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) request = nbx_task_new();
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autoptr(GError) error = NULL;
+
+	start(&f, NULL, MACHINE("m1", "fault = \"dump_fails\";"), NULL);
+	request->duration_s = 1;
+	request->memory_dump = TRUE;
+	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
+	g_assert_no_error(error);
+	done = wait_final(&f, task->id);
+	/* A failed dump costs the dump, not the analysis. */
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	report = read_report(done);
+	g_assert_cmpstr(json_object_get_string_member(find_step(report, "dump_memory"), "error"),
+			==, "fake: machine m1: dump_memory: injected dump failure");
+	stop(&f);
+}
+
+/* ---- auxiliaries ----------------------------------------------------------------- */
+
+static void
+run_with_failing_aux(const char *fault, gboolean required, const char *core)
+{
+	Fixture f = { 0 };
+	g_autofree char *aux = g_strdup_printf(
+		"aux-alpha = { enabled = true; fault = \"%s\"; required = %s; };\n"
+		"aux-beta = { enabled = true; };\n"
+		"aux-gamma = { enabled = false; };\n"
+		"aux-strict = { enabled = false; };\n",
+		fault, required ? "true" : "false");
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *names = NULL;
+	g_autofree char *beta_stopped = NULL;
+	JsonObject *alpha;
+
+	start(&f, core, MACHINE("m1", ""), aux);
+	task = submit(&f, "m1", 1, 0);
+	done = wait_final(&f, task->id);
+	report = read_report(done);
+	names = step_names(report);
+	alpha = json_object_get_object_member(json_object_get_object_member(report, "auxiliaries"),
+					      "aux-alpha");
+	g_assert_false(json_object_get_boolean_member(alpha, "started"));
+	g_assert_false(json_object_has_member(alpha, "stopped"));
+	beta_stopped = g_build_filename(done->analysis_dir, "aux-beta.stopped", NULL);
+	g_assert_true(g_file_test(beta_stopped, G_FILE_TEST_EXISTS));
+	if (required) {
+		g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
+		g_assert_true(g_str_has_prefix(done->reason, "required auxiliary aux-alpha did not start: aux-alpha: start: "));
+		/* The machine was never touched. */
+		g_assert_cmpstr(names, ==,
+				"analysis_dir auxiliary.aux-beta.start auxiliary.aux-alpha.start "
+				"auxiliary.aux-beta.stop");
+	} else {
+		g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+		g_assert_cmpstr(names, ==,
+				"analysis_dir auxiliary.aux-beta.start auxiliary.aux-alpha.start "
+				"restore_start run stop auxiliary.aux-beta.stop");
+	}
+	stop(&f);
+}
+
+static void
+test_aux_fails(void)
+{
+	run_with_failing_aux("fail_start", FALSE, NULL);
+}
+
+static void
+test_aux_fails_required(void)
+{
+	run_with_failing_aux("fail_start", TRUE, NULL);
+}
+
+static void
+test_aux_hangs(void)
+{
+	run_with_failing_aux("hang_start", FALSE,
+			     "timeouts = { auxiliary_start = 1; };\nscheduler = { op_grace = 0; };");
+}
+
+static gboolean
+file_exists(Fixture *f, gpointer data)
+{
+	return g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+/* A start given up on that succeeds after all still gets its stop. */
+static void
+test_aux_late_start(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) done = NULL;
+	g_autofree char *stopped = NULL;
+
+	start(&f, "timeouts = { auxiliary_start = 1; };\nscheduler = { op_grace = 0; };",
+	      MACHINE("m1", ""),
+	      "aux-alpha = { enabled = true; fault = \"slow_start\"; };\n"
+	      "aux-beta = { enabled = false; };\naux-gamma = { enabled = false; };\n"
+	      "aux-strict = { enabled = false; };\n");
+	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	stopped = g_build_filename(done->analysis_dir, "aux-alpha.stopped", NULL);
+	spin_until(file_exists, &f, stopped);
+	stop(&f);
+}
+
+/* ---- machines --------------------------------------------------------------------- */
+
+static void
+test_disable_enable(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) first = NULL;
+	g_autoptr(NbxTask) second = NULL;
+	g_autoptr(NbxTask) third = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+	g_autoptr(GError) error = NULL;
+
+	start(&f, "scheduler = { machine_failure_limit = 2; };",
+	      MACHINE("m1", "fault = \"restore_fails\";"), NULL);
+	first = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(first->state, ==, NBX_TASK_FAILED);
+	second = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(second->state, ==, NBX_TASK_FAILED);
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->disabled_reason, ==,
+			"disabled after 2 failed operations in a row; last: fake: machine m1: "
+			"restore_start: injected failure");
+
+	/* A disabled machine takes no task: this one waits... */
+	third = submit(&f, "m1", 1, 0);
+	for (int i = 0; i < 50; i++)
+		g_main_context_iteration(NULL, FALSE);
+	g_clear_pointer(&third, nbx_task_free);
+	third = get(&f, 3);
+	g_assert_cmpint(third->state, ==, NBX_TASK_QUEUED);
+
+	/* ...until the machine is enabled again. */
+	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", NULL, &error));
+	g_assert_no_error(error);
+	g_clear_pointer(&third, nbx_task_free);
+	third = wait_final(&f, 3);
+	g_assert_cmpint(third->attempts, ==, 1);
+	g_assert_false(nbx_scheduler_set_machine_disabled(f.scheduler, "nosuch", NULL, &error));
+	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND);
+	stop(&f);
+}
+
+static void
+test_stop_fails(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, NULL, MACHINE("m1", "fault = \"stop_fails\";"), NULL);
+	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	/* The results are complete; the machine is what cannot be trusted. */
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->disabled_reason, ==,
+			"fake: machine m1: stop: injected stop failure; it may still be running");
+	g_assert_cmpstr(status->activity, ==, "stopping");
+	stop(&f);
+}
+
+static void
+check_dies(gboolean retry)
+{
+	Fixture f = { 0 };
+	g_autofree char *core = g_strdup_printf(
+		"scheduler = { retry_on_machine_death = %s; max_attempts = 2; };",
+		retry ? "true" : "false");
+	g_autoptr(NbxTask) done = NULL;
+	g_autofree char *aside = NULL;
+
+	start(&f, core, MACHINE("m1", "fault = \"dies_while_running\";"), NULL);
+	done = wait_final(&f, submit_id(&f, "m1", 30, 0));
+	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(done->reason, ==,
+			"machine m1 went poweroff during the analysis: killed from outside");
+	g_assert_cmpint(done->attempts, ==, retry ? 2 : 1);
+	/* The first attempt's directory is kept beside the second's. */
+	aside = g_strdup_printf("%s.attempt-1", done->analysis_dir);
+	g_assert_cmpint(g_file_test(aside, G_FILE_TEST_IS_DIR), ==, retry);
+	g_assert_false(running_marker_exists(&f, "m1"));
+	stop(&f);
+}
+
+static void
+test_machine_dies_retried(void)
+{
+	check_dies(TRUE);
+}
+
+static void
+test_machine_dies_not_retried(void)
+{
+	check_dies(FALSE);
+}
+
+static void
+test_paused(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) resumed = NULL;
+	g_autoptr(NbxTask) stuck = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *names = NULL;
+
+	start(&f, NULL,
+	      MACHINE("m1", "fault = \"comes_back_paused\";") ", " MACHINE_AT(
+		      "m2", "127.0.0.2", "fault = \"paused_unresumable\";"),
+	      NULL);
+	resumed = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(resumed->state, ==, NBX_TASK_REPORTED);
+	report = read_report(resumed);
+	names = step_names(report);
+	g_assert_true(strstr(names, "restore_start handle_paused run") != NULL);
+	stuck = wait_final(&f, submit_id(&f, "m2", 1, 0));
+	g_assert_cmpint(stuck->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(stuck->reason, ==,
+			"fake: machine m2: handle_paused: paused after an I/O error: not resumable");
+	g_assert_false(running_marker_exists(&f, "m2"));
+	stop(&f);
+}
+
+/* ---- scheduling -------------------------------------------------------------------- */
+
+typedef struct {
+	char *op;
+	char *machine;
+	gint64 begin;
+	gint64 end;
+} Interval;
+
+static void
+interval_free(Interval *interval)
+{
+	g_free(interval->op);
+	g_free(interval->machine);
+	g_free(interval);
+}
+
+/* The ledger's begin/end pairs; asserts every machine's ops alternate. */
+static GPtrArray *
+read_ledger(Fixture *f)
+{
+	g_autofree char *path = g_build_filename(f->dir, "ledger", NULL);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_autoptr(GHashTable) open = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GPtrArray *intervals = g_ptr_array_new_with_free_func((GDestroyNotify)interval_free);
+	g_autoptr(GError) error = NULL;
+
+	g_file_get_contents(path, &text, NULL, &error);
+	g_assert_no_error(error);
+	lines = g_strsplit(text, "\n", -1);
+	for (char **line = lines; *line != NULL && **line != '\0'; line++) {
+		g_auto(GStrv) words = g_strsplit(*line, " ", 4);
+		Interval *interval;
+
+		g_assert_cmpuint(g_strv_length(words), ==, 4);
+		if (g_strcmp0(words[0], "begin") == 0) {
+			/* Ops on one machine never overlap. */
+			g_assert_false(g_hash_table_contains(open, words[2]));
+			interval = g_new0(Interval, 1);
+			interval->op = g_strdup(words[1]);
+			interval->machine = g_strdup(words[2]);
+			interval->begin = g_ascii_strtoll(words[3], NULL, 10);
+			g_hash_table_insert(open, g_strdup(words[2]), interval);
+			g_ptr_array_add(intervals, interval);
+		} else {
+			interval = g_hash_table_lookup(open, words[2]);
+			g_assert_nonnull(interval);
+			g_assert_cmpstr(interval->op, ==, words[1]);
+			interval->end = g_ascii_strtoll(words[3], NULL, 10);
+			g_hash_table_remove(open, words[2]);
+		}
+	}
+	g_assert_cmpuint(g_hash_table_size(open), ==, 0);
+	return intervals;
+}
+
+/* Whether two restore_start calls ever ran at the same time. */
+static gboolean
+restores_overlap(GPtrArray *intervals)
+{
+	for (guint i = 0; i < intervals->len; i++) {
+		Interval *a = g_ptr_array_index(intervals, i);
+
+		for (guint j = i + 1; j < intervals->len; j++) {
+			Interval *b = g_ptr_array_index(intervals, j);
+
+			if (g_strcmp0(a->op, "restore_start") == 0 &&
+			    g_strcmp0(b->op, "restore_start") == 0 && a->begin < b->end &&
+			    b->begin < a->end)
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+static void
+check_concurrency(gint64 restore_cap, gboolean expect_overlap)
+{
+	Fixture f = { 0 };
+	g_autofree char *core =
+		g_strdup_printf("scheduler = { max_concurrent_restores = %" G_GINT64_FORMAT "; };",
+				restore_cap);
+	g_autoptr(GPtrArray) intervals = NULL;
+	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	gint64 ids[6];
+
+	start(&f, core,
+	      MACHINE("m1", "delay_ms = 500;") ", " MACHINE_AT("m2", "127.0.0.2", "delay_ms = 500;"),
+	      NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autoptr(NbxTask) task = submit(&f, NULL, 1, 0);
+
+		ids[i] = task->id;
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autoptr(NbxTask) done = wait_final(&f, ids[i]);
+
+		g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+		g_hash_table_add(used, g_strdup(done->assigned_machine));
+	}
+	/* Both machines served tasks. */
+	g_assert_cmpuint(g_hash_table_size(used), ==, 2);
+	intervals = read_ledger(&f);
+	g_assert_cmpuint(intervals->len, ==, 12);
+	g_assert_cmpint(restores_overlap(intervals), ==, expect_overlap);
+	stop(&f);
+}
+
+static void
+test_concurrency_parallel(void)
+{
+	check_concurrency(2, TRUE);
+}
+
+static void
+test_concurrency_restore_cap(void)
+{
+	check_concurrency(1, FALSE);
+}
+
+static void
+test_priority(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) low1 = NULL;
+	g_autoptr(NbxTask) low2 = NULL;
+	g_autoptr(NbxTask) high = NULL;
+	g_autoptr(NbxTask) a = NULL;
+	g_autoptr(NbxTask) b = NULL;
+	g_autoptr(NbxTask) c = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	/* Submitted before the main loop runs: the first pass sees all three. */
+	low1 = submit(&f, "m1", 1, 0);
+	low2 = submit(&f, "m1", 1, 0);
+	high = submit(&f, "m1", 1, 5);
+	a = wait_final(&f, low1->id);
+	b = wait_final(&f, low2->id);
+	c = wait_final(&f, high->id);
+	g_assert_cmpint(c->started_us, <, a->started_us);
+	g_assert_cmpint(a->started_us, <, b->started_us);
+	stop(&f);
+}
+
+static gboolean
+task_is_running(Fixture *f, gpointer data)
+{
+	g_autoptr(NbxTask) task = get(f, *(gint64 *)data);
+
+	return task->state == NBX_TASK_RUNNING && g_strcmp0(task->step, "run") == 0;
+}
+
+static void
+test_cancel(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) running = NULL;
+	g_autoptr(NbxTask) queued = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(NbxTask) done_queued = NULL;
+	g_autoptr(GError) error = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	running = submit(&f, "m1", 600, 0);
+	queued = submit(&f, "m1", 600, 0);
+	spin_until(task_is_running, &f, &running->id);
+	g_assert_true(nbx_scheduler_cancel(f.scheduler, queued->id, &error));
+	g_assert_no_error(error);
+	done_queued = get(&f, queued->id);
+	g_assert_cmpint(done_queued->state, ==, NBX_TASK_CANCELLED);
+	g_assert_cmpint(done_queued->attempts, ==, 0);
+
+	g_assert_true(nbx_scheduler_cancel(f.scheduler, running->id, &error));
+	done = wait_final(&f, running->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_CANCELLED);
+	g_assert_cmpstr(done->reason, ==, "cancelled by the operator");
+	g_assert_false(running_marker_exists(&f, "m1"));
+
+	g_assert_false(nbx_scheduler_cancel(f.scheduler, running->id, &error));
+	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_CONFLICT);
+	g_clear_error(&error);
+	g_assert_false(nbx_scheduler_cancel(f.scheduler, 4242, &error));
+	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND);
+	stop(&f);
+}
+
+static void
+test_shutdown_requeues(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) after = NULL;
+	gboolean drained = FALSE;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	task = submit(&f, "m1", 600, 0);
+	spin_until(task_is_running, &f, &task->id);
+	g_assert_true(running_marker_exists(&f, "m1"));
+	nbx_scheduler_shutdown(f.scheduler, 60, on_drained, &drained);
+	while (!drained)
+		g_main_context_iteration(NULL, TRUE);
+	after = get(&f, task->id);
+	g_assert_cmpint(after->state, ==, NBX_TASK_QUEUED);
+	g_assert_cmpstr(after->reason, ==, "interrupted by a shutdown of nestboxd; it will run again");
+	g_assert_cmpint(after->attempts, ==, 0);
+	g_assert_false(running_marker_exists(&f, "m1"));
+	/* A stopping scheduler takes nothing new. */
+	{
+		g_autoptr(NbxTask) request = nbx_task_new();
+		g_autoptr(GError) error = NULL;
+
+		g_assert_null(nbx_scheduler_submit(f.scheduler, request, NULL, &error));
+		g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_CONFLICT);
+	}
+	stop(&f);
+}
+
+/* What a daemon killed mid-analysis leaves: a running task, a machine marked running. */
+static void
+test_recovery(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) again = nbx_task_new();
+	g_autoptr(NbxTask) spent = nbx_task_new();
+	g_autoptr(NbxTask) done_again = NULL;
+	g_autoptr(NbxTask) done_spent = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *marker = NULL;
+
+	start(&f, "scheduler = { max_attempts = 2; };", MACHINE("m1", ""), NULL);
+	/* The "dead daemon's" state, written behind the scheduler's back. */
+	nbx_scheduler_free(f.scheduler);
+	again->state = NBX_TASK_RUNNING;
+	again->step = g_strdup("run");
+	again->attempts = 1;
+	again->duration_s = 1;
+	again->created_us = g_get_real_time();
+	again->assigned_machine = g_strdup("m1");
+	g_assert_true(nbx_store_task_insert(f.store, again, &error));
+	spent->state = NBX_TASK_RUNNING;
+	spent->step = g_strdup("restore_start");
+	spent->attempts = 2;
+	spent->duration_s = 1;
+	spent->created_us = g_get_real_time();
+	g_assert_true(nbx_store_task_insert(f.store, spent, &error));
+	g_assert_true(nbx_store_machine_set_activity(f.store, "m1", NBX_MACHINE_ACTIVITY_RUNNING,
+						     again->id, &error));
+	marker = g_strdup_printf("%s/plugins/fake/m1.running", f.setup->config->run_dir);
+	test_write("/", marker, "");
+
+	f.scheduler = nbx_scheduler_new(f.setup, f.store, &error);
+	g_assert_no_error(error);
+	done_spent = get(&f, spent->id);
+	g_assert_cmpint(done_spent->state, ==, NBX_TASK_FAILED);
+	g_assert_cmpstr(done_spent->reason, ==,
+			"nestboxd ended during step restore_start, and it has used up its 2 attempts");
+	done_again = wait_final(&f, again->id);
+	g_assert_cmpint(done_again->state, ==, NBX_TASK_REPORTED);
+	g_assert_cmpint(done_again->attempts, ==, 2);
+	g_assert_false(running_marker_exists(&f, "m1"));
+	{
+		g_autoptr(GPtrArray) events = nbx_store_event_list(f.store, 0, &error);
+		gboolean recovered = FALSE;
+
+		for (guint i = 0; i < events->len; i++) {
+			NbxStoredEvent *event = g_ptr_array_index(events, i);
+
+			recovered |= g_strcmp0(event->kind, "machine.recovered") == 0;
+		}
+		g_assert_true(recovered);
+	}
+	stop(&f);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	/* The daemon warns when it disables a machine: expected here, not fatal. */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	nbx_host_services_set_main_thread();
+	g_test_add_func("/scheduler/lifecycle", test_lifecycle);
+	g_test_add_func("/scheduler/unserviceable-and-invalid", test_unserviceable);
+	g_test_add_func("/scheduler/timeout/restore-hangs", test_timeout_restore_hangs);
+	g_test_add_func("/scheduler/timeout/restore-deadline", test_timeout_restore_deadline);
+	g_test_add_func("/scheduler/timeout/agent", test_timeout_agent);
+	g_test_add_func("/scheduler/timeout/stop", test_timeout_stop);
+	g_test_add_func("/scheduler/acpi-stop", test_acpi_stop);
+	g_test_add_func("/scheduler/acpi-stop-ignored", test_acpi_stop_ignored);
+	g_test_add_func("/scheduler/dump-fails", test_dump_fails);
+	g_test_add_func("/scheduler/agent-answers", test_agent_answers);
+	g_test_add_func("/scheduler/auxiliary/fails", test_aux_fails);
+	g_test_add_func("/scheduler/auxiliary/fails-required", test_aux_fails_required);
+	g_test_add_func("/scheduler/timeout/auxiliary", test_aux_hangs);
+	g_test_add_func("/scheduler/auxiliary/late-start", test_aux_late_start);
+	g_test_add_func("/scheduler/machine/disable-enable", test_disable_enable);
+	g_test_add_func("/scheduler/machine/stop-fails", test_stop_fails);
+	g_test_add_func("/scheduler/machine/dies-retried", test_machine_dies_retried);
+	g_test_add_func("/scheduler/machine/dies-not-retried", test_machine_dies_not_retried);
+	g_test_add_func("/scheduler/machine/paused", test_paused);
+	g_test_add_func("/scheduler/concurrency/parallel", test_concurrency_parallel);
+	g_test_add_func("/scheduler/concurrency/restore-cap", test_concurrency_restore_cap);
+	g_test_add_func("/scheduler/priority", test_priority);
+	g_test_add_func("/scheduler/cancel", test_cancel);
+	g_test_add_func("/scheduler/shutdown-requeues", test_shutdown_requeues);
+	g_test_add_func("/scheduler/recovery", test_recovery);
+	return g_test_run();
+}
