@@ -1,0 +1,1051 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * nestbox: the command-line client of nestboxd's control API (see
+ * core/control_api.c for the routes). It talks HTTP over the daemon's UNIX
+ * socket, or over TCP with a bearer token, prints tables for people and the
+ * API's own JSON with --json, and says what went wrong in its exit status.
+ */
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	EXIT_OK = 0,
+	/* The task failed or was cancelled, or the daemon refused (4xx). */
+	EXIT_REFUSED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+	/* The daemon failed (5xx) or answered something that is not the API. */
+	EXIT_SERVER = 4,
+};
+
+#define DEFAULT_SOCKET "/run/nestbox/api.sock"
+#define POLL_INTERVAL_US (G_USEC_PER_SEC / 2)
+
+static char *opt_socket = NULL;
+static char *opt_url = NULL;
+static char *opt_token_file = NULL;
+static gboolean opt_json = FALSE;
+
+static const GOptionEntry global_entries[] = {
+	{ "socket", 's', 0, G_OPTION_ARG_FILENAME, &opt_socket,
+	  "nestboxd's UNIX socket (default $NESTBOX_SOCKET, else " DEFAULT_SOCKET ")", "PATH" },
+	{ "url", 0, 0, G_OPTION_ARG_STRING, &opt_url,
+	  "Talk to nestboxd over TCP instead, e.g. http://10.0.0.5:8090", "URL" },
+	{ "token-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_token_file,
+	  "File holding the bearer token for --url", "FILE" },
+	{ "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print the API's JSON instead of a table",
+	  NULL },
+	G_OPTION_ENTRY_NULL,
+};
+
+/* submit */
+static char *opt_machine = NULL;
+static char *opt_platform = NULL;
+static char *opt_os_version = NULL;
+static char *opt_architecture = NULL;
+static char **opt_tags = NULL;
+static gint64 opt_duration = 0;
+static gboolean opt_duration_set = FALSE;
+static gint64 opt_priority = 0;
+static gboolean opt_priority_set = FALSE;
+static gboolean opt_memory_dump = FALSE;
+static gboolean opt_debug = FALSE;
+static char **opt_options = NULL;
+static gboolean opt_wait = FALSE;
+/* list */
+static char *opt_state = NULL;
+static gint64 opt_limit = 0;
+/* machine disable */
+static char *opt_reason = NULL;
+
+/* An integer option that was given, whatever its value: the daemon judges 0 or -5. */
+static gboolean
+parse_integer(const char *name, const char *value, gint64 *out, gboolean *given, GError **error)
+{
+	if (!g_ascii_string_to_signed(value, 10, G_MININT64, G_MAXINT64, out, NULL)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "%s: expected an integer, found \"%s\"", name, value);
+		return FALSE;
+	}
+	*given = TRUE;
+	return TRUE;
+}
+
+static gboolean
+parse_priority(const char *name, const char *value, gpointer data, GError **error)
+{
+	return parse_integer(name, value, &opt_priority, &opt_priority_set, error);
+}
+
+static gboolean
+parse_duration(const char *name, const char *value, gpointer data, GError **error)
+{
+	return parse_integer(name, value, &opt_duration, &opt_duration_set, error);
+}
+
+static const GOptionEntry submit_entries[] = {
+	{ "machine", 'm', 0, G_OPTION_ARG_STRING, &opt_machine, "Run on this machine (name or label)",
+	  "NAME" },
+	{ "platform", 'p', 0, G_OPTION_ARG_STRING, &opt_platform, "Guest platform (windows, linux...)",
+	  "P" },
+	{ "os-version", 0, 0, G_OPTION_ARG_STRING, &opt_os_version, "Guest OS version, e.g. win10",
+	  "V" },
+	{ "architecture", 0, 0, G_OPTION_ARG_STRING, &opt_architecture,
+	  "Guest architecture, e.g. amd64", "A" },
+	{ "tag", 't', 0, G_OPTION_ARG_STRING_ARRAY, &opt_tags,
+	  "A tag the machine must have (repeatable)", "T" },
+	{ "duration", 'd', 0, G_OPTION_ARG_CALLBACK, parse_duration,
+	  "Seconds to run (default: the daemon's)", "S" },
+	{ "priority", 0, 0, G_OPTION_ARG_CALLBACK, parse_priority,
+	  "Higher runs first (default 0)", "N" },
+	{ "memory-dump", 0, 0, G_OPTION_ARG_NONE, &opt_memory_dump, "Dump the guest's memory", NULL },
+	{ "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug, "Keep more for debugging", NULL },
+	{ "option", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &opt_options,
+	  "An auxiliary's option (repeatable)", "AUX.KEY=VALUE" },
+	{ "wait", 'w', 0, G_OPTION_ARG_NONE, &opt_wait,
+	  "Follow the task until it ends; exit 0 only when it is reported", NULL },
+	G_OPTION_ENTRY_NULL,
+};
+
+static const GOptionEntry list_entries[] = {
+	{ "state", 0, 0, G_OPTION_ARG_STRING, &opt_state,
+	  "Only tasks in this state (queued, running, reported, failed, cancelled)", "S" },
+	{ "limit", 'n', 0, G_OPTION_ARG_INT64, &opt_limit, "At most N tasks, newest first", "N" },
+	G_OPTION_ENTRY_NULL,
+};
+
+static const GOptionEntry disable_entries[] = {
+	{ "reason", 'r', 0, G_OPTION_ARG_STRING, &opt_reason,
+	  "Why (shown in `nestbox machines`)", "TEXT" },
+	G_OPTION_ENTRY_NULL,
+};
+
+static const char commands_help[] =
+	"Commands:\n"
+	"  submit [FILE] [options]         Submit a task (a file, or none); --wait follows it\n"
+	"  status ID                       Show a task and its events\n"
+	"  list [--state S] [--limit N]    List tasks, newest first\n"
+	"  cancel ID                       Cancel a queued or running task\n"
+	"  machines                        List machines\n"
+	"  machine enable NAME             Enable a machine again\n"
+	"  machine disable NAME [--reason TEXT]\n"
+	"                                  Take a machine out of use\n"
+	"  plugins                         List the daemon's plugins\n"
+	"  health                          Show the daemon's health\n"
+	"\n"
+	"Run `nestbox COMMAND --help` for a command's options.\n"
+	"\n"
+	"Exit status:\n"
+	"  0  success (with submit --wait: the task was reported)\n"
+	"  1  the task failed or was cancelled, or the daemon refused the request (4xx)\n"
+	"  2  usage error\n"
+	"  3  cannot reach the daemon\n"
+	"  4  the daemon failed (5xx) or its answer made no sense\n";
+
+G_GNUC_PRINTF(1, 2)
+static void
+say_error(const char *format, ...)
+{
+	va_list args;
+	g_autofree char *message = NULL;
+
+	va_start(args, format);
+	message = g_strdup_vprintf(format, args);
+	va_end(args);
+	fprintf(stderr, "nestbox: %s\n", message);
+}
+
+/* ---- talking to the daemon ---- */
+
+typedef struct {
+	SoupSession *session;
+	char *base;  /* "http://host:port" */
+	char *where; /* for messages: the socket path or the URL */
+	char *token; /* or NULL */
+} Client;
+
+static void
+client_free(Client *client)
+{
+	g_clear_object(&client->session);
+	g_free(client->base);
+	g_free(client->where);
+	g_free(client->token);
+	g_free(client);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Client, client_free)
+
+static Client *
+client_new(int *status)
+{
+	g_autoptr(Client) client = g_new0(Client, 1);
+
+	if (opt_url != NULL) {
+		g_autofree char *contents = NULL;
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GUri) uri = g_uri_parse(opt_url, G_URI_FLAGS_NONE, NULL);
+
+		if (uri == NULL || g_strcmp0(g_uri_get_scheme(uri), "http") != 0 ||
+		    g_uri_get_host(uri) == NULL) {
+			say_error("--url: expected http://HOST:PORT, found \"%s\"", opt_url);
+			*status = EXIT_USAGE;
+			return NULL;
+		}
+		if (opt_token_file != NULL) {
+			if (!g_file_get_contents(opt_token_file, &contents, NULL, &error)) {
+				say_error("--token-file: %s", error->message);
+				*status = EXIT_USAGE;
+				return NULL;
+			}
+			client->token = g_strdup(g_strstrip(contents));
+		}
+		client->base = g_strdup(opt_url);
+		while (g_str_has_suffix(client->base, "/"))
+			client->base[strlen(client->base) - 1] = '\0';
+		client->where = g_strdup(client->base);
+		/* Never through an http_proxy: it would see the bearer token. */
+		client->session = soup_session_new_with_options("proxy-resolver", NULL, NULL);
+	} else {
+		const char *path = opt_socket != NULL		      ? opt_socket
+				   : g_getenv("NESTBOX_SOCKET") != NULL ? g_getenv("NESTBOX_SOCKET")
+									: DEFAULT_SOCKET;
+		g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
+
+		if (opt_token_file != NULL) {
+			say_error("--token-file goes with --url (the UNIX socket needs no token)");
+			*status = EXIT_USAGE;
+			return NULL;
+		}
+		/* The host is never resolved: every connection goes to the socket. */
+		client->base = g_strdup("http://localhost");
+		client->where = g_strdup(path);
+		client->session = soup_session_new_with_options("remote-connectable", address,
+								"proxy-resolver", NULL, NULL);
+	}
+	soup_session_set_timeout(client->session, 0);
+	soup_session_set_user_agent(client->session, "nestbox-cli");
+	return g_steal_pointer(&client);
+}
+
+typedef struct {
+	guint status;
+	JsonNode *root; /* the parsed body, or NULL */
+} Reply;
+
+static void
+reply_clear(Reply *reply)
+{
+	g_clear_pointer(&reply->root, json_node_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Reply, reply_clear)
+
+static const char *
+string_member(JsonObject *object, const char *name)
+{
+	JsonNode *node = json_object_get_member(object, name);
+
+	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
+	    json_node_get_value_type(node) != G_TYPE_STRING)
+		return NULL;
+	return json_node_get_string(node);
+}
+
+/* The member @name when it is an object, else NULL: the daemon's JSON is not trusted blindly. */
+static JsonObject *
+object_member(JsonObject *object, const char *name)
+{
+	JsonNode *node = json_object_get_member(object, name);
+
+	return node != NULL && JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+}
+
+/* The API's error message, or a line about the status when the body has none. */
+static char *
+reply_error_message(const Reply *reply, SoupMessage *msg)
+{
+	if (reply->root != NULL && JSON_NODE_HOLDS_OBJECT(reply->root)) {
+		JsonObject *error = object_member(json_node_get_object(reply->root), "error");
+
+		if (error != NULL && string_member(error, "message") != NULL)
+			return g_strdup(string_member(error, "message"));
+	}
+	return g_strdup_printf("the daemon answered %u %s", reply->status,
+			       soup_message_get_reason_phrase(msg));
+}
+
+/*
+ * Sends one request; on success fills @reply and returns EXIT_OK. Anything
+ * else has been reported on stderr, and the exit status is returned.
+ */
+static int
+client_call(Client *client, const char *method, const char *path, const char *content_type,
+	    GBytes *body, Reply *reply)
+{
+	g_autofree char *url = g_strconcat(client->base, path, NULL);
+	g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) answer = NULL;
+	g_autofree char *message = NULL;
+	gsize length;
+	const char *data;
+
+	if (msg == NULL) {
+		say_error("cannot build a request for %s", url);
+		return EXIT_USAGE;
+	}
+	if (client->token != NULL) {
+		g_autofree char *header = g_strconcat("Bearer ", client->token, NULL);
+
+		soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+					     header);
+	}
+	if (body != NULL)
+		soup_message_set_request_body_from_bytes(msg, content_type, body);
+	answer = soup_session_send_and_read(client->session, msg, NULL, &error);
+	if (answer == NULL) {
+		say_error("cannot reach nestboxd at %s: %s%s", client->where, error->message,
+			  opt_url == NULL ? " (is it running? use --socket or NESTBOX_SOCKET)" : "");
+		return EXIT_UNREACHABLE;
+	}
+	reply->status = soup_message_get_status(msg);
+	data = g_bytes_get_data(answer, &length);
+	if (length > 0) {
+		/* The body is not NUL-terminated: parse it by its length. */
+		g_autoptr(JsonParser) parser = json_parser_new();
+
+		if (json_parser_load_from_data(parser, data, length, NULL) &&
+		    json_parser_get_root(parser) != NULL)
+			reply->root = json_node_copy(json_parser_get_root(parser));
+	}
+	if (SOUP_STATUS_IS_SUCCESSFUL(reply->status)) {
+		if (reply->root == NULL || !JSON_NODE_HOLDS_OBJECT(reply->root)) {
+			say_error("the daemon at %s answered %u without a JSON object", client->where,
+				  reply->status);
+			return EXIT_SERVER;
+		}
+		return EXIT_OK;
+	}
+	message = reply_error_message(reply, msg);
+	say_error("%s", message);
+	return SOUP_STATUS_IS_CLIENT_ERROR(reply->status) ? EXIT_REFUSED : EXIT_SERVER;
+}
+
+static int
+client_get(Client *client, const char *path, Reply *reply)
+{
+	return client_call(client, "GET", path, NULL, NULL, reply);
+}
+
+static int
+client_post_json(Client *client, const char *path, JsonNode *node, Reply *reply)
+{
+	g_autofree char *text = node != NULL ? json_to_string(node, FALSE) : NULL;
+	g_autoptr(GBytes) body = text != NULL ? g_bytes_new(text, strlen(text)) : NULL;
+
+	return client_call(client, "POST", path, body != NULL ? "application/json" : NULL, body,
+			   reply);
+}
+
+/* ---- printing ---- */
+
+static void
+print_json(JsonNode *node)
+{
+	g_autoptr(JsonGenerator) generator = json_generator_new();
+	g_autofree char *text = NULL;
+
+	json_generator_set_root(generator, node);
+	json_generator_set_pretty(generator, TRUE);
+	text = json_generator_to_data(generator, NULL);
+	printf("%s\n", text);
+}
+
+/* A member as text for a table cell; "-" for null or missing. */
+static char *
+cell(JsonObject *object, const char *name)
+{
+	JsonNode *node = json_object_get_member(object, name);
+
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return g_strdup("-");
+	if (JSON_NODE_HOLDS_ARRAY(node)) {
+		JsonArray *array = json_node_get_array(node);
+		g_autoptr(GString) text = g_string_new(NULL);
+
+		for (guint i = 0; i < json_array_get_length(array); i++) {
+			JsonNode *element = json_array_get_element(array, i);
+
+			if (JSON_NODE_HOLDS_VALUE(element) &&
+			    json_node_get_value_type(element) == G_TYPE_STRING)
+				g_string_append_printf(text, "%s%s", i > 0 ? "," : "",
+						       json_node_get_string(element));
+		}
+		return g_strdup(text->len > 0 ? text->str : "-");
+	}
+	if (!JSON_NODE_HOLDS_VALUE(node))
+		return json_to_string(node, FALSE);
+	switch (json_node_get_value_type(node)) {
+	case G_TYPE_STRING:
+		return g_strdup(json_node_get_string(node));
+	case G_TYPE_INT64:
+		return g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(node));
+	case G_TYPE_BOOLEAN:
+		return g_strdup(json_node_get_boolean(node) ? "yes" : "no");
+	default:
+		return json_to_string(node, FALSE);
+	}
+}
+
+static JsonArray *
+array_member(JsonNode *root, const char *name)
+{
+	JsonNode *node = json_object_get_member(json_node_get_object(root), name);
+
+	return node != NULL && JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+}
+
+/* Padded by characters, not bytes, so non-ASCII names keep the columns straight. */
+static void
+print_cell(const char *text, int width, gboolean last)
+{
+	if (last) {
+		printf("%s\n", text);
+		return;
+	}
+	printf("%s%*s  ", text, MAX(0, width - (int)g_utf8_strlen(text, -1)), "");
+}
+
+/* Prints the rows of @array as columns @names under @titles, widths fitted. */
+static void
+print_table(JsonArray *array, const char *const *names, const char *const *titles)
+{
+	guint columns = g_strv_length((char **)names);
+	guint rows = array != NULL ? json_array_get_length(array) : 0;
+	g_autofree int *widths = g_new0(int, columns);
+	g_autoptr(GPtrArray) cells = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint c = 0; c < columns; c++)
+		widths[c] = strlen(titles[c]);
+	for (guint r = 0; r < rows; r++) {
+		JsonNode *row = json_array_get_element(array, r);
+
+		for (guint c = 0; c < columns; c++) {
+			char *text = JSON_NODE_HOLDS_OBJECT(row)
+					     ? cell(json_node_get_object(row), names[c])
+					     : g_strdup("?");
+
+			widths[c] = MAX(widths[c], (int)g_utf8_strlen(text, -1));
+			g_ptr_array_add(cells, text);
+		}
+	}
+	for (guint c = 0; c < columns; c++)
+		print_cell(titles[c], widths[c], c + 1 == columns);
+	for (guint r = 0; r < rows; r++) {
+		for (guint c = 0; c < columns; c++)
+			print_cell(g_ptr_array_index(cells, r * columns + c), widths[c],
+				   c + 1 == columns);
+	}
+}
+
+static void
+print_fields(JsonObject *object, const char *const *names)
+{
+	for (const char *const *name = names; *name != NULL; name++) {
+		g_autofree char *text = cell(object, *name);
+
+		printf("%-17s %s\n", *name, text);
+	}
+}
+
+static const char *const task_fields[] = { "id",	   "state",	   "step",
+					   "reason",	   "target_name",  "target",
+					   "machine",	   "platform",	   "os_version",
+					   "architecture", "tags",	   "priority",
+					   "duration",	   "memory_dump",  "debug",
+					   "options",	   "assigned_machine", "analysis_dir",
+					   "attempts",	   "created",	   "started",
+					   "ended",	   NULL };
+
+static void
+print_task(JsonNode *root)
+{
+	JsonArray *events = array_member(root, "events");
+
+	print_fields(json_node_get_object(root), task_fields);
+	if (events == NULL)
+		return;
+	printf("\nevents:\n");
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonNode *node = json_array_get_element(events, i);
+		JsonObject *event;
+
+		if (!JSON_NODE_HOLDS_OBJECT(node))
+			continue;
+		event = json_node_get_object(node);
+		printf("  %s  %-18s %s%s%s\n", string_member(event, "time") ?: "-",
+		       string_member(event, "kind") ?: "-", string_member(event, "message") ?: "",
+		       string_member(event, "machine") != NULL ? "  machine=" : "",
+		       string_member(event, "machine") ?: "");
+	}
+}
+
+/* ---- commands ---- */
+
+static gboolean
+parse_id(const char *text, gint64 *id)
+{
+	guint64 value;
+
+	if (text == NULL || !g_ascii_isdigit(*text) ||
+	    !g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &value, NULL)) {
+		say_error("expected a task id (a positive integer), found \"%s\"",
+			  text != NULL ? text : "nothing");
+		return FALSE;
+	}
+	*id = (gint64)value;
+	return TRUE;
+}
+
+/* --option AUX.KEY=VALUE into {"AUX": {"KEY": "VALUE"}}. */
+static JsonObject *
+options_object(char **options)
+{
+	g_autoptr(JsonObject) object = json_object_new();
+
+	for (char **option = options; option != NULL && *option != NULL; option++) {
+		const char *dot = strchr(*option, '.');
+		const char *equals = strchr(*option, '=');
+		g_autofree char *aux = NULL;
+		g_autofree char *key = NULL;
+		JsonObject *group;
+
+		if (dot == NULL || equals == NULL || dot > equals || dot == *option ||
+		    equals == dot + 1) {
+			say_error("--option: expected AUX.KEY=VALUE, found \"%s\"", *option);
+			return NULL;
+		}
+		aux = g_strndup(*option, dot - *option);
+		key = g_strndup(dot + 1, equals - dot - 1);
+		if (json_object_has_member(object, aux)) {
+			group = json_object_get_object_member(object, aux);
+		} else {
+			group = json_object_new();
+			json_object_set_object_member(object, aux, group);
+		}
+		json_object_set_string_member(group, key, equals + 1);
+	}
+	return g_steal_pointer(&object);
+}
+
+static JsonNode *
+submit_request(const char *file)
+{
+	g_autoptr(JsonObject) task = json_object_new();
+	JsonNode *node;
+
+	if (opt_machine != NULL)
+		json_object_set_string_member(task, "machine", opt_machine);
+	if (opt_platform != NULL)
+		json_object_set_string_member(task, "platform", opt_platform);
+	if (opt_os_version != NULL)
+		json_object_set_string_member(task, "os_version", opt_os_version);
+	if (opt_architecture != NULL)
+		json_object_set_string_member(task, "architecture", opt_architecture);
+	if (opt_tags != NULL) {
+		JsonArray *tags = json_array_new();
+
+		for (char **tag = opt_tags; *tag != NULL; tag++)
+			json_array_add_string_element(tags, *tag);
+		json_object_set_array_member(task, "tags", tags);
+	}
+	if (opt_duration_set)
+		json_object_set_int_member(task, "duration", opt_duration);
+	if (opt_priority_set)
+		json_object_set_int_member(task, "priority", opt_priority);
+	if (opt_memory_dump)
+		json_object_set_boolean_member(task, "memory_dump", TRUE);
+	if (opt_debug)
+		json_object_set_boolean_member(task, "debug", TRUE);
+	if (opt_options != NULL) {
+		JsonObject *options = options_object(opt_options);
+
+		if (options == NULL)
+			return NULL;
+		json_object_set_object_member(task, "options", options);
+	}
+	node = json_node_new(JSON_NODE_OBJECT);
+	json_node_set_object(node, task);
+	return node;
+}
+
+static int
+send_submission(Client *client, const char *file, JsonNode *task, Reply *reply)
+{
+	g_autoptr(SoupMultipart) multipart = NULL;
+	g_autoptr(SoupMessageHeaders) headers = NULL;
+	g_autoptr(GMappedFile) mapped = NULL;
+	g_autoptr(GBytes) sample = NULL;
+	g_autoptr(GBytes) body = NULL;
+	g_autoptr(GBytes) task_bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *task_text = json_to_string(task, FALSE);
+	g_autofree char *name = NULL;
+	g_autofree char *content_type = NULL;
+
+	if (file == NULL)
+		return client_post_json(client, "/api/v1/tasks", task, reply);
+	mapped = g_mapped_file_new(file, FALSE, &error);
+	if (mapped == NULL) {
+		say_error("cannot read %s: %s", file, error->message);
+		return EXIT_USAGE;
+	}
+	sample = g_mapped_file_get_bytes(mapped);
+	name = g_path_get_basename(file);
+	task_bytes = g_bytes_new(task_text, strlen(task_text));
+	multipart = soup_multipart_new(SOUP_FORM_MIME_TYPE_MULTIPART);
+	soup_multipart_append_form_file(multipart, "task", NULL, "application/json", task_bytes);
+	soup_multipart_append_form_file(multipart, "file", name, "application/octet-stream",
+					sample);
+	headers = soup_message_headers_new(SOUP_MESSAGE_HEADERS_REQUEST);
+	soup_multipart_to_message(multipart, headers, &body);
+	content_type = g_strdup(soup_message_headers_get_one(headers, "Content-Type"));
+	return client_call(client, "POST", "/api/v1/tasks", content_type, body, reply);
+}
+
+static const char *
+task_state(JsonNode *root)
+{
+	return string_member(json_node_get_object(root), "state");
+}
+
+static gboolean
+state_is_final(const char *state)
+{
+	return g_strcmp0(state, "reported") == 0 || g_strcmp0(state, "failed") == 0 ||
+	       g_strcmp0(state, "cancelled") == 0;
+}
+
+static int
+final_status(JsonNode *task)
+{
+	return g_strcmp0(task_state(task), "reported") == 0 ? EXIT_OK : EXIT_REFUSED;
+}
+
+static void
+print_outcome(JsonNode *task)
+{
+	JsonObject *object = json_node_get_object(task);
+
+	printf("state: %s\n", task_state(task) ?: "?");
+	if (string_member(object, "reason") != NULL)
+		printf("reason: %s\n", string_member(object, "reason"));
+	if (string_member(object, "analysis_dir") != NULL)
+		printf("analysis_dir: %s\n", string_member(object, "analysis_dir"));
+}
+
+/*
+ * Prints the steps begun since @seen events, from the task's event log: a
+ * step shorter than the poll interval is in the log even when the task's
+ * `step` has moved past it. Returns the number of events now seen.
+ */
+static guint
+print_new_steps(JsonNode *task, guint seen)
+{
+	JsonArray *events = array_member(task, "events");
+	guint length = events != NULL ? json_array_get_length(events) : 0;
+
+	for (guint i = seen; i < length; i++) {
+		JsonNode *node = json_array_get_element(events, i);
+		JsonObject *event = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+
+		if (event != NULL && g_strcmp0(string_member(event, "kind"), "step.begin") == 0)
+			printf("step: %s\n", string_member(event, "message") ?: "?");
+	}
+	return MAX(seen, length);
+}
+
+/* Polls the task every POLL_INTERVAL_US until it ends, printing its steps and states. */
+static int
+wait_for_task(Client *client, gint64 id, JsonNode *first)
+{
+	g_autofree char *path = g_strdup_printf("/api/v1/tasks/%" G_GINT64_FORMAT, id);
+	g_autoptr(JsonNode) task = json_node_copy(first);
+	g_autofree char *last_state = NULL;
+	guint seen = 0;
+
+	for (;;) {
+		const char *state = task_state(task);
+		g_auto(Reply) reply = { 0 };
+		int status;
+
+		if (!opt_json && g_strcmp0(state, last_state) != 0 && !state_is_final(state))
+			printf("state: %s\n", state ?: "?");
+		if (!opt_json)
+			seen = print_new_steps(task, seen);
+		g_free(last_state);
+		last_state = g_strdup(state);
+		fflush(stdout);
+		if (state_is_final(state))
+			break;
+		g_usleep(POLL_INTERVAL_US);
+		status = client_get(client, path, &reply);
+		if (status != EXIT_OK)
+			return status;
+		json_node_unref(task);
+		task = g_steal_pointer(&reply.root);
+	}
+	if (opt_json)
+		print_json(task);
+	else
+		print_outcome(task);
+	return final_status(task);
+}
+
+static int
+cmd_submit(Client *client, int argc, char **argv)
+{
+	g_autoptr(JsonNode) task = NULL;
+	g_auto(Reply) reply = { 0 };
+	const char *file = argc > 0 ? argv[0] : NULL;
+	JsonObject *object;
+	gint64 id;
+	int status;
+
+	if (argc > 1) {
+		say_error("submit takes at most one FILE, found \"%s\" too (try --help)", argv[1]);
+		return EXIT_USAGE;
+	}
+	task = submit_request(file);
+	if (task == NULL)
+		return EXIT_USAGE;
+	status = send_submission(client, file, task, &reply);
+	if (status != EXIT_OK)
+		return status;
+	object = json_node_get_object(reply.root);
+	id = json_object_get_int_member_with_default(object, "id", 0);
+	if (opt_wait) {
+		if (!opt_json)
+			printf("task %" G_GINT64_FORMAT " submitted\n", id);
+		return wait_for_task(client, id, reply.root);
+	}
+	if (opt_json)
+		print_json(reply.root);
+	else if (g_strcmp0(task_state(reply.root), "failed") == 0)
+		printf("task %" G_GINT64_FORMAT " failed at once: %s\n", id,
+		       string_member(object, "reason") ?: "no reason given");
+	else
+		printf("task %" G_GINT64_FORMAT " %s\n", id, task_state(reply.root) ?: "?");
+	return g_strcmp0(task_state(reply.root), "failed") == 0 ? EXIT_REFUSED : EXIT_OK;
+}
+
+static int
+cmd_status(Client *client, int argc, char **argv)
+{
+	g_auto(Reply) reply = { 0 };
+	g_autofree char *path = NULL;
+	gint64 id;
+	int status;
+
+	if (argc != 1) {
+		say_error("usage: nestbox status ID");
+		return EXIT_USAGE;
+	}
+	if (!parse_id(argv[0], &id))
+		return EXIT_USAGE;
+	path = g_strdup_printf("/api/v1/tasks/%" G_GINT64_FORMAT, id);
+	status = client_get(client, path, &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json)
+		print_json(reply.root);
+	else
+		print_task(reply.root);
+	return EXIT_OK;
+}
+
+static int
+cmd_list(Client *client, int argc, char **argv)
+{
+	static const char *const names[] = { "id",	  "state",   "priority", "target_name",
+					     "assigned_machine", "step", "created", "reason",
+					     NULL };
+	static const char *const titles[] = { "ID",	  "STATE", "PRIO",    "FILE",
+					      "MACHINE", "STEP",  "CREATED", "REASON" };
+	g_auto(Reply) reply = { 0 };
+	g_autoptr(GString) path = g_string_new("/api/v1/tasks");
+	char separator = '?';
+	int status;
+
+	if (argc != 0) {
+		say_error("list takes no arguments, found \"%s\" (try --help)", argv[0]);
+		return EXIT_USAGE;
+	}
+	if (opt_state != NULL) {
+		g_autofree char *escaped = g_uri_escape_string(opt_state, NULL, FALSE);
+
+		g_string_append_printf(path, "%cstate=%s", separator, escaped);
+		separator = '&';
+	}
+	if (opt_limit != 0)
+		g_string_append_printf(path, "%climit=%" G_GINT64_FORMAT, separator, opt_limit);
+	status = client_get(client, path->str, &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json)
+		print_json(reply.root);
+	else
+		print_table(array_member(reply.root, "tasks"), names, titles);
+	return EXIT_OK;
+}
+
+static int
+cmd_cancel(Client *client, int argc, char **argv)
+{
+	g_auto(Reply) reply = { 0 };
+	g_autofree char *path = NULL;
+	gint64 id;
+	int status;
+
+	if (argc != 1) {
+		say_error("usage: nestbox cancel ID");
+		return EXIT_USAGE;
+	}
+	if (!parse_id(argv[0], &id))
+		return EXIT_USAGE;
+	path = g_strdup_printf("/api/v1/tasks/%" G_GINT64_FORMAT "/cancel", id);
+	status = client_post_json(client, path, NULL, &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json)
+		print_json(reply.root);
+	else
+		printf("task %" G_GINT64_FORMAT " %s\n", id,
+		       task_state(reply.root) != NULL &&
+				       strcmp(task_state(reply.root), "cancelled") == 0
+			       ? "cancelled"
+			       : "is being cancelled (its machine is stopping)");
+	return EXIT_OK;
+}
+
+static int
+cmd_machines(Client *client, int argc, char **argv)
+{
+	static const char *const names[] = { "name",	 "machinery", "platform", "os_version",
+					     "tags",	 "state",     "activity", "task_id",
+					     "failures", "disabled_reason", NULL };
+	static const char *const titles[] = { "NAME",  "MACHINERY", "PLATFORM", "OS",
+					      "TAGS",  "STATE",	    "ACTIVITY", "TASK",
+					      "FAILS", "DISABLED" };
+	g_auto(Reply) reply = { 0 };
+	int status;
+
+	if (argc != 0) {
+		say_error("machines takes no arguments; did you mean `nestbox machine %s`?",
+			  argv[0]);
+		return EXIT_USAGE;
+	}
+	status = client_get(client, "/api/v1/machines", &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json)
+		print_json(reply.root);
+	else
+		print_table(array_member(reply.root, "machines"), names, titles);
+	return EXIT_OK;
+}
+
+static int
+cmd_machine(Client *client, int argc, char **argv)
+{
+	g_auto(Reply) reply = { 0 };
+	g_autofree char *escaped = NULL;
+	g_autofree char *path = NULL;
+	g_autoptr(JsonNode) body = NULL;
+	gboolean disable;
+	int status;
+
+	if (argc != 2 || (strcmp(argv[0], "enable") != 0 && strcmp(argv[0], "disable") != 0)) {
+		say_error("usage: nestbox machine enable NAME | nestbox machine disable NAME "
+			  "[--reason TEXT]");
+		return EXIT_USAGE;
+	}
+	disable = strcmp(argv[0], "disable") == 0;
+	if (!disable && opt_reason != NULL) {
+		say_error("--reason goes with `machine disable`");
+		return EXIT_USAGE;
+	}
+	escaped = g_uri_escape_string(argv[1], NULL, FALSE);
+	path = g_strdup_printf("/api/v1/machines/%s/%s", escaped, argv[0]);
+	if (disable && opt_reason != NULL) {
+		JsonObject *object = json_object_new();
+
+		json_object_set_string_member(object, "reason", opt_reason);
+		body = json_node_new(JSON_NODE_OBJECT);
+		json_node_take_object(body, object);
+	}
+	status = client_post_json(client, path, body, &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json)
+		print_json(reply.root);
+	else if (disable)
+		printf("machine %s disabled: %s\n", argv[1],
+		       string_member(json_node_get_object(reply.root), "disabled_reason") ?: "");
+	else
+		printf("machine %s enabled\n", argv[1]);
+	return EXIT_OK;
+}
+
+static int
+cmd_plugins(Client *client, int argc, char **argv)
+{
+	static const char *const names[] = { "name", "kind",	"version", "abi",
+					     "order", "enabled", "path",    NULL };
+	static const char *const titles[] = { "NAME",  "KIND",    "VERSION", "ABI",
+					      "ORDER", "ENABLED", "PATH" };
+	g_auto(Reply) reply = { 0 };
+	JsonArray *refused;
+	int status;
+
+	if (argc != 0) {
+		say_error("plugins takes no arguments");
+		return EXIT_USAGE;
+	}
+	status = client_get(client, "/api/v1/plugins", &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json) {
+		print_json(reply.root);
+		return EXIT_OK;
+	}
+	print_table(array_member(reply.root, "plugins"), names, titles);
+	refused = array_member(reply.root, "refused");
+	for (guint i = 0; refused != NULL && i < json_array_get_length(refused); i++) {
+		JsonNode *line = json_array_get_element(refused, i);
+
+		if (JSON_NODE_HOLDS_VALUE(line) && json_node_get_value_type(line) == G_TYPE_STRING)
+			printf("%s\n", json_node_get_string(line));
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_health(Client *client, int argc, char **argv)
+{
+	static const char *const fields[] = { "status",	 "version", "queued",	     "running",
+					      "shutting_down", "uptime", NULL };
+	g_auto(Reply) reply = { 0 };
+	JsonObject *machines;
+	int status;
+
+	if (argc != 0) {
+		say_error("health takes no arguments");
+		return EXIT_USAGE;
+	}
+	status = client_get(client, "/api/v1/health", &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json) {
+		print_json(reply.root);
+		return EXIT_OK;
+	}
+	print_fields(json_node_get_object(reply.root), fields);
+	machines = object_member(json_node_get_object(reply.root), "machines");
+	if (machines != NULL)
+		printf("%-17s %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " free, %" G_GINT64_FORMAT
+		       " disabled)\n",
+		       "machines", json_object_get_int_member_with_default(machines, "total", 0),
+		       json_object_get_int_member_with_default(machines, "free", 0),
+		       json_object_get_int_member_with_default(machines, "disabled", 0));
+	return EXIT_OK;
+}
+
+typedef struct {
+	const char *name;
+	const char *parameters;
+	const GOptionEntry *entries;
+	int (*run)(Client *client, int argc, char **argv);
+} Command;
+
+static const Command commands[] = {
+	{ "submit", "[FILE]", submit_entries, cmd_submit },
+	{ "status", "ID", NULL, cmd_status },
+	{ "list", "", list_entries, cmd_list },
+	{ "cancel", "ID", NULL, cmd_cancel },
+	{ "machines", "", NULL, cmd_machines },
+	{ "machine", "enable|disable NAME", disable_entries, cmd_machine },
+	{ "plugins", "", NULL, cmd_plugins },
+	{ "health", "", NULL, cmd_health },
+};
+
+static const Command *
+command_lookup(const char *name)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(commands); i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+/* The command's own options, and the global ones again so they may follow it. */
+static int
+run_command(const Command *command, int argc, char **argv)
+{
+	g_autofree char *parameters = g_strdup_printf("%s %s", command->name, command->parameters);
+	g_autoptr(GOptionContext) context = g_option_context_new(parameters);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(Client) client = NULL;
+	int status = EXIT_OK;
+
+	g_option_context_add_main_entries(context, global_entries, NULL);
+	if (command->entries != NULL)
+		g_option_context_add_main_entries(context, command->entries, NULL);
+	g_option_context_set_description(context, commands_help);
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		say_error("%s: %s (try `nestbox %s --help`)", command->name, error->message,
+			  command->name);
+		return EXIT_USAGE;
+	}
+	client = client_new(&status);
+	if (client == NULL)
+		return status;
+	/* argv[0] is the command's name: GOption kept it as the program name. */
+	return command->run(client, argc - 1, argv + 1);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(GOptionContext) context =
+		g_option_context_new("COMMAND [ARGS...] - talk to nestboxd");
+	g_autoptr(GError) error = NULL;
+	const Command *command;
+
+	setlocale(LC_ALL, "");
+	g_option_context_add_main_entries(context, global_entries, NULL);
+	/* Stop at the command: its options are parsed with its own entries. */
+	g_option_context_set_strict_posix(context, TRUE);
+	g_option_context_set_description(context, commands_help);
+	if (!g_option_context_parse(context, &argc, &argv, &error)) {
+		say_error("%s (try --help)", error->message);
+		return EXIT_USAGE;
+	}
+	if (argc < 2) {
+		say_error("no command given (try --help)");
+		return EXIT_USAGE;
+	}
+	command = command_lookup(argv[1]);
+	if (command == NULL) {
+		say_error("unknown command \"%s\" (try --help)", argv[1]);
+		return EXIT_USAGE;
+	}
+	return run_command(command, argc - 1, argv + 1);
+}
