@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The demo guest as a libvirt domain, for the tests and the benchmark that
+ * run real QEMU (inside run-libvirt-qemu.sh's namespace and scratch
+ * directory), and a libvirtd of the test's own (run-libvirtd.sh).
+ */
+#pragma once
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+	char *guest_dir;
+	char *scratch;
+	char *tap;
+	char *ip;
+	char *agent_expect;
+	int agent_port;
+	int memory_mb;
+	/* A qcow2 overlay of the guest's disk in the scratch dir: it holds the internal snapshot. */
+	char *disk;
+	char *embed_uri;
+	char *daemon_dir;
+	char *daemon_uri;
+} LvGuest;
+
+/* From run-libvirt-qemu.sh's environment; g_error when run outside it. */
+void lv_guest_init(LvGuest *g);
+void lv_guest_clear(LvGuest *g);
+
+/* Registers libvirt's default event loop and runs it on a thread, as an embedding application does. */
+void lv_guest_event_loop_start(void);
+
+/* The domain XML of the demo guest as domain @name (type qemu: TCG); @uuid may be NULL. */
+char *lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid);
+
+/*
+ * Defines @name on @conn, boots it, waits for its agent and takes the
+ * running internal snapshot "booted"; then destroys it. The domain is
+ * returned off, with "booted" as its current snapshot.
+ */
+virDomainPtr lv_guest_prepare(const LvGuest *g, virConnectPtr conn, const char *name);
+
+/* Defines @name on @conn with the snapshot of @from (same disk): no second boot. */
+virDomainPtr lv_guest_copy(const LvGuest *g, virConnectPtr conn, const char *name,
+			   virDomainPtr from);
+
+void lv_guest_undefine(virDomainPtr dom);
+
+/* Waits up to @timeout_ms for the agent's answer; the seconds it took, or -1. */
+double lv_guest_agent_wait(const LvGuest *g, unsigned timeout_ms);
+
+/* QEMU's pid for the running domain @name of the root @run_dir/qemu (0 if none). */
+pid_t lv_guest_qemu_pid(const char *run_dir, const char *name);
+
+/* Starts run-libvirtd.sh on g->daemon_dir and waits until it answers; its pid. */
+pid_t lv_daemon_start(const LvGuest *g);
+
+/* SIGTERM, then waits for it to exit. */
+void lv_daemon_stop(pid_t pid);
+
+/* Opens @uri, retrying for up to @timeout_ms (a daemon that is starting). */
+virConnectPtr lv_open_retrying(const char *uri, unsigned timeout_ms);

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "lv_test.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "test_support.h"
+
+void
+lv_test_init(LvTest *t, const char *plugin_dir)
+{
+	memset(t, 0, sizeof *t);
+	t->dir = test_config_dir_new(plugin_dir, "\"libvirt\"");
+}
+
+void
+lv_test_load(LvTest *t, const char *conf)
+{
+	test_write(t->dir, "machinery/libvirt.conf", conf);
+	t->diagnostics = nbx_diagnostics_new();
+	t->setup = nbx_setup_load(t->dir, NULL, t->diagnostics);
+	g_assert_nonnull(t->setup);
+	if (t->setup->machineries->len > 0)
+		t->libvirt = g_ptr_array_index(t->setup->machineries, 0);
+}
+
+void
+lv_test_assert_clean(LvTest *t)
+{
+	for (guint i = 0; i < nbx_diagnostics_count(t->diagnostics); i++)
+		g_printerr("diagnostic: %s\n", nbx_diagnostics_get(t->diagnostics, i));
+	g_assert_cmpuint(nbx_diagnostics_count(t->diagnostics), ==, 0);
+	g_assert_nonnull(t->libvirt);
+}
+
+const char *
+lv_test_diagnostic(LvTest *t, ...)
+{
+	for (guint i = 0; i < nbx_diagnostics_count(t->diagnostics); i++) {
+		const char *message = nbx_diagnostics_get(t->diagnostics, i);
+		const char *needle;
+		bool all = true;
+		va_list ap;
+
+		va_start(ap, t);
+		while ((needle = va_arg(ap, const char *)) != NULL)
+			all = all && strstr(message, needle) != NULL;
+		va_end(ap);
+		if (all)
+			return message;
+	}
+	for (guint i = 0; i < nbx_diagnostics_count(t->diagnostics); i++)
+		g_printerr("diagnostic: %s\n", nbx_diagnostics_get(t->diagnostics, i));
+	g_error("no diagnostic has all the expected words");
+	return NULL;
+}
+
+void
+lv_test_unload(LvTest *t)
+{
+	g_clear_pointer(&t->setup, nbx_setup_free);
+	g_clear_pointer(&t->diagnostics, nbx_diagnostics_free);
+	t->libvirt = NULL;
+}
+
+void
+lv_test_clear(LvTest *t)
+{
+	lv_test_unload(t);
+	test_dir_remove(t->dir);
+	g_clear_pointer(&t->dir, g_free);
+}
+
+typedef struct {
+	LvTest *t;
+	NbxPoolMachine *machine;
+	LvOp op;
+	const char *path;
+	LvOpResult result;
+} OpRun;
+
+static gpointer
+op_worker(gpointer data)
+{
+	OpRun *run = data;
+	const struct nbx_machinery_ops *ops = &run->t->libvirt->plugin->machinery;
+	void *instance = run->t->libvirt->instance;
+	struct nbx_machine *machine = &run->machine->machine;
+	struct nbx_call call = {
+		.struct_size = sizeof call,
+		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,
+	};
+	LvOpResult *r = &run->result;
+	gint64 start = g_get_monotonic_time();
+
+	switch (run->op) {
+	case LV_OP_RESTORE:
+		r->ok = ops->restore_start(instance, machine, &call, &r->err);
+		break;
+	case LV_OP_NORESTORE:
+		r->ok = ops->norestore_start(instance, machine, &call, &r->err);
+		break;
+	case LV_OP_STOP:
+		r->ok = ops->stop(instance, machine, &call, &r->err);
+		break;
+	case LV_OP_ACPI_STOP:
+		r->ok = ops->acpi_stop(instance, machine, &call, &r->err);
+		break;
+	case LV_OP_DUMP:
+		r->ok = ops->dump_memory(instance, machine, &call, run->path, &r->err);
+		break;
+	case LV_OP_STATE:
+		r->ok = ops->state(instance, machine, &call, &r->state, &r->err);
+		break;
+	case LV_OP_HANDLE_PAUSED:
+		r->ok = ops->handle_paused(instance, machine, &call, &r->err);
+		break;
+	}
+	r->seconds = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+	return NULL;
+}
+
+LvOpResult
+lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path)
+{
+	OpRun run = { .t = t, .op = op, .path = path };
+
+	g_assert_nonnull(t->libvirt);
+	run.machine = nbx_machine_pool_lookup(t->setup->pool, machine);
+	g_assert_nonnull(run.machine);
+	/* The plugin needs nothing of the main loop: joining the worker is enough. */
+	g_thread_join(g_thread_new("op", op_worker, &run));
+	/*
+	 * An op that succeeds leaves the error cleared; one that fails sets it.
+	 * The one exception: state says ERROR with its reason, and succeeds.
+	 */
+	if (op == LV_OP_STATE && run.result.ok && run.result.state == NBX_MACHINE_ERROR)
+		g_assert_cmpint(run.result.err.code, !=, NBX_ERROR_NONE);
+	else
+		g_assert_cmpint(run.result.ok, ==, run.result.err.code == NBX_ERROR_NONE);
+	return run.result;
+}
+
+LvOpResult
+lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path)
+{
+	LvOpResult r = lv_test_op(t, machine, op, path);
+
+	if (!r.ok)
+		g_error("op %d on %s failed: %s", op, machine, r.err.message);
+	return r;
+}
+
+int32_t
+lv_test_pool_state(LvTest *t, const char *machine, char **reason)
+{
+	NbxPoolMachine *entry = nbx_machine_pool_lookup(t->setup->pool, machine);
+
+	g_assert_nonnull(entry);
+	return nbx_machine_pool_get_state(t->setup->pool, entry, reason);
+}
+
+bool
+lv_test_wait_state(LvTest *t, const char *machine, int32_t state, unsigned timeout_ms)
+{
+	gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	do {
+		if (lv_test_pool_state(t, machine, NULL) == state)
+			return true;
+		g_usleep(2000);
+	} while (g_get_monotonic_time() < until);
+	return false;
+}

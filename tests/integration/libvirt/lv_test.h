@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the libvirt machinery's tests share: a configuration directory
+ * loaded through the core as nestboxd loads it, machine ops run on a
+ * worker thread as the scheduler runs them, and the core's view of each
+ * machine's state (which only the plugin's events and ops update).
+ */
+#pragma once
+
+#include <glib.h>
+#include <nestbox/plugin.h>
+
+#include "daemon_setup.h"
+
+typedef struct {
+	char *dir;
+	NbxDiagnostics *diagnostics;
+	NbxSetup *setup;
+	NbxPluginInstance *libvirt;
+} LvTest;
+
+typedef enum {
+	LV_OP_RESTORE,
+	LV_OP_NORESTORE,
+	LV_OP_STOP,
+	LV_OP_ACPI_STOP,
+	LV_OP_DUMP,
+	LV_OP_STATE,
+	LV_OP_HANDLE_PAUSED,
+} LvOp;
+
+typedef struct {
+	bool ok;
+	int32_t state;
+	struct nbx_error err;
+	double seconds;
+} LvOpResult;
+
+/* A config dir that loads only the plugins in @plugin_dir and enables "libvirt". */
+void lv_test_init(LvTest *t, const char *plugin_dir);
+
+/* Writes machinery/libvirt.conf = @conf and loads the whole setup. */
+void lv_test_load(LvTest *t, const char *conf);
+
+/* Prints every diagnostic and asserts there was none. */
+void lv_test_assert_clean(LvTest *t);
+
+/* The diagnostic containing every one of the NULL-terminated needles, or fails. */
+const char *lv_test_diagnostic(LvTest *t, ...) G_GNUC_NULL_TERMINATED;
+
+void lv_test_unload(LvTest *t);
+void lv_test_clear(LvTest *t);
+
+/* Runs @op on @machine on a worker thread, waits for it. @path is for LV_OP_DUMP. */
+LvOpResult lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path);
+
+/* Like lv_test_op, and fails the test when the op fails. */
+LvOpResult lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path);
+
+/* The state the core holds for @machine. */
+int32_t lv_test_pool_state(LvTest *t, const char *machine, char **reason);
+
+/* Waits up to @timeout_ms for the core to hold @state for @machine; false if it never did. */
+bool lv_test_wait_state(LvTest *t, const char *machine, int32_t state, unsigned timeout_ms);
