@@ -27,6 +27,7 @@
 #define NESTBOX_MACHINERY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <nestbox/error.h>
@@ -79,7 +80,8 @@ enum nbx_machine_state {
  *
  * These core machine keys are reserved in a machinery's `machine_schema`:
  * name, label, ip, platform, os_version, architecture, tags, interface,
- * mac_address, snapshot, agent_port, enabled.
+ * mac_address, snapshot, agent_port, enabled; and, from ABI 1.1, for
+ * plugins built for 1.1 or later: base_machine (see "DOC: snapshots").
  */
 struct nbx_machine {
 	uint32_t struct_size;
@@ -108,6 +110,14 @@ struct nbx_machine {
  *                0 means no deadline.
  * @analysis_dir: directory of the analysis this call belongs to, or NULL.
  * @task_id:      id of that analysis's task, or 0.
+ * @generation_dir: (ABI 1.1) for `restore_start`: the snapshot generation
+ *                to restore, a directory a `snapshot_commit` or
+ *                `snapshot_import` of this plugin filled; NULL means the
+ *                snapshot the machine's configuration names (generation 0).
+ *                The core sets it only for plugins that have
+ *                `snapshot_commit` or `snapshot_import`, and keeps the
+ *                directory until the run that uses it is stopped. A plugin
+ *                built for 1.0 never sees it (check NBX_CALL_HAS()).
  */
 struct nbx_call {
 	uint32_t struct_size;
@@ -115,7 +125,125 @@ struct nbx_call {
 	int64_t deadline_us;
 	const char *analysis_dir;
 	int64_t task_id;
+	const char *generation_dir;
 };
+
+/** Whether the core's @call has member @member (a plugin built for a newer minor checks). */
+#define NBX_CALL_HAS(call, member)                                                            \
+	((call)->struct_size >= offsetof(struct nbx_call, member) + sizeof((call)->member))
+
+/**
+ * DOC: snapshots (ABI 1.1)
+ *
+ * A machine restores from a snapshot. The machine's configuration names the
+ * first one, generation 0 (QEMU: its machineinfo.json; libvirt: the
+ * domain's snapshot). The core keeps later generations, each in a
+ * directory of its own under its state directory, and tells `restore_start`
+ * which one to use (`struct nbx_call.generation_dir`). Machines may share a
+ * base: a machine whose `base_machine` key names another machine restores
+ * from that machine's generations.
+ *
+ * Modifying a base is a session: `snapshot_begin` starts the machine from
+ * the current generation, writable, with a console; `snapshot_copy_in`
+ * hands it files; then either `snapshot_commit` writes a NEW generation
+ * into an empty directory, or `snapshot_rollback` throws the session away.
+ * The plugin writes only into the session's `work_dir` and `new_dir`, never
+ * into an existing generation: the core makes a committed directory current
+ * only after the op returned true and the directory is synced, so a commit
+ * killed at any point leaves the previous generation as it was. Old
+ * generations are removed by the core (after `snapshot_remove`, when the
+ * plugin has it) once no run uses them.
+ *
+ * Export and import move a generation between hosts: `snapshot_files` lists
+ * the files that make it, `snapshot_fingerprint` says what made it, and
+ * `snapshot_import` adopts files the core unpacked into a new generation
+ * directory. The archive, its manifest and hashes are the core's.
+ *
+ * The snapshot ops are machine ops (worker threads, the machine's lock
+ * held, `call->deadline_us`). During a session the machine serves no
+ * analysis; other machines of the same base keep running theirs.
+ */
+
+/** Bits of `struct nbx_call.flags` for snapshot ops (ABI 1.1). */
+enum nbx_snapshot_flags {
+	/**
+	 * snapshot_begin: boot the base from its disk instead of restoring its
+	 * memory (a generation imported without memory, or a broken memory
+	 * state). The commit that follows makes a full generation again.
+	 */
+	NBX_SNAPSHOT_COLD_BOOT = 1u << 0,
+	/**
+	 * snapshot_fingerprint: describe what THIS host would run the
+	 * generation with (the hypervisor installed now, the machine type and
+	 * CPU model as this host resolves them) instead of what made it.
+	 */
+	NBX_SNAPSHOT_FINGERPRINT_HOST = 1u << 1,
+	/**
+	 * snapshot_import: the archive is minimal (disk and description, no
+	 * memory): the generation needs a cold boot and a commit before use.
+	 */
+	NBX_SNAPSHOT_IMPORT_MINIMAL = 1u << 2,
+};
+
+/** Size of `struct nbx_snapshot_session.console`, terminator included. */
+#define NBX_SNAPSHOT_CONSOLE_SIZE 256
+
+/**
+ * struct nbx_snapshot_session - one modification of a base (ABI 1.1).
+ * @struct_size: sizeof(struct nbx_snapshot_session) in the core.
+ * @from_dir:    the generation the session starts from, or NULL for
+ *               generation 0 (what the machine's configuration names).
+ * @work_dir:    an empty directory for the session's files (overlay, QMP
+ *               socket, files handed to the guest), the same for every op
+ *               of the session; the core removes it when the session ends.
+ * @new_dir:     `snapshot_commit` only (else NULL): the empty directory to
+ *               write the new generation into. Everything `restore_start`
+ *               will need goes in it, described so that it still works
+ *               when the directory is renamed or moved to another host
+ *               (refer to its files by relative paths).
+ * @console:     `snapshot_begin` fills it with where an operator reaches
+ *               the guest's screen ("vnc://127.0.0.1:5901"), or leaves it
+ *               empty when there is none.
+ *
+ * Owned by the core; valid during the call. The same @work_dir is given to
+ * every op of one session, even across a restart of the daemon.
+ */
+struct nbx_snapshot_session {
+	uint32_t struct_size;
+	const char *from_dir;
+	const char *work_dir;
+	const char *new_dir;
+	char console[NBX_SNAPSHOT_CONSOLE_SIZE];
+};
+
+/** What a file listed by `snapshot_files` is; archives keep it. */
+enum nbx_snapshot_file_role {
+	/** What the plugin reads to restore (machineinfo.json, domain XML). Required. */
+	NBX_SNAPSHOT_FILE_DESCRIPTION = 1,
+	/** A disk image. */
+	NBX_SNAPSHOT_FILE_DISK = 2,
+	/** The memory state; left out of a minimal export. */
+	NBX_SNAPSHOT_FILE_MEMORY = 3,
+	/** Anything else the description refers to (kernel, firmware, NVRAM). */
+	NBX_SNAPSHOT_FILE_OTHER = 4,
+};
+
+/**
+ * nbx_snapshot_file_fn - called by `snapshot_files` once per file.
+ * @role: an `enum nbx_snapshot_file_role`.
+ * @path: absolute path of a regular file; its base name must be unique
+ *        within the generation (the archive stores files by base name).
+ * Returns false when the plugin should stop listing (the core's error).
+ */
+typedef bool (*nbx_snapshot_file_fn)(void *user_data, int32_t role, const char *path);
+
+/**
+ * nbx_snapshot_fingerprint_fn - called by `snapshot_fingerprint` once per
+ * property. Keys the core compares (others are kept and shown): `hypervisor`
+ * ("qemu", "kvm", "xen"), `hypervisor_version`, `machine_type`,
+ * `cpu_model`, `memory_mb`. Returns false to stop.
+ */
+typedef bool (*nbx_snapshot_fingerprint_fn)(void *user_data, const char *key, const char *value);
 
 /** Capability bits of `struct nbx_machinery_ops.capabilities`. */
 enum nbx_machinery_capabilities {
@@ -236,6 +364,95 @@ struct nbx_machinery_ops {
 	 */
 	bool (*handle_paused)(void *instance, struct nbx_machine *machine,
 			      const struct nbx_call *call, struct nbx_error *err);
+
+	/* ---- ABI 1.1: snapshots (see "DOC: snapshots" above). All optional. ---- */
+
+	/**
+	 * snapshot_begin - start @machine from @session->from_dir (NULL: its
+	 * configured snapshot), restored and running, its disk writable into
+	 * @session->work_dir, and fill @session->console. With
+	 * NBX_SNAPSHOT_COLD_BOOT in @call->flags, boot the disk instead.
+	 * On failure nothing runs and nothing but @work_dir was written.
+	 */
+	bool (*snapshot_begin)(void *instance, struct nbx_machine *machine,
+			       const struct nbx_call *call, struct nbx_snapshot_session *session,
+			       struct nbx_error *err);
+
+	/**
+	 * snapshot_commit - write the running session (disk AND memory) into
+	 * @session->new_dir as a generation, then stop the machine: once it
+	 * returns true the machine is POWEROFF and nothing of the session runs.
+	 * On failure the session keeps running when it can (the operator may
+	 * retry or roll back), and @new_dir may hold partial files: the core
+	 * removes them.
+	 */
+	bool (*snapshot_commit)(void *instance, struct nbx_machine *machine,
+				const struct nbx_call *call, struct nbx_snapshot_session *session,
+				struct nbx_error *err);
+
+	/**
+	 * snapshot_rollback - stop the session's machine and forget its
+	 * changes. Must succeed for a session whose machine already died or
+	 * whose daemon was restarted (then only @session->work_dir is left).
+	 */
+	bool (*snapshot_rollback)(void *instance, struct nbx_machine *machine,
+				  const struct nbx_call *call, struct nbx_snapshot_session *session,
+				  struct nbx_error *err);
+
+	/**
+	 * snapshot_copy_in - hand @paths (NULL-terminated, absolute, regular
+	 * files) to the running session's guest, e.g. on a disk it sees.
+	 * Whatever the guest needs to do to pick them up is the operator's.
+	 * The files must not be part of the committed generation's device
+	 * set unless `restore_start` recreates it.
+	 */
+	bool (*snapshot_copy_in)(void *instance, struct nbx_machine *machine,
+				 const struct nbx_call *call, struct nbx_snapshot_session *session,
+				 const char *const *paths, struct nbx_error *err);
+
+	/**
+	 * snapshot_files - list through @emit the files that make generation
+	 * @generation_dir (NULL: generation 0, the configured snapshot). Exactly
+	 * one NBX_SNAPSHOT_FILE_DESCRIPTION. Fails with NBX_ERROR_NOT_FOUND when
+	 * the machine has no such snapshot (e.g. a machine configured to take
+	 * its snapshot from an import).
+	 */
+	bool (*snapshot_files)(void *instance, struct nbx_machine *machine,
+			       const struct nbx_call *call, const char *generation_dir,
+			       nbx_snapshot_file_fn emit, void *emit_data, struct nbx_error *err);
+
+	/**
+	 * snapshot_fingerprint - describe through @emit what made generation
+	 * @generation_dir (NULL: generation 0), or, with
+	 * NBX_SNAPSHOT_FINGERPRINT_HOST in @call->flags, what this host would
+	 * restore it with. The core refuses to import a full snapshot whose
+	 * two fingerprints differ, and lists the differences.
+	 */
+	bool (*snapshot_fingerprint)(void *instance, struct nbx_machine *machine,
+				     const struct nbx_call *call, const char *generation_dir,
+				     nbx_snapshot_fingerprint_fn emit, void *emit_data,
+				     struct nbx_error *err);
+
+	/**
+	 * snapshot_import - adopt @generation_dir, into which the core unpacked
+	 * an exported generation's files under their base names, as a
+	 * generation of @machine: make its description refer to those files
+	 * and to this host's settings of @machine (its interface, MAC). With
+	 * NBX_SNAPSHOT_IMPORT_MINIMAL there is no memory file. Write only
+	 * inside @generation_dir.
+	 */
+	bool (*snapshot_import)(void *instance, struct nbx_machine *machine,
+				const struct nbx_call *call, const char *generation_dir,
+				struct nbx_error *err);
+
+	/**
+	 * snapshot_remove - forget what generation @generation_dir left in the
+	 * hypervisor (a libvirt snapshot, say) before the core deletes the
+	 * directory. Not called for generation 0. NULL: the directory is all.
+	 */
+	bool (*snapshot_remove)(void *instance, struct nbx_machine *machine,
+				const struct nbx_call *call, const char *generation_dir,
+				struct nbx_error *err);
 };
 
 #ifdef __cplusplus

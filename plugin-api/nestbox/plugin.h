@@ -57,6 +57,14 @@
  * a stored baseline (abidiff) and fails on any change that is not such an
  * append.
  *
+ * ## History
+ *
+ *  - 1.0: the first release.
+ *  - 1.1: snapshots (machinery.h, "DOC: snapshots"): eight optional ops
+ *    appended to `struct nbx_machinery_ops`, `struct nbx_call.generation_dir`,
+ *    `struct nbx_snapshot_session`, `enum nbx_snapshot_flags`,
+ *    `enum nbx_snapshot_file_role`, and the core machine key `base_machine`.
+ *
  * ## Threading contract, in one place
  *
  *  - The core runs a main loop on its main thread. `init`, `shutdown`,
@@ -106,7 +114,7 @@ extern "C" {
 
 /** The ABI version these headers describe. */
 #define NBX_ABI_MAJOR 1
-#define NBX_ABI_MINOR 0
+#define NBX_ABI_MINOR 1
 
 /** The name of the one symbol a plugin exports. */
 #define NBX_PLUGIN_DESCRIPTOR_SYMBOL "nestbox_plugin_descriptor"

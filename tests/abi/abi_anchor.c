@@ -46,6 +46,11 @@ ANCHOR void nbx_abi_anchor_machine(struct nbx_machine *p);
 ANCHOR void nbx_abi_anchor_call(struct nbx_call *p);
 ANCHOR void nbx_abi_anchor_machinery_capabilities(enum nbx_machinery_capabilities v);
 ANCHOR void nbx_abi_anchor_machinery_ops(struct nbx_machinery_ops *p);
+ANCHOR void nbx_abi_anchor_snapshot_flags(enum nbx_snapshot_flags v);
+ANCHOR void nbx_abi_anchor_snapshot_session(struct nbx_snapshot_session *p);
+ANCHOR void nbx_abi_anchor_snapshot_file_role(enum nbx_snapshot_file_role v);
+ANCHOR void nbx_abi_anchor_snapshot_file_fn(nbx_snapshot_file_fn v);
+ANCHOR void nbx_abi_anchor_snapshot_fingerprint_fn(nbx_snapshot_fingerprint_fn v);
 
 /* auxiliary.h */
 ANCHOR void nbx_abi_anchor_task(struct nbx_task *p);
@@ -84,6 +89,11 @@ void nbx_abi_anchor_machine(struct nbx_machine *p) { (void)p; }
 void nbx_abi_anchor_call(struct nbx_call *p) { (void)p; }
 void nbx_abi_anchor_machinery_capabilities(enum nbx_machinery_capabilities v) { (void)v; }
 void nbx_abi_anchor_machinery_ops(struct nbx_machinery_ops *p) { (void)p; }
+void nbx_abi_anchor_snapshot_flags(enum nbx_snapshot_flags v) { (void)v; }
+void nbx_abi_anchor_snapshot_session(struct nbx_snapshot_session *p) { (void)p; }
+void nbx_abi_anchor_snapshot_file_role(enum nbx_snapshot_file_role v) { (void)v; }
+void nbx_abi_anchor_snapshot_file_fn(nbx_snapshot_file_fn v) { (void)v; }
+void nbx_abi_anchor_snapshot_fingerprint_fn(nbx_snapshot_fingerprint_fn v) { (void)v; }
 
 void nbx_abi_anchor_task(struct nbx_task *p) { (void)p; }
 void nbx_abi_anchor_aux_context(struct nbx_aux_context *p) { (void)p; }
