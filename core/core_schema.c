@@ -65,6 +65,9 @@ static const struct nbx_config_field timeout_fields[] = {
 	  .default_value = "120", .doc = "Seconds stop may take" },
 	{ .name = "auxiliary_stop", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
 	  .default_value = "120", .doc = "Seconds an auxiliary's stop may take" },
+	{ .name = "snapshot_commit", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "1800",
+	  .doc = "Seconds `nestbox snapshot commit` may take to save a machine's disk and memory" },
 	{ 0 },
 };
 
@@ -121,6 +124,10 @@ const struct nbx_config_field nbx_core_machine_fields[] = {
 	  .doc = "Snapshot to restore (default: the machinery's current snapshot)" },
 	{ .name = "enabled", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
 	  .doc = "A disabled machine is not validated and never used" },
+	{ .name = "base_machine", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
+	  .doc = "Restore from the snapshot generations of this other machine of the same "
+		 "machinery (its base), as `nestbox snapshot commit` makes them; default: "
+		 "its own" },
 	{ 0 },
 };
 
@@ -141,5 +148,5 @@ const char *const nbx_reserved_plugin_keys[] = { "enabled", "order", "required",
 const char *const nbx_reserved_machine_keys[] = {
 	"name",	     "label",	    "ip",      "platform",   "os_version", "architecture",
 	"tags",	     "interface",   "mac_address", "agent_port", "snapshot",	   "enabled",
-	NULL,
+	"base_machine", NULL,
 };

@@ -135,6 +135,7 @@ nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
 			load_machines(setup, instance, diagnostics);
 	}
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
+	nbx_machine_pool_check_bases(setup->pool, diagnostics);
 	check_machines(setup, diagnostics);
 	return setup;
 }

@@ -33,6 +33,7 @@ pool_machine_free(NbxPoolMachine *machine)
 	g_free(machine->location);
 	g_ptr_array_unref(machine->strings);
 	g_strfreev(machine->tags);
+	g_free(machine->base_machine);
 	g_free(machine->disabled_reason);
 	g_free(machine->hypervisor_reason);
 	g_free(machine);
@@ -198,7 +199,12 @@ nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machine
 			.agent_port = agent_port,
 			.config = NBX_NODE(group),
 		};
-		nbx_machine_pool_add(pool, machinery, &spec, location, diagnostics);
+		if (nbx_machine_pool_add(pool, machinery, &spec, location, diagnostics)) {
+			NbxPoolMachine *added = g_ptr_array_index(pool->machines,
+								  pool->machines->len - 1);
+
+			added->base_machine = g_strdup(lookup_string(group, "base_machine"));
+		}
 	}
 }
 
@@ -225,6 +231,44 @@ check_unique_field(NbxMachinePool *pool, const char *what, gsize offset,
 				    "%s \"%s\" is already used by machine %s (%s, %s)", what, value,
 				    first->machine.name, nbx_plugin_instance_name(first->machinery),
 				    first->location);
+	}
+}
+
+const char *
+nbx_pool_machine_base(const NbxPoolMachine *machine)
+{
+	return machine->base_machine != NULL ? machine->base_machine : machine->machine.name;
+}
+
+void
+nbx_machine_pool_check_bases(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxPoolMachine *base;
+		g_autofree char *key = NULL;
+
+		if (machine->base_machine == NULL)
+			continue;
+		key = g_strdup_printf("machines.%s.base_machine", machine->machine.name);
+		base = nbx_machine_pool_lookup(pool, machine->base_machine);
+		if (base == NULL)
+			nbx_diagnostics_add(diagnostics, machine->location, key,
+					    "no enabled machine is named \"%s\"",
+					    machine->base_machine);
+		else if (base == machine)
+			nbx_diagnostics_add(diagnostics, machine->location, key,
+					    "a machine is its own base already; remove the key");
+		else if (base->machinery != machine->machinery)
+			nbx_diagnostics_add(diagnostics, machine->location, key,
+					    "machine %s belongs to machinery %s, not %s: a base is "
+					    "shared within one machinery",
+					    base->machine.name, nbx_plugin_instance_name(base->machinery),
+					    nbx_plugin_instance_name(machine->machinery));
+		else if (base->base_machine != NULL)
+			nbx_diagnostics_add(diagnostics, machine->location, key,
+					    "machine %s has a base_machine itself (%s); name that one",
+					    base->machine.name, base->base_machine);
 	}
 }
 

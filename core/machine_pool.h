@@ -32,6 +32,11 @@ typedef struct {
 	/* Where `machine`'s strings live. */
 	GPtrArray *strings;
 	char **tags;
+	/*
+	 * The machine whose snapshot generations this one restores (its
+	 * `base_machine` key), or NULL: its own. Read-only after loading.
+	 */
+	char *base_machine;
 
 	/* Guarded by the pool's lock. */
 	gboolean in_use;
@@ -90,6 +95,15 @@ gboolean nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery
 
 /* Reports every name, label, IP or MAC used by two machines. */
 void nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
+
+/*
+ * Each `base_machine` names another enabled machine of the same machinery
+ * that has no base_machine itself (bases do not chain).
+ */
+void nbx_machine_pool_check_bases(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
+
+/* The name of @machine's snapshot base: its base_machine, else its own name. */
+const char *nbx_pool_machine_base(const NbxPoolMachine *machine);
 
 /*
  * Picks a machine for @request and marks it in use: among the enabled,

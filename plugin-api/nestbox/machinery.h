@@ -80,8 +80,10 @@ enum nbx_machine_state {
  *
  * These core machine keys are reserved in a machinery's `machine_schema`:
  * name, label, ip, platform, os_version, architecture, tags, interface,
- * mac_address, snapshot, agent_port, enabled; and, from ABI 1.1, for
- * plugins built for 1.1 or later: base_machine (see "DOC: snapshots").
+ * mac_address, snapshot, agent_port, enabled, and from ABI 1.1
+ * base_machine (see "DOC: snapshots"). A key the core reserves later is
+ * refused in a plugin's schema, so prefix plugin-specific machine keys
+ * that could collide (e.g. `qemu_`), or keep them in the plugin's domain.
  */
 struct nbx_machine {
 	uint32_t struct_size;
@@ -159,9 +161,14 @@ struct nbx_call {
  * `snapshot_import` adopts files the core unpacked into a new generation
  * directory. The archive, its manifest and hashes are the core's.
  *
- * The snapshot ops are machine ops (worker threads, the machine's lock
- * held, `call->deadline_us`). During a session the machine serves no
- * analysis; other machines of the same base keep running theirs.
+ * All snapshot ops run on worker threads and honour `call->deadline_us`.
+ * The session ops (begin, copy_in, commit, rollback) hold the machine:
+ * during a session it serves no analysis, while other machines of the same
+ * base keep running theirs. `snapshot_files`, `snapshot_fingerprint`,
+ * `snapshot_import` and `snapshot_remove` do NOT hold it: they may run
+ * while the machine runs an analysis (an export of the generation it
+ * restored from), so they touch only the generation directory they are
+ * given and read only the configuration.
  */
 
 /** Bits of `struct nbx_call.flags` for snapshot ops (ABI 1.1). */

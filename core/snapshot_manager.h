@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The snapshot manager: the core's side of snapshot generations
+ * (nestbox/machinery.h, "DOC: snapshots").
+ *
+ * On disk, under state_dir/snapshots/BASE/ (BASE: the machine whose
+ * generations they are):
+ *   gen-N/          a complete generation (N >= 1), the plugin's files plus
+ *                   .nestbox-generation.json (origin, time, cold boot)
+ *   current         symlink to the current gen-N; absent: generation 0,
+ *                   the snapshot the machine's configuration names
+ *   session.json    an open modification session, and session/ its work_dir
+ *   .commit-N, .import-N     being written; removed at start-up
+ * A generation becomes current by rename(2) of its complete, synced
+ * directory and then of the `current` symlink, so a daemon killed at any
+ * point of a commit or an import leaves the previous generation current and
+ * intact; what it was writing is removed at the next start.
+ *
+ * Runs count as users of the generation they restored from until their
+ * machine is stopped; an old generation is removed when it has no user.
+ *
+ * Operator calls (begin ... import) block: call them from a worker thread.
+ * Calls on one base are serialised; other bases go on meanwhile.
+ */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "daemon_setup.h"
+#include "machine_pool.h"
+#include "store.h"
+
+#define NBX_SNAPSHOT_ERROR (nbx_snapshot_error_quark())
+GQuark nbx_snapshot_error_quark(void);
+
+typedef enum {
+	NBX_SNAPSHOT_ERROR_NOT_FOUND,	  /* no such machine, no session */
+	NBX_SNAPSHOT_ERROR_NOT_SUPPORTED, /* the machinery lacks the op */
+	NBX_SNAPSHOT_ERROR_CONFLICT,	  /* busy, a session is (not) open, --replace needed */
+	NBX_SNAPSHOT_ERROR_INVALID,	  /* a bad archive, an incompatible fingerprint, a bad path */
+	NBX_SNAPSHOT_ERROR_FAILED,	  /* the plugin or the file system said no */
+} NbxSnapshotError;
+
+typedef struct _NbxSnapshotManager NbxSnapshotManager;
+
+/*
+ * How the manager reaches the machines: the current setup, and holding a
+ * machine out of the scheduler's hands for a session (thread-safe).
+ */
+typedef struct {
+	NbxSetup *(*get_setup)(gpointer user_data);
+	/* NULL with NBX_POOL_ERROR_BUSY (running a task, disabled) when it cannot. */
+	NbxPoolMachine *(*hold_machine)(gpointer user_data, const char *name, GError **error);
+	void (*release_machine)(gpointer user_data, NbxPoolMachine *machine);
+	gpointer user_data;
+} NbxSnapshotHost;
+
+/*
+ * Opens state_dir/snapshots: removes what interrupted commits and imports
+ * left, rolls back the sessions a dead daemon left open (the plugin cleans
+ * up its processes), and removes generations nothing uses.
+ */
+NbxSnapshotManager *nbx_snapshot_manager_new(const char *state_dir, NbxStore *store,
+					     const NbxSnapshotHost *host, GError **error);
+void nbx_snapshot_manager_free(NbxSnapshotManager *manager);
+
+/* ---- the analysis side (any thread) ---- */
+
+/*
+ * The generation a restore of @machine must use: its directory (NULL for
+ * generation 0) in *@dir and its number in *@generation; counted as used
+ * until nbx_snapshot_manager_unuse(). Fails when the current generation
+ * needs a cold boot (an import without memory).
+ */
+gboolean nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+				  gint64 *generation, char **dir, GError **error);
+void nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+				gint64 generation);
+
+/* An operator call is running or a session is open: a reload must wait. */
+gboolean nbx_snapshot_manager_busy(NbxSnapshotManager *manager);
+/* The machine of an open session, for messages (g_free), or NULL. */
+char *nbx_snapshot_manager_session_machine(NbxSnapshotManager *manager);
+
+/* ---- the operator side (blocking; a worker thread) ---- */
+
+/* Starts a session on @machine; *@console gets the plugin's console address. */
+gboolean nbx_snapshot_manager_begin(NbxSnapshotManager *manager, const char *machine,
+				    gboolean cold_boot, char **console, gint64 *from,
+				    GError **error);
+gboolean nbx_snapshot_manager_copy_in(NbxSnapshotManager *manager, const char *machine,
+				      const char *const *paths, GError **error);
+/* Writes the session as a new generation and makes it current. */
+gboolean nbx_snapshot_manager_commit(NbxSnapshotManager *manager, const char *machine,
+				     gint64 *generation, GError **error);
+gboolean nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *machine,
+				       GError **error);
+
+/* Writes @machine's current generation to @output (an absolute path). */
+gboolean nbx_snapshot_manager_export(NbxSnapshotManager *manager, const char *machine,
+				     gboolean full, const char *output, JsonObject **result,
+				     GError **error);
+/*
+ * Imports the archive @input as a new current generation of @machine (NULL:
+ * the machine the archive names). @minimal leaves the memory out (and the
+ * fingerprint unchecked); @replace allows it over an existing snapshot.
+ */
+gboolean nbx_snapshot_manager_import(NbxSnapshotManager *manager, const char *input,
+				     const char *machine, gboolean replace, gboolean minimal,
+				     JsonObject **result, GError **error);
+
+/* Every base: its machines, generations (size, users, origin), session. */
+JsonNode *nbx_snapshot_manager_status(NbxSnapshotManager *manager);
