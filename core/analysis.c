@@ -51,6 +51,10 @@ struct _NbxAnalysis {
 	gboolean finished;
 
 	/* The thread's own. */
+	/* The snapshot generation the restore used, counted until the end. */
+	gboolean generation_in_use;
+	gint64 generation;
+	char *generation_dir;
 	char *failure;
 	NbxAnalysisOutcome outcome;
 	JsonArray *steps;
@@ -143,6 +147,7 @@ nbx_analysis_unref(NbxAnalysis *analysis)
 	g_free(analysis->interrupt_reason);
 	g_free(analysis->death);
 	g_free(analysis->failure);
+	g_free(analysis->generation_dir);
 	g_free(analysis->outcome.reason);
 	g_free(analysis->outcome.machine_failure);
 	json_array_unref(analysis->steps);
@@ -508,6 +513,8 @@ invoke_restore_start(OpCall *op)
 {
 	NbxPluginInstance *m = machinery_of(op);
 
+	op->call.generation_dir = op->analysis->generation_dir;
+
 	return m->plugin->machinery.restore_start(m->instance, machine_of(op), &op->call,
 						  &op->err);
 }
@@ -838,6 +845,23 @@ start_machine(NbxAnalysis *analysis)
 	g_autoptr(GError) error = NULL;
 	gboolean ok;
 
+	if (analysis->settings.snapshots != NULL) {
+		g_autoptr(GError) refused = NULL;
+
+		/* A step only when it fails: a store write per analysis is not free. */
+		if (!nbx_snapshot_manager_use(analysis->settings.snapshots, analysis->machine,
+					      &analysis->generation, &analysis->generation_dir,
+					      &refused)) {
+			g_autofree char *message = g_strdup_printf(
+				"machine %s: %s", analysis->machine->machine.name, refused->message);
+			Step step = step_begin(analysis, "snapshot");
+
+			step_end(analysis, &step, message);
+			machine_failed(analysis, message);
+			return FALSE;
+		}
+		analysis->generation_in_use = TRUE;
+	}
 	if (!gate_enter(analysis))
 		return FALSE;
 	/* Marked first: a daemon killed during the restore must stop it at restart. */
@@ -1097,6 +1121,10 @@ analysis_thread(gpointer data)
 		}
 		auxiliaries_stop(analysis);
 	}
+	/* The machine is down (or wedged, and then its disk stays open anyway). */
+	if (analysis->generation_in_use)
+		nbx_snapshot_manager_unuse(analysis->settings.snapshots, analysis->machine,
+					   analysis->generation);
 	settle(analysis);
 	analysis->outcome.machine_cycled = cycled;
 	write_report(analysis);

@@ -17,6 +17,7 @@
 #include <glib.h>
 
 #include "daemon_setup.h"
+#include "snapshot_manager.h"
 #include "store.h"
 #include "task.h"
 
@@ -51,6 +52,8 @@ typedef struct {
 	gint64 max_attempts;
 	/* Extra time an op gets past its deadline before it is abandoned. */
 	gint64 grace_s;
+	/* Which snapshot generation a restore uses (borrowed; NULL: always generation 0). */
+	NbxSnapshotManager *snapshots;
 } NbxAnalysisSettings;
 
 /* What became of the task and of the machine, read on the main thread. */

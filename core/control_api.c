@@ -12,6 +12,15 @@
  *   POST /api/v1/machines/NAME/disable   optional body {"reason": "..."}
  *   POST /api/v1/machines/NAME/enable
  *   GET  /api/v1/plugins
+ *   GET  /api/v1/snapshots               bases, generations (size, users), sessions
+ *   POST /api/v1/snapshots/NAME/begin    {"cold_boot": bool} -> {"console", "from"}
+ *   POST /api/v1/snapshots/NAME/copy     {"paths": [absolute paths on the daemon's host]}
+ *   POST /api/v1/snapshots/NAME/commit   -> {"generation"}
+ *   POST /api/v1/snapshots/NAME/rollback
+ *   POST /api/v1/snapshots/NAME/export   {"output": path, "full": bool}
+ *   POST /api/v1/snapshots/import        {"input": path, "machine", "replace", "minimal"}
+ * Snapshot calls answer when done (a commit may take minutes); 501
+ * not_supported when the machine's machinery lacks the op.
  *
  * Every error is {"error": {"code", "message", "field"}} ("field" is null
  * when no one field is to blame) with a 4xx/5xx status:
@@ -61,6 +70,8 @@
 
 struct _NbxControlApi {
 	NbxScheduler *scheduler;
+	/* NULL until set: the snapshot routes then answer 503. */
+	NbxSnapshotManager *snapshots;
 	SoupServer *server;
 	char *socket_path;
 	/* The socket file we bound, so we never unlink one that replaced it. */
@@ -685,7 +696,9 @@ read_small_object(NbxControlApi *api, SoupServerMessage *msg, const char *allowe
 	for (GList *l = members; l != NULL; l = l->next) {
 		const char *name = l->data;
 
-		if (g_strcmp0(name, allowed) == 0)
+		g_auto(GStrv) names = allowed != NULL ? g_strsplit(allowed, ", ", -1) : NULL;
+
+		if (names != NULL && g_strv_contains((const char *const *)names, name))
 			continue;
 		if (allowed != NULL)
 			problem_set(problem, 400, "unknown_field", name,
@@ -1142,6 +1155,307 @@ handle_plugin_list(NbxControlApi *api, SoupServerMessage *msg, char **args, GHas
 	respond_object(msg, SOUP_STATUS_OK, root);
 }
 
+/* ---- snapshots ---- */
+
+/*
+ * Snapshot calls take seconds to minutes (a commit saves a machine's
+ * memory): they run on a worker thread while the message is paused, and
+ * the main loop goes on serving everything else.
+ */
+typedef enum { SNAP_BEGIN, SNAP_COMMIT, SNAP_ROLLBACK, SNAP_COPY, SNAP_EXPORT, SNAP_IMPORT } SnapOp;
+
+typedef struct {
+	NbxControlApi *api;
+	SoupServerMessage *msg;
+	SnapOp op;
+	char *machine;
+	JsonObject *body;
+	JsonObject *result;
+	GError *error;
+} SnapCall;
+
+static void
+snap_call_free(SnapCall *call)
+{
+	g_object_unref(call->msg);
+	g_free(call->machine);
+	g_clear_pointer(&call->body, json_object_unref);
+	g_clear_pointer(&call->result, json_object_unref);
+	g_clear_error(&call->error);
+	g_free(call);
+}
+
+static const char *
+member_string(JsonObject *body, const char *name)
+{
+	JsonNode *node = json_object_get_member(body, name);
+
+	return node != NULL && is_value_of(node, G_TYPE_STRING) ? json_node_get_string(node) : NULL;
+}
+
+static gboolean
+member_boolean(JsonObject *body, const char *name)
+{
+	JsonNode *node = json_object_get_member(body, name);
+
+	return node != NULL && is_value_of(node, G_TYPE_BOOLEAN) && json_node_get_boolean(node);
+}
+
+static void
+snap_call_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	SnapCall *call = data;
+	NbxSnapshotManager *snapshots = call->api->snapshots;
+	g_autofree char *console = NULL;
+	gint64 generation = 0;
+	gboolean ok = FALSE;
+
+	switch (call->op) {
+	case SNAP_BEGIN:
+		ok = nbx_snapshot_manager_begin(snapshots, call->machine,
+						member_boolean(call->body, "cold_boot"), &console,
+						&generation, &call->error);
+		if (ok) {
+			call->result = json_object_new();
+			json_object_set_string_member(call->result, "console", console);
+			json_object_set_int_member(call->result, "from", generation);
+		}
+		break;
+	case SNAP_COMMIT:
+		ok = nbx_snapshot_manager_commit(snapshots, call->machine, &generation, &call->error);
+		if (ok) {
+			call->result = json_object_new();
+			json_object_set_int_member(call->result, "generation", generation);
+		}
+		break;
+	case SNAP_ROLLBACK:
+		ok = nbx_snapshot_manager_rollback(snapshots, call->machine, &call->error);
+		if (ok)
+			call->result = json_object_new();
+		break;
+	case SNAP_COPY: {
+		JsonArray *array = json_object_get_array_member(call->body, "paths");
+		g_autoptr(GStrvBuilder) builder = g_strv_builder_new();
+		g_auto(GStrv) paths = NULL;
+
+		for (guint i = 0; i < json_array_get_length(array); i++)
+			g_strv_builder_add(builder, json_array_get_string_element(array, i));
+		paths = g_strv_builder_end(builder);
+		ok = nbx_snapshot_manager_copy_in(snapshots, call->machine,
+						  (const char *const *)paths, &call->error);
+		if (ok)
+			call->result = json_object_new();
+		break;
+	}
+	case SNAP_EXPORT:
+		ok = nbx_snapshot_manager_export(snapshots, call->machine,
+						 member_boolean(call->body, "full"),
+						 member_string(call->body, "output"), &call->result,
+						 &call->error);
+		break;
+	case SNAP_IMPORT:
+		ok = nbx_snapshot_manager_import(snapshots, member_string(call->body, "input"),
+						 member_string(call->body, "machine"),
+						 member_boolean(call->body, "replace"),
+						 member_boolean(call->body, "minimal"), &call->result,
+						 &call->error);
+		break;
+	}
+	g_task_return_boolean(task, ok);
+}
+
+static void
+respond_snapshot_error(SoupServerMessage *msg, const GError *error)
+{
+	if (error->domain != NBX_SNAPSHOT_ERROR) {
+		respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "internal", NULL, "%s",
+			      error->message);
+		return;
+	}
+	switch ((NbxSnapshotError)error->code) {
+	case NBX_SNAPSHOT_ERROR_NOT_FOUND:
+		respond_error(msg, SOUP_STATUS_NOT_FOUND, "not_found", NULL, "%s", error->message);
+		return;
+	case NBX_SNAPSHOT_ERROR_NOT_SUPPORTED:
+		respond_error(msg, SOUP_STATUS_NOT_IMPLEMENTED, "not_supported", NULL, "%s",
+			      error->message);
+		return;
+	case NBX_SNAPSHOT_ERROR_CONFLICT:
+		respond_error(msg, SOUP_STATUS_CONFLICT, "conflict", NULL, "%s", error->message);
+		return;
+	case NBX_SNAPSHOT_ERROR_INVALID:
+		respond_error(msg, SOUP_STATUS_BAD_REQUEST, "invalid", NULL, "%s", error->message);
+		return;
+	case NBX_SNAPSHOT_ERROR_FAILED:
+	default:
+		respond_error(msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "failed", NULL, "%s",
+			      error->message);
+		return;
+	}
+}
+
+static void
+snap_call_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+	SnapCall *call = data;
+
+	if (g_task_propagate_boolean(G_TASK(result), NULL))
+		respond_object(call->msg, SOUP_STATUS_OK, g_steal_pointer(&call->result));
+	else
+		respond_snapshot_error(call->msg, call->error);
+	soup_server_message_unpause(call->msg);
+	snap_call_free(call);
+}
+
+/* Body members: their types, and which are required. */
+typedef enum { SNAP_STRING, SNAP_BOOLEAN, SNAP_STRINGS } SnapType;
+
+typedef struct {
+	const char *name;
+	SnapType type;
+	gboolean required;
+} SnapField;
+
+static gboolean
+check_snap_body(JsonObject *body, const SnapField *fields, Problem *problem)
+{
+	for (const SnapField *f = fields; f->name != NULL; f++) {
+		JsonNode *node = json_object_get_member(body, f->name);
+
+		if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
+			if (f->required)
+				return problem_set(problem, 400, "invalid", f->name,
+						   "%s: required", f->name);
+			continue;
+		}
+		if (f->type == SNAP_STRINGS) {
+			JsonArray *array;
+
+			if (!JSON_NODE_HOLDS_ARRAY(node))
+				return wrong_type(f->name, "an array of strings", node, problem);
+			array = json_node_get_array(node);
+			for (guint i = 0; i < json_array_get_length(array); i++) {
+				if (!is_value_of(json_array_get_element(array, i), G_TYPE_STRING))
+					return wrong_type(f->name, "an array of strings", node,
+							  problem);
+			}
+		} else if (!is_value_of(node, f->type == SNAP_STRING ? G_TYPE_STRING
+								     : G_TYPE_BOOLEAN)) {
+			return wrong_type(f->name, f->type == SNAP_STRING ? "a string" : "a boolean",
+					  node, problem);
+		}
+	}
+	return TRUE;
+}
+
+static void
+start_snap_call(NbxControlApi *api, SoupServerMessage *msg, SnapOp op, const char *machine,
+		const char *allowed, const SnapField *fields)
+{
+	g_autoptr(GTask) task = NULL;
+	Problem problem = { 0 };
+	JsonObject *body;
+	SnapCall *call;
+
+	if (api->snapshots == NULL) {
+		respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable", NULL,
+			      "this daemon does not manage snapshots");
+		return;
+	}
+	body = read_small_object(api, msg, allowed, &problem);
+	if (body == NULL || !check_snap_body(body, fields, &problem) ||
+	    (machine != NULL && !check_name("machine", machine, &problem))) {
+		respond_problem(msg, &problem);
+		problem_clear(&problem);
+		g_clear_pointer(&body, json_object_unref);
+		return;
+	}
+	call = g_new0(SnapCall, 1);
+	call->api = api;
+	call->msg = g_object_ref(msg);
+	call->op = op;
+	call->machine = g_strdup(machine);
+	call->body = body;
+	soup_server_message_pause(msg);
+	task = g_task_new(NULL, NULL, snap_call_done, call);
+	g_task_set_task_data(task, call, NULL);
+	g_task_run_in_thread(task, snap_call_thread);
+}
+
+static const SnapField no_fields[] = { { 0 } };
+
+static void
+handle_snapshot_begin(NbxControlApi *api, SoupServerMessage *msg, char **args, GHashTable *query)
+{
+	static const SnapField fields[] = { { "cold_boot", SNAP_BOOLEAN, FALSE }, { 0 } };
+
+	start_snap_call(api, msg, SNAP_BEGIN, args[0], "cold_boot", fields);
+}
+
+static void
+handle_snapshot_commit(NbxControlApi *api, SoupServerMessage *msg, char **args,
+		       GHashTable *query)
+{
+	start_snap_call(api, msg, SNAP_COMMIT, args[0], NULL, no_fields);
+}
+
+static void
+handle_snapshot_rollback(NbxControlApi *api, SoupServerMessage *msg, char **args,
+			 GHashTable *query)
+{
+	start_snap_call(api, msg, SNAP_ROLLBACK, args[0], NULL, no_fields);
+}
+
+static void
+handle_snapshot_copy(NbxControlApi *api, SoupServerMessage *msg, char **args, GHashTable *query)
+{
+	static const SnapField fields[] = { { "paths", SNAP_STRINGS, TRUE }, { 0 } };
+
+	start_snap_call(api, msg, SNAP_COPY, args[0], "paths", fields);
+}
+
+static void
+handle_snapshot_export(NbxControlApi *api, SoupServerMessage *msg, char **args,
+		       GHashTable *query)
+{
+	static const SnapField fields[] = { { "output", SNAP_STRING, TRUE },
+					    { "full", SNAP_BOOLEAN, FALSE },
+					    { 0 } };
+
+	start_snap_call(api, msg, SNAP_EXPORT, args[0], "output, full", fields);
+}
+
+static void
+handle_snapshot_import(NbxControlApi *api, SoupServerMessage *msg, char **args,
+		       GHashTable *query)
+{
+	static const SnapField fields[] = { { "input", SNAP_STRING, TRUE },
+					    { "machine", SNAP_STRING, FALSE },
+					    { "replace", SNAP_BOOLEAN, FALSE },
+					    { "minimal", SNAP_BOOLEAN, FALSE },
+					    { 0 } };
+
+	start_snap_call(api, msg, SNAP_IMPORT, NULL, "input, machine, replace, minimal", fields);
+}
+
+static void
+handle_snapshot_status(NbxControlApi *api, SoupServerMessage *msg, char **args,
+		       GHashTable *query)
+{
+	if (api->snapshots == NULL) {
+		respond_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "unavailable", NULL,
+			      "this daemon does not manage snapshots");
+		return;
+	}
+	respond_json(msg, SOUP_STATUS_OK, nbx_snapshot_manager_status(api->snapshots));
+}
+
+void
+nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots)
+{
+	api->snapshots = snapshots;
+}
+
 /* ---- routing ---- */
 
 typedef struct {
@@ -1161,6 +1475,13 @@ static const Route routes[] = {
 	{ "POST", "machines/*/disable", handle_machine_disable },
 	{ "POST", "machines/*/enable", handle_machine_enable },
 	{ "GET", "plugins", handle_plugin_list },
+	{ "GET", "snapshots", handle_snapshot_status },
+	{ "POST", "snapshots/import", handle_snapshot_import },
+	{ "POST", "snapshots/*/begin", handle_snapshot_begin },
+	{ "POST", "snapshots/*/commit", handle_snapshot_commit },
+	{ "POST", "snapshots/*/rollback", handle_snapshot_rollback },
+	{ "POST", "snapshots/*/copy", handle_snapshot_copy },
+	{ "POST", "snapshots/*/export", handle_snapshot_export },
 };
 
 /* Fills @args (at most 2) with the segments "*" matched. */

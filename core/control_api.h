@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "scheduler.h"
+#include "snapshot_manager.h"
 
 typedef struct {
 	/* Path of the UNIX socket; a stale socket there is replaced. */
@@ -28,3 +29,6 @@ typedef struct _NbxControlApi NbxControlApi;
 NbxControlApi *nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options,
 				   GError **error);
 void nbx_control_api_free(NbxControlApi *api);
+
+/* Serves the snapshot routes from @snapshots (borrowed; must outlive the API). */
+void nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots);

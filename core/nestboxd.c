@@ -23,6 +23,7 @@
 #include "daemon_setup.h"
 #include "host_services.h"
 #include "scheduler.h"
+#include "snapshot_manager.h"
 #include "store.h"
 
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
@@ -221,8 +222,29 @@ typedef struct {
 	NbxStore *store;
 	NbxScheduler *scheduler;
 	NbxControlApi *api;
+	NbxSnapshotManager *snapshots;
 	gboolean stopping;
 } Daemon;
+
+/* ---- what the snapshot manager needs of the scheduler ---- */
+
+static NbxSetup *
+snapshots_get_setup(gpointer data)
+{
+	return nbx_scheduler_get_setup(data);
+}
+
+static NbxPoolMachine *
+snapshots_hold(gpointer data, const char *name, GError **error)
+{
+	return nbx_scheduler_hold_machine(data, name, error);
+}
+
+static void
+snapshots_release(gpointer data, NbxPoolMachine *machine)
+{
+	nbx_scheduler_unhold_machine(data, machine);
+}
 
 static void
 on_drained(gpointer data)
@@ -256,7 +278,21 @@ on_reload(gpointer data)
 {
 	Daemon *daemon = data;
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
-	NbxSetup *fresh = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+	g_autofree char *modified = nbx_snapshot_manager_session_machine(daemon->snapshots);
+	NbxSetup *fresh;
+
+	/*
+	 * A session's hypervisor process belongs to the plugin instance a
+	 * reload would replace; and a pending reload stops scheduling, which
+	 * a session of hours must not do.
+	 */
+	if (modified != NULL) {
+		g_warning("reload refused: the snapshot of machine %s is being modified; commit or "
+			  "roll it back, then reload again",
+			  modified);
+		return G_SOURCE_CONTINUE;
+	}
+	fresh = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
 
 	if (fresh == NULL || nbx_diagnostics_count(diagnostics) > 0) {
 		for (guint i = 0; i < nbx_diagnostics_count(diagnostics); i++)
@@ -339,8 +375,23 @@ run_daemon(void)
 	daemon.store = nbx_store_open(store_path, &error);
 	if (daemon.store != NULL)
 		daemon.scheduler = nbx_scheduler_new(setup, daemon.store, &error);
-	if (daemon.scheduler != NULL)
+	if (daemon.scheduler != NULL) {
+		NbxSnapshotHost host = {
+			.get_setup = snapshots_get_setup,
+			.hold_machine = snapshots_hold,
+			.release_machine = snapshots_release,
+			.user_data = daemon.scheduler,
+		};
+
+		daemon.snapshots = nbx_snapshot_manager_new(setup->config->state_dir, daemon.store,
+							    &host, &error);
+	}
+	if (daemon.snapshots != NULL) {
+		nbx_scheduler_set_snapshots(daemon.scheduler, daemon.snapshots);
 		daemon.api = start_api(daemon.scheduler, &error);
+	}
+	if (daemon.api != NULL)
+		nbx_control_api_set_snapshots(daemon.api, daemon.snapshots);
 	if (daemon.api == NULL) {
 		fprintf(stderr, "nestboxd: not starting: %s\n", error->message);
 		status = EXIT_INVALID;
@@ -351,7 +402,8 @@ run_daemon(void)
 	g_unix_signal_add(SIGHUP, on_reload, &daemon);
 	g_message("nestboxd %s ready: %u machines", NESTBOX_VERSION, setup->pool->machines->len);
 	g_main_loop_run(daemon.loop);
-	if (!nbx_scheduler_is_idle(daemon.scheduler)) {
+	if (!nbx_scheduler_is_idle(daemon.scheduler) ||
+	    nbx_snapshot_manager_operating(daemon.snapshots)) {
 		/*
 		 * An analysis thread is still inside a plugin: freeing the plugins
 		 * under it would crash. Leave as a crash would; the store says what
@@ -363,6 +415,7 @@ run_daemon(void)
 out:
 	nbx_control_api_free(daemon.api);
 	setup = daemon.scheduler != NULL ? nbx_scheduler_get_setup(daemon.scheduler) : setup;
+	nbx_snapshot_manager_free(daemon.snapshots);
 	nbx_scheduler_free(daemon.scheduler);
 	nbx_setup_free(setup);
 	nbx_store_close(daemon.store);

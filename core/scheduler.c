@@ -43,6 +43,9 @@ struct _NbxScheduler {
 	guint schedule_source;
 	gint64 started_us;
 
+	/* Borrowed; NULL when snapshots are not managed (some tests). */
+	NbxSnapshotManager *snapshots;
+
 	NbxSchedulerDoneFunc shutdown_done;
 	gpointer shutdown_data;
 	guint shutdown_timer;
@@ -77,6 +80,7 @@ read_settings(NbxScheduler *scheduler, NbxSetup *setup)
 		nbx_config_core_boolean(setup->config, "scheduler.retry_on_machine_death", TRUE);
 	s->max_attempts = core_integer(setup, "scheduler.max_attempts", 2);
 	s->grace_s = core_integer(setup, "scheduler.op_grace", 5);
+	s->snapshots = scheduler->snapshots;
 	scheduler->failure_limit = core_integer(setup, "scheduler.machine_failure_limit", 3);
 	scheduler->default_duration = core_integer(setup, "scheduler.default_duration", 60);
 	scheduler->max_duration = core_integer(setup, "scheduler.max_duration", 3600);
@@ -328,7 +332,8 @@ schedule(gpointer data)
 	if (scheduler->recovering || scheduler->shutting_down)
 		return G_SOURCE_REMOVE;
 	if (scheduler->pending_setup != NULL) {
-		if (g_hash_table_size(scheduler->analyses) > 0 || scheduler->wedged->len > 0)
+		if (g_hash_table_size(scheduler->analyses) > 0 || scheduler->wedged->len > 0 ||
+		    (scheduler->snapshots != NULL && nbx_snapshot_manager_busy(scheduler->snapshots)))
 			return G_SOURCE_REMOVE;
 		swap_pending_setup(scheduler);
 	}
@@ -596,6 +601,40 @@ swap_pending_setup(NbxScheduler *scheduler)
 	nbx_setup_free(old);
 	g_message("new configuration in effect: %u machines",
 		  scheduler->setup->pool->machines->len);
+}
+
+void
+nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapshots)
+{
+	scheduler->snapshots = snapshots;
+	scheduler->settings.snapshots = snapshots;
+}
+
+NbxPoolMachine *
+nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name, GError **error)
+{
+	NbxMachineRequest request = { .name = name };
+
+	/* The pool has its own lock; the setup is not swapped while snapshots are busy. */
+	return nbx_machine_pool_acquire(scheduler->setup->pool, &request, error);
+}
+
+static gboolean
+kick(gpointer data)
+{
+	schedule_soon(data);
+	return G_SOURCE_REMOVE;
+}
+
+void
+nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine)
+{
+	nbx_machine_pool_release(scheduler->setup->pool, machine);
+	/* Queued tasks may have waited for it; schedule() runs on the main thread only. */
+	g_autoptr(GSource) source = g_idle_source_new();
+
+	g_source_set_callback(source, kick, scheduler, NULL);
+	g_source_attach(source, NULL);
 }
 
 void

@@ -15,6 +15,7 @@
 #include <glib.h>
 
 #include "daemon_setup.h"
+#include "snapshot_manager.h"
 #include "store.h"
 #include "task.h"
 
@@ -112,6 +113,18 @@ gboolean nbx_scheduler_set_machine_disabled(NbxScheduler *scheduler, const char 
 					    const char *reason, GError **error);
 
 void nbx_scheduler_health(NbxScheduler *scheduler, NbxSchedulerHealth *health);
+
+/* Restores use @snapshots' generations from now on (borrowed; set before tasks run). */
+void nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapshots);
+
+/*
+ * Takes machine @name out of scheduling for a snapshot session, as an
+ * analysis would; NBX_POOL_ERROR_BUSY when it runs a task or is disabled.
+ * Any thread. nbx_scheduler_unhold_machine() gives it back.
+ */
+NbxPoolMachine *nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name,
+					   GError **error);
+void nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine);
 
 /*
  * Stops taking tasks and interrupts the running analyses (their tasks go

@@ -765,6 +765,23 @@ nbx_snapshot_manager_busy(NbxSnapshotManager *manager)
 	return busy;
 }
 
+gboolean
+nbx_snapshot_manager_operating(NbxSnapshotManager *manager)
+{
+	GHashTableIter iter;
+	Base *base;
+	gboolean busy = FALSE;
+
+	if (manager == NULL)
+		return FALSE;
+	g_mutex_lock(&manager->lock);
+	g_hash_table_iter_init(&iter, manager->bases);
+	while (!busy && g_hash_table_iter_next(&iter, NULL, (gpointer *)&base))
+		busy = base->busy;
+	g_mutex_unlock(&manager->lock);
+	return busy;
+}
+
 char *
 nbx_snapshot_manager_session_machine(NbxSnapshotManager *manager)
 {

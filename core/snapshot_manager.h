@@ -80,6 +80,8 @@ void nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *mac
 
 /* An operator call is running or a session is open: a reload must wait. */
 gboolean nbx_snapshot_manager_busy(NbxSnapshotManager *manager);
+/* An operator call is inside a plugin now: exiting would free the plugin under it. */
+gboolean nbx_snapshot_manager_operating(NbxSnapshotManager *manager);
 /* The machine of an open session, for messages (g_free), or NULL. */
 char *nbx_snapshot_manager_session_machine(NbxSnapshotManager *manager);
 

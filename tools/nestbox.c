@@ -127,6 +127,29 @@ static const GOptionEntry disable_entries[] = {
 	G_OPTION_ENTRY_NULL,
 };
 
+static gboolean opt_cold_boot;
+static gboolean opt_full;
+static gboolean opt_replace;
+static gboolean opt_minimal;
+static char *opt_output;
+static char *opt_into;
+
+static const GOptionEntry snapshot_entries[] = {
+	{ "cold-boot", 0, 0, G_OPTION_ARG_NONE, &opt_cold_boot,
+	  "begin: boot the disk instead of restoring the memory", NULL },
+	{ "full", 0, 0, G_OPTION_ARG_NONE, &opt_full,
+	  "export: include the memory state and the host's fingerprint", NULL },
+	{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &opt_output, "export: the archive to write",
+	  "FILE" },
+	{ "replace", 0, 0, G_OPTION_ARG_NONE, &opt_replace,
+	  "import: over a machine that has a snapshot already", NULL },
+	{ "minimal", 0, 0, G_OPTION_ARG_NONE, &opt_minimal,
+	  "import: leave the memory out (it then needs a cold boot and a commit)", NULL },
+	{ "machine", 'm', 0, G_OPTION_ARG_STRING, &opt_into,
+	  "import: into this machine instead of the one the archive names", "NAME" },
+	G_OPTION_ENTRY_NULL,
+};
+
 static const char commands_help[] =
 	"Commands:\n"
 	"  submit [FILE] [options]         Submit a task (a file, or none); --wait follows it\n"
@@ -138,6 +161,16 @@ static const char commands_help[] =
 	"  machine disable NAME [--reason TEXT]\n"
 	"                                  Take a machine out of use\n"
 	"  plugins                         List the daemon's plugins\n"
+	"  snapshot status                 Snapshot bases, generations, sessions\n"
+	"  snapshot begin MACHINE [--cold-boot]\n"
+	"                                  Start modifying MACHINE's base (prints a console)\n"
+	"  snapshot copy MACHINE FILE...   Hand files to the guest being modified\n"
+	"  snapshot commit MACHINE         Save it as the base's new generation\n"
+	"  snapshot rollback MACHINE       Throw the modification away\n"
+	"  snapshot export MACHINE [--full] -o FILE\n"
+	"                                  Write the current generation to an archive\n"
+	"  snapshot import FILE [--machine NAME] [--replace] [--minimal]\n"
+	"                                  Make an archive the current generation\n"
 	"  health                          Show the daemon's health\n"
 	"\n"
 	"Run `nestbox COMMAND --help` for a command's options.\n"
@@ -967,6 +1000,174 @@ cmd_health(Client *client, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- snapshots ---- */
+
+/* A path as the daemon must see it: the CLI and the daemon share the host, not the cwd. */
+static char *
+absolute_path(const char *path)
+{
+	g_autofree char *cwd = g_get_current_dir();
+
+	return g_path_is_absolute(path) ? g_strdup(path) : g_build_filename(cwd, path, NULL);
+}
+
+static void
+print_snapshot_status(JsonNode *root)
+{
+	JsonArray *bases = array_member(root, "bases");
+
+	if (bases == NULL || json_array_get_length(bases) == 0) {
+		printf("no machine keeps snapshot generations\n");
+		return;
+	}
+	for (guint i = 0; i < json_array_get_length(bases); i++) {
+		JsonObject *base = json_array_get_object_element(bases, i);
+		JsonArray *machines = json_object_get_array_member(base, "machines");
+		JsonArray *generations = json_object_get_array_member(base, "generations");
+		JsonObject *session = object_member(base, "session");
+		g_autoptr(GString) names = g_string_new(NULL);
+
+		for (guint m = 0; machines != NULL && m < json_array_get_length(machines); m++)
+			g_string_append_printf(names, "%s%s", m > 0 ? ", " : "",
+					       json_array_get_string_element(machines, m));
+		printf("base %s (%s): machines %s\n", string_member(base, "base") ?: "?",
+		       string_member(base, "machinery") ?: "?", names->str);
+		printf("  %-4s %-8s %-14s %6s %12s  %s\n", "GEN", "CURRENT", "ORIGIN", "USERS",
+		       "BYTES", "CREATED");
+		for (guint g = 0; generations != NULL && g < json_array_get_length(generations); g++) {
+			JsonObject *gen = json_array_get_object_element(generations, g);
+			JsonNode *bytes = json_object_get_member(gen, "bytes");
+			g_autofree char *size =
+				bytes != NULL && !JSON_NODE_HOLDS_NULL(bytes)
+					? g_format_size((guint64)json_node_get_int(bytes))
+					: g_strdup("-");
+
+			printf("  %-4" G_GINT64_FORMAT " %-8s %-14s %6" G_GINT64_FORMAT
+			       " %12s  %s%s\n",
+			       json_object_get_int_member_with_default(gen, "generation", 0),
+			       json_object_get_boolean_member_with_default(gen, "current", FALSE)
+				       ? "yes"
+				       : "",
+			       string_member(gen, "origin") ?: "",
+			       json_object_get_int_member_with_default(gen, "users", 0), size,
+			       string_member(gen, "created") ?: "",
+			       json_object_get_boolean_member_with_default(gen, "cold_boot", FALSE)
+				       ? " (needs a cold boot)"
+				       : "");
+		}
+		if (session != NULL)
+			printf("  being modified on %s since %s, from generation %" G_GINT64_FORMAT
+			       "; console %s\n",
+			       string_member(session, "machine") ?: "?",
+			       string_member(session, "started") ?: "?",
+			       json_object_get_int_member_with_default(session, "from", 0),
+			       string_member(session, "console") ?: "none");
+	}
+}
+
+static int
+cmd_snapshot(Client *client, int argc, char **argv)
+{
+	g_auto(Reply) reply = { 0 };
+	g_autoptr(JsonObject) body = json_object_new();
+	g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+	g_autofree char *escaped = NULL;
+	g_autofree char *path = NULL;
+	const char *action = argc > 0 ? argv[0] : "";
+	JsonObject *result;
+	int status;
+
+	if (strcmp(action, "status") == 0 && argc == 1) {
+		status = client_get(client, "/api/v1/snapshots", &reply);
+		if (status == EXIT_OK && opt_json)
+			print_json(reply.root);
+		else if (status == EXIT_OK)
+			print_snapshot_status(reply.root);
+		return status;
+	}
+	if (strcmp(action, "import") == 0 && argc == 2) {
+		g_autofree char *input = absolute_path(argv[1]);
+
+		json_object_set_string_member(body, "input", input);
+		if (opt_into != NULL)
+			json_object_set_string_member(body, "machine", opt_into);
+		json_object_set_boolean_member(body, "replace", opt_replace);
+		json_object_set_boolean_member(body, "minimal", opt_minimal);
+		path = g_strdup("/api/v1/snapshots/import");
+	} else if ((strcmp(action, "begin") == 0 || strcmp(action, "commit") == 0 ||
+		    strcmp(action, "rollback") == 0 || strcmp(action, "export") == 0) &&
+		   argc == 2) {
+		if (strcmp(action, "begin") == 0)
+			json_object_set_boolean_member(body, "cold_boot", opt_cold_boot);
+		if (strcmp(action, "export") == 0) {
+			g_autofree char *output = NULL;
+
+			if (opt_output == NULL) {
+				say_error("snapshot export: name the archive with -o FILE");
+				return EXIT_USAGE;
+			}
+			output = absolute_path(opt_output);
+			json_object_set_string_member(body, "output", output);
+			json_object_set_boolean_member(body, "full", opt_full);
+		}
+	} else if (strcmp(action, "copy") == 0 && argc >= 3) {
+		JsonArray *paths = json_array_new();
+
+		for (int i = 2; i < argc; i++) {
+			g_autofree char *file = absolute_path(argv[i]);
+
+			json_array_add_string_element(paths, file);
+		}
+		json_object_set_array_member(body, "paths", paths);
+	} else {
+		say_error("usage: nestbox snapshot status | begin MACHINE [--cold-boot] | copy "
+			  "MACHINE FILE... | commit MACHINE | rollback MACHINE | export MACHINE "
+			  "[--full] -o FILE | import FILE [--machine NAME] [--replace] [--minimal]");
+		return EXIT_USAGE;
+	}
+	if (path == NULL) {
+		escaped = g_uri_escape_string(argv[1], NULL, FALSE);
+		path = g_strdup_printf("/api/v1/snapshots/%s/%s", escaped, action);
+	}
+	json_node_set_object(node, body);
+	status = client_post_json(client, path, node, &reply);
+	if (status != EXIT_OK)
+		return status;
+	if (opt_json) {
+		print_json(reply.root);
+		return EXIT_OK;
+	}
+	result = json_node_get_object(reply.root);
+	if (strcmp(action, "begin") == 0)
+		printf("modifying %s from generation %" G_GINT64_FORMAT "; console: %s\n", argv[1],
+		       json_object_get_int_member_with_default(result, "from", 0),
+		       (string_member(result, "console") ?: "")[0] != '\0'
+			       ? string_member(result, "console")
+			       : "none");
+	else if (strcmp(action, "commit") == 0)
+		printf("%s: generation %" G_GINT64_FORMAT " is current\n", argv[1],
+		       json_object_get_int_member_with_default(result, "generation", 0));
+	else if (strcmp(action, "rollback") == 0)
+		printf("%s: modification thrown away\n", argv[1]);
+	else if (strcmp(action, "copy") == 0)
+		printf("%s: %d file(s) handed to the guest\n", argv[1], argc - 2);
+	else if (strcmp(action, "export") == 0)
+		printf("%s: generation %" G_GINT64_FORMAT " written to %s (%s, %" G_GINT64_FORMAT
+		       " bytes)\n",
+		       argv[1], json_object_get_int_member_with_default(result, "generation", 0),
+		       string_member(result, "output") ?: "?", string_member(result, "kind") ?: "?",
+		       json_object_get_int_member_with_default(result, "bytes", 0));
+	else
+		printf("%s: generation %" G_GINT64_FORMAT " imported%s\n",
+		       string_member(result, "machine") ?: "?",
+		       json_object_get_int_member_with_default(result, "generation", 0),
+		       json_object_get_boolean_member_with_default(result, "cold_boot", FALSE)
+			       ? " (needs a cold boot: nestbox snapshot begin --cold-boot, then "
+				 "commit)"
+			       : "");
+	return EXIT_OK;
+}
+
 typedef struct {
 	const char *name;
 	const char *parameters;
@@ -983,6 +1184,8 @@ static const Command commands[] = {
 	{ "machine", "enable|disable NAME", disable_entries, cmd_machine },
 	{ "plugins", "", NULL, cmd_plugins },
 	{ "health", "", NULL, cmd_health },
+	{ "snapshot", "status|begin|copy|commit|rollback|export|import ...", snapshot_entries,
+	  cmd_snapshot },
 };
 
 static const Command *

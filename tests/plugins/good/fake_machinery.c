@@ -26,7 +26,8 @@ struct fake {
 static const char *const faults[] = {
 	"none",		   "restore_fails", "reject_in_check", "restore_hangs",
 	"restore_times_out", "stop_fails",  "dies_while_running", "comes_back_paused",
-	"paused_unresumable", "stop_hangs", "ignores_acpi", "dump_fails", NULL,
+	"paused_unresumable", "stop_hangs", "ignores_acpi", "dump_fails", "begin_fails",
+	"commit_fails", "commit_hangs", NULL,
 };
 
 static const struct nbx_config_field fake_fields[] = {
@@ -36,6 +37,8 @@ static const struct nbx_config_field fake_fields[] = {
 	  .doc = "An integer the tests read back through the host" },
 	{ .name = "ledger", .type = NBX_FIELD_STRING,
 	  .doc = "File every op appends its begin and end to" },
+	{ .name = "machine_type", .type = NBX_FIELD_STRING, .default_value = "fake-1",
+	  .doc = "What snapshots say made them (their fingerprint's machine_type)" },
 	{ 0 },
 };
 static const struct nbx_config_schema fake_schema = {
@@ -179,6 +182,9 @@ die_now(void *user_data)
 	return false;
 }
 
+static bool file_exists(const char *dir, const char *name);
+static void note_generation(struct fake *fake, struct nbx_machine *machine, const char *dir);
+
 static bool
 fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		   struct nbx_error *err)
@@ -193,6 +199,13 @@ fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx
 		return false;
 	}
 	ledger(fake, "begin", "restore_start", machine);
+	note_generation(fake, machine, call->generation_dir);
+	if (call->generation_dir != NULL && file_exists(call->generation_dir, "cold")) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_INVALID,
+				      "generation %s has no memory: it needs a cold boot",
+				      call->generation_dir);
+		return false;
+	}
 	sleep_ms(machine_integer(fake, machine, "delay_ms"));
 	if (strcmp(fault, "restore_fails") == 0) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "injected failure");
@@ -330,6 +343,231 @@ fake_state(void *instance, struct nbx_machine *machine, const struct nbx_call *c
 	return true;
 }
 
+/*
+ * Snapshots. A generation is a directory with description.txt ("from=..."
+ * and "machine_type=..." lines, and the files copied in), disk.img and,
+ * unless imported minimal, memory.img. A machine has no generation 0 (no
+ * configured snapshot files), so an import needs no --replace until there
+ * is one. restore_start writes the generation it used to
+ * RUN_DIR/NAME.generation ("0" for none), for tests to read back.
+ */
+
+static bool
+write_file(struct fake *fake, const char *dir, const char *name, const char *text,
+	   struct nbx_error *err)
+{
+	char path[4096];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ok = f != NULL && fputs(text, f) >= 0;
+	if (f != NULL)
+		ok = fclose(f) == 0 && ok;
+	if (!ok)
+		fake->host->error_set(fake->host, err, NBX_ERROR_IO, "cannot write %s", path);
+	return ok;
+}
+
+static bool
+read_file(const char *dir, const char *name, char *out, size_t size)
+{
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return true;
+}
+
+static bool
+file_exists(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void
+note_generation(struct fake *fake, struct nbx_machine *machine, const char *dir)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s.generation",
+		 fake->host->path(fake->host, NBX_PATH_RUN_DIR), machine->name);
+	f = fopen(path, "w");
+	if (f != NULL) {
+		fputs(dir != NULL ? dir : "0", f);
+		fclose(f);
+	}
+}
+
+static bool
+fake_snapshot_begin(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		    struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	char text[4096];
+
+	ledger(fake, "begin", "snapshot_begin", machine);
+	if (strcmp(fault_of(fake, machine), "begin_fails") == 0) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "injected failure");
+		return false;
+	}
+	snprintf(text, sizeof text, "from=%s\ncold_boot=%d\n",
+		 session->from_dir != NULL ? session->from_dir : "0",
+		 (call->flags & NBX_SNAPSHOT_COLD_BOOT) != 0);
+	if (!write_file(fake, session->work_dir, "session.txt", text, err))
+		return false;
+	snprintf(session->console, sizeof session->console, "vnc://127.0.0.1:5999");
+	set_running(fake, machine, NBX_MACHINE_RUNNING, NULL);
+	ledger(fake, "end", "snapshot_begin", machine);
+	return true;
+}
+
+static bool
+fake_snapshot_copy_in(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		      struct nbx_snapshot_session *session, const char *const *paths,
+		      struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	char text[4096] = "";
+
+	read_file(session->work_dir, "copied.txt", text, sizeof text);
+	for (const char *const *p = paths; *p != NULL; p++) {
+		strncat(text, *p, sizeof text - strlen(text) - 2);
+		strcat(text, "\n");
+	}
+	return write_file(fake, session->work_dir, "copied.txt", text, err);
+}
+
+static bool
+fake_snapshot_commit(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	const char *fault = fault_of(fake, machine);
+	const char *type = fake->host->config_string(fake->host, NULL, "machine_type");
+	char copied[4096] = "", text[8192];
+
+	ledger(fake, "begin", "snapshot_commit", machine);
+	if (!write_file(fake, session->new_dir, "disk.img", "disk contents\n", err))
+		return false;
+	if (strcmp(fault, "commit_hangs") == 0)
+		sleep_ms(machine_integer(fake, machine, "hang_s") * 1000);
+	if (strcmp(fault, "commit_fails") == 0) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_IO,
+				      "writing memory.img: No space left on device");
+		return false;
+	}
+	read_file(session->work_dir, "copied.txt", copied, sizeof copied);
+	snprintf(text, sizeof text, "from=%s\nmachine_type=%s\n%s",
+		 session->from_dir != NULL ? session->from_dir : "0", type != NULL ? type : "",
+		 copied);
+	if (!write_file(fake, session->new_dir, "description.txt", text, err) ||
+	    !write_file(fake, session->new_dir, "memory.img", "memory contents\n", err))
+		return false;
+	set_running(fake, machine, NBX_MACHINE_POWEROFF, NULL);
+	ledger(fake, "end", "snapshot_commit", machine);
+	return true;
+}
+
+static bool
+fake_snapshot_rollback(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		       struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	struct fake *fake = instance;
+
+	ledger(fake, "begin", "snapshot_rollback", machine);
+	set_running(fake, machine, NBX_MACHINE_POWEROFF, NULL);
+	ledger(fake, "end", "snapshot_rollback", machine);
+	return true;
+}
+
+static bool
+fake_snapshot_files(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		    const char *generation_dir, nbx_snapshot_file_fn emit, void *emit_data,
+		    struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	static const struct {
+		const char *name;
+		int32_t role;
+	} files[] = { { "description.txt", NBX_SNAPSHOT_FILE_DESCRIPTION },
+		      { "disk.img", NBX_SNAPSHOT_FILE_DISK },
+		      { "memory.img", NBX_SNAPSHOT_FILE_MEMORY } };
+
+	if (generation_dir == NULL) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_NOT_FOUND,
+				      "machine %s has no configured snapshot", machine->name);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		char path[4096];
+
+		if (!file_exists(generation_dir, files[i].name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", generation_dir, files[i].name);
+		if (!emit(emit_data, files[i].role, path))
+			return false;
+	}
+	return true;
+}
+
+static bool
+fake_snapshot_fingerprint(void *instance, struct nbx_machine *machine,
+			  const struct nbx_call *call, const char *generation_dir,
+			  nbx_snapshot_fingerprint_fn emit, void *emit_data, struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	char text[8192], type[256] = "";
+	const char *line;
+
+	if ((call->flags & NBX_SNAPSHOT_FINGERPRINT_HOST) != 0 || generation_dir == NULL) {
+		const char *configured = fake->host->config_string(fake->host, NULL, "machine_type");
+
+		snprintf(type, sizeof type, "%s", configured != NULL ? configured : "");
+	} else if (read_file(generation_dir, "description.txt", text, sizeof text) &&
+		   (line = strstr(text, "machine_type=")) != NULL) {
+		sscanf(line, "machine_type=%255[^\n]", type);
+	}
+	return emit(emit_data, "hypervisor", "fake") &&
+	       emit(emit_data, "hypervisor_version", "1.0") &&
+	       emit(emit_data, "machine_type", type) && emit(emit_data, "memory_mb", "64");
+}
+
+static bool
+fake_snapshot_import(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     const char *generation_dir, struct nbx_error *err)
+{
+	struct fake *fake = instance;
+
+	if (!file_exists(generation_dir, "description.txt")) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_INVALID, "no description.txt");
+		return false;
+	}
+	if ((call->flags & NBX_SNAPSHOT_IMPORT_MINIMAL) != 0)
+		return write_file(fake, generation_dir, "cold", "needs a cold boot\n", err);
+	return true;
+}
+
+static bool
+fake_snapshot_remove(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     const char *generation_dir, struct nbx_error *err)
+{
+	ledger(instance, "remove", generation_dir, machine);
+	return true;
+}
+
 static const struct nbx_machinery_ops fake_ops = {
 	.struct_size = sizeof(struct nbx_machinery_ops),
 	.capabilities = NBX_MACHINERY_CAP_STATE_EVENTS,
@@ -342,6 +580,14 @@ static const struct nbx_machinery_ops fake_ops = {
 	.acpi_stop = fake_acpi_stop,
 	.dump_memory = fake_dump_memory,
 	.state = fake_state,
+	.snapshot_begin = fake_snapshot_begin,
+	.snapshot_commit = fake_snapshot_commit,
+	.snapshot_rollback = fake_snapshot_rollback,
+	.snapshot_copy_in = fake_snapshot_copy_in,
+	.snapshot_files = fake_snapshot_files,
+	.snapshot_fingerprint = fake_snapshot_fingerprint,
+	.snapshot_import = fake_snapshot_import,
+	.snapshot_remove = fake_snapshot_remove,
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = "fake", .version = "1.0.0",
