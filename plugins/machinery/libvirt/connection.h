@@ -18,6 +18,7 @@
  */
 #pragma once
 
+#include <glib.h>
 #include <libvirt/libvirt.h>
 #include <nestbox/plugin.h>
 #include <stdbool.h>
@@ -28,6 +29,13 @@ typedef struct LvConnection LvConnection;
 typedef struct {
 	struct nbx_machine *machine;
 	LvConnection *connection;
+	/*
+	 * Held by the ops that start the domain and by snapshot_remove, which
+	 * the core runs without the machine's lock: a snapshot is only deleted
+	 * from a domain that stays off meanwhile. Taken before any lock of the
+	 * connection.
+	 */
+	GMutex start_lock;
 } LvMachine;
 
 typedef struct {

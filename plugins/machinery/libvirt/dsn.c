@@ -18,3 +18,14 @@ lv_dsn_is_remote(const char *dsn)
 	return g_ascii_strcasecmp(host, "localhost") != 0 && strcmp(host, "::1") != 0 &&
 	       !g_str_has_prefix(host, "127.");
 }
+
+char *
+lv_dsn_remote_host(const char *dsn)
+{
+	g_autoptr(GUri) uri = NULL;
+
+	if (!lv_dsn_is_remote(dsn))
+		return NULL;
+	uri = g_uri_parse(dsn, G_URI_FLAGS_NON_DNS, NULL);
+	return g_strdup(g_uri_get_host(uri));
+}

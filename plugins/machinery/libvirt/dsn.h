@@ -11,3 +11,6 @@
  * be opened either, and opening it is what reports that).
  */
 bool lv_dsn_is_remote(const char *dsn);
+
+/* The host of a remote @dsn (g_free it), or NULL when lv_dsn_is_remote() is false. */
+char *lv_dsn_remote_host(const char *dsn);

@@ -15,6 +15,9 @@
  * (NBX_MACHINERY_CAP_STATE_EVENTS); domain_state.h says what each libvirt
  * state means. libvirt calls cannot be interrupted: an op checks its
  * deadline between them, not during one.
+ *
+ * Snapshot generations (ABI 1.1) are libvirt snapshots that a generation
+ * directory names: snapshots.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,20 +36,8 @@
 #include "dsn.h"
 #include "event_loop.h"
 #include "libvirt_error.h"
-
-typedef struct {
-	const struct nbx_host *host;
-	LvSettings settings;
-	const char *dsn;
-	/* Guards @connections and @machines: ops on different machines run at once. */
-	GMutex lock;
-	/* dsn -> LvConnection *, owned. */
-	GHashTable *connections;
-	/* dsn -> the machine node that first named it (NULL: the plugin's own dsn). */
-	GHashTable *dsn_nodes;
-	/* LvMachine *, owned. */
-	GPtrArray *machines;
-} Libvirt;
+#include "libvirt_machinery.h"
+#include "snapshots.h"
 
 static const struct nbx_config_field libvirt_fields[] = {
 	{ .name = "dsn", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
@@ -92,6 +83,12 @@ dsn_of(Libvirt *lv, const struct nbx_config_node *machine_node)
 	if (machine_node != NULL)
 		dsn = lv->host->config_string(lv->host, machine_node, "dsn");
 	return dsn != NULL ? dsn : lv->dsn;
+}
+
+const char *
+lv_dsn_of(Libvirt *lv, const struct nbx_machine *machine)
+{
+	return dsn_of(lv, machine->config);
 }
 
 /* The connection of @dsn, made on first use; lv->lock held. */
@@ -140,6 +137,15 @@ make_connections(Libvirt *lv)
 	g_mutex_unlock(&lv->lock);
 }
 
+static void
+machine_free(gpointer data)
+{
+	LvMachine *m = data;
+
+	g_mutex_clear(&m->start_lock);
+	g_free(m);
+}
+
 static int64_t
 integer_setting(const struct nbx_host *host, const char *key, int64_t fallback)
 {
@@ -174,7 +180,7 @@ libvirt_init(const struct nbx_host *host, void **instance, struct nbx_error *err
 	lv->connections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)lv_connection_free);
 	lv->dsn_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	lv->machines = g_ptr_array_new_with_free_func(g_free);
+	lv->machines = g_ptr_array_new_with_free_func(machine_free);
 	/* Opened by check, right after: init must not block on a slow hypervisor. */
 	make_connections(lv);
 	*instance = lv;
@@ -204,6 +210,7 @@ machine_of(Libvirt *lv, struct nbx_machine *machine)
 	if (m == NULL) {
 		m = g_new0(LvMachine, 1);
 		m->machine = machine;
+		g_mutex_init(&m->start_lock);
 		m->connection = connection_for_locked(lv, dsn_of(lv, machine->config),
 						      machine->config);
 		lv_connection_add_machine(m->connection, m);
@@ -212,6 +219,12 @@ machine_of(Libvirt *lv, struct nbx_machine *machine)
 	}
 	g_mutex_unlock(&lv->lock);
 	return m;
+}
+
+LvMachine *
+lv_machine_of(Libvirt *lv, struct nbx_machine *machine)
+{
+	return machine_of(lv, machine);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -310,13 +323,24 @@ check_snapshot(Libvirt *lv, struct nbx_machine *machine, virDomainPtr dom,
 	g_autofree char *names = NULL;
 
 	if (machine->snapshot == NULL) {
-		if (virDomainHasCurrentSnapshot(dom, 0) == 1)
+		struct nbx_error resolve = { 0 };
+
+		if (virDomainHasCurrentSnapshot(dom, 0) != 1) {
+			names = snapshot_names(dom);
+			host->check_report(host, check, machine->config, "snapshot",
+					   "machine %s: domain %s has no current snapshot to "
+					   "restore; name one with snapshot = \"...\" (it has: %s)",
+					   machine->name, machine->label, names);
 			return;
-		names = snapshot_names(dom);
-		host->check_report(host, check, machine->config, "snapshot",
-				   "machine %s: domain %s has no current snapshot to restore; name "
-				   "one with snapshot = \"...\" (it has: %s)",
-				   machine->name, machine->label, names);
+		}
+		/* The current one may be a commit's: generation 0 is the one before. */
+		snapshot = lv_generation0_snapshot(lv, machine, dom, dsn_of(lv, machine->config),
+						   &resolve);
+		if (snapshot != NULL)
+			virDomainSnapshotFree(snapshot);
+		else
+			host->check_report(host, check, machine->config, "snapshot", "machine %s: %s",
+					   machine->name, resolve.message);
 		return;
 	}
 	snapshot = virDomainSnapshotLookupByName(dom, machine->snapshot, 0);
@@ -328,6 +352,48 @@ check_snapshot(Libvirt *lv, struct nbx_machine *machine, virDomainPtr dom,
 	host->check_report(host, check, machine->config, "snapshot",
 			   "machine %s: domain %s has no snapshot named \"%s\" (it has: %s)",
 			   machine->name, machine->label, machine->snapshot, names);
+}
+
+/* The configured machine group named @name, or NULL. */
+static const struct nbx_config_node *
+machine_node_named(Libvirt *lv, const char *name)
+{
+	size_t n = lv->host->config_list_length(lv->host, NULL, "machines");
+
+	for (size_t i = 0; i < n; i++) {
+		const struct nbx_config_node *node =
+			lv->host->config_list_group(lv->host, NULL, "machines", i);
+
+		if (node != NULL &&
+		    g_strcmp0(lv->host->config_string(lv->host, node, "name"), name) == 0)
+			return node;
+	}
+	return NULL;
+}
+
+/*
+ * A libvirt snapshot belongs to the domain it was taken of, and no two
+ * machines have one domain (labels are unique): so no libvirt machine can
+ * restore another's generations. A base the core cannot find, or of
+ * another machinery, is the core's to report.
+ */
+static void
+check_base(Libvirt *lv, struct nbx_machine *machine, struct nbx_check *check)
+{
+	const struct nbx_host *host = lv->host;
+	const char *base_name = host->config_string(host, machine->config, "base_machine");
+	const struct nbx_config_node *base;
+	const char *base_label;
+
+	if (base_name == NULL || (base = machine_node_named(lv, base_name)) == NULL)
+		return;
+	base_label = host->config_string(host, base, "label");
+	host->check_report(host, check, machine->config, "base_machine",
+			   "machine %s is domain %s, its base %s is domain %s: a libvirt "
+			   "snapshot restores only the domain it was taken of, so libvirt "
+			   "machines cannot share a base; remove base_machine",
+			   machine->name, machine->label, base_name,
+			   base_label != NULL ? base_label : "(none)");
 }
 
 static bool
@@ -342,6 +408,7 @@ libvirt_check_machine(void *instance, struct nbx_machine *machine, struct nbx_ch
 	virConnectPtr conn;
 	virDomainPtr dom;
 
+	check_base(lv, machine, check);
 	conn = lv_connection_get(m->connection, &open_err);
 	/* check has reported it, once for all the machines of that dsn. */
 	if (conn == NULL)
@@ -374,15 +441,8 @@ libvirt_check_machine(void *instance, struct nbx_machine *machine, struct nbx_ch
 
 /* ---- machine ops -------------------------------------------------------- */
 
-/* What every machine op starts with: its machine, connection and domain. */
-typedef struct {
-	LvMachine *m;
-	virConnectPtr conn;
-	virDomainPtr dom;
-} Op;
-
-static void
-op_end(Op *op)
+void
+lv_op_end(Op *op)
 {
 	if (op->dom != NULL)
 		virDomainFree(op->dom);
@@ -390,13 +450,13 @@ op_end(Op *op)
 		virConnectClose(op->conn);
 }
 
-static bool
-op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call, Op *op,
-	 struct nbx_error *err)
+bool
+lv_op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call,
+	    uint32_t allowed_flags, Op *op, struct nbx_error *err)
 {
-	if (call->flags != 0) {
+	if ((call->flags & ~allowed_flags) != 0) {
 		lv->host->error_set(lv->host, err, NBX_ERROR_NOT_SUPPORTED, "unknown flags 0x%x",
-				    call->flags);
+				    call->flags & ~allowed_flags);
 		return false;
 	}
 	op->m = machine_of(lv, machine);
@@ -413,7 +473,14 @@ op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call, 
 }
 
 static bool
-past_deadline(Libvirt *lv, const struct nbx_call *call, const char *what, struct nbx_error *err)
+op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call, Op *op,
+	 struct nbx_error *err)
+{
+	return lv_op_begin(lv, machine, call, 0, op, err);
+}
+
+bool
+lv_past_deadline(Libvirt *lv, const struct nbx_call *call, const char *what, struct nbx_error *err)
 {
 	if (call->deadline_us == 0 || lv->host->monotonic_us(lv->host) < call->deadline_us)
 		return false;
@@ -422,8 +489,8 @@ past_deadline(Libvirt *lv, const struct nbx_call *call, const char *what, struct
 }
 
 /* A failed start leaves no running domain behind. */
-static void
-undo_start(Op *op)
+void
+lv_undo_start(Op *op)
 {
 	LvDomainState state = { 0 };
 
@@ -434,9 +501,8 @@ undo_start(Op *op)
 	lv_domain_state_clear(&state);
 }
 
-/* After a start: RUNNING, or PAUSED for handle_paused; anything else fails. */
-static bool
-started(Libvirt *lv, Op *op, const char *how, struct nbx_error *err)
+bool
+lv_started(Libvirt *lv, Op *op, const char *how, struct nbx_error *err)
 {
 	LvDomainState state = { 0 };
 	bool ok;
@@ -452,49 +518,53 @@ started(Libvirt *lv, Op *op, const char *how, struct nbx_error *err)
 	return ok;
 }
 
-static virDomainSnapshotPtr
-snapshot_of(Libvirt *lv, Op *op, struct nbx_error *err)
+bool
+lv_power_off(Libvirt *lv, Op *op, struct nbx_error *err)
 {
-	const struct nbx_machine *machine = op->m->machine;
-	virDomainSnapshotPtr snapshot;
+	const char *label = op->m->machine->label;
+	LvDomainState state = { 0 };
+	bool ok = true;
 
-	if (machine->snapshot != NULL) {
-		snapshot = virDomainSnapshotLookupByName(op->dom, machine->snapshot, 0);
-		if (snapshot == NULL)
-			lv_error_set(lv->host, err, "snapshot \"%s\" of domain %s",
-				     machine->snapshot, machine->label);
-		return snapshot;
+	/* "Not running" from destroy means someone was faster: off is what we want. */
+	if (virDomainIsActive(op->dom) == 1 && virDomainDestroy(op->dom) < 0 &&
+	    lv_error_last_code() != VIR_ERR_OPERATION_INVALID) {
+		lv_error_set(lv->host, err, "destroy of domain %s on %s", label,
+			     lv_connection_dsn(op->m->connection));
+		ok = false;
 	}
-	snapshot = virDomainSnapshotCurrent(op->dom, 0);
-	if (snapshot == NULL)
-		lv_error_set(lv->host, err, "current snapshot of domain %s", machine->label);
-	return snapshot;
+	if (ok && !lv_connection_report(op->m->connection, op->m, op->dom, &state, err))
+		ok = false;
+	else if (ok && state.state != NBX_MACHINE_POWEROFF) {
+		lv->host->error_set(lv->host, err, NBX_ERROR_HYPERVISOR,
+				    "domain %s is still %s after destroy", label, state.description);
+		ok = false;
+	}
+	lv_domain_state_clear(&state);
+	return ok;
 }
 
 static bool
-revert_and_run(Libvirt *lv, Op *op, const struct nbx_call *call, struct nbx_error *err)
+restore_start_locked(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call,
+		     struct nbx_error *err)
 {
-	virDomainSnapshotPtr snapshot = snapshot_of(lv, op, err);
-	int state = 0, reason = 0;
-	int reverted;
+	const char *generation_dir = NBX_CALL_HAS(call, generation_dir) ? call->generation_dir : NULL;
+	virDomainSnapshotPtr snapshot = NULL;
+	Op op = { 0 };
+	bool ok = op_begin(lv, machine, call, &op, err);
 
-	if (snapshot == NULL)
-		return false;
-	reverted = virDomainRevertToSnapshot(snapshot, 0);
-	if (reverted < 0)
-		lv_error_set(lv->host, err, "revert of domain %s to snapshot \"%s\"",
-			     op->m->machine->label, virDomainSnapshotGetName(snapshot));
-	virDomainSnapshotFree(snapshot);
-	if (reverted < 0 || past_deadline(lv, call, "after the revert", err))
-		return false;
-	/* A snapshot taken powered off comes back off: boot it from there. */
-	if (virDomainGetState(op->dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_SHUTOFF &&
-	    virDomainCreate(op->dom) < 0) {
-		lv_error_set(lv->host, err, "start of domain %s after the revert",
-			     op->m->machine->label);
-		return false;
+	if (ok)
+		snapshot = lv_snapshot_of(lv, &op, generation_dir, err);
+	/* Revert as the snapshot was taken: running, paused (handle_paused) or off (booted). */
+	if (snapshot == NULL || !lv_revert_and_run(lv, &op, snapshot, 0, call, err) ||
+	    !lv_started(lv, &op, "the revert", err)) {
+		if (op.dom != NULL)
+			lv_undo_start(&op);
+		ok = false;
 	}
-	return started(lv, op, "the revert", err);
+	if (snapshot != NULL)
+		virDomainSnapshotFree(snapshot);
+	lv_op_end(&op);
+	return ok;
 }
 
 static bool
@@ -502,22 +572,19 @@ libvirt_restore_start(void *instance, struct nbx_machine *machine, const struct 
 		      struct nbx_error *err)
 {
 	Libvirt *lv = instance;
-	Op op = { 0 };
-	bool ok = op_begin(lv, machine, call, &op, err);
+	LvMachine *m = lv_machine_of(lv, machine);
+	bool ok;
 
-	if (ok && !revert_and_run(lv, &op, call, err)) {
-		undo_start(&op);
-		ok = false;
-	}
-	op_end(&op);
+	g_mutex_lock(&m->start_lock);
+	ok = restore_start_locked(lv, machine, call, err);
+	g_mutex_unlock(&m->start_lock);
 	return ok;
 }
 
 static bool
-libvirt_norestore_start(void *instance, struct nbx_machine *machine,
-			const struct nbx_call *call, struct nbx_error *err)
+norestore_start_locked(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call,
+		       struct nbx_error *err)
 {
-	Libvirt *lv = instance;
 	Op op = { 0 };
 	bool ok = op_begin(lv, machine, call, &op, err);
 
@@ -529,11 +596,25 @@ libvirt_norestore_start(void *instance, struct nbx_machine *machine,
 	} else if (ok && virDomainCreate(op.dom) < 0) {
 		lv_error_set(lv->host, err, "start of domain %s", machine->label);
 		ok = false;
-	} else if (ok && !started(lv, &op, "the start", err)) {
-		undo_start(&op);
+	} else if (ok && !lv_started(lv, &op, "the start", err)) {
+		lv_undo_start(&op);
 		ok = false;
 	}
-	op_end(&op);
+	lv_op_end(&op);
+	return ok;
+}
+
+static bool
+libvirt_norestore_start(void *instance, struct nbx_machine *machine,
+			const struct nbx_call *call, struct nbx_error *err)
+{
+	Libvirt *lv = instance;
+	LvMachine *m = lv_machine_of(lv, machine);
+	bool ok;
+
+	g_mutex_lock(&m->start_lock);
+	ok = norestore_start_locked(lv, machine, call, err);
+	g_mutex_unlock(&m->start_lock);
 	return ok;
 }
 
@@ -542,26 +623,10 @@ libvirt_stop(void *instance, struct nbx_machine *machine, const struct nbx_call 
 	     struct nbx_error *err)
 {
 	Libvirt *lv = instance;
-	LvDomainState state = { 0 };
 	Op op = { 0 };
-	bool ok = op_begin(lv, machine, call, &op, err);
+	bool ok = op_begin(lv, machine, call, &op, err) && lv_power_off(lv, &op, err);
 
-	/* "Not running" from destroy means someone was faster: off is what we want. */
-	if (ok && virDomainIsActive(op.dom) == 1 && virDomainDestroy(op.dom) < 0 &&
-	    lv_error_last_code() != VIR_ERR_OPERATION_INVALID) {
-		lv_error_set(lv->host, err, "destroy of domain %s", machine->label);
-		ok = false;
-	}
-	if (ok && lv_connection_report(op.m->connection, op.m, op.dom, &state, err) &&
-	    state.state != NBX_MACHINE_POWEROFF) {
-		lv->host->error_set(lv->host, err, NBX_ERROR_HYPERVISOR,
-				    "domain %s is still %s after destroy", machine->label,
-				    state.description);
-		ok = false;
-	}
-	ok = ok && err->code == NBX_ERROR_NONE;
-	lv_domain_state_clear(&state);
-	op_end(&op);
+	lv_op_end(&op);
 	return ok;
 }
 
@@ -578,7 +643,7 @@ libvirt_acpi_stop(void *instance, struct nbx_machine *machine, const struct nbx_
 		lv_error_set(lv->host, err, "shutdown of domain %s", machine->label);
 		ok = false;
 	}
-	op_end(&op);
+	lv_op_end(&op);
 	return ok;
 }
 
@@ -604,7 +669,7 @@ libvirt_state(void *instance, struct nbx_machine *machine, const struct nbx_call
 		ok = false;
 	}
 	lv_domain_state_clear(&now);
-	op_end(&op);
+	lv_op_end(&op);
 	return ok;
 }
 
@@ -632,7 +697,7 @@ resume_if_allowed(Libvirt *lv, Op *op, struct nbx_error *err)
 	else if (virDomainResume(op->dom) < 0)
 		lv_error_set(lv->host, err, "resume of domain %s", label);
 	else
-		ok = started(lv, op, "the resume", err);
+		ok = lv_started(lv, op, "the resume", err);
 	lv_domain_state_clear(&now);
 	return ok;
 }
@@ -645,7 +710,7 @@ libvirt_handle_paused(void *instance, struct nbx_machine *machine, const struct 
 	Op op = { 0 };
 	bool ok = op_begin(lv, machine, call, &op, err) && resume_if_allowed(lv, &op, err);
 
-	op_end(&op);
+	lv_op_end(&op);
 	return ok;
 }
 
@@ -694,7 +759,7 @@ libvirt_dump_memory(void *instance, struct nbx_machine *machine, const struct nb
 		return false;
 	}
 	if (!op_begin(lv, machine, call, &op, err)) {
-		op_end(&op);
+		lv_op_end(&op);
 		return false;
 	}
 	/* Created by us first, so it is ours even when a root libvirtd writes it. */
@@ -702,7 +767,7 @@ libvirt_dump_memory(void *instance, struct nbx_machine *machine, const struct nb
 	if (fd < 0) {
 		lv->host->error_set(lv->host, err, NBX_ERROR_IO, "cannot create %s: %s", path,
 				    g_strerror(errno));
-		op_end(&op);
+		lv_op_end(&op);
 		return false;
 	}
 	close(fd);
@@ -713,7 +778,7 @@ libvirt_dump_memory(void *instance, struct nbx_machine *machine, const struct nb
 	ok = ok && own_dump(lv, path, err);
 	if (!ok)
 		g_unlink(path);
-	op_end(&op);
+	lv_op_end(&op);
 	return ok;
 }
 
@@ -731,6 +796,11 @@ static const struct nbx_machinery_ops libvirt_ops = {
 	.state = libvirt_state,
 	.dump_memory = libvirt_dump_memory,
 	.handle_paused = libvirt_handle_paused,
+	/* copy_in, files, fingerprint and import stay NULL: snapshots.h says why. */
+	.snapshot_begin = lv_snapshot_begin,
+	.snapshot_commit = lv_snapshot_commit,
+	.snapshot_rollback = lv_snapshot_rollback,
+	.snapshot_remove = lv_snapshot_remove,
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = "libvirt", .version = "0.1.0",
