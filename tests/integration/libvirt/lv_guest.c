@@ -116,7 +116,10 @@ lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid)
 		"<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
 		"<interface type='ethernet'><mac address='52:54:00:d5:00:0a'/>"
 		"<target dev='%s' managed='no'/><model type='virtio'/></interface>"
-		"<serial type='null'/><memballoon model='none'/></devices></domain>",
+		"<serial type='null'/><memballoon model='none'/>"
+		/* A screen for snapshot sessions, on the namespace's loopback; no display device to save. */
+		"<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>"
+		"<video><model type='none'/></video></devices></domain>",
 		name, uuid_element, g->memory_mb, g->guest_dir, g->guest_dir, g->ip, g->agent_port, g->disk,
 		g->tap);
 }

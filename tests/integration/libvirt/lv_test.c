@@ -71,11 +71,37 @@ lv_test_clear(LvTest *t)
 	g_clear_pointer(&t->dir, g_free);
 }
 
+void
+lv_session_init(LvSession *s, LvTest *t, const char *from_dir, const char *new_name)
+{
+	static gint count;
+
+	memset(s, 0, sizeof *s);
+	s->work_dir = g_strdup_printf("%s/session-%d", t->dir, g_atomic_int_add(&count, 1));
+	g_assert_cmpint(g_mkdir_with_parents(s->work_dir, 0700), ==, 0);
+	if (new_name != NULL) {
+		s->new_dir = g_build_filename(t->dir, new_name, NULL);
+		g_assert_cmpint(g_mkdir_with_parents(s->new_dir, 0700), ==, 0);
+	}
+	s->args = (struct nbx_snapshot_session){
+		.struct_size = sizeof(struct nbx_snapshot_session),
+		.from_dir = from_dir,
+		.work_dir = s->work_dir,
+		.new_dir = s->new_dir,
+	};
+}
+
+void
+lv_session_clear(LvSession *s)
+{
+	g_clear_pointer(&s->work_dir, g_free);
+	g_clear_pointer(&s->new_dir, g_free);
+}
+
 typedef struct {
 	LvTest *t;
 	NbxPoolMachine *machine;
-	LvOp op;
-	const char *path;
+	LvCall call;
 	LvOpResult result;
 } OpRun;
 
@@ -88,12 +114,14 @@ op_worker(gpointer data)
 	struct nbx_machine *machine = &run->machine->machine;
 	struct nbx_call call = {
 		.struct_size = sizeof call,
+		.flags = run->call.flags,
 		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,
+		.generation_dir = run->call.op == LV_OP_RESTORE ? run->call.generation_dir : NULL,
 	};
 	LvOpResult *r = &run->result;
 	gint64 start = g_get_monotonic_time();
 
-	switch (run->op) {
+	switch (run->call.op) {
 	case LV_OP_RESTORE:
 		r->ok = ops->restore_start(instance, machine, &call, &r->err);
 		break;
@@ -107,7 +135,7 @@ op_worker(gpointer data)
 		r->ok = ops->acpi_stop(instance, machine, &call, &r->err);
 		break;
 	case LV_OP_DUMP:
-		r->ok = ops->dump_memory(instance, machine, &call, run->path, &r->err);
+		r->ok = ops->dump_memory(instance, machine, &call, run->call.path, &r->err);
 		break;
 	case LV_OP_STATE:
 		r->ok = ops->state(instance, machine, &call, &r->state, &r->err);
@@ -115,15 +143,28 @@ op_worker(gpointer data)
 	case LV_OP_HANDLE_PAUSED:
 		r->ok = ops->handle_paused(instance, machine, &call, &r->err);
 		break;
+	case LV_OP_SNAPSHOT_BEGIN:
+		r->ok = ops->snapshot_begin(instance, machine, &call, run->call.session, &r->err);
+		break;
+	case LV_OP_SNAPSHOT_COMMIT:
+		r->ok = ops->snapshot_commit(instance, machine, &call, run->call.session, &r->err);
+		break;
+	case LV_OP_SNAPSHOT_ROLLBACK:
+		r->ok = ops->snapshot_rollback(instance, machine, &call, run->call.session, &r->err);
+		break;
+	case LV_OP_SNAPSHOT_REMOVE:
+		r->ok = ops->snapshot_remove(instance, machine, &call, run->call.generation_dir,
+					     &r->err);
+		break;
 	}
 	r->seconds = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
 	return NULL;
 }
 
 LvOpResult
-lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path)
+lv_test_call(LvTest *t, const char *machine, const LvCall *call)
 {
-	OpRun run = { .t = t, .op = op, .path = path };
+	OpRun run = { .t = t, .call = *call };
 
 	g_assert_nonnull(t->libvirt);
 	run.machine = nbx_machine_pool_lookup(t->setup->pool, machine);
@@ -134,7 +175,7 @@ lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path)
 	 * An op that succeeds leaves the error cleared; one that fails sets it.
 	 * The one exception: state says ERROR with its reason, and succeeds.
 	 */
-	if (op == LV_OP_STATE && run.result.ok && run.result.state == NBX_MACHINE_ERROR)
+	if (call->op == LV_OP_STATE && run.result.ok && run.result.state == NBX_MACHINE_ERROR)
 		g_assert_cmpint(run.result.err.code, !=, NBX_ERROR_NONE);
 	else
 		g_assert_cmpint(run.result.ok, ==, run.result.err.code == NBX_ERROR_NONE);
@@ -142,13 +183,29 @@ lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path)
 }
 
 LvOpResult
-lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path)
+lv_test_call_ok(LvTest *t, const char *machine, const LvCall *call)
 {
-	LvOpResult r = lv_test_op(t, machine, op, path);
+	LvOpResult r = lv_test_call(t, machine, call);
 
 	if (!r.ok)
-		g_error("op %d on %s failed: %s", op, machine, r.err.message);
+		g_error("op %d on %s failed: %s", call->op, machine, r.err.message);
 	return r;
+}
+
+LvOpResult
+lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path)
+{
+	LvCall call = { .op = op, .path = path };
+
+	return lv_test_call(t, machine, &call);
+}
+
+LvOpResult
+lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path)
+{
+	LvCall call = { .op = op, .path = path };
+
+	return lv_test_call_ok(t, machine, &call);
 }
 
 int32_t

@@ -27,7 +27,24 @@ typedef enum {
 	LV_OP_DUMP,
 	LV_OP_STATE,
 	LV_OP_HANDLE_PAUSED,
+	LV_OP_SNAPSHOT_BEGIN,
+	LV_OP_SNAPSHOT_COMMIT,
+	LV_OP_SNAPSHOT_ROLLBACK,
+	LV_OP_SNAPSHOT_REMOVE,
 } LvOp;
+
+/* What a call carries besides the op, for lv_test_call. */
+typedef struct {
+	LvOp op;
+	/* struct nbx_call.flags */
+	uint32_t flags;
+	/* LV_OP_RESTORE: struct nbx_call.generation_dir; LV_OP_SNAPSHOT_REMOVE: the generation. */
+	const char *generation_dir;
+	/* LV_OP_DUMP */
+	const char *path;
+	/* The session ops; its console is filled by LV_OP_SNAPSHOT_BEGIN. */
+	struct nbx_snapshot_session *session;
+} LvCall;
 
 typedef struct {
 	bool ok;
@@ -35,6 +52,20 @@ typedef struct {
 	struct nbx_error err;
 	double seconds;
 } LvOpResult;
+
+/* A snapshot session's directories, under the test's dir, and its arguments. */
+typedef struct {
+	char *work_dir;
+	char *new_dir;
+	struct nbx_snapshot_session args;
+} LvSession;
+
+/*
+ * A session starting from generation @from_dir (NULL: 0), with a fresh
+ * work_dir, and new_dir = @t's dir/@new_name (made) unless that is NULL.
+ */
+void lv_session_init(LvSession *s, LvTest *t, const char *from_dir, const char *new_name);
+void lv_session_clear(LvSession *s);
 
 /* A config dir that loads only the plugins in @plugin_dir and enables "libvirt". */
 void lv_test_init(LvTest *t, const char *plugin_dir);
@@ -53,6 +84,12 @@ void lv_test_clear(LvTest *t);
 
 /* Runs @op on @machine on a worker thread, waits for it. @path is for LV_OP_DUMP. */
 LvOpResult lv_test_op(LvTest *t, const char *machine, LvOp op, const char *path);
+
+/* Runs @call on @machine on a worker thread, waits for it. */
+LvOpResult lv_test_call(LvTest *t, const char *machine, const LvCall *call);
+
+/* Like lv_test_call, and fails the test when the op fails. */
+LvOpResult lv_test_call_ok(LvTest *t, const char *machine, const LvCall *call);
 
 /* Like lv_test_op, and fails the test when the op fails. */
 LvOpResult lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path);

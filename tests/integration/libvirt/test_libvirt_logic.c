@@ -20,7 +20,9 @@
 
 #include "domain_state.h"
 #include "dsn.h"
+#include "generation.h"
 #include "lv_test.h"
+#include "vnc_console.h"
 #include "test_support.h"
 
 static virConnectPtr hv;
@@ -28,18 +30,24 @@ static virConnectPtr hv;
 /* ---- the fake hypervisor's side -------------------------------------- */
 
 static virDomainPtr
-define(const char *name, bool start)
+define_with(const char *name, bool start, const char *devices)
 {
 	g_autofree char *xml = g_strdup_printf(
 		"<domain type='test'><name>%s</name><memory>65536</memory>"
-		"<os><type>hvm</type></os></domain>",
-		name);
+		"<os><type>hvm</type></os><devices>%s</devices></domain>",
+		name, devices);
 	virDomainPtr dom = virDomainDefineXML(hv, xml);
 
 	g_assert_nonnull(dom);
 	if (start)
 		g_assert_cmpint(virDomainCreate(dom), ==, 0);
 	return dom;
+}
+
+static virDomainPtr
+define(const char *name, bool start)
+{
+	return define_with(name, start, "");
 }
 
 static void
@@ -160,6 +168,17 @@ test_state_map(void)
 	g_assert_false(lv_domain_pause_resumable(VIR_DOMAIN_RUNNING, VIR_DOMAIN_PAUSED_DUMP));
 }
 
+/* lv_dsn_remote_host's answer, kept until the next call. */
+static const char *
+remote_host_of(const char *dsn)
+{
+	static char *last;
+
+	g_free(last);
+	last = lv_dsn_remote_host(dsn);
+	return last;
+}
+
 static void
 test_dsn_remote(void)
 {
@@ -173,6 +192,13 @@ test_dsn_remote(void)
 	g_assert_true(lv_dsn_is_remote("qemu+ssh://root@kvm1.example.org/system"));
 	g_assert_true(lv_dsn_is_remote("xen+tls://10.1.2.3/system"));
 	g_assert_true(lv_dsn_is_remote("esx://esx1/?no_verify=1"));
+
+	/* Where a remote domain's console is, when it listens on every address. */
+	g_assert_null(lv_dsn_remote_host("qemu:///system"));
+	g_assert_null(lv_dsn_remote_host("qemu+ssh://root@[::1]/system"));
+	g_assert_cmpstr(remote_host_of("qemu+ssh://root@kvm1.example.org/system"), ==,
+			"kvm1.example.org");
+	g_assert_cmpstr(remote_host_of("qemu+tls://[fd00::1]:16514/system"), ==, "fd00::1");
 }
 
 /* ---- validation ------------------------------------------------------- */
@@ -544,6 +570,677 @@ test_flags(LvTest *t, gconstpointer data)
 	undefine(dom);
 }
 
+/* ---- snapshot generations --------------------------------------------- */
+
+static void
+test_generation_file(void)
+{
+	g_autofree char *dir = g_dir_make_tmp("nbx-lv-gen-XXXXXX", NULL);
+	g_autofree char *path = g_build_filename(dir, LV_GENERATION_FILE, NULL);
+	g_autofree char *name = lv_generation_snapshot_name("win10");
+	LvGeneration in = { .dsn = "qemu+ssh://root@kvm1/system", .domain = "win\"10",
+			    .snapshot = name, .memory = true };
+	LvGeneration out = { 0 };
+	g_autoptr(GError) error = NULL;
+	struct stat st;
+
+	g_assert_true(g_str_has_prefix(name, LV_GENERATION_PREFIX "win10-"));
+	/* None yet: told apart from a bad one. */
+	g_assert_false(lv_generation_read(dir, &out, &error));
+	g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+	g_clear_error(&error);
+
+	g_assert_true(lv_generation_write(dir, &in, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(stat(path, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0640);
+	g_assert_true(lv_generation_read(dir, &out, &error));
+	g_assert_cmpstr(out.dsn, ==, in.dsn);
+	g_assert_cmpstr(out.domain, ==, in.domain);
+	g_assert_cmpstr(out.snapshot, ==, name);
+	g_assert_true(out.memory);
+	lv_generation_clear(&out);
+
+	test_write(dir, LV_GENERATION_FILE, "{ \"dsn\": \"test:///default\", \"domain\": \"d\", "
+					    "\"snapshot\": \"\", \"memory\": true }");
+	g_assert_false(lv_generation_read(dir, &out, &error));
+	g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+	g_assert_nonnull(strstr(error->message, "\"snapshot\""));
+	g_clear_error(&error);
+	test_write(dir, LV_GENERATION_FILE, "{ \"dsn\": \"test:///default\", \"domain\": \"d\", "
+					    "\"snapshot\": \"s\", \"memory\": 1 }");
+	g_assert_false(lv_generation_read(dir, &out, &error));
+	g_assert_nonnull(strstr(error->message, "\"memory\""));
+	g_clear_error(&error);
+	test_write(dir, LV_GENERATION_FILE, "[ 1, 2");
+	g_assert_false(lv_generation_read(dir, &out, &error));
+	g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+	g_assert_nonnull(strstr(error->message, path));
+	g_assert_null(out.snapshot);
+	test_dir_remove(dir);
+}
+
+static char *
+console_of(const char *xml, const char *remote_host)
+{
+	LvVnc vnc;
+	char *console;
+
+	g_assert_true(lv_vnc_parse(xml, &vnc, NULL));
+	console = lv_vnc_console(&vnc, remote_host);
+	lv_vnc_clear(&vnc);
+	return console != NULL ? console : g_strdup("");
+}
+
+static void
+assert_console(const char *devices, const char *remote_host, const char *expect)
+{
+	g_autofree char *xml = g_strdup_printf("<domain type='kvm'><name>d</name><devices>%s"
+					       "</devices></domain>",
+					       devices);
+	g_autofree char *console = console_of(xml, remote_host);
+
+	if (g_strcmp0(console, expect) != 0)
+		g_error("%s (remote %s): console \"%s\", expected \"%s\"", devices,
+			remote_host ? remote_host : "none", console, expect);
+}
+
+static void
+test_vnc_console(void)
+{
+	LvVnc vnc;
+
+	assert_console("<graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'>"
+		       "<listen type='address' address='127.0.0.1'/></graphics>",
+		       NULL, "vnc://127.0.0.1:5901");
+	/* The listen element alone, as newer domains have it. */
+	assert_console("<graphics type='vnc' port='5902'><listen type='address' address='10.1.2.3'/>"
+		       "</graphics>",
+		       NULL, "vnc://10.1.2.3:5902");
+	/* A wildcard is reached at the hypervisor's host: this one, or the remote dsn's. */
+	assert_console("<graphics type='vnc' port='5903' listen='0.0.0.0'/>", NULL,
+		       "vnc://127.0.0.1:5903");
+	assert_console("<graphics type='vnc' port='5903' listen='0.0.0.0'/>", "kvm1.example.org",
+		       "vnc://kvm1.example.org:5903");
+	assert_console("<graphics type='vnc' port='5904'/>", "::1", "vnc://[::1]:5904");
+	assert_console("<graphics type='vnc' port='5905' listen='fd00::5'/>", NULL,
+		       "vnc://[fd00::5]:5905");
+	/* Not running (-1), on a socket, or no VNC at all: no console. */
+	assert_console("<graphics type='vnc' port='-1' autoport='yes'/>", NULL, "");
+	assert_console("<graphics type='vnc' socket='/run/vnc.sock'><listen type='socket' "
+		       "socket='/run/vnc.sock'/></graphics>",
+		       NULL, "");
+	assert_console("<graphics type='spice' port='5906'/>", NULL, "");
+	assert_console("", NULL, "");
+	/* The first VNC counts; SPICE before it is only noted. */
+	assert_console("<graphics type='spice' port='5906'/><graphics type='vnc' port='5907'/>"
+		       "<graphics type='vnc' port='5908'/>",
+		       NULL, "vnc://127.0.0.1:5907");
+
+	g_assert_true(lv_vnc_parse("<domain><devices><graphics type='rdp' port='3389'/>"
+				   "</devices></domain>",
+				   &vnc, NULL));
+	g_assert_false(vnc.found);
+	g_assert_cmpstr(vnc.other, ==, "rdp");
+	lv_vnc_clear(&vnc);
+	g_assert_false(lv_vnc_parse("<domain><devices>", &vnc, NULL));
+}
+
+static LvOpResult
+session_op(LvTest *t, const char *name, LvOp op, uint32_t flags, LvSession *s)
+{
+	LvCall call = { .op = op, .flags = flags, .session = &s->args };
+
+	return lv_test_call(t, name, &call);
+}
+
+static LvOpResult
+restore_from(LvTest *t, const char *name, const char *generation_dir)
+{
+	LvCall call = { .op = LV_OP_RESTORE, .generation_dir = generation_dir };
+
+	return lv_test_call(t, name, &call);
+}
+
+static LvOpResult
+remove_generation(LvTest *t, const char *name, const char *generation_dir)
+{
+	LvCall call = { .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = generation_dir };
+
+	return lv_test_call(t, name, &call);
+}
+
+static char *
+current_snapshot(virDomainPtr dom)
+{
+	virDomainSnapshotPtr snap = virDomainSnapshotCurrent(dom, 0);
+	char *name;
+
+	g_assert_nonnull(snap);
+	name = g_strdup(virDomainSnapshotGetName(snap));
+	virDomainSnapshotFree(snap);
+	return name;
+}
+
+static bool
+has_snapshot(virDomainPtr dom, const char *name)
+{
+	virDomainSnapshotPtr snap = virDomainSnapshotLookupByName(dom, name, 0);
+
+	virResetLastError();
+	if (snap != NULL)
+		virDomainSnapshotFree(snap);
+	return snap != NULL;
+}
+
+static char *
+parent_of(virDomainPtr dom, const char *name)
+{
+	virDomainSnapshotPtr snap = virDomainSnapshotLookupByName(dom, name, 0);
+	virDomainSnapshotPtr parent;
+	char *parent_name = NULL;
+
+	g_assert_nonnull(snap);
+	parent = virDomainSnapshotGetParent(snap, 0);
+	virResetLastError();
+	if (parent != NULL) {
+		parent_name = g_strdup(virDomainSnapshotGetName(parent));
+		virDomainSnapshotFree(parent);
+	}
+	virDomainSnapshotFree(snap);
+	return parent_name;
+}
+
+/* The memory the fake guest has now: what the tests change in a session to tell states apart. */
+static unsigned long
+memory_kib(virDomainPtr dom)
+{
+	virDomainInfo info;
+
+	g_assert_cmpint(virDomainGetInfo(dom, &info), ==, 0);
+	return info.memory;
+}
+
+static char *
+snapshot_named_by(const char *generation_dir)
+{
+	LvGeneration gen;
+	g_autoptr(GError) error = NULL;
+	char *name;
+
+	if (!lv_generation_read(generation_dir, &gen, &error))
+		g_error("%s", error->message);
+	name = g_strdup(gen.snapshot);
+	lv_generation_clear(&gen);
+	return name;
+}
+
+/*
+ * A session from @from_dir in which the guest's memory is set to
+ * @memory, committed as @new_name under the test's dir: that generation's
+ * directory. The domain ends off.
+ */
+static char *
+commit_generation(LvTest *t, virDomainPtr dom, const char *from_dir, const char *new_name,
+		  unsigned long memory)
+{
+	LvSession s;
+	char *dir;
+
+	lv_session_init(&s, t, from_dir, new_name);
+	session_op(t, "a", LV_OP_SNAPSHOT_BEGIN, 0, &s);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(virDomainSetMemory(dom, memory), ==, 0);
+	if (!session_op(t, "a", LV_OP_SNAPSHOT_COMMIT, 0, &s).ok)
+		g_error("commit of %s failed", new_name);
+	dir = g_strdup(s.new_dir);
+	lv_session_clear(&s);
+	return dir;
+}
+
+static void
+test_commit_restore(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-gen", true);
+	/* No snapshot key: generation 0 is the domain's current snapshot. */
+	g_autofree char *a = machine("a", "nbx-gen", NULL, NULL);
+	g_autofree char *gen1_name = NULL;
+	g_autofree char *parent = NULL;
+	g_autofree char *current = NULL;
+	g_autofree char *xml = NULL;
+	virDomainSnapshotPtr snap;
+	LvGeneration gen;
+	LvSession s;
+	int reason = 0;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+
+	/* A session from generation 0: reverted and running, no console on this domain. */
+	lv_session_init(&s, t, NULL, "gen-1");
+	g_strlcpy(s.args.console, "stale", sizeof s.args.console);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpstr(s.args.console, ==, "");
+	g_assert_true(logged("nbx-gen", "no VNC graphics"));
+	g_assert_cmpint(hv_state(dom, &reason), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(reason, ==, VIR_DOMAIN_RUNNING_FROM_SNAPSHOT);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_RUNNING);
+	g_assert_cmpuint(memory_kib(dom), ==, 65536);
+	/* The operator's change. */
+	g_assert_cmpint(virDomainSetMemory(dom, 32768), ==, 0);
+
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_COMMIT, .session = &s.args });
+	/* Off, and the core was told. */
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_POWEROFF);
+	g_assert_true(lv_generation_read(s.new_dir, &gen, NULL));
+	g_assert_cmpstr(gen.dsn, ==, "test:///default");
+	g_assert_cmpstr(gen.domain, ==, "nbx-gen");
+	g_assert_true(g_str_has_prefix(gen.snapshot, LV_GENERATION_PREFIX "a-"));
+	g_assert_true(gen.memory);
+	gen1_name = g_strdup(gen.snapshot);
+	lv_generation_clear(&gen);
+	/* A snapshot of the running domain, with its memory, made on top of generation 0. */
+	snap = virDomainSnapshotLookupByName(dom, gen1_name, 0);
+	g_assert_nonnull(snap);
+	xml = virDomainSnapshotGetXMLDesc(snap, 0);
+	virDomainSnapshotFree(snap);
+	g_assert_nonnull(strstr(xml, "<state>running</state>"));
+	g_assert_nonnull(strstr(xml, "<memory snapshot='internal'/>"));
+	parent = parent_of(dom, gen1_name);
+	g_assert_cmpstr(parent, ==, "base");
+	g_assert_cmpint(virDomainSnapshotNum(dom, 0), ==, 2);
+
+	/* Restored from generation 1: the session's change is there. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = s.new_dir });
+	g_assert_cmpint(hv_state(dom, &reason), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(reason, ==, VIR_DOMAIN_RUNNING_FROM_SNAPSHOT);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_RUNNING);
+	g_assert_cmpuint(memory_kib(dom), ==, 32768);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, gen1_name);
+
+	/*
+	 * Generation 0 is still "base", though the commit and the restore made
+	 * generation 1 libvirt's current snapshot.
+	 */
+	lv_test_op_ok(t, "a", LV_OP_RESTORE, NULL);
+	g_assert_cmpuint(memory_kib(dom), ==, 65536);
+	g_free(current);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, "base");
+	/* And validation, which asks the same, finds it too. */
+	lv_test_unload(t);
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+	lv_session_clear(&s);
+	lv_test_unload(t);
+	undefine(dom);
+}
+
+static void
+test_rollback(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-rb", true);
+	g_autofree char *a = machine("a", "nbx-rb", "base", NULL);
+	g_autofree char *gen1 = NULL;
+	g_autofree char *gen1_name = NULL;
+	g_autofree char *current = NULL;
+	LvSession s;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+	gen1 = commit_generation(t, dom, NULL, "gen-1", 32768);
+	gen1_name = snapshot_named_by(gen1);
+
+	/* A session from generation 1 whose change is thrown away. */
+	lv_session_init(&s, t, gen1, NULL);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpuint(memory_kib(dom), ==, 32768);
+	g_assert_cmpint(virDomainSetMemory(dom, 16384), ==, 0);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_POWEROFF);
+	/* No snapshot made, none lost, generation 1's is still where the next restore goes. */
+	g_assert_cmpint(virDomainSnapshotNum(dom, 0), ==, 2);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, gen1_name);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = gen1 });
+	g_assert_cmpuint(memory_kib(dom), ==, 32768);
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+
+	/* A session whose machine died already, or whose daemon restarted: nothing to stop. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	lv_test_unload(t);
+	load(t, "test:///default", a);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	lv_test_unload(t);
+	load(t, "test:///default", a);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_RUNNING);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	lv_test_unload(t);
+	lv_session_clear(&s);
+	undefine(dom);
+
+	/* Even its domain gone: nothing of the session can run. */
+	load(t, "test:///default", a);
+	lv_session_init(&s, t, gen1, NULL);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	g_assert_true(logged("rollback", "nbx-rb"));
+	lv_session_clear(&s);
+	lv_test_unload(t);
+}
+
+static void
+test_remove(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-rm", true);
+	g_autofree char *a = machine("a", "nbx-rm", NULL, NULL);
+	g_autofree char *gen1 = NULL, *gen2 = NULL, *empty = NULL, *bad = NULL;
+	g_autofree char *gen1_name = NULL, *gen2_name = NULL;
+	g_autofree char *parent = NULL;
+	GLogLevelFlags old_fatal;
+	LvOpResult r;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+	gen1 = commit_generation(t, dom, NULL, "gen-1", 32768);
+	gen2 = commit_generation(t, dom, gen1, "gen-2", 24576);
+	gen1_name = snapshot_named_by(gen1);
+	gen2_name = snapshot_named_by(gen2);
+	parent = parent_of(dom, gen2_name);
+	g_assert_cmpstr(parent, ==, gen1_name);
+
+	/* Not while generation 2 runs (an analysis): kept for later, and said so. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = gen2 });
+	r = remove_generation(t, "a", gen1);
+	g_assert_false(r.ok);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_BUSY);
+	g_test_message("%s", r.err.message);
+	g_assert_nonnull(strstr(r.err.message, gen1_name));
+	g_assert_nonnull(strstr(r.err.message, "is running"));
+	g_assert_true(has_snapshot(dom, gen1_name));
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpuint(memory_kib(dom), ==, 24576);
+
+	/* Off: its own snapshot goes, nothing else. */
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = gen1 });
+	g_assert_false(has_snapshot(dom, gen1_name));
+	g_assert_true(has_snapshot(dom, gen2_name));
+	g_assert_true(has_snapshot(dom, "base"));
+	g_free(parent);
+	parent = parent_of(dom, gen2_name);
+	g_assert_cmpstr(parent, ==, "base");
+	/* Gone already: fine. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = gen1 });
+	g_assert_true(logged(gen1_name, "gone already"));
+
+	/* The rest restore as before; generation 0 through a parent that is a commit's. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = gen2 });
+	g_assert_cmpuint(memory_kib(dom), ==, 24576);
+	lv_test_op_ok(t, "a", LV_OP_RESTORE, NULL);
+	g_assert_cmpuint(memory_kib(dom), ==, 65536);
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+
+	/* A directory that names nothing has nothing in libvirt; one that cannot be read is kept. */
+	empty = g_build_filename(t->dir, "gen-empty", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(empty, 0700), ==, 0);
+	/* Warned about, not fatal. */
+	old_fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = empty });
+	g_log_set_always_fatal(old_fatal);
+	g_assert_true(logged(empty, "nothing to delete in libvirt"));
+	bad = g_build_filename(t->dir, "gen-bad", NULL);
+	test_write(t->dir, "gen-bad/" LV_GENERATION_FILE, "{ \"dsn\": 1 }");
+	r = remove_generation(t, "a", bad);
+	g_assert_false(r.ok);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(r.err.message, bad));
+	r = lv_test_call(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .flags = 1u << 9,
+					    .generation_dir = gen2 });
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_SUPPORTED);
+	g_assert_true(has_snapshot(dom, gen2_name));
+
+	/* Its domain gone with its snapshots: nothing left to remove. */
+	lv_test_unload(t);
+	undefine(dom);
+	load(t, "test:///default", a);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = gen2 });
+	lv_test_unload(t);
+}
+
+static void
+test_generation_lost(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-lost", true);
+	g_autofree char *a = machine("a", "nbx-lost", "base", NULL);
+	g_autofree char *gen1 = NULL, *gen1_name = NULL, *other = NULL;
+	virDomainSnapshotPtr snap;
+	LvOpResult r;
+	LvSession s;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+	gen1 = commit_generation(t, dom, NULL, "gen-1", 32768);
+	gen1_name = snapshot_named_by(gen1);
+	lv_test_op_ok(t, "a", LV_OP_RESTORE, NULL);
+
+	/* Deleted behind nestbox's back: a clear NOT_FOUND, and nothing runs. */
+	snap = virDomainSnapshotLookupByName(dom, gen1_name, 0);
+	g_assert_nonnull(snap);
+	g_assert_cmpint(virDomainSnapshotDelete(snap, 0), ==, 0);
+	virDomainSnapshotFree(snap);
+	r = restore_from(t, "a", gen1);
+	g_assert_false(r.ok);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_test_message("%s", r.err.message);
+	g_assert_nonnull(strstr(r.err.message, gen1_name));
+	g_assert_nonnull(strstr(r.err.message, "domain nbx-lost"));
+	g_assert_nonnull(strstr(r.err.message, "test:///default"));
+	g_assert_nonnull(strstr(r.err.message, "is gone"));
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_POWEROFF);
+
+	/* A session cannot start from it either. */
+	lv_session_init(&s, t, gen1, NULL);
+	r = session_op(t, "a", LV_OP_SNAPSHOT_BEGIN, 0, &s);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	lv_session_clear(&s);
+
+	/* A generation of another domain is refused, not looked for here. */
+	other = g_build_filename(t->dir, "gen-other", NULL);
+	test_write(t->dir, "gen-other/" LV_GENERATION_FILE,
+		   "{ \"dsn\": \"test:///default\", \"domain\": \"nbx-elsewhere\", "
+		   "\"snapshot\": \"base\", \"memory\": true }");
+	r = restore_from(t, "a", other);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(r.err.message, "nbx-elsewhere"));
+	/* A directory with no generation file in it. */
+	r = restore_from(t, "a", t->dir);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(r.err.message, LV_GENERATION_FILE));
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	lv_test_unload(t);
+	undefine(dom);
+}
+
+static void
+test_commit_fails(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-cf", true);
+	g_autofree char *a = machine("a", "nbx-cf", "base", NULL);
+	g_autofree char *gen1 = NULL, *gen1_name = NULL, *current = NULL, *missing = NULL;
+	g_autofree char *file = NULL;
+	LvOpResult r;
+	LvSession s;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+	gen1 = commit_generation(t, dom, NULL, "gen-1", 32768);
+	gen1_name = snapshot_named_by(gen1);
+
+	/* No session runs: nothing to commit, nothing written, generation 1 as it was. */
+	lv_session_init(&s, t, gen1, "gen-2");
+	r = session_op(t, "a", LV_OP_SNAPSHOT_COMMIT, 0, &s);
+	g_assert_false(r.ok);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_INVALID);
+	g_test_message("%s", r.err.message);
+	g_assert_nonnull(strstr(r.err.message, "nbx-cf"));
+	file = g_build_filename(s.new_dir, LV_GENERATION_FILE, NULL);
+	g_assert_false(g_file_test(file, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(virDomainSnapshotNum(dom, 0), ==, 2);
+
+	/* The generation file cannot be written: the session runs on, no snapshot is left. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpint(virDomainSetMemory(dom, 16384), ==, 0);
+	missing = g_build_filename(t->dir, "no-such-dir", "gen-2", NULL);
+	s.args.new_dir = missing;
+	r = session_op(t, "a", LV_OP_SNAPSHOT_COMMIT, 0, &s);
+	g_assert_false(r.ok);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_IO);
+	g_test_message("%s", r.err.message);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_RUNNING);
+	g_assert_cmpuint(memory_kib(dom), ==, 16384);
+	g_assert_cmpint(virDomainSnapshotNum(dom, 0), ==, 2);
+
+	/* Flags it does not know, on a running session: refused, and the session untouched. */
+	s.args.new_dir = s.new_dir;
+	r = session_op(t, "a", LV_OP_SNAPSHOT_COMMIT, NBX_SNAPSHOT_COLD_BOOT, &s);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_SUPPORTED);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_RUNNING);
+	/* The retry works. */
+	r = session_op(t, "a", LV_OP_SNAPSHOT_COMMIT, 0, &s);
+	g_assert_true(r.ok);
+	g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(virDomainSnapshotNum(dom, 0), ==, 3);
+
+	/* Generation 1 restores as it did before all that. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = gen1 });
+	g_assert_cmpuint(memory_kib(dom), ==, 32768);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, gen1_name);
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+
+	/* A begin with a flag it does not know starts nothing. */
+	r = session_op(t, "a", LV_OP_SNAPSHOT_BEGIN, 1u << 7, &s);
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_SUPPORTED);
+	g_assert_cmpint(hv_state(dom, NULL), ==, VIR_DOMAIN_SHUTOFF);
+	lv_session_clear(&s);
+	lv_test_unload(t);
+	undefine(dom);
+}
+
+static void
+test_cold_boot(LvTest *t, gconstpointer data)
+{
+	virDomainPtr dom = define("nbx-cold-boot", true);
+	g_autofree char *a = machine("a", "nbx-cold-boot", "base", NULL);
+	g_autofree char *gen1 = NULL, *gen1_name = NULL, *current = NULL;
+	int reason = 0;
+	LvSession s;
+
+	snapshot(dom, "base");
+	load(t, "test:///default", a);
+	lv_test_assert_clean(t);
+	gen1 = commit_generation(t, dom, NULL, "gen-1", 32768);
+	gen1_name = snapshot_named_by(gen1);
+	/* Left running from another generation, as an analysis leaves it. */
+	lv_test_op_ok(t, "a", LV_OP_RESTORE, NULL);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, "base");
+
+	/* Booted, not restored: yet from generation 1's disk, which a revert reached. */
+	lv_session_init(&s, t, gen1, "gen-2");
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .flags = NBX_SNAPSHOT_COLD_BOOT,
+					   .session = &s.args });
+	g_assert_cmpint(hv_state(dom, &reason), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(reason, ==, VIR_DOMAIN_RUNNING_BOOTED);
+	g_assert_cmpint(lv_test_pool_state(t, "a", NULL), ==, NBX_MACHINE_RUNNING);
+	g_free(current);
+	current = current_snapshot(dom);
+	g_assert_cmpstr(current, ==, gen1_name);
+	/* What follows makes a full generation again. */
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_COMMIT, .session = &s.args });
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = s.new_dir });
+	g_assert_cmpint(hv_state(dom, &reason), ==, VIR_DOMAIN_RUNNING);
+	g_assert_cmpint(reason, ==, VIR_DOMAIN_RUNNING_FROM_SNAPSHOT);
+	lv_test_op_ok(t, "a", LV_OP_STOP, NULL);
+	lv_session_clear(&s);
+	lv_test_unload(t);
+	undefine(dom);
+}
+
+static void
+test_session_console(LvTest *t, gconstpointer data)
+{
+	virDomainPtr vnc = define_with("nbx-vnc", true,
+				       "<graphics type='vnc' port='5907' autoport='no' "
+				       "listen='127.0.0.1'/>");
+	virDomainPtr spice = define_with("nbx-spice", true,
+					 "<graphics type='spice' port='5908' autoport='no'/>");
+	g_autofree char *a = machine("a", "nbx-vnc", "base", NULL);
+	g_autofree char *b = machine("b", "nbx-spice", "base", NULL);
+	g_autofree char *all = g_strjoin(", ", a, b, NULL);
+	LvSession s;
+
+	snapshot(vnc, "base");
+	snapshot(spice, "base");
+	load(t, "test:///default", all);
+	lv_test_assert_clean(t);
+	lv_session_init(&s, t, NULL, NULL);
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpstr(s.args.console, ==, "vnc://127.0.0.1:5907");
+	g_assert_true(logged("machine a: session runs on domain nbx-vnc", "vnc://127.0.0.1:5907"));
+	lv_test_call_ok(t, "a", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+
+	lv_test_call_ok(t, "b", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpstr(s.args.console, ==, "");
+	g_assert_true(logged("nbx-spice", "spice graphics and no VNC"));
+	lv_test_call_ok(t, "b", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	lv_session_clear(&s);
+	lv_test_unload(t);
+	undefine(vnc);
+	undefine(spice);
+}
+
+static void
+test_snapshot_validation(LvTest *t, gconstpointer data)
+{
+	virDomainPtr one = define("nbx-base-1", false);
+	virDomainPtr two = define("nbx-base-2", false);
+	virDomainPtr only = define("nbx-only-gens", true);
+	g_autofree char *a = machine("a", "nbx-base-1", "s", NULL);
+	g_autofree char *b = machine("b", "nbx-base-2", "s", "base_machine = \"a\";");
+	g_autofree char *c = machine("c", "nbx-only-gens", NULL, NULL);
+	g_autofree char *all = g_strjoin(", ", a, b, c, NULL);
+
+	snapshot(one, "s");
+	snapshot(two, "s");
+	/* The current snapshot is a commit's, with nothing before it. */
+	snapshot(only, LV_GENERATION_PREFIX "c-20250101T000000Z-00000000");
+	load(t, "test:///default", all);
+	g_test_message("%s", lv_test_diagnostic(t, "machines.b.base_machine", "nbx-base-2",
+						"nbx-base-1", "cannot share a base", NULL));
+	g_test_message("%s", lv_test_diagnostic(t, "machines.c.snapshot", "nbx-only-gens",
+						"generation 0", NULL));
+	g_assert_cmpuint(nbx_diagnostics_count(t->diagnostics), ==, 2);
+	lv_test_unload(t);
+	undefine(one);
+	undefine(two);
+	undefine(only);
+}
+
 #define ADD(path, fn) g_test_add("/libvirt/logic/" path, LvTest, NULL, set_up, fn, tear_down)
 
 int
@@ -574,6 +1271,16 @@ main(int argc, char **argv)
 	ADD("acpi-norestore", test_acpi_norestore);
 	ADD("dump", test_dump);
 	ADD("flags", test_flags);
+	g_test_add_func("/libvirt/logic/generation-file", test_generation_file);
+	g_test_add_func("/libvirt/logic/vnc-console", test_vnc_console);
+	ADD("snapshot-commit-restore", test_commit_restore);
+	ADD("snapshot-rollback", test_rollback);
+	ADD("snapshot-remove", test_remove);
+	ADD("snapshot-generation-lost", test_generation_lost);
+	ADD("snapshot-commit-fails", test_commit_fails);
+	ADD("snapshot-cold-boot", test_cold_boot);
+	ADD("snapshot-console", test_session_console);
+	ADD("snapshot-validation", test_snapshot_validation);
 	status = g_test_run();
 	virConnectClose(hv);
 	g_ptr_array_unref(log_lines);

@@ -17,12 +17,14 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gio.h>
 #include <libvirt/libvirt.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "generation.h"
 #include "lv_guest.h"
 #include "lv_test.h"
 
@@ -315,6 +317,218 @@ test_daemon_restart(LvTest *t, gconstpointer data)
 	lv_daemon_stop(daemon);
 }
 
+/* ---- snapshot generations -------------------------------------------- */
+
+static LvOpResult
+session_op(LvTest *t, LvOp op, uint32_t flags, LvSession *s)
+{
+	LvCall call = { .op = op, .flags = flags, .session = &s->args };
+
+	return lv_test_call(t, "demo", &call);
+}
+
+static void
+restore_generation_to_agent(LvTest *t, const char *generation_dir)
+{
+	LvCall call = { .op = LV_OP_RESTORE, .generation_dir = generation_dir };
+	LvOpResult r = lv_test_call_ok(t, "demo", &call);
+	double agent = lv_guest_agent_wait(&guest, 30000);
+
+	g_assert_cmpfloat(agent, >=, 0);
+	g_assert_cmpint(lv_test_pool_state(t, "demo", NULL), ==, NBX_MACHINE_RUNNING);
+	g_test_message("restore_start from %s took %.3f s, the agent answered %.3f s later",
+		       generation_dir != NULL ? generation_dir : "generation 0", r.seconds, agent);
+}
+
+/* A session's change an analysis would not make: a disk only that generation has. */
+static void
+attach_disk(const char *format, const char *target)
+{
+	g_autofree char *file = g_strdup_printf("%s/%s.%s", guest.scratch, target, format);
+	g_autofree char *xml = g_strdup_printf(
+		"<disk type='file' device='disk'><driver name='qemu' type='%s'/>"
+		"<source file='%s'/><target dev='%s' bus='virtio'/></disk>",
+		format, file, target);
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", format, file, "16M", NULL };
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+			  &status, &error) ||
+	    !g_spawn_check_wait_status(status, &error))
+		g_error("qemu-img create %s: %s", file, error->message);
+	if (virDomainAttachDeviceFlags(demo, xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
+		g_error("attach of %s: %s", file, virGetLastErrorMessage());
+}
+
+/* Whether the running domain has a disk image named @name (e.g. "vdb.qcow2"). */
+static bool
+has_disk(const char *name)
+{
+	g_autofree char *xml = virDomainGetXMLDesc(demo, 0);
+
+	g_assert_nonnull(xml);
+	return strstr(xml, name) != NULL;
+}
+
+static char *
+current_snapshot(void)
+{
+	virDomainSnapshotPtr snap = virDomainSnapshotCurrent(demo, 0);
+	char *name;
+
+	g_assert_nonnull(snap);
+	name = g_strdup(virDomainSnapshotGetName(snap));
+	virDomainSnapshotFree(snap);
+	return name;
+}
+
+/* The internal snapshots QEMU's own tool lists in the guest's qcow2, in use or not. */
+static char *
+qcow2_snapshots(void)
+{
+	const char *argv[] = { "qemu-img", "snapshot", "-U", "-l", guest.disk, NULL };
+	g_autoptr(GError) error = NULL;
+	char *out = NULL;
+	int status = 0;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL,
+			  &status, &error) ||
+	    !g_spawn_check_wait_status(status, &error))
+		g_error("qemu-img snapshot -l: %s", error->message);
+	return out;
+}
+
+/* The console is a real VNC server: it greets with its protocol version. */
+static void
+assert_vnc_answers(const char *console)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) connection = NULL;
+	g_autoptr(GError) error = NULL;
+	char banner[13] = { 0 };
+	gsize got = 0;
+
+	g_assert_true(g_str_has_prefix(console, "vnc://127.0.0.1:"));
+	g_socket_client_set_timeout(client, 5);
+	connection = g_socket_client_connect_to_host(client, console + strlen("vnc://"), 0, NULL,
+						     &error);
+	g_assert_no_error(error);
+	g_input_stream_read_all(g_io_stream_get_input_stream(G_IO_STREAM(connection)), banner, 12,
+				&got, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpmem(banner, 4, "RFB ", 4);
+}
+
+static void
+test_snapshot_generations(LvTest *t, gconstpointer data)
+{
+	g_autofree char *gen1_file = NULL, *gen1_name = NULL, *current = NULL, *qcow2 = NULL;
+	g_autofree char *gen1 = NULL;
+	LvGeneration gen;
+	LvSession s;
+	LvOpResult r;
+	int state = 0, reason = 0;
+
+	load_demo(t, guest.embed_uri);
+
+	/* A session from generation 0 that cannot be committed: a raw disk has no internal snapshot. */
+	lv_session_init(&s, t, NULL, "gen-failed");
+	r = session_op(t, LV_OP_SNAPSHOT_BEGIN, 0, &s);
+	g_assert_true(r.ok);
+	g_assert_cmpfloat(lv_guest_agent_wait(&guest, 30000), >=, 0);
+	g_test_message("begin took %.3f s; console %s", r.seconds, s.args.console);
+	assert_vnc_answers(s.args.console);
+	attach_disk("raw", "vdb");
+	r = session_op(t, LV_OP_SNAPSHOT_COMMIT, 0, &s);
+	g_assert_false(r.ok);
+	g_test_message("%s", r.err.message);
+	g_assert_nonnull(strstr(r.err.message, "nbx-demo"));
+	g_assert_nonnull(strstr(r.err.message, "nestbox-gen-demo-"));
+	/* It runs on, nothing is left in libvirt or in the directory. */
+	g_assert_cmpfloat(lv_guest_agent_wait(&guest, 5000), >=, 0);
+	g_assert_cmpint(virDomainSnapshotNum(demo, 0), ==, 1);
+	gen1_file = g_build_filename(s.new_dir, LV_GENERATION_FILE, NULL);
+	g_assert_false(g_file_test(gen1_file, G_FILE_TEST_EXISTS));
+	lv_test_call_ok(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	g_assert_cmpint(lv_test_pool_state(t, "demo", NULL), ==, NBX_MACHINE_POWEROFF);
+	lv_session_clear(&s);
+	g_clear_pointer(&gen1_file, g_free);
+
+	/* The one that is committed: generation 1 has a disk generation 0 has not. */
+	lv_session_init(&s, t, NULL, "gen-1");
+	lv_test_call_ok(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_BEGIN, .session = &s.args });
+	g_assert_cmpfloat(lv_guest_agent_wait(&guest, 30000), >=, 0);
+	g_assert_false(has_disk("vdb.raw"));
+	attach_disk("qcow2", "vdb");
+	r = lv_test_call_ok(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_COMMIT, .session = &s.args });
+	g_test_message("commit took %.3f s", r.seconds);
+	g_assert_cmpint(virDomainGetState(demo, &state, &reason, 0), ==, 0);
+	g_assert_cmpint(state, ==, VIR_DOMAIN_SHUTOFF);
+	g_assert_cmpint(lv_test_pool_state(t, "demo", NULL), ==, NBX_MACHINE_POWEROFF);
+	gen1 = g_strdup(s.new_dir);
+	g_assert_true(lv_generation_read(gen1, &gen, NULL));
+	gen1_name = g_strdup(gen.snapshot);
+	g_assert_cmpstr(gen.domain, ==, "nbx-demo");
+	g_assert_true(gen.memory);
+	lv_generation_clear(&gen);
+	lv_session_clear(&s);
+	/* QEMU's own record: the memory went into the guest's qcow2 (VM SIZE is not 0). */
+	qcow2 = qcow2_snapshots();
+	g_test_message("%s", qcow2);
+	g_assert_nonnull(strstr(qcow2, gen1_name));
+
+	/* Restored from generation 1: the guest answers, with generation 1's disk. */
+	restore_generation_to_agent(t, gen1);
+	g_assert_true(has_disk("vdb.qcow2"));
+	current = current_snapshot();
+	g_assert_cmpstr(current, ==, gen1_name);
+
+	/*
+	 * A cold-booted session from generation 1 whose change is rolled back:
+	 * generation 1 restores as it was, generation 0 too.
+	 */
+	lv_session_init(&s, t, gen1, NULL);
+	r = session_op(t, LV_OP_SNAPSHOT_BEGIN, NBX_SNAPSHOT_COLD_BOOT, &s);
+	g_assert_true(r.ok);
+	g_assert_cmpint(virDomainGetState(demo, &state, &reason, 0), ==, 0);
+	g_assert_cmpint(reason, ==, VIR_DOMAIN_RUNNING_BOOTED);
+	/* That the guest boots from there is test_norestore's: not waited for again. */
+	g_test_message("cold boot: begin took %.3f s", r.seconds);
+	attach_disk("qcow2", "vdc");
+	lv_test_call_ok(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_ROLLBACK, .session = &s.args });
+	g_assert_cmpint(lv_test_pool_state(t, "demo", NULL), ==, NBX_MACHINE_POWEROFF);
+	g_assert_cmpint(virDomainSnapshotNum(demo, 0), ==, 2);
+	lv_session_clear(&s);
+	restore_generation_to_agent(t, gen1);
+	g_assert_true(has_disk("vdb.qcow2"));
+	g_assert_false(has_disk("vdc.qcow2"));
+	restore_to_agent(t);
+	g_assert_false(has_disk("vdb.qcow2"));
+
+	/*
+	 * Not removed while generation 0 runs (here libvirt 9.0 would crash:
+	 * generation 1 has a disk the running domain lacks); once it is off,
+	 * gone from libvirt and from the qcow2.
+	 */
+	r = lv_test_call(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = gen1 });
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_BUSY);
+	g_assert_cmpfloat(lv_guest_agent_wait(&guest, 5000), >=, 0);
+	lv_test_op_ok(t, "demo", LV_OP_STOP, NULL);
+	lv_test_call_ok(t, "demo", &(LvCall){ .op = LV_OP_SNAPSHOT_REMOVE, .generation_dir = gen1 });
+	g_assert_cmpint(virDomainSnapshotNum(demo, 0), ==, 1);
+	g_free(qcow2);
+	qcow2 = qcow2_snapshots();
+	g_assert_null(strstr(qcow2, gen1_name));
+	g_assert_nonnull(strstr(qcow2, "booted"));
+	r = lv_test_call(t, "demo", &(LvCall){ .op = LV_OP_RESTORE, .generation_dir = gen1 });
+	g_assert_cmpint(r.err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(r.err.message, gen1_name));
+	/* Generation 0 is untouched by all of it. */
+	restore_to_agent(t);
+	lv_test_op_ok(t, "demo", LV_OP_STOP, NULL);
+}
+
 #define ADD(path, fn) g_test_add("/libvirt/qemu/" path, LvTest, NULL, set_up, fn, tear_down)
 
 int
@@ -346,6 +560,7 @@ main(int argc, char **argv)
 	ADD("norestore", test_norestore);
 	ADD("destroyed-outside", test_destroyed_outside);
 	ADD("daemon-restart", test_daemon_restart);
+	ADD("snapshot-generations", test_snapshot_generations);
 	status = g_test_run();
 
 	lv_guest_undefine(demo);
