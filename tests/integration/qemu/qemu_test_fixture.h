@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the tests of the qemu machinery against the real demo guest share:
+ * a config dir loaded through the core as the daemon loads it, ops run on
+ * worker threads while the main thread runs the loop, and the guest's agent
+ * reached on the tap device of the network namespace run-in-netns.sh made.
+ *
+ * Every guest restored from the demo snapshot has the same IP and MAC (they
+ * live in the snapshot), so the taps are not bridged: the host address sits
+ * on the tap of the guest being talked to.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <sys/types.h>
+
+#include "daemon_setup.h"
+#include "host_services.h"
+#include "test_support.h"
+
+typedef struct {
+	char *guest_dir;
+	char *dir;
+	char *overlays;
+	NbxDiagnostics *diagnostics;
+	NbxSetup *setup;
+	NbxPluginInstance *qemu;
+	/* The demo guest's machineinfo.json. */
+	JsonObject *info;
+	/* For fake-qemu.py: what it plays after the restore. */
+	const char *scenario;
+} Fixture;
+
+/* The value of environment variable @name, which run-in-netns.sh sets. */
+const char *env(const char *name);
+
+/* Writes a copy of the demo machineinfo, changed by @edit, as DIR/@name and returns its path. */
+char *write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f));
+
+/* A machine group for qemu.conf; @info NULL: without machineinfo. */
+char *machine_conf(const char *name, const char *ip, const char *tap, const char *info);
+
+/* Loads a config with the given machines (libconfig group list body). */
+void load(Fixture *f, const char *machines);
+void assert_clean_load(Fixture *f);
+/* Drops the loaded config (the plugin instance shuts down). */
+void unload(Fixture *f);
+
+void set_up(Fixture *f, gconstpointer data);
+void tear_down(Fixture *f, gconstpointer data);
+
+guint count_files(const char *dir);
+void drain_main_loop(void);
+
+/* Runs @fn(@data) on a worker thread, as the daemon runs ops, while this thread runs the loop. */
+void run_on_worker(void (*fn)(gpointer data), gpointer data);
+
+/* The core's view of @name's hypervisor state. */
+gint32 pool_state(Fixture *f, const char *name);
+
+/* Puts the host address on @tap only, so the demo guest behind it is the one reached. */
+void route_to(Fixture *f, const char *tap);
+/* Waits up to 30 s for the agent's answer; fails the test without one. */
+void assert_agent_answers(Fixture *f);
+
+/* The pid of a QEMU child of this process whose command line contains @needle, or 0. */
+pid_t find_qemu_with(const char *needle);
+/* The pid of our QEMU child running an overlay of @machine in the overlay dir, or 0. */
+pid_t find_qemu(Fixture *f, const char *machine);
+
+/* Runs @script with sh -e; fails the test when it fails. */
+void shell(const char *script);
