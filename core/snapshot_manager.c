@@ -467,10 +467,15 @@ collect_garbage(NbxSnapshotManager *manager, Base *base)
 
 			if (!ops->snapshot_remove(owner->machinery->instance, &owner->machine, &call,
 						  path, &err)) {
-				/* Kept, so a later start can try again: a leak beats a lost snapshot. */
-				g_warning("%s: cannot remove old generation %s: %s",
-					  nbx_plugin_instance_name(owner->machinery), path,
-					  err.message);
+				/* Kept, so a later pass can try again: a leak beats a lost snapshot. */
+				if (err.code == NBX_ERROR_BUSY)
+					g_message("%s: old generation %s kept for now: %s",
+						  nbx_plugin_instance_name(owner->machinery), path,
+						  err.message);
+				else
+					g_warning("%s: cannot remove old generation %s: %s",
+						  nbx_plugin_instance_name(owner->machinery), path,
+						  err.message);
 				continue;
 			}
 		}
@@ -480,6 +485,27 @@ collect_garbage(NbxSnapshotManager *manager, Base *base)
 			g_warning("snapshot base %s: cannot remove %s: %s", base->name, path,
 				  g_strerror(errno));
 	}
+}
+
+/*
+ * What an interrupted commit may have made in the hypervisor already (a
+ * libvirt snapshot its directory names): the plugin forgets it, or it leaks.
+ */
+static void
+forget_in_plugin(NbxSnapshotManager *manager, Base *base, const char *path)
+{
+	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
+	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
+	struct nbx_call call = call_with(0, SMALL_OP_TIMEOUT_S);
+	struct nbx_error err = { 0 };
+
+	if (owner == NULL || owner->machinery->plugin->machinery.snapshot_remove == NULL ||
+	    !g_file_test(path, G_FILE_TEST_IS_DIR))
+		return;
+	if (!owner->machinery->plugin->machinery.snapshot_remove(
+		    owner->machinery->instance, &owner->machine, &call, path, &err))
+		g_warning("%s: what %s left in the hypervisor may stay: %s",
+			  nbx_plugin_instance_name(owner->machinery), path, err.message);
 }
 
 /* ---- sessions on disk ------------------------------------------------------------- */
@@ -623,6 +649,7 @@ recover_base(NbxSnapshotManager *manager, const char *name)
 			g_warning("snapshot base %s: removing %s, left by an interrupted commit or "
 				  "import; generation %" G_GINT64_FORMAT " stays current",
 				  name, path, base->current);
+			forget_in_plugin(manager, base, path);
 			remove_tree(path);
 		}
 	}
