@@ -461,6 +461,12 @@ export_open_sources(Export *x, GError **error)
 
 		if (file->role == NBX_SNAPSHOT_FILE_MEMORY && !x->manifest->full)
 			continue;
+		/* A manifest from an import that skipped this file has nothing to read. */
+		if (file->path == NULL) {
+			g_set_error(error, NBX_SNAPSHOT_ARCHIVE_ERROR, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT,
+				    "%s: %s has no path to read it from", x->path, file->name);
+			return FALSE;
+		}
 		if (role_to_string(file->role) == NULL) {
 			g_set_error(error, NBX_SNAPSHOT_ARCHIVE_ERROR, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT,
 				    "%s: %s: unknown file role %d", x->path, file->path, file->role);

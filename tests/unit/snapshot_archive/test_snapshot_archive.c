@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <linux/capability.h>
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -426,6 +428,28 @@ test_round_trip(Fixture *f, gconstpointer data)
 		assert_unpacked_equal(f, got);
 	}
 	g_assert_cmpuint(dir_count(f->dest), ==, manifest->files->len);
+}
+
+/* A sparse disk is read, not mapped: its holes come back as zeros, hashed like any data. */
+static void
+test_round_trip_sparse(Fixture *f, gconstpointer data)
+{
+	g_autoptr(NbxSnapshotManifest) manifest = nbx_snapshot_manifest_new("win10", "qemu", FALSE);
+	g_autoptr(NbxSnapshotManifest) result = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *sparse = path_in(f->src, "sparse.raw");
+	int fd = open(sparse, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(ftruncate(fd, 16 * 1024 * 1024), ==, 0);
+	g_assert_cmpint(pwrite(fd, "data in the middle", 18, 8 * 1024 * 1024 + 3), ==, 18);
+	close(fd);
+	nbx_snapshot_manifest_add_file(manifest, NBX_SNAPSHOT_FILE_DISK, sparse);
+	g_assert_true(nbx_snapshot_archive_write(f->archive, manifest, &error));
+	g_assert_no_error(error);
+	result = nbx_snapshot_archive_read(f->archive, f->dest, FALSE, NULL, NULL, &error);
+	g_assert_no_error(error);
+	assert_unpacked_equal(f, find_file(result, "sparse.raw"));
 }
 
 /* What other tools see: the layout the header comment promises. */
@@ -1071,6 +1095,22 @@ test_write_same_base_name(Fixture *f, gconstpointer data)
 	g_assert_false(g_file_test(f->archive, G_FILE_TEST_EXISTS));
 }
 
+/* A FIFO in the list is refused, not waited on for a writer that never comes. */
+static void
+test_write_not_regular(Fixture *f, gconstpointer data)
+{
+	g_autoptr(NbxSnapshotManifest) manifest = manifest_for(f, TRUE);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *fifo = path_in(f->src, "fifo");
+
+	g_assert_cmpint(mkfifo(fifo, 0644), ==, 0);
+	nbx_snapshot_manifest_add_file(manifest, NBX_SNAPSHOT_FILE_OTHER, fifo);
+	g_assert_false(nbx_snapshot_archive_write(f->archive, manifest, &error));
+	g_assert_error(error, NBX_SNAPSHOT_ARCHIVE_ERROR, NBX_SNAPSHOT_ARCHIVE_ERROR_IO);
+	g_assert_nonnull(strstr(error->message, "fifo is not a regular file"));
+	g_assert_false(g_file_test(f->archive, G_FILE_TEST_EXISTS));
+}
+
 /* Entries other than the fixture's (dir/src, dir/dest, dir/disk.qcow2...) in @dir. */
 static void
 assert_no_temp_file(const char *dir)
@@ -1202,6 +1242,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 
 	ADD("/snapshot-archive/round-trip", test_round_trip);
+	ADD("/snapshot-archive/round-trip-sparse", test_round_trip_sparse);
 	ADD("/snapshot-archive/layout", test_layout);
 	ADD("/snapshot-archive/header-json", test_header_json);
 	ADD("/snapshot-archive/minimal", test_minimal);
@@ -1239,6 +1280,7 @@ main(int argc, char **argv)
 	ADD("/snapshot-archive/truncated/anywhere", test_truncated_anywhere);
 	ADD("/snapshot-archive/write/missing-source", test_write_missing_source);
 	ADD("/snapshot-archive/write/same-base-name", test_write_same_base_name);
+	ADD("/snapshot-archive/write/not-regular", test_write_not_regular);
 	ADD("/snapshot-archive/write/unwritable-dir", test_write_unwritable_dir);
 	ADD("/snapshot-archive/write/fails-midway", test_write_fails_midway);
 	ADD("/snapshot-archive/write/keeps-old-archive", test_write_keeps_old_archive);
