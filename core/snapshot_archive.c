@@ -975,9 +975,11 @@ import_archive_error(Import *im, GError **error)
 	if (!im->header_done)
 		return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, error,
 				    "not a nestbox snapshot (%s)", reason);
+	if (im->entry != NULL)
+		return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_TAMPERED, error,
+				    "%s: the archive is damaged (%s)", im->entry, reason);
 	return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_TAMPERED, error,
-			    "%s: the archive is damaged (%s)",
-			    im->entry != NULL ? im->entry : "between entries", reason);
+			    "the archive is damaged after %s (%s)", im->last_entry, reason);
 }
 
 /*
@@ -1503,6 +1505,34 @@ import_manifest(Import *im, struct archive_entry *entry, GError **error)
 	return TRUE;
 }
 
+/*
+ * Whether the zstd stream in @path stops before its frame ends. Asked only
+ * when libarchive could not open the archive after reading the whole file,
+ * so the file is small: a complete frame of something that is not tar is
+ * not a snapshot, a cut frame is a truncated one.
+ */
+static gboolean
+zstd_stream_is_cut(const char *path)
+{
+	struct archive *raw = archive_read_new();
+	struct archive_entry *entry;
+	gboolean cut = TRUE;
+
+	archive_read_support_filter_zstd(raw);
+	archive_read_support_format_raw(raw);
+	if (archive_read_open_filename(raw, path, 65536) == ARCHIVE_OK &&
+	    archive_read_next_header(raw, &entry) == ARCHIVE_OK) {
+		char buffer[65536];
+		la_ssize_t n;
+
+		while ((n = archive_read_data(raw, buffer, sizeof(buffer))) > 0)
+			;
+		cut = n < 0;
+	}
+	archive_read_free(raw);
+	return cut;
+}
+
 static gboolean
 import_open(Import *im, GError **error)
 {
@@ -1527,8 +1557,13 @@ import_open(Import *im, GError **error)
 	im->archive = archive_read_new();
 	archive_read_support_filter_zstd(im->archive);
 	archive_read_support_format_tar(im->archive);
-	if (archive_read_open(im->archive, im, NULL, import_read_cb, NULL) != ARCHIVE_OK)
+	if (archive_read_open(im->archive, im, NULL, import_read_cb, NULL) != ARCHIVE_OK) {
+		if (im->read_errno == 0 && im->at_end && !zstd_stream_is_cut(im->path))
+			return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, error,
+					    "not a nestbox snapshot (%s)",
+					    archive_error_string(im->archive));
 		return import_archive_error(im, error);
+	}
 	/* Plain or otherwise compressed tar would read, but nestbox writes only zstd. */
 	if (archive_filter_count(im->archive) != 2 ||
 	    archive_filter_code(im->archive, 0) != ARCHIVE_FILTER_ZSTD)

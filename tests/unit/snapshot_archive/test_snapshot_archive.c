@@ -769,6 +769,52 @@ test_symlink_entry(Fixture *f, gconstpointer data)
 		       g_file_test(f->dest, G_FILE_TEST_IS_SYMLINK));
 }
 
+/*
+ * A byte of the compressed stream flipped, at places in the disk's and the
+ * memory file's data: the decoder or the hash says so, never "truncated".
+ */
+static void
+test_tampered_compressed(Fixture *f, gconstpointer data)
+{
+	g_autoptr(NbxSnapshotManifest) manifest = manifest_for(f, TRUE);
+	g_autoptr(GString) log = g_string_new(NULL);
+	g_autoptr(GError) write_error = NULL;
+	g_autoptr(GBytes) whole = NULL;
+	g_autofree guchar *copy = NULL;
+	g_autofree char *log_path = path_in(f->src, "install.log");
+	guint damaged = 0;
+	gsize size;
+
+	/* Text compresses: flips in it reach the decoder's own checks, not only the hash. */
+	for (guint i = 0; log->len < 4 * 1024 * 1024; i++)
+		g_string_append_printf(log, "%08u: copied C:\\Windows\\System32\\f%u.dll\n", i,
+				       i * 7919 % 100003);
+	test_write(f->src, "install.log", log->str);
+	nbx_snapshot_manifest_add_file(manifest, NBX_SNAPSHOT_FILE_OTHER, log_path);
+	g_assert_true(nbx_snapshot_archive_write(f->archive, manifest, &write_error));
+	g_assert_no_error(write_error);
+	whole = read_file(f->archive);
+	copy = g_memdup2(g_bytes_get_data(whole, &size), size);
+	for (guint k = 1; k <= 19; k++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(NbxSnapshotManifest) result = NULL;
+		g_autofree char *dest = g_strdup_printf("%s/flip-%u", f->dir, k);
+		gsize at = size / 20 * k;
+
+		copy[at] ^= 0x10;
+		g_file_set_contents(f->archive, (const char *)copy, size, &error);
+		g_assert_no_error(error);
+		copy[at] ^= 0x10;
+		g_assert_cmpint(g_mkdir(dest, 0755), ==, 0);
+		result = nbx_snapshot_archive_read(f->archive, dest, FALSE, NULL, NULL, &error);
+		g_test_message("flip at %zu: %s", at, error != NULL ? error->message : "read");
+		g_assert_null(result);
+		g_assert_error(error, NBX_SNAPSHOT_ARCHIVE_ERROR, NBX_SNAPSHOT_ARCHIVE_ERROR_TAMPERED);
+		damaged += strstr(error->message, "the archive is damaged") != NULL;
+	}
+	g_assert_cmpuint(damaged, >, 0);
+}
+
 /* The manifest lists a file the header does not: a forged manifest. */
 static void
 test_manifest_extra(Fixture *f, gconstpointer data)
@@ -903,6 +949,26 @@ static void
 test_not_snapshot_random(Fixture *f, gconstpointer data)
 {
 	write_pattern(f->archive, 100000, 0, 7);
+	assert_read_fails(f, FALSE, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, "not a nestbox snapshot");
+}
+
+/* A whole zstd stream of something else is foreign, not a snapshot cut short. */
+static void
+test_zstd_not_tar(Fixture *f, gconstpointer data)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *ae = archive_entry_new();
+	static const char text[] = "a zstd file, but no tar in it\n";
+
+	archive_write_set_format_raw(a);
+	archive_write_add_filter_zstd(a);
+	g_assert_cmpint(archive_write_open_filename(a, f->archive), ==, ARCHIVE_OK);
+	archive_entry_set_filetype(ae, AE_IFREG);
+	g_assert_cmpint(archive_write_header(a, ae), ==, ARCHIVE_OK);
+	g_assert_cmpint(archive_write_data(a, text, sizeof(text) - 1), ==, sizeof(text) - 1);
+	g_assert_cmpint(archive_write_close(a), ==, ARCHIVE_OK);
+	archive_entry_free(ae);
+	archive_write_free(a);
 	assert_read_fails(f, FALSE, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, "not a nestbox snapshot");
 }
 
@@ -1260,6 +1326,7 @@ main(int argc, char **argv)
 	ADD("/snapshot-archive/tampered/extra-after-manifest", test_extra_after_manifest);
 	ADD("/snapshot-archive/tampered/duplicate-entry", test_duplicate_entry);
 	ADD("/snapshot-archive/tampered/symlink-entry", test_symlink_entry);
+	ADD("/snapshot-archive/tampered/compressed-byte", test_tampered_compressed);
 	ADD("/snapshot-archive/tampered/manifest-extra", test_manifest_extra);
 	ADD("/snapshot-archive/tampered/manifest-missing", test_manifest_missing);
 	ADD("/snapshot-archive/unsafe/dotdot", test_unsafe_dotdot);
@@ -1271,6 +1338,7 @@ main(int argc, char **argv)
 	ADD("/snapshot-archive/format/plain-tar", test_not_snapshot_tar);
 	ADD("/snapshot-archive/format/random", test_not_snapshot_random);
 	ADD("/snapshot-archive/format/empty", test_not_snapshot_empty);
+	ADD("/snapshot-archive/format/zstd-not-tar", test_zstd_not_tar);
 	ADD("/snapshot-archive/format/not-zstd", test_not_zstd);
 	ADD("/snapshot-archive/format/newer-version", test_newer_version);
 	ADD("/snapshot-archive/format/bad-header", test_bad_header_json);
