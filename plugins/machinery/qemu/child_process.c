@@ -31,12 +31,22 @@ ChildProcess *
 child_process_spawn(const struct nbx_host *host, const char *const *argv, int stdin_fd,
 		    const char *output_path, struct nbx_error *err)
 {
+	return child_process_spawn_fds(host, argv, stdin_fd, output_path, NULL, 0, err);
+}
+
+ChildProcess *
+child_process_spawn_fds(const struct nbx_host *host, const char *const *argv, int stdin_fd,
+			const char *output_path, const struct nbx_fd_map *fds, uint32_t n_fds,
+			struct nbx_error *err)
+{
 	ChildProcess *child = g_new0(ChildProcess, 1);
 	struct nbx_spawn spawn = {
 		.struct_size = sizeof spawn,
 		.argv = argv,
 		.stdin_fd = stdin_fd,
 		.output_path = output_path,
+		.fds = fds,
+		.n_fds = n_fds,
 		.on_exit = child_exited,
 		.user_data = child,
 	};

@@ -18,6 +18,12 @@ typedef struct ChildProcess ChildProcess;
 ChildProcess *child_process_spawn(const struct nbx_host *host, const char *const *argv,
 				  int stdin_fd, const char *output_path, struct nbx_error *err);
 
+/* The same, handing the child @n_fds more descriptors (struct nbx_fd_map). */
+ChildProcess *child_process_spawn_fds(const struct nbx_host *host, const char *const *argv,
+				      int stdin_fd, const char *output_path,
+				      const struct nbx_fd_map *fds, uint32_t n_fds,
+				      struct nbx_error *err);
+
 int64_t child_process_pid(const ChildProcess *child);
 
 /*

@@ -7,18 +7,33 @@
 #define DISK_PLACEHOLDER "%DISPOSABLE_DISK_PATH%"
 #define TAP_PLACEHOLDER "%TAP_INTERFACE%"
 
-void
-machine_info_free(MachineInfo *info)
+static void
+machine_info_clear(MachineInfo *info)
 {
-	if (info == NULL)
-		return;
 	g_free(info->path);
+	g_free(info->dir);
 	g_free(info->disk);
 	g_free(info->memory_snapshot);
 	g_free(info->memory_snapshot_format);
 	g_free(info->mac_address);
 	g_strfreev(info->start_args);
-	g_free(info);
+	if (info->files != NULL)
+		g_array_unref(info->files);
+	if (info->object != NULL)
+		json_object_unref(info->object);
+}
+
+MachineInfo *
+machine_info_ref(MachineInfo *info)
+{
+	return g_atomic_rc_box_acquire(info);
+}
+
+void
+machine_info_free(MachineInfo *info)
+{
+	if (info != NULL)
+		g_atomic_rc_box_release_full(info, (GDestroyNotify)machine_info_clear);
 }
 
 static char *
@@ -63,12 +78,73 @@ string_array(JsonObject *root, const char *path, const char *member, GError **er
 	return (char **)g_ptr_array_free(g_steal_pointer(&args), FALSE);
 }
 
+/* "--kernel" is "-kernel" to QEMU; "-M" is "-machine". */
+static const char *
+option_name(const char *arg)
+{
+	const char *name = g_str_has_prefix(arg, "--") ? arg + 1 : arg;
+
+	return strcmp(name, "-M") == 0 ? "-machine" : name;
+}
+
+const char *
+machine_info_file_option(const char *arg)
+{
+	static const char *const file_options[] = { "-kernel", "-initrd", "-bios", "-dtb", NULL };
+	const char *name = option_name(arg);
+
+	for (size_t i = 0; file_options[i] != NULL; i++)
+		if (strcmp(name, file_options[i]) == 0)
+			return file_options[i];
+	return NULL;
+}
+
+const char *
+machine_info_option(const MachineInfo *info, const char *option)
+{
+	const char *value = NULL;
+
+	for (size_t i = 0; info->start_args[i] != NULL && info->start_args[i + 1] != NULL; i++)
+		if (strcmp(option_name(info->start_args[i]), option) == 0)
+			value = info->start_args[++i];
+	return value;
+}
+
+/* @value made absolute against the description's directory. */
+static char *
+resolve(const MachineInfo *info, const char *value)
+{
+	return g_canonicalize_filename(value, info->dir);
+}
+
+/* Makes the values of file options absolute, and remembers which ones were relative. */
+static void
+resolve_file_args(MachineInfo *info)
+{
+	info->files = g_array_new(FALSE, FALSE, sizeof(MachineInfoFile));
+	for (guint i = 0; info->start_args[i] != NULL && info->start_args[i + 1] != NULL; i++) {
+		MachineInfoFile file = { .index = i + 1 };
+		char *value = info->start_args[i + 1];
+
+		file.option = machine_info_file_option(info->start_args[i]);
+		if (file.option == NULL)
+			continue;
+		file.relative = !g_path_is_absolute(value);
+		info->start_args[i + 1] = resolve(info, value);
+		g_free(value);
+		g_array_append_val(info->files, file);
+		i++;
+	}
+}
+
 MachineInfo *
 machine_info_load(const char *path, GError **error)
 {
 	g_autoptr(JsonParser) parser = json_parser_new_immutable();
-	g_autoptr(MachineInfo) info = g_new0(MachineInfo, 1);
+	g_autoptr(MachineInfo) info = g_atomic_rc_box_new0(MachineInfo);
 	g_autoptr(GError) parse_error = NULL;
+	g_autofree char *absolute = NULL;
+	g_autofree char *disk = NULL;
 	JsonNode *root;
 	JsonObject *object;
 
@@ -83,12 +159,23 @@ machine_info_load(const char *path, GError **error)
 		return NULL;
 	}
 	object = json_node_get_object(root);
+	info->object = json_object_ref(object);
 	info->path = g_strdup(path);
-	if ((info->disk = required_string(object, path, "disk", error)) == NULL ||
-	    (info->memory_snapshot = required_string(object, path, "memory_snapshot", error)) ==
-		    NULL ||
+	absolute = g_canonicalize_filename(path, NULL);
+	info->dir = g_path_get_dirname(absolute);
+	if ((disk = required_string(object, path, "disk", error)) == NULL ||
 	    (info->start_args = string_array(object, path, "start_args", error)) == NULL)
 		return NULL;
+	info->disk = resolve(info, disk);
+	/* Absent in a generation imported without its memory: such a one only cold-boots. */
+	if (json_object_has_member(object, "memory_snapshot")) {
+		g_autofree char *memory = required_string(object, path, "memory_snapshot", error);
+
+		if (memory == NULL)
+			return NULL;
+		info->memory_snapshot = resolve(info, memory);
+	}
+	resolve_file_args(info);
 	info->memory_snapshot_format =
 		g_strdup(json_object_get_string_member_with_default(object, "memory_snapshot_format",
 								    "raw"));
@@ -105,8 +192,7 @@ machine_info_forbidden_arg(const char *arg)
 	static const char *const forbidden[] = { "-incoming", "-monitor", "-qmp", "-loadvm",
 						 "-no-shutdown", "-qmp-pretty", "-snapshot",
 						 "-daemonize", NULL };
-	/* QEMU takes "--opt" for "-opt". */
-	const char *name = g_str_has_prefix(arg, "--") ? arg + 1 : arg;
+	const char *name = option_name(arg);
 
 	for (size_t i = 0; forbidden[i] != NULL; i++)
 		if (strcmp(name, forbidden[i]) == 0)
@@ -171,7 +257,7 @@ machine_info_start_args(const MachineInfo *info, const char *overlay, const char
 		}
 		final = tap_escaped != NULL ? replace_all(with_disk, TAP_PLACEHOLDER, tap_escaped)
 					    : g_strdup(with_disk);
-		if (strcmp(previous, "-machine") == 0 || strcmp(previous, "-M") == 0) {
+		if (*previous != '\0' && strcmp(option_name(previous), "-machine") == 0) {
 			char *rewritten = with_accelerator(final, accelerator);
 
 			if (rewritten != NULL) {

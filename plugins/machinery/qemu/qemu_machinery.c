@@ -11,10 +11,16 @@
  * guest to (created beforehand, script=no). The accelerator named in
  * `-machine ...,accel=` is replaced by the `accelerator` setting.
  *
+ * That file is the machine's generation 0. Snapshot sessions (ABI 1.1,
+ * snapshot_session.h) write later generations into directories the core
+ * keeps (generation.h), and restore_start takes the one the core names.
+ * A machine without `machineinfo` has no generation 0: its first snapshot
+ * comes from an import.
+ *
  * While a machine runs, `<machine>.run` in the run directory records its
  * QEMU, overlay and socket (run_record.h), so that after a daemon killed
  * with -9 the next one's init stops the QEMU left behind and removes its
- * files.
+ * files. A session keeps the same record in its work_dir.
  */
 #include <errno.h>
 #include <glib.h>
@@ -24,17 +30,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fingerprint.h"
+#include "generation.h"
 #include "machine_info.h"
+#include "qemu_binary.h"
 #include "qemu_vm.h"
 #include "qmp_message.h"
 #include "run_record.h"
+#include "snapshot_session.h"
 
 typedef struct {
 	QemuSettings settings;
+	QemuBinary *binary;
 	GMutex lock;
-	/* QemuVm *, every machine the plugin has seen; guarded by @lock. */
-	GPtrArray *vms;
+	/* QemuMachine *, every machine the plugin has seen; guarded by @lock. */
+	GPtrArray *machines;
 } Qemu;
+
+/* A machine's plugin_data. Only its own ops touch it, and they never overlap. */
+typedef struct {
+	QemuVm *vm;
+	/* The snapshot session that runs (or ran, until commit or rollback), or NULL. */
+	SnapshotSession *session;
+} QemuMachine;
 
 static const char *const accelerators[] = { "kvm", "tcg", NULL };
 
@@ -60,10 +78,11 @@ static const struct nbx_config_schema qemu_schema = {
 };
 
 static const struct nbx_config_field qemu_machine_fields[] = {
-	{ .name = "machineinfo", .type = NBX_FIELD_FILE,
-	  .flags = NBX_FIELD_REQUIRED | NBX_FIELD_READABLE,
-	  .doc = "machineinfo.json of the machine: disk, memory_snapshot and start_args; "
-		 "%TAP_INTERFACE% in start_args becomes the machine's interface (its tap device)" },
+	{ .name = "machineinfo", .type = NBX_FIELD_FILE, .flags = NBX_FIELD_READABLE,
+	  .doc = "machineinfo.json of the machine's first snapshot: disk, memory_snapshot and "
+		 "start_args, relative paths meaning its own directory; %TAP_INTERFACE% in "
+		 "start_args becomes the machine's interface (its tap device). Leave it out for "
+		 "a machine whose snapshot comes from `nestbox snapshot import`" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_machine_schema = {
@@ -81,6 +100,14 @@ find_qemu_img(const char *qemu_binary)
 	if (g_file_test(beside, G_FILE_TEST_IS_EXECUTABLE))
 		return g_steal_pointer(&beside);
 	return g_strdup("qemu-img");
+}
+
+static void
+qemu_machine_free(QemuMachine *m)
+{
+	snapshot_session_free(m->session);
+	qemu_vm_free(m->vm);
+	g_free(m);
 }
 
 static bool
@@ -114,7 +141,9 @@ qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	/* What a daemon killed with -9 left running: its QEMUs and overlays. */
 	run_record_recover_all(host, host->path(host, NBX_PATH_RUN_DIR));
 	g_mutex_init(&q->lock);
-	q->vms = g_ptr_array_new_with_free_func((GDestroyNotify)qemu_vm_free);
+	q->machines = g_ptr_array_new_with_free_func((GDestroyNotify)qemu_machine_free);
+	q->binary = qemu_binary_new(host, q->settings.qemu_binary,
+				    host->path(host, NBX_PATH_RUN_DIR));
 	*instance = q;
 	return true;
 }
@@ -124,7 +153,8 @@ qemu_shutdown(void *instance)
 {
 	Qemu *q = instance;
 
-	g_ptr_array_unref(q->vms);
+	g_ptr_array_unref(q->machines);
+	qemu_binary_free(q->binary);
 	g_mutex_clear(&q->lock);
 	g_free(q->settings.qemu_binary);
 	g_free(q->settings.qemu_img);
@@ -133,40 +163,70 @@ qemu_shutdown(void *instance)
 	g_free(q);
 }
 
+static QemuMachine *
+machine_of(Qemu *q, struct nbx_machine *machine)
+{
+	QemuMachine *m;
+
+	g_mutex_lock(&q->lock);
+	m = machine->plugin_data;
+	if (m == NULL) {
+		m = g_new0(QemuMachine, 1);
+		m->vm = qemu_vm_new(&q->settings, machine);
+		g_ptr_array_add(q->machines, m);
+		machine->plugin_data = m;
+	}
+	g_mutex_unlock(&q->lock);
+	return m;
+}
+
 static QemuVm *
 vm_of(Qemu *q, struct nbx_machine *machine)
 {
-	QemuVm *vm;
-
-	g_mutex_lock(&q->lock);
-	vm = machine->plugin_data;
-	if (vm == NULL) {
-		vm = qemu_vm_new(&q->settings, machine);
-		g_ptr_array_add(q->vms, vm);
-		machine->plugin_data = vm;
-	}
-	g_mutex_unlock(&q->lock);
-	return vm;
+	return machine_of(q, machine)->vm;
 }
 
-/* The machine's QemuVm with its machineinfo loaded; NULL with @err set. */
+/* False with @err when @call has a flag outside @known. */
+static bool
+check_flags(Qemu *q, const struct nbx_call *call, uint32_t known, struct nbx_error *err)
+{
+	if ((call->flags & ~known) == 0)
+		return true;
+	q->settings.host->error_set(q->settings.host, err, NBX_ERROR_NOT_SUPPORTED,
+				    "unknown flags 0x%x", call->flags & ~known);
+	return false;
+}
+
+/* The machine's QemuVm, for ops that take no flags; NULL with @err set. */
 static QemuVm *
-loaded_vm(Qemu *q, struct nbx_machine *machine, const struct nbx_call *call,
-	  struct nbx_error *err)
+plain_vm(Qemu *q, struct nbx_machine *machine, const struct nbx_call *call,
+	 struct nbx_error *err)
+{
+	return check_flags(q, call, 0, err) ? vm_of(q, machine) : NULL;
+}
+
+/*
+ * The description of generation @dir, or of generation 0 (the machine's
+ * `machineinfo`) when @dir is NULL: a new reference, or NULL with @err set.
+ */
+static MachineInfo *
+generation_info(Qemu *q, struct nbx_machine *machine, const char *dir, struct nbx_error *err)
 {
 	const struct nbx_host *host = q->settings.host;
-	QemuVm *vm;
+	MachineInfo *info;
 
-	if (call->flags != 0) {
-		host->error_set(host, err, NBX_ERROR_NOT_SUPPORTED, "unknown flags 0x%x",
-				call->flags);
-		return NULL;
-	}
-	vm = vm_of(q, machine);
-	if (!qemu_vm_ensure_info(vm, host->config_string(host, machine->config, "machineinfo"),
-				 err))
-		return NULL;
-	return vm;
+	if (dir != NULL)
+		return generation_load(host, dir, err);
+	info = qemu_vm_info(vm_of(q, machine),
+			    host->config_string(host, machine->config, "machineinfo"), err);
+	return info != NULL ? machine_info_ref(info) : NULL;
+}
+
+/* The generation @call names (ABI 1.1), else NULL: generation 0. */
+static const char *
+call_generation(const struct nbx_call *call)
+{
+	return NBX_CALL_HAS(call, generation_dir) ? call->generation_dir : NULL;
 }
 
 /* "QEMU emulator version 7.2.22 (...)" -> 7, 2; false when it says something else. */
@@ -228,7 +288,7 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 		host->check_report(host, check, machine->config, "machineinfo",
 				   "machine %s: disk %s (from %s): %s", machine->name, info->disk,
 				   info->path, g_strerror(errno));
-	if (g_access(info->memory_snapshot, R_OK) != 0)
+	if (info->memory_snapshot != NULL && g_access(info->memory_snapshot, R_OK) != 0)
 		host->check_report(host, check, machine->config, "machineinfo",
 				   "machine %s: memory_snapshot %s (from %s): %s", machine->name,
 				   info->memory_snapshot, info->path, g_strerror(errno));
@@ -271,11 +331,9 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 	g_autoptr(GError) error = NULL;
 	MachineInfo *info;
 
-	if (path == NULL) {
-		host->check_report(host, check, machine->config, "machineinfo",
-				   "machine %s: machineinfo is required", machine->name);
+	/* No generation 0: the machine's snapshot comes from an import. */
+	if (path == NULL)
 		return true;
-	}
 	info = machine_info_load(path, &error);
 	if (info == NULL) {
 		host->check_report(host, check, machine->config, "machineinfo", "machine %s: %s",
@@ -288,21 +346,33 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 }
 
 static bool
+start(Qemu *q, struct nbx_machine *machine, const struct nbx_call *call, bool restore,
+      struct nbx_error *err)
+{
+	g_autoptr(MachineInfo) info = NULL;
+	QemuLaunch launch = { .restore = restore };
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	info = generation_info(q, machine, call_generation(call), err);
+	if (info == NULL)
+		return false;
+	launch.info = info;
+	return qemu_vm_launch(vm_of(q, machine), &launch, call->deadline_us, err);
+}
+
+static bool
 qemu_restore_start(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		   struct nbx_error *err)
 {
-	QemuVm *vm = loaded_vm(instance, machine, call, err);
-
-	return vm != NULL && qemu_vm_start(vm, true, call->deadline_us, err);
+	return start(instance, machine, call, true, err);
 }
 
 static bool
 qemu_norestore_start(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		     struct nbx_error *err)
 {
-	QemuVm *vm = loaded_vm(instance, machine, call, err);
-
-	return vm != NULL && qemu_vm_start(vm, false, call->deadline_us, err);
+	return start(instance, machine, call, false, err);
 }
 
 static bool
@@ -324,7 +394,7 @@ static bool
 qemu_acpi_stop(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 	       struct nbx_error *err)
 {
-	QemuVm *vm = loaded_vm(instance, machine, call, err);
+	QemuVm *vm = plain_vm(instance, machine, call, err);
 
 	return vm != NULL &&
 	       qemu_vm_execute(vm, "system_powerdown", NULL, call->deadline_us, NULL, err);
@@ -360,7 +430,7 @@ static bool
 qemu_dump_memory(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		 const char *path, struct nbx_error *err)
 {
-	QemuVm *vm = loaded_vm(instance, machine, call, err);
+	QemuVm *vm = plain_vm(instance, machine, call, err);
 	g_autoptr(JsonObject) args = NULL;
 	g_autofree char *protocol = NULL;
 
@@ -391,7 +461,7 @@ qemu_handle_paused(void *instance, struct nbx_machine *machine, const struct nbx
 {
 	Qemu *q = instance;
 	const struct nbx_host *host = q->settings.host;
-	QemuVm *vm = loaded_vm(instance, machine, call, err);
+	QemuVm *vm = plain_vm(instance, machine, call, err);
 	g_autoptr(JsonNode) result = NULL;
 	g_autofree char *reason = NULL;
 	const char *status = NULL;
@@ -435,6 +505,215 @@ qemu_handle_paused(void *instance, struct nbx_machine *machine, const struct nbx
 	return qemu_vm_execute(vm, "cont", NULL, call->deadline_us, NULL, err);
 }
 
+/* ---- snapshots (ABI 1.1) ---- */
+
+static bool
+qemu_snapshot_begin(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		    struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	QemuMachine *m = machine_of(q, machine);
+	g_autoptr(MachineInfo) from = NULL;
+
+	if (!check_flags(q, call, NBX_SNAPSHOT_COLD_BOOT, err))
+		return false;
+	from = generation_info(q, machine, session->from_dir, err);
+	if (from == NULL)
+		return false;
+	/* A session whose QEMU ended without commit or rollback: the new one replaces it. */
+	if (m->session != NULL && !qemu_vm_running(m->vm))
+		g_clear_pointer(&m->session, snapshot_session_free);
+	if (m->session != NULL) {
+		q->settings.host->error_set(q->settings.host, err, NBX_ERROR_BUSY,
+					    "machine %s is in a snapshot session already; commit or "
+					    "roll it back first",
+					    machine->name);
+		return false;
+	}
+	m->session = snapshot_session_begin(m->vm, from, session->work_dir,
+					    (call->flags & NBX_SNAPSHOT_COLD_BOOT) != 0,
+					    session->console, sizeof session->console,
+					    call->deadline_us, err);
+	return m->session != NULL;
+}
+
+/* The machine's session in @session->work_dir; NULL with @err when there is none. */
+static SnapshotSession *
+session_of(Qemu *q, QemuMachine *m, struct nbx_machine *machine,
+	   const struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	if (snapshot_session_is(m->session, session->work_dir))
+		return m->session;
+	q->settings.host->error_set(q->settings.host, err, NBX_ERROR_INVALID,
+				    "machine %s has no snapshot session running in %s (the daemon "
+				    "restarted since it began, or it ended); roll it back and "
+				    "begin again",
+				    machine->name, session->work_dir);
+	return NULL;
+}
+
+static bool
+qemu_snapshot_copy_in(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		      struct nbx_snapshot_session *session, const char *const *paths,
+		      struct nbx_error *err)
+{
+	Qemu *q = instance;
+	QemuMachine *m = machine_of(q, machine);
+	SnapshotSession *running;
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	running = session_of(q, m, machine, session, err);
+	return running != NULL &&
+	       snapshot_session_copy_in(running, m->vm, paths, call->deadline_us, err);
+}
+
+static bool
+qemu_snapshot_commit(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	QemuMachine *m = machine_of(q, machine);
+	SnapshotSession *running;
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	if (session->new_dir == NULL) {
+		q->settings.host->error_set(q->settings.host, err, NBX_ERROR_INVALID,
+					    "snapshot_commit of machine %s without new_dir",
+					    machine->name);
+		return false;
+	}
+	running = session_of(q, m, machine, session, err);
+	if (running == NULL || !snapshot_session_commit(running, m->vm, q->binary, session->new_dir,
+							call->deadline_us, err))
+		return false;
+	g_clear_pointer(&m->session, snapshot_session_free);
+	return true;
+}
+
+static bool
+qemu_snapshot_rollback(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		       struct nbx_snapshot_session *session, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	QemuMachine *m = machine_of(q, machine);
+
+	if (!check_flags(q, call, 0, err) ||
+	    !snapshot_session_rollback(m->vm, q->settings.host, machine->name, session->work_dir,
+				       err))
+		return false;
+	if (snapshot_session_is(m->session, session->work_dir))
+		g_clear_pointer(&m->session, snapshot_session_free);
+	return true;
+}
+
+/* Calls @emit for @path unless listed already; refuses a second file of the same base name. */
+static bool
+emit_file(Qemu *q, GHashTable *seen, const char *path, int32_t role, nbx_snapshot_file_fn emit,
+	  void *emit_data, struct nbx_error *err)
+{
+	const struct nbx_host *host = q->settings.host;
+	g_autofree char *base = g_path_get_basename(path);
+	const char *other = g_hash_table_lookup(seen, base);
+
+	if (other != NULL && strcmp(other, path) == 0)
+		return true;
+	if (other != NULL) {
+		host->error_set(host, err, NBX_ERROR_INVALID,
+				"the snapshot names two files called %s (%s and %s), but an "
+				"archive keeps files by base name: rename one",
+				base, other, path);
+		return false;
+	}
+	if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
+		host->error_set(host, err, NBX_ERROR_NOT_FOUND,
+				"%s, a file of the snapshot, is missing or not a regular file", path);
+		return false;
+	}
+	g_hash_table_insert(seen, g_steal_pointer(&base), g_strdup(path));
+	if (!emit(emit_data, role, path)) {
+		host->error_set(host, err, NBX_ERROR_CANCELLED, "listing stopped at %s", path);
+		return false;
+	}
+	return true;
+}
+
+static bool
+qemu_snapshot_files(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		    const char *generation_dir, nbx_snapshot_file_fn emit, void *emit_data,
+		    struct nbx_error *err)
+{
+	Qemu *q = instance;
+	g_autoptr(MachineInfo) info = NULL;
+	g_autoptr(GHashTable) seen = NULL;
+	g_autofree char *description = NULL;
+	g_autofree char *print = NULL;
+
+	if (!check_flags(q, call, 0, err) ||
+	    (info = generation_info(q, machine, generation_dir, err)) == NULL)
+		return false;
+	seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	description = g_canonicalize_filename(info->path, NULL);
+	print = g_build_filename(info->dir, FINGERPRINT_FILE, NULL);
+	if (!emit_file(q, seen, description, NBX_SNAPSHOT_FILE_DESCRIPTION, emit, emit_data, err) ||
+	    !emit_file(q, seen, info->disk, NBX_SNAPSHOT_FILE_DISK, emit, emit_data, err) ||
+	    (info->memory_snapshot != NULL &&
+	     !emit_file(q, seen, info->memory_snapshot, NBX_SNAPSHOT_FILE_MEMORY, emit, emit_data,
+			err)) ||
+	    (g_file_test(print, G_FILE_TEST_EXISTS) &&
+	     !emit_file(q, seen, print, NBX_SNAPSHOT_FILE_OTHER, emit, emit_data, err)))
+		return false;
+	for (guint f = 0; f < info->files->len; f++) {
+		guint index = g_array_index(info->files, MachineInfoFile, f).index;
+
+		if (!emit_file(q, seen, info->start_args[index], NBX_SNAPSHOT_FILE_OTHER, emit,
+			       emit_data, err))
+			return false;
+	}
+	return true;
+}
+
+static bool
+qemu_snapshot_fingerprint(void *instance, struct nbx_machine *machine,
+			  const struct nbx_call *call, const char *generation_dir,
+			  nbx_snapshot_fingerprint_fn emit, void *emit_data, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	const struct nbx_host *host = q->settings.host;
+	g_autoptr(MachineInfo) info = NULL;
+	g_autoptr(JsonObject) print = NULL;
+
+	if (!check_flags(q, call, NBX_SNAPSHOT_FINGERPRINT_HOST, err) ||
+	    (info = generation_info(q, machine, generation_dir, err)) == NULL)
+		return false;
+	if (call->flags & NBX_SNAPSHOT_FINGERPRINT_HOST)
+		print = fingerprint_for_host(host, info, q->binary, q->settings.accelerator,
+					     call->deadline_us, err);
+	else
+		print = fingerprint_of(host, info, q->binary, q->settings.accelerator,
+				       call->deadline_us, err);
+	if (print == NULL)
+		return false;
+	if (!fingerprint_emit(print, emit, emit_data)) {
+		host->error_set(host, err, NBX_ERROR_CANCELLED, "listing stopped by the caller");
+		return false;
+	}
+	return true;
+}
+
+static bool
+qemu_snapshot_import(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     const char *generation_dir, struct nbx_error *err)
+{
+	Qemu *q = instance;
+
+	return check_flags(q, call, NBX_SNAPSHOT_IMPORT_MINIMAL, err) &&
+	       generation_import(q->settings.host, machine->name, generation_dir,
+				 (call->flags & NBX_SNAPSHOT_IMPORT_MINIMAL) != 0,
+				 machine->mac_address, err);
+}
+
 static const struct nbx_machinery_ops qemu_ops = {
 	.struct_size = sizeof(struct nbx_machinery_ops),
 	.capabilities = NBX_MACHINERY_CAP_STATE_EVENTS,
@@ -449,6 +728,14 @@ static const struct nbx_machinery_ops qemu_ops = {
 	.state = qemu_state,
 	.dump_memory = qemu_dump_memory,
 	.handle_paused = qemu_handle_paused,
+	.snapshot_begin = qemu_snapshot_begin,
+	.snapshot_commit = qemu_snapshot_commit,
+	.snapshot_rollback = qemu_snapshot_rollback,
+	.snapshot_copy_in = qemu_snapshot_copy_in,
+	.snapshot_files = qemu_snapshot_files,
+	.snapshot_fingerprint = qemu_snapshot_fingerprint,
+	.snapshot_import = qemu_snapshot_import,
+	/* snapshot_remove: NULL, a generation is its directory and nothing else. */
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = "qemu", .version = "0.1.0",

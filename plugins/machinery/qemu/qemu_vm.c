@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* O_PATH */
+#define _GNU_SOURCE
 #include "qemu_vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -24,11 +28,20 @@ struct QemuVm {
 	struct nbx_machine *machine;
 	/* Only touched by machine ops, which never overlap for one machine. */
 	MachineInfo *info;
+	/* Where an analysis run keeps its socket, log and record (the run dir). */
+	char *run_qmp_path;
+	char *run_log_path;
+	char *run_record_path;
+	/* The current (or last) launch, until tear_down: what it started from... */
+	MachineInfo *launched;
+	/* ...the work_dir of a snapshot session, or NULL for an analysis run... */
+	char *session_dir;
+	/* ...and its files: in the run dir for a run, in session_dir for a session. */
 	char *overlay;
 	char *qmp_path;
 	char *log_path;
 	char *record_path;
-	/* This VM's run record exists: tear_down removes it. */
+	/* The launch's record exists: tear_down removes it. */
 	bool record_written;
 
 	GMutex lock;
@@ -47,6 +60,8 @@ struct QemuVm {
 	/* The last BLOCK_IO_ERROR that stopped the guest, for the ERROR reason. */
 	char *io_error;
 	char *migration_status;
+	/* Ids of the devices QEMU reported DEVICE_DELETED for since the launch. */
+	GPtrArray *deleted_devices;
 	QmpClient *qmp;
 };
 
@@ -60,9 +75,10 @@ qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
 	vm->host = settings->host;
 	vm->machine = machine;
 	vm->state = NBX_MACHINE_POWEROFF;
-	vm->qmp_path = g_strdup_printf("%s/%s.qmp", run_dir, machine->name);
-	vm->log_path = g_strdup_printf("%s/%s.log", run_dir, machine->name);
-	vm->record_path = run_record_path(run_dir, machine->name);
+	vm->run_qmp_path = g_strdup_printf("%s/%s.qmp", run_dir, machine->name);
+	vm->run_log_path = g_strdup_printf("%s/%s.log", run_dir, machine->name);
+	vm->run_record_path = run_record_path(run_dir, machine->name);
+	vm->deleted_devices = g_ptr_array_new_with_free_func(g_free);
 	g_mutex_init(&vm->lock);
 	g_cond_init(&vm->cond);
 	return vm;
@@ -95,10 +111,16 @@ qemu_vm_free(QemuVm *vm)
 	if (vm->qmp != NULL)
 		qmp_client_close(vm->qmp);
 	machine_info_free(vm->info);
+	machine_info_free(vm->launched);
+	g_free(vm->run_qmp_path);
+	g_free(vm->run_log_path);
+	g_free(vm->run_record_path);
+	g_free(vm->session_dir);
 	g_free(vm->overlay);
 	g_free(vm->qmp_path);
 	g_free(vm->log_path);
 	g_free(vm->record_path);
+	g_ptr_array_unref(vm->deleted_devices);
 	g_free(vm->migration_status);
 	g_free(vm->state_reason);
 	g_free(vm->io_error);
@@ -114,24 +136,24 @@ qemu_vm_set_info(QemuVm *vm, MachineInfo *info)
 	vm->info = info;
 }
 
-bool
-qemu_vm_ensure_info(QemuVm *vm, const char *path, struct nbx_error *err)
+MachineInfo *
+qemu_vm_info(QemuVm *vm, const char *path, struct nbx_error *err)
 {
 	g_autoptr(GError) error = NULL;
 
 	if (vm->info != NULL)
-		return true;
+		return vm->info;
 	if (path == NULL) {
-		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
-				    "no machineinfo set for this machine");
-		return false;
+		vm->host->error_set(vm->host, err, NBX_ERROR_NOT_FOUND,
+				    "machine %s has no snapshot: import one with "
+				    "`nestbox snapshot import`",
+				    vm->machine->name);
+		return NULL;
 	}
 	vm->info = machine_info_load(path, &error);
-	if (vm->info == NULL) {
+	if (vm->info == NULL)
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
-		return false;
-	}
-	return true;
+	return vm->info;
 }
 
 /*
@@ -315,6 +337,16 @@ on_event(void *user_data, const char *event, JsonObject *data)
 			why != NULL ? why : "?");
 
 		note_state(vm, NBX_MACHINE_POWEROFF, reason);
+	} else if (strcmp(event, "DEVICE_DELETED") == 0 && data != NULL) {
+		const char *device = qmp_string_member(data, "device");
+
+		/* Devices without an id (their backends) are none the plugin added. */
+		if (device == NULL)
+			return;
+		g_mutex_lock(&vm->lock);
+		g_ptr_array_add(vm->deleted_devices, g_strdup(device));
+		g_cond_broadcast(&vm->cond);
+		g_mutex_unlock(&vm->lock);
 	} else if (strcmp(event, "MIGRATION") == 0 && data != NULL) {
 		const char *status = qmp_string_member(data, "status");
 
@@ -364,12 +396,46 @@ qemu_last_words(QemuVm *vm)
 	g_auto(GStrv) lines = NULL;
 	size_t n;
 
-	if (!g_file_get_contents(vm->log_path, &text, NULL, NULL))
+	if (vm->log_path == NULL || !g_file_get_contents(vm->log_path, &text, NULL, NULL))
 		return g_strdup("(no output)");
 	g_strstrip(text);
 	lines = g_strsplit(text, "\n", -1);
 	n = g_strv_length(lines);
 	return g_strdup(n > 0 && *lines[n - 1] != '\0' ? lines[n - 1] : "(no output)");
+}
+
+/*
+ * Where bind() and connect() reach @path: itself, or, when it is longer
+ * than a socket address holds (a session's work_dir may be deep), the same
+ * file through /proc/self/fd of its directory, opened into *@dir_fd.
+ */
+static bool
+socket_address(const char *path, struct sockaddr_un *address, int *dir_fd)
+{
+	g_autofree char *dir = NULL;
+	g_autofree char *base = NULL;
+	int written;
+
+	*dir_fd = -1;
+	*address = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (strlen(path) < sizeof address->sun_path) {
+		strcpy(address->sun_path, path);
+		return true;
+	}
+	dir = g_path_get_dirname(path);
+	base = g_path_get_basename(path);
+	*dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dir_fd < 0)
+		return false;
+	written = snprintf(address->sun_path, sizeof address->sun_path, "/proc/self/fd/%d/%s",
+			   *dir_fd, base);
+	if (written < 0 || (size_t)written >= sizeof address->sun_path) {
+		close(*dir_fd);
+		*dir_fd = -1;
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -380,18 +446,13 @@ qemu_last_words(QemuVm *vm)
 static bool
 open_qmp_socket(QemuVm *vm, int *listener, int *connection, struct nbx_error *err)
 {
-	struct sockaddr_un address = { .sun_family = AF_UNIX };
+	struct sockaddr_un address;
+	int dir_fd = -1;
 
 	*listener = *connection = -1;
-	if (strlen(vm->qmp_path) >= sizeof address.sun_path) {
-		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
-				    "QMP socket path %s is longer than %zu bytes; use a shorter "
-				    "run_dir or machine name",
-				    vm->qmp_path, sizeof address.sun_path - 1);
-		return false;
-	}
-	strcpy(address.sun_path, vm->qmp_path);
 	g_unlink(vm->qmp_path);
+	if (!socket_address(vm->qmp_path, &address, &dir_fd))
+		goto fail;
 	*listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (*listener < 0 || bind(*listener, (struct sockaddr *)&address, sizeof address) != 0 ||
 	    listen(*listener, 1) != 0)
@@ -400,10 +461,14 @@ open_qmp_socket(QemuVm *vm, int *listener, int *connection, struct nbx_error *er
 	if (*connection < 0 ||
 	    connect(*connection, (struct sockaddr *)&address, sizeof address) != 0)
 		goto fail;
+	if (dir_fd >= 0)
+		close(dir_fd);
 	return true;
 fail:
 	vm->host->error_set(vm->host, err, NBX_ERROR_IO, "QMP socket %s: %s", vm->qmp_path,
 			    g_strerror(errno));
+	if (dir_fd >= 0)
+		close(dir_fd);
 	if (*listener >= 0)
 		close(*listener);
 	if (*connection >= 0)
@@ -414,9 +479,9 @@ fail:
 }
 
 static GPtrArray *
-build_argv(QemuVm *vm, bool restore, GError **error)
+build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **error)
 {
-	g_autoptr(GPtrArray) args = machine_info_start_args(vm->info, vm->overlay,
+	g_autoptr(GPtrArray) args = machine_info_start_args(vm->launched, vm->overlay,
 							     vm->machine->interface,
 							     vm->settings->accelerator, error);
 
@@ -428,6 +493,8 @@ build_argv(QemuVm *vm, bool restore, GError **error)
 			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
 	g_ptr_array_add(args, g_strdup("-mon"));
 	g_ptr_array_add(args, g_strdup("chardev=nbx-qmp,mode=control"));
+	for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, g_strdup(extra_args[i]));
 	if (restore) {
 		g_ptr_array_add(args, g_strdup("-incoming"));
 		g_ptr_array_add(args, g_strdup("defer"));
@@ -437,10 +504,10 @@ build_argv(QemuVm *vm, bool restore, GError **error)
 }
 
 static bool
-spawn_qemu(QemuVm *vm, bool restore, struct nbx_error *err)
+spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) argv = build_argv(vm, restore, &error);
+	g_autoptr(GPtrArray) argv = build_argv(vm, launch->restore, launch->extra_args, &error);
 	int listener, connection;
 	struct nbx_fd_map fds[1];
 	struct nbx_spawn spawn = {
@@ -469,6 +536,7 @@ spawn_qemu(QemuVm *vm, bool restore, struct nbx_error *err)
 	vm->pid = 0;
 	g_free(vm->migration_status);
 	vm->migration_status = NULL;
+	g_ptr_array_set_size(vm->deleted_devices, 0);
 	g_mutex_unlock(&vm->lock);
 	/*
 	 * The core stores the pid on the main thread before it can run the
@@ -491,50 +559,60 @@ spawn_qemu(QemuVm *vm, bool restore, struct nbx_error *err)
 	return true;
 }
 
-/* Waits for the incoming migration to end; false with @err when it did not complete. */
 static bool
-wait_migration(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+migration_ended(const char *status)
 {
-	bool done = false;
-	bool alive;
-	g_autofree char *status = NULL;
+	return status != NULL && (strcmp(status, "completed") == 0 ||
+				  strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+}
+
+/*
+ * Waits until QEMU reports the migration ended (MIGRATION events), it
+ * exits, or @deadline_us. Returns the last status (g_free; NULL when none
+ * came); *@alive tells whether QEMU still runs.
+ */
+static char *
+wait_migration_end(QemuVm *vm, int64_t deadline_us, bool *alive)
+{
+	char *status;
 
 	g_mutex_lock(&vm->lock);
-	while (vm->alive) {
-		const char *s = vm->migration_status;
-
-		if (s != NULL && (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
-				  strcmp(s, "cancelled") == 0)) {
-			done = true;
-			break;
-		}
+	while (vm->alive && !migration_ended(vm->migration_status)) {
 		if (deadline_us == 0)
 			g_cond_wait(&vm->cond, &vm->lock);
 		else if (!g_cond_wait_until(&vm->cond, &vm->lock, deadline_us))
 			break;
 	}
-	alive = vm->alive;
+	*alive = vm->alive;
 	status = g_strdup(vm->migration_status);
 	g_mutex_unlock(&vm->lock);
+	return status;
+}
 
-	if (done && strcmp(status, "completed") == 0)
+/* Waits for the incoming migration to end; false with @err when it did not complete. */
+static bool
+wait_migration(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	const char *memory = vm->launched->memory_snapshot;
+	bool alive;
+	g_autofree char *status = wait_migration_end(vm, deadline_us, &alive);
+
+	if (status != NULL && strcmp(status, "completed") == 0)
 		return true;
 	if (!alive) {
 		g_autofree char *words = qemu_last_words(vm);
 
 		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "QEMU exited while loading memory snapshot %s: %s",
-				    vm->info->memory_snapshot, words);
-	} else if (done) {
+				    "QEMU exited while loading memory snapshot %s: %s", memory, words);
+	} else if (migration_ended(status)) {
 		g_autofree char *words = qemu_last_words(vm);
 
 		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "loading memory snapshot %s %s: %s", vm->info->memory_snapshot,
-				    status, words);
+				    "loading memory snapshot %s %s: %s", memory, status, words);
 	} else {
 		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
 				    "memory snapshot %s not loaded by the deadline (migration %s)",
-				    vm->info->memory_snapshot, status != NULL ? status : "not started");
+				    memory, status != NULL ? status : "not started");
 	}
 	return false;
 }
@@ -552,23 +630,30 @@ arguments_of(const char *first_key, ...)
 	return object;
 }
 
+/* MIGRATION events tell when a migration ends, so nothing polls query-migrate. */
 static bool
-feed_snapshot(QemuVm *vm, MemorySnapshot *snapshot, int64_t deadline_us, struct nbx_error *err)
+enable_migration_events(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 {
 	g_autoptr(JsonObject) caps = json_object_new();
-	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-snapshot", NULL);
-	g_autoptr(JsonObject) incoming = arguments_of("uri", "fd:nbx-snapshot", NULL);
 	JsonArray *list = json_array_new();
 	JsonObject *events = json_object_new();
-	bool ok;
 
-	/* MIGRATION events tell when loading ends, so nothing polls query-migrate. */
 	json_object_set_string_member(events, "capability", "events");
 	json_object_set_boolean_member(events, "state", TRUE);
 	json_array_add_object_element(list, events);
 	json_object_set_array_member(caps, "capabilities", list);
-	if (!qmp_client_execute(vm->qmp, "migrate-set-capabilities", caps, -1, deadline_us, NULL,
-				err))
+	return qmp_client_execute(vm->qmp, "migrate-set-capabilities", caps, -1, deadline_us, NULL,
+				  err);
+}
+
+static bool
+feed_snapshot(QemuVm *vm, MemorySnapshot *snapshot, int64_t deadline_us, struct nbx_error *err)
+{
+	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-snapshot", NULL);
+	g_autoptr(JsonObject) incoming = arguments_of("uri", "fd:nbx-snapshot", NULL);
+	bool ok;
+
+	if (!enable_migration_events(vm, deadline_us, err))
 		return false;
 	ok = qmp_client_execute(vm->qmp, "getfd", getfd, snapshot->fd, deadline_us, NULL, err);
 	/* QEMU holds its own copy now; ours would keep the pipe open for nothing. */
@@ -622,7 +707,7 @@ ensure_running(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 	return true;
 }
 
-/* Kills QEMU if it runs, waits until it is reaped, removes the run's files. */
+/* Kills QEMU if it runs, waits until it is reaped, removes the launch's files. */
 static void
 tear_down(QemuVm *vm)
 {
@@ -640,7 +725,8 @@ tear_down(QemuVm *vm)
 	g_mutex_unlock(&vm->lock);
 	if (qmp != NULL)
 		qmp_client_close(qmp);
-	g_unlink(vm->qmp_path);
+	if (vm->qmp_path != NULL)
+		g_unlink(vm->qmp_path);
 	overlay_remove(vm->host, vm->overlay);
 	g_clear_pointer(&vm->overlay, g_free);
 	/* Last: until everything it names is gone, the record must stay. */
@@ -648,6 +734,8 @@ tear_down(QemuVm *vm)
 		vm->host->log(vm->host, NBX_LOG_WARNING, "cannot remove run record %s: %s",
 			      vm->record_path, g_strerror(errno));
 	vm->record_written = false;
+	g_clear_pointer(&vm->launched, machine_info_free);
+	g_clear_pointer(&vm->session_dir, g_free);
 	set_state(vm, NBX_MACHINE_POWEROFF, "stopped");
 }
 
@@ -681,8 +769,8 @@ explain_failure(QemuVm *vm, const struct nbx_error *cause, struct nbx_error *err
 }
 
 /*
- * Records the run before anything of it can outlive the daemon: first the
- * overlay (pid 0), then QEMU's pid once it is spawned.
+ * Records the launch before anything of it can outlive the daemon: first
+ * the overlay (pid 0), then QEMU's pid once it is spawned.
  */
 static bool
 write_record(QemuVm *vm, struct nbx_error *err)
@@ -710,7 +798,7 @@ write_record(QemuVm *vm, struct nbx_error *err)
 	return true;
 }
 
-/* A record this VM did not write, of a daemon that is gone; NULL when none. */
+/* A record in the run dir this VM did not write, of a daemon that is gone; NULL when none. */
 static RunRecord *
 leftover_record(QemuVm *vm, bool *owner_alive)
 {
@@ -718,13 +806,14 @@ leftover_record(QemuVm *vm, bool *owner_alive)
 	RunRecord *record;
 
 	*owner_alive = false;
-	if (vm->record_written || !g_file_test(vm->record_path, G_FILE_TEST_EXISTS))
+	if ((vm->record_written && vm->session_dir == NULL) ||
+	    !g_file_test(vm->run_record_path, G_FILE_TEST_EXISTS))
 		return NULL;
-	record = run_record_load(vm->record_path, &error);
+	record = run_record_load(vm->run_record_path, &error);
 	if (record == NULL) {
 		vm->host->log(vm->host, NBX_LOG_WARNING, "removing unreadable run record: %s",
 			      error->message);
-		g_unlink(vm->record_path);
+		g_unlink(vm->run_record_path);
 		return NULL;
 	}
 	*owner_alive = run_record_owner_alive(record);
@@ -749,10 +838,10 @@ recover_leftover(QemuVm *vm, struct nbx_error *err)
 				    "machine %s is run by process %" G_GINT64_FORMAT
 				    " (QEMU pid %" G_GINT64_FORMAT ", record %s)",
 				    vm->machine->name, record->owner_pid, record->pid,
-				    vm->record_path);
+				    vm->run_record_path);
 		return false;
 	}
-	if (!run_record_recover(vm->host, vm->record_path, record)) {
+	if (!run_record_recover(vm->host, vm->run_record_path, record)) {
 		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
 				    "machine %s: QEMU pid %" G_GINT64_FORMAT
 				    " left by an earlier daemon could not be killed",
@@ -779,41 +868,79 @@ qemu_vm_leftover_running(QemuVm *vm)
 	if (record->pid > 0 && process_is(record->pid, record->pid_start_time))
 		return true;
 	/* Its QEMU is gone: only files are left, and removing them kills nothing. */
-	run_record_recover(vm->host, vm->record_path, record);
+	run_record_recover(vm->host, vm->run_record_path, record);
 	return false;
 }
 
+/* Where this launch keeps its files: the run dir for a run, work_dir for a session. */
+static void
+set_launch_paths(QemuVm *vm, const QemuLaunch *launch)
+{
+	g_free(vm->qmp_path);
+	g_free(vm->log_path);
+	g_free(vm->record_path);
+	g_free(vm->session_dir);
+	vm->session_dir = g_strdup(launch->session_dir);
+	if (launch->session_dir == NULL) {
+		vm->qmp_path = g_strdup(vm->run_qmp_path);
+		vm->log_path = g_strdup(vm->run_log_path);
+		vm->record_path = g_strdup(vm->run_record_path);
+		return;
+	}
+	vm->qmp_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_QMP, NULL);
+	vm->log_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_LOG, NULL);
+	vm->record_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_RECORD, NULL);
+}
+
 bool
-qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *err)
+qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct nbx_error *err)
 {
 	MemorySnapshot snapshot = { .fd = -1 };
 	struct nbx_error cause = { 0 };
+	const char *overlay_dir =
+		launch->session_dir != NULL ? launch->session_dir : vm->settings->overlay_dir;
 	bool ok;
 
 	g_mutex_lock(&vm->lock);
 	ok = !vm->alive;
 	g_mutex_unlock(&vm->lock);
 	if (!ok) {
-		vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
-				    "QEMU (pid %" G_GINT64_FORMAT ") still runs; stop it first",
-				    vm->pid);
+		if (vm->session_dir != NULL)
+			vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+					    "machine %s is in a snapshot session (%s); commit or "
+					    "roll it back first",
+					    vm->machine->name, vm->session_dir);
+		else
+			vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+					    "QEMU (pid %" G_GINT64_FORMAT ") still runs; stop it first",
+					    vm->pid);
 		return false;
 	}
 	if (!recover_leftover(vm, err))
 		return false;
 	/* A leftover of a run whose stop failed would otherwise leak. */
 	tear_down(vm);
-	if (restore && !memory_snapshot_open(vm->host, vm->info->memory_snapshot, &snapshot, err))
+	if (launch->restore && launch->info->memory_snapshot == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "machine %s: %s has no memory_snapshot (a snapshot imported "
+				    "without its memory): it needs a cold boot and a commit",
+				    vm->machine->name, launch->info->path);
 		return false;
-	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, vm->settings->overlay_dir,
-				     vm->machine->name, vm->info->disk, deadline_us, err);
+	}
+	if (launch->restore &&
+	    !memory_snapshot_open(vm->host, launch->info->memory_snapshot, &snapshot, err))
+		return false;
+	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, overlay_dir,
+				     vm->machine->name, launch->info->disk, deadline_us, err);
 	if (vm->overlay == NULL) {
 		memory_snapshot_close(&snapshot);
 		return false;
 	}
-	ok = write_record(vm, &cause) && spawn_qemu(vm, restore, &cause) &&
+	vm->launched = machine_info_ref(launch->info);
+	set_launch_paths(vm, launch);
+	ok = write_record(vm, &cause) && spawn_qemu(vm, launch, &cause) &&
 	     write_record(vm, &cause) &&
-	     (!restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
+	     (!launch->restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
 	     ensure_running(vm, deadline_us, &cause);
 	memory_snapshot_close(&snapshot);
 	if (!ok) {
@@ -852,19 +979,153 @@ qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 	return true;
 }
 
+void
+qemu_vm_kill(QemuVm *vm)
+{
+	tear_down(vm);
+}
+
+const QemuSettings *
+qemu_vm_settings(QemuVm *vm)
+{
+	return vm->settings;
+}
+
+struct nbx_machine *
+qemu_vm_machine(QemuVm *vm)
+{
+	return vm->machine;
+}
+
 bool
-qemu_vm_execute(QemuVm *vm, const char *command, JsonObject *arguments, int64_t deadline_us,
-		JsonNode **result, struct nbx_error *err)
+qemu_vm_running(QemuVm *vm)
 {
 	bool running;
 
 	g_mutex_lock(&vm->lock);
 	running = vm->alive && vm->qmp != NULL;
 	g_mutex_unlock(&vm->lock);
-	if (!running) {
+	return running;
+}
+
+const char *
+qemu_vm_session_dir(QemuVm *vm)
+{
+	return vm->session_dir;
+}
+
+const char *
+qemu_vm_overlay(QemuVm *vm)
+{
+	return vm->overlay;
+}
+
+bool
+qemu_vm_execute_fd(QemuVm *vm, const char *command, JsonObject *arguments, int pass_fd,
+		   int64_t deadline_us, JsonNode **result, struct nbx_error *err)
+{
+	if (!qemu_vm_running(vm)) {
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
 				    "QEMU is not running; restore the machine first");
 		return false;
 	}
-	return qmp_client_execute(vm->qmp, command, arguments, -1, deadline_us, result, err);
+	return qmp_client_execute(vm->qmp, command, arguments, pass_fd, deadline_us, result, err);
+}
+
+bool
+qemu_vm_execute(QemuVm *vm, const char *command, JsonObject *arguments, int64_t deadline_us,
+		JsonNode **result, struct nbx_error *err)
+{
+	return qemu_vm_execute_fd(vm, command, arguments, -1, deadline_us, result, err);
+}
+
+bool
+qemu_vm_wait_device_deleted(QemuVm *vm, const char *id, int64_t deadline_us)
+{
+	bool deleted = false;
+
+	g_mutex_lock(&vm->lock);
+	for (;;) {
+		for (guint i = 0; i < vm->deleted_devices->len && !deleted; i++)
+			deleted = strcmp(g_ptr_array_index(vm->deleted_devices, i), id) == 0;
+		if (deleted || !vm->alive)
+			break;
+		if (deadline_us == 0)
+			g_cond_wait(&vm->cond, &vm->lock);
+		else if (!g_cond_wait_until(&vm->cond, &vm->lock, deadline_us))
+			break;
+	}
+	g_mutex_unlock(&vm->lock);
+	return deleted;
+}
+
+/* QEMU's own words on why the last migration failed, from query-migrate. */
+static char *
+migration_error(QemuVm *vm, int64_t deadline_us)
+{
+	g_autoptr(JsonNode) result = NULL;
+	const char *desc = NULL;
+
+	if (qmp_client_execute(vm->qmp, "query-migrate", NULL, -1, deadline_us, &result, NULL) &&
+	    result != NULL && JSON_NODE_HOLDS_OBJECT(result))
+		desc = qmp_string_member(json_node_get_object(result), "error-desc");
+	return g_strdup(desc != NULL ? desc : "QEMU gave no reason");
+}
+
+bool
+qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *err)
+{
+	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-save", NULL);
+	g_autoptr(JsonObject) migrate = arguments_of("uri", "fd:nbx-save", NULL);
+	g_autofree char *status = NULL;
+	bool ok, alive;
+
+	g_mutex_lock(&vm->lock);
+	/* The restore's "completed" must not be taken for this migration's. */
+	g_clear_pointer(&vm->migration_status, g_free);
+	g_mutex_unlock(&vm->lock);
+	ok = qemu_vm_running(vm) && enable_migration_events(vm, deadline_us, err) &&
+	     qmp_client_execute(vm->qmp, "getfd", getfd, fd, deadline_us, NULL, err);
+	/* QEMU holds its own copy; the reader sees the end of the stream only once ours is gone. */
+	close(fd);
+	if (!ok) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "QEMU of machine %s is not running", vm->machine->name);
+		return false;
+	}
+	if (!qmp_client_execute(vm->qmp, "migrate", migrate, -1, deadline_us, NULL, err))
+		return false;
+	status = wait_migration_end(vm, deadline_us, &alive);
+	if (status != NULL && strcmp(status, "completed") == 0)
+		return true;
+	if (!alive) {
+		g_autofree char *words = qemu_last_words(vm);
+
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "QEMU of machine %s exited while saving its memory: %s",
+				    vm->machine->name, words);
+	} else if (migration_ended(status)) {
+		g_autofree char *why = migration_error(vm, deadline_us);
+
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "saving the memory of machine %s %s: %s", vm->machine->name,
+				    status, why);
+	} else {
+		int64_t grace = vm->host->monotonic_us(vm->host) + 5 * G_USEC_PER_SEC;
+
+		/* A cancelled migration leaves the guest as it was, ready to resume. */
+		qmp_client_execute(vm->qmp, "migrate_cancel", NULL, -1, grace, NULL, NULL);
+		g_free(wait_migration_end(vm, grace, &alive));
+		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
+				    "the memory of machine %s was not saved by the deadline "
+				    "(migration %s); cancelled",
+				    vm->machine->name, status != NULL ? status : "not started");
+	}
+	return false;
+}
+
+char *
+qemu_vm_last_words(QemuVm *vm)
+{
+	return qemu_last_words(vm);
 }

@@ -30,13 +30,54 @@ void qemu_vm_free(QemuVm *vm);
 
 /* Replaces the parsed machineinfo (check_machine re-reads it each time). */
 void qemu_vm_set_info(QemuVm *vm, MachineInfo *info);
-/* Loads machineinfo if it has not been yet. */
-bool qemu_vm_ensure_info(QemuVm *vm, const char *path, struct nbx_error *err);
+/*
+ * The machine's generation 0: @path (its `machineinfo` key) loaded once.
+ * NULL with @err set: NOT_FOUND when @path is NULL (the machine takes its
+ * snapshot from an import), INVALID when the file is unusable. Borrowed.
+ */
+MachineInfo *qemu_vm_info(QemuVm *vm, const char *path, struct nbx_error *err);
 
-/* Starts QEMU on a fresh overlay; @restore: from the memory snapshot, else a cold boot. */
-bool qemu_vm_start(QemuVm *vm, bool restore, int64_t deadline_us, struct nbx_error *err);
-/* quit, SIGKILL after stop_timeout, then removes what the run made. */
+/* A session keeps these in its work_dir: */
+#define QEMU_VM_SESSION_QMP "qmp.sock"
+#define QEMU_VM_SESSION_LOG "qemu.log"
+#define QEMU_VM_SESSION_RECORD "qemu.run"
+
+/* How to start QEMU. */
+typedef struct {
+	/* The description to start from; the VM keeps a reference until stopped. */
+	MachineInfo *info;
+	/* From its memory snapshot; else a cold boot from the disk. */
+	bool restore;
+	/*
+	 * NULL for an analysis run: overlay in overlay_dir, socket, log and
+	 * record in the run dir. Else a snapshot session's work_dir, which
+	 * gets them all (QEMU_VM_SESSION_*).
+	 */
+	const char *session_dir;
+	/* NULL-terminated, or NULL: more QEMU arguments (a session's console). */
+	const char *const *extra_args;
+} QemuLaunch;
+
+/* Starts QEMU on a fresh overlay; on failure nothing of it is left. */
+bool qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us,
+		    struct nbx_error *err);
+/* quit, SIGKILL after stop_timeout, then removes what the launch made. */
 bool qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
+
+/* SIGKILLs QEMU if it runs and removes what the launch made; no grace, nothing asked. */
+void qemu_vm_kill(QemuVm *vm);
+
+const QemuSettings *qemu_vm_settings(QemuVm *vm);
+struct nbx_machine *qemu_vm_machine(QemuVm *vm);
+
+/* QEMU runs and its QMP connection is up. */
+bool qemu_vm_running(QemuVm *vm);
+/* The work_dir of the launch until it is stopped, when it is a session; else NULL. */
+const char *qemu_vm_session_dir(QemuVm *vm);
+/* The launch's overlay, or NULL. */
+const char *qemu_vm_overlay(QemuVm *vm);
+/* The last line QEMU wrote (g_free). */
+char *qemu_vm_last_words(QemuVm *vm);
 
 /* The state tracked from QMP events and QEMU's exit; *@reason (may be NULL) to g_free. */
 int32_t qemu_vm_state(QemuVm *vm, char **reason);
@@ -57,3 +98,17 @@ bool qemu_vm_leftover_running(QemuVm *vm);
 /* Runs one QMP command against the running QEMU; *@result as in qmp_client_execute. */
 bool qemu_vm_execute(QemuVm *vm, const char *command, JsonObject *arguments, int64_t deadline_us,
 		     JsonNode **result, struct nbx_error *err);
+/* The same, passing descriptor @pass_fd (getfd, add-fd). */
+bool qemu_vm_execute_fd(QemuVm *vm, const char *command, JsonObject *arguments, int pass_fd,
+			int64_t deadline_us, JsonNode **result, struct nbx_error *err);
+
+/* Waits for DEVICE_DELETED of device @id (since the launch); false on timeout or QEMU's exit. */
+bool qemu_vm_wait_device_deleted(QemuVm *vm, const char *id, int64_t deadline_us);
+
+/*
+ * Writes the paused guest's state as a migration stream into @fd (taken:
+ * closed here, so the reader sees the end of the stream when QEMU is
+ * done), waiting for the end by @deadline_us; a migration still running
+ * then is cancelled. Afterwards QEMU is "postmigrate": `cont` resumes it.
+ */
+bool qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *err);

@@ -10,14 +10,16 @@
 #   io-error   BLOCK_IO_ERROR (action stop) + STOP; query-status says io-error
 #   internal   STOP; query-status says internal-error
 #   pause      STOP; query-status says paused (someone else's `stop`)
-# and answers query-status accordingly until `quit`, when it exits.
+# and answers query-status accordingly until `quit`, when it exits. It has a
+# VNC server (query-vnc) for snapshot sessions, and its guest never gives back
+# a hot-plugged device: device_del is accepted, DEVICE_DELETED never comes.
 import json
 import os
 import socket
 import sys
 import time
 
-if "-version" in sys.argv:
+if "-version" in sys.argv or "--version" in sys.argv:
     print("QEMU emulator version 7.2.0 (fake-qemu.py)")
     sys.exit(0)
 
@@ -92,6 +94,9 @@ while True:
             event("RESUME")
         elif name == "query-status":
             send({"return": {"status": status, "running": status == "running"}, "id": cid})
+        elif name == "query-vnc":
+            send({"return": {"enabled": True, "host": "127.0.0.1", "service": "5999",
+                             "family": "ipv4", "auth": "none", "clients": []}, "id": cid})
         elif name == "cont":
             send({"error": {"class": "GenericError", "desc": "fake-qemu: no cont for %s" % status},
                   "id": cid})

@@ -5,7 +5,9 @@
  * with SIGKILL and check what the next plugin instance does about the QEMU
  * and the overlay it left behind.
  *
- * Usage: orphan-maker PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP
+ * Usage: orphan-maker PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR]
+ *
+ * With WORK_DIR it begins a snapshot session there instead of restoring.
  *
  * Its host table spawns children WITHOUT PR_SET_PDEATHSIG (the core sets
  * it): the QEMU outlives this process, as it does when a daemon without
@@ -164,6 +166,8 @@ typedef struct {
 	const struct nbx_machinery_ops *ops;
 	void *instance;
 	struct nbx_machine *machine;
+	/* A snapshot session's work_dir, or NULL for a plain restore. */
+	const char *work_dir;
 	bool ok;
 	struct nbx_error err;
 	gint done;
@@ -178,8 +182,17 @@ restore_main(gpointer data)
 		.deadline_us = g_get_monotonic_time() + 120 * G_USEC_PER_SEC,
 	};
 
-	restore->ok = restore->ops->restore_start(restore->instance, restore->machine, &call,
-						  &restore->err);
+	struct nbx_snapshot_session session = {
+		.struct_size = sizeof session,
+		.work_dir = restore->work_dir,
+	};
+
+	if (restore->work_dir != NULL)
+		restore->ok = restore->ops->snapshot_begin(restore->instance, restore->machine, &call,
+							   &session, &restore->err);
+	else
+		restore->ok = restore->ops->restore_start(restore->instance, restore->machine,
+							  &call, &restore->err);
 	g_atomic_int_set(&restore->done, 1);
 	g_main_context_wakeup(NULL);
 	return NULL;
@@ -204,12 +217,14 @@ main(int argc, char **argv)
 	struct nbx_error err = { 0 };
 	void *module;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: %s PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP\n", argv[0]);
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: %s PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR]\n",
+			argv[0]);
 		return 2;
 	}
 	args = argv;
 	machine.interface = argv[5];
+	restore.work_dir = argc == 7 ? argv[6] : NULL;
 	module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (module == NULL) {
 		fprintf(stderr, "orphan-maker: %s\n", dlerror());
@@ -230,7 +245,9 @@ main(int argc, char **argv)
 	while (!g_atomic_int_get(&restore.done))
 		g_main_context_iteration(NULL, TRUE);
 	if (!restore.ok) {
-		fprintf(stderr, "orphan-maker: restore_start: %s\n", restore.err.message);
+		fprintf(stderr, "orphan-maker: %s: %s\n",
+			restore.work_dir != NULL ? "snapshot_begin" : "restore_start",
+			restore.err.message);
 		return 1;
 	}
 	printf("ready\n");

@@ -82,6 +82,7 @@ test_bad_files(void)
 		"{\"memory_snapshot\": \"m\", \"start_args\": []}",
 		"{\"disk\": \"\", \"memory_snapshot\": \"m\", \"start_args\": []}",
 		"{\"disk\": \"d\", \"memory_snapshot\": \"m\"}",
+		"{\"disk\": \"d\", \"memory_snapshot\": \"\", \"start_args\": []}",
 		"{\"disk\": \"d\", \"memory_snapshot\": \"m\", \"start_args\": [1]}",
 	};
 
@@ -95,6 +96,71 @@ test_bad_files(void)
 		g_assert_true(g_str_has_prefix(error->message, path));
 		g_unlink(path);
 	}
+}
+
+/* Relative paths mean the description's own directory, wherever the process runs. */
+static void
+test_relative_paths(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = g_dir_make_tmp("machineinfo-XXXXXX", &error);
+	g_autofree char *sub = g_build_filename(dir, "gen", NULL);
+	g_autofree char *path = g_build_filename(sub, "machineinfo.json", NULL);
+	g_autofree char *expect = NULL;
+	g_autoptr(MachineInfo) info = NULL;
+	const MachineInfoFile *file;
+
+	g_assert_no_error(error);
+	g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(
+		path,
+		"{\"disk\": \"disk.qcow2\", \"memory_snapshot\": \"../shared/memory.zst\","
+		" \"start_args\": [\"-M\", \"pc-i440fx-7.2,accel=tcg\", \"--kernel\", \"vmlinuz\","
+		" \"-initrd\", \"/abs/initrd.img\", \"-append\", \"vmlinuz\", \"-m\", \"128\"]}",
+		-1, NULL));
+	/* From elsewhere: the working directory must not matter. */
+	g_assert_cmpint(chdir("/"), ==, 0);
+	info = machine_info_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(info->dir, ==, sub);
+	expect = g_build_filename(sub, "disk.qcow2", NULL);
+	g_assert_cmpstr(info->disk, ==, expect);
+	g_free(expect);
+	expect = g_build_filename(dir, "shared", "memory.zst", NULL);
+	g_assert_cmpstr(info->memory_snapshot, ==, expect);
+	g_free(expect);
+	expect = g_build_filename(sub, "vmlinuz", NULL);
+	g_assert_cmpstr(info->start_args[3], ==, expect);
+	g_assert_cmpstr(info->start_args[5], ==, "/abs/initrd.img");
+	/* -append's value is no file, whatever it looks like. */
+	g_assert_cmpstr(info->start_args[7], ==, "vmlinuz");
+	g_assert_cmpuint(info->files->len, ==, 2);
+	file = &g_array_index(info->files, MachineInfoFile, 0);
+	g_assert_cmpuint(file->index, ==, 3);
+	g_assert_cmpstr(file->option, ==, "-kernel");
+	g_assert_true(file->relative);
+	file = &g_array_index(info->files, MachineInfoFile, 1);
+	g_assert_cmpstr(file->option, ==, "-initrd");
+	g_assert_false(file->relative);
+	g_assert_cmpstr(machine_info_option(info, "-machine"), ==, "pc-i440fx-7.2,accel=tcg");
+	g_assert_cmpstr(machine_info_option(info, "-m"), ==, "128");
+	g_assert_null(machine_info_option(info, "-cpu"));
+	g_unlink(path);
+	g_rmdir(sub);
+	g_rmdir(dir);
+}
+
+/* A generation imported without its memory has no memory_snapshot; that loads. */
+static void
+test_no_memory(void)
+{
+	g_autofree char *path = write_json("{\"disk\": \"d\", \"start_args\": []}");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(MachineInfo) info = machine_info_load(path, &error);
+
+	g_assert_no_error(error);
+	g_assert_null(info->memory_snapshot);
+	g_unlink(path);
 }
 
 static void
@@ -115,5 +181,7 @@ main(int argc, char **argv)
 	g_test_add_func("/qemu/machine-info/accel-appended", test_accel_appended);
 	g_test_add_func("/qemu/machine-info/bad-files", test_bad_files);
 	g_test_add_func("/qemu/machine-info/forbidden", test_forbidden);
+	g_test_add_func("/qemu/machine-info/relative-paths", test_relative_paths);
+	g_test_add_func("/qemu/machine-info/no-memory", test_no_memory);
 	return g_test_run();
 }
