@@ -279,8 +279,18 @@ detach_transfers(SnapshotSession *session, QemuVm *vm, int64_t deadline_us,
 	while (session->transfers->len > 0) {
 		TransferDisk *disk = g_ptr_array_index(session->transfers, 0);
 		g_autoptr(JsonObject) args = json_object_new();
+		bool released = qemu_vm_wait_device_deleted(vm, disk->device, until);
 
-		if (!qemu_vm_wait_device_deleted(vm, disk->device, until)) {
+		if (!released && !qemu_vm_running(vm)) {
+			g_autofree char *words = qemu_vm_last_words(vm);
+
+			host->error_set(host, err, NBX_ERROR_HYPERVISOR,
+					"the QEMU of machine %s's snapshot session ended while its "
+					"transfer disks were unplugged: %s; roll the session back",
+					qemu_vm_machine(vm)->name, words);
+			return false;
+		}
+		if (!released) {
 			host->error_set(host, err,
 					until == deadline_us ? NBX_ERROR_TIMEOUT : NBX_ERROR_BUSY,
 					"the guest of machine %s has not released the transfer disk "

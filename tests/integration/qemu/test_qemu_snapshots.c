@@ -627,12 +627,17 @@ test_session_commit_restore(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(count_files(f->overlays), ==, 0);
 }
 
-/* Rollback ends the session's QEMU, by pid, and touches no generation. */
+/*
+ * Rollback ends the session's QEMU, by pid, and touches no generation. The
+ * work_dir is deeper than a socket address holds: the QMP socket in it
+ * must work all the same.
+ */
 static void
 test_rollback(Fixture *f, gconstpointer data)
 {
 	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
-	g_autofree char *work = new_dir(f, "s1");
+	g_autofree char *work = new_dir(f, "sessions/a-work-directory-deeper-than-a-unix-"
+					   "socket-address-can-hold/and-then-some-more");
 	g_autofree char *gen = new_dir(f, "gens/1");
 	g_autofree char *console = NULL;
 	g_autofree char *before = NULL;
@@ -649,6 +654,8 @@ test_rollback(Fixture *f, gconstpointer data)
 	console = begin(f, NULL, work, 0);
 	pid = session_qemu(work);
 	g_assert_cmpint(pid, >, 0);
+	g_assert_cmpuint(strlen(work) + strlen("/qmp.sock"), >, 107);
+	g_assert_true(exists_in(work, "qmp.sock"));
 	/* The machine serves no run while its session lasts. */
 	busy = call_new(f, RESTORE);
 	assert_fails(run(busy), NBX_ERROR_BUSY, "snapshot session");
