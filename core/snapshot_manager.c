@@ -1254,13 +1254,29 @@ typedef struct {
 	Target target;
 	Base *base;
 	gboolean full;
+	/* Why check_import refused, in our own domain (the archive wraps it as REFUSED). */
+	GError *refusal;
 } ImportCheck;
+
+static gboolean check_import_header(const NbxSnapshotManifest *header, ImportCheck *check,
+				    GError **error);
 
 /* Everything that can be refused before a byte is unpacked. */
 static gboolean
 check_import(const NbxSnapshotManifest *header, gpointer data, GError **error)
 {
 	ImportCheck *check = data;
+
+	if (check_import_header(header, check, error))
+		return TRUE;
+	g_clear_error(&check->refusal);
+	check->refusal = g_error_copy(*error);
+	return FALSE;
+}
+
+static gboolean
+check_import_header(const NbxSnapshotManifest *header, ImportCheck *check, GError **error)
+{
 	NbxSnapshotManager *manager = check->manager;
 	const char *name = check->machine != NULL ? check->machine : header->machine;
 	gboolean has_snapshot;
@@ -1342,7 +1358,9 @@ nbx_snapshot_manager_import(NbxSnapshotManager *manager, const char *input, cons
 		remove_tree(staged);
 		if (check.base != NULL)
 			base_unclaim(manager, check.base);
-		if (local->domain == NBX_SNAPSHOT_ERROR)
+		if (check.refusal != NULL)
+			g_propagate_error(error, g_steal_pointer(&check.refusal));
+		else if (local->domain == NBX_SNAPSHOT_ERROR)
 			g_propagate_error(error, g_steal_pointer(&local));
 		else
 			g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_INVALID,
