@@ -919,42 +919,65 @@ nbx_snapshot_manager_begin(NbxSnapshotManager *manager, const char *name, gboole
 	return TRUE;
 }
 
-/* Claims @name's base and checks that its session runs on @name. */
-static Base *
-claim_session(NbxSnapshotManager *manager, const char *name, Target *target, GError **error)
+/*
+ * An op on the open session of a base: the machine resolved, the op
+ * checked, the base claimed, and the session's arguments ready.
+ */
+typedef struct {
+	Target target;
+	Base *base;
+	char *work;
+	char *from_dir;
+	struct nbx_snapshot_session args;
+} SessionCall;
+
+static void
+session_call_close(NbxSnapshotManager *manager, SessionCall *call)
+{
+	if (call->base != NULL)
+		base_unclaim(manager, call->base);
+	g_free(call->work);
+	g_free(call->from_dir);
+}
+
+/* @op_offset: the op's offset in struct nbx_machinery_ops; @what: its name. */
+static gboolean
+session_call_open(NbxSnapshotManager *manager, const char *name, gsize op_offset,
+		  const char *what, SessionCall *call, GError **error)
 {
 	Base *base;
 
-	if (!resolve(manager, name, target, error))
-		return NULL;
-	base = base_claim(manager, target->base_name, error);
+	if (!resolve(manager, name, &call->target, error) ||
+	    !require_op(&call->target, G_STRUCT_MEMBER(gpointer, call->target.ops, op_offset), what,
+			error))
+		return FALSE;
+	base = base_claim(manager, call->target.base_name, error);
 	if (base == NULL)
-		return NULL;
-	if (base->session == NULL || strcmp(base->session->machine, name) != 0) {
-		if (base->session == NULL)
-			g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT,
-				    "no modification of base %s is open (nestbox snapshot begin %s)",
-				    base->name, name);
-		else
-			g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT,
-				    "base %s is being modified on machine %s, not %s", base->name,
-				    base->session->machine, name);
-		base_unclaim(manager, base);
-		return NULL;
+		return FALSE;
+	call->base = base;
+	if (base->session == NULL) {
+		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT,
+			    "no modification of base %s is open (nestbox snapshot begin %s)",
+			    base->name, name);
+		return FALSE;
 	}
-	return base;
+	if (strcmp(base->session->machine, name) != 0) {
+		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT,
+			    "base %s is being modified on machine %s, not %s", base->name,
+			    base->session->machine, name);
+		return FALSE;
+	}
+	call->work = session_work_dir(base);
+	call->args = session_args(base, base->session, call->work, NULL, &call->from_dir);
+	return TRUE;
 }
 
 gboolean
 nbx_snapshot_manager_copy_in(NbxSnapshotManager *manager, const char *name,
 			     const char *const *paths, GError **error)
 {
-	Target target;
-	Base *base;
-	g_autofree char *work = NULL;
-	g_autofree char *from_dir = NULL;
-	struct nbx_snapshot_session args;
-	struct nbx_call call;
+	SessionCall session = { 0 };
+	struct nbx_call call = call_with(0, COPY_IN_TIMEOUT_S);
 	struct nbx_error err = { 0 };
 	gboolean ok;
 
@@ -972,23 +995,22 @@ nbx_snapshot_manager_copy_in(NbxSnapshotManager *manager, const char *name,
 			return FALSE;
 		}
 	}
-	if (!resolve(manager, name, &target, error) ||
-	    !require_op(&target, target.ops->snapshot_copy_in, "snapshot_copy_in", error))
-		return FALSE;
-	base = claim_session(manager, name, &target, error);
-	if (base == NULL)
-		return FALSE;
-	work = session_work_dir(base);
-	args = session_args(base, base->session, work, NULL, &from_dir);
-	call = call_with(0, COPY_IN_TIMEOUT_S);
-	ok = target.ops->snapshot_copy_in(target.machinery->instance, &target.machine->machine,
-					  &call, &args, paths, &err);
-	if (!ok)
-		op_failed(&target, "snapshot_copy_in", &err, error);
-	else
-		nbx_store_event_addf(manager->store, 0, name, "snapshot.copy",
-				     "%u file(s) handed to the guest", g_strv_length((char **)paths));
-	base_unclaim(manager, base);
+	ok = session_call_open(manager, name,
+			       G_STRUCT_OFFSET(struct nbx_machinery_ops, snapshot_copy_in),
+			       "snapshot_copy_in", &session, error);
+	if (ok) {
+		Target *t = &session.target;
+
+		ok = t->ops->snapshot_copy_in(t->machinery->instance, &t->machine->machine, &call,
+					      &session.args, paths, &err);
+		if (!ok)
+			op_failed(t, "snapshot_copy_in", &err, error);
+		else
+			nbx_store_event_addf(manager->store, 0, name, "snapshot.copy",
+					     "%u file(s) handed to the guest",
+					     g_strv_length((char **)paths));
+	}
+	session_call_close(manager, &session);
 	return ok;
 }
 
@@ -1036,54 +1058,52 @@ gboolean
 nbx_snapshot_manager_commit(NbxSnapshotManager *manager, const char *name, gint64 *generation,
 			    GError **error)
 {
-	Target target;
+	SessionCall session = { 0 };
+	Target *t = &session.target;
 	Base *base;
-	g_autofree char *work = NULL;
 	g_autofree char *staged = NULL;
 	g_autofree char *staged_name = NULL;
-	g_autofree char *from_dir = NULL;
 	g_autoptr(JsonObject) meta = NULL;
-	struct nbx_snapshot_session args;
 	struct nbx_call call;
 	struct nbx_error err = { 0 };
 	gint64 next, from;
 
-	if (!resolve(manager, name, &target, error) ||
-	    !require_op(&target, target.ops->snapshot_commit, "snapshot_commit", error))
+	if (!session_call_open(manager, name,
+			       G_STRUCT_OFFSET(struct nbx_machinery_ops, snapshot_commit),
+			       "snapshot_commit", &session, error)) {
+		session_call_close(manager, &session);
 		return FALSE;
-	base = claim_session(manager, name, &target, error);
-	if (base == NULL)
-		return FALSE;
+	}
+	base = session.base;
 	next = newest_generation(base) + 1;
 	staged_name = g_strdup_printf(".commit-%" G_GINT64_FORMAT, next);
 	staged = g_build_filename(base->dir, staged_name, NULL);
-	work = session_work_dir(base);
 	if (g_mkdir(staged, 0750) != 0) {
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_FAILED,
 			    "cannot create %s: %s", staged, g_strerror(errno));
-		base_unclaim(manager, base);
+		session_call_close(manager, &session);
 		return FALSE;
 	}
-	args = session_args(base, base->session, work, staged, &from_dir);
+	session.args.new_dir = staged;
 	call = call_with(0, timeout_of(manager, "timeouts.snapshot_commit", 1800));
-	if (!target.ops->snapshot_commit(target.machinery->instance, &target.machine->machine,
-					 &call, &args, &err)) {
-		op_failed(&target, "snapshot_commit", &err, error);
+	if (!t->ops->snapshot_commit(t->machinery->instance, &t->machine->machine, &call,
+				     &session.args, &err)) {
+		op_failed(t, "snapshot_commit", &err, error);
 		remove_tree(staged);
 		nbx_store_event_addf(manager->store, 0, name, "snapshot.commit_failed", "%s",
 				     (*error)->message);
-		base_unclaim(manager, base);
+		session_call_close(manager, &session);
 		return FALSE;
 	}
 	from = base->session->from;
-	meta = new_meta("commit", &target);
+	meta = new_meta("commit", t);
 	json_object_set_int_member(meta, "from", from);
 	json_object_set_boolean_member(meta, "cold_boot", FALSE);
 	if (!publish(manager, base, staged, next, meta, error)) {
 		/* The machine is down (commit stopped it): the session is over either way. */
 		remove_tree(staged);
 		session_end(manager, base);
-		base_unclaim(manager, base);
+		session_call_close(manager, &session);
 		return FALSE;
 	}
 	nbx_store_event_addf(manager->store, 0, name, "snapshot.commit",
@@ -1093,7 +1113,7 @@ nbx_snapshot_manager_commit(NbxSnapshotManager *manager, const char *name, gint6
 	g_message("snapshot base %s: generation %" G_GINT64_FORMAT " committed on machine %s",
 		  base->name, next, name);
 	session_end(manager, base);
-	base_unclaim(manager, base);
+	session_call_close(manager, &session);
 	collect_garbage(manager, base);
 	*generation = next;
 	return TRUE;
@@ -1102,28 +1122,25 @@ nbx_snapshot_manager_commit(NbxSnapshotManager *manager, const char *name, gint6
 gboolean
 nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *name, GError **error)
 {
-	Target target;
-	Base *base;
-	g_autofree char *work = NULL;
-	g_autofree char *from_dir = NULL;
-	struct nbx_snapshot_session args;
+	SessionCall session = { 0 };
+	Target *t = &session.target;
 	struct nbx_call call;
 	struct nbx_error err = { 0 };
+	Base *base;
 
-	if (!resolve(manager, name, &target, error) ||
-	    !require_op(&target, target.ops->snapshot_rollback, "snapshot_rollback", error))
+	if (!session_call_open(manager, name,
+			       G_STRUCT_OFFSET(struct nbx_machinery_ops, snapshot_rollback),
+			       "snapshot_rollback", &session, error)) {
+		session_call_close(manager, &session);
 		return FALSE;
-	base = claim_session(manager, name, &target, error);
-	if (base == NULL)
-		return FALSE;
-	work = session_work_dir(base);
-	args = session_args(base, base->session, work, NULL, &from_dir);
+	}
+	base = session.base;
 	call = call_with(0, timeout_of(manager, "timeouts.stop", 120));
-	if (!target.ops->snapshot_rollback(target.machinery->instance, &target.machine->machine,
-					   &call, &args, &err)) {
+	if (!t->ops->snapshot_rollback(t->machinery->instance, &t->machine->machine, &call,
+				       &session.args, &err)) {
 		/* The machine may still run: the session stays, so it is not reused. */
-		op_failed(&target, "snapshot_rollback", &err, error);
-		base_unclaim(manager, base);
+		op_failed(t, "snapshot_rollback", &err, error);
+		session_call_close(manager, &session);
 		return FALSE;
 	}
 	nbx_store_event_addf(manager->store, 0, name, "snapshot.rollback",
@@ -1131,7 +1148,7 @@ nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *name, GEr
 			     " stays current",
 			     base->name, base->current);
 	session_end(manager, base);
-	base_unclaim(manager, base);
+	session_call_close(manager, &session);
 	collect_garbage(manager, base);
 	return TRUE;
 }
