@@ -937,9 +937,100 @@ import_read_cb(struct archive *archive, void *data, const void **buffer)
 	return n;
 }
 
+/*
+ * Whether @fd holds whole zstd frames, from its first byte to its last: the
+ * frame and block headers are walked with pread, the data skipped. A file
+ * cut short ends inside a frame; one whose data was altered still has every
+ * header in place. zstd frames carry no checksum here (libarchive writes
+ * none), so this is what tells "truncated" from "damaged" when the decoder
+ * simply runs out of tar stream (RFC 8878, section 3.1).
+ */
+static gboolean
+zstd_stream_complete(int fd)
+{
+	struct stat st;
+	off_t at = 0;
+
+	if (fstat(fd, &st) != 0)
+		return FALSE;
+	while (at < st.st_size) {
+		guchar head[4];
+		guint32 magic;
+
+		if (pread(fd, head, 4, at) != 4)
+			return FALSE;
+		magic = (guint32)head[0] | (guint32)head[1] << 8 | (guint32)head[2] << 16 |
+			(guint32)head[3] << 24;
+		if ((magic & 0xfffffff0u) == 0x184d2a50u) {
+			/* A skippable frame: its size follows. */
+			if (pread(fd, head, 4, at + 4) != 4)
+				return FALSE;
+			at += 8 + ((off_t)head[0] | (off_t)head[1] << 8 | (off_t)head[2] << 16 |
+				   (off_t)head[3] << 24);
+			continue;
+		}
+		if (magic != 0xfd2fb528u)
+			return FALSE;
+		{
+			guchar descriptor;
+			static const int dictionary_bytes[] = { 0, 1, 2, 4 };
+			static const int content_size_bytes[] = { 0, 2, 4, 8 };
+			int fcs_flag, single_segment;
+			gboolean last = FALSE;
+
+			if (pread(fd, &descriptor, 1, at + 4) != 1)
+				return FALSE;
+			fcs_flag = descriptor >> 6;
+			single_segment = (descriptor >> 5) & 1;
+			at += 5 + (single_segment ? 0 : 1) + dictionary_bytes[descriptor & 3] +
+			      (fcs_flag == 0 ? single_segment : content_size_bytes[fcs_flag]);
+			while (!last) {
+				guchar block[3];
+				guint32 header, size;
+
+				if (pread(fd, block, 3, at) != 3)
+					return FALSE;
+				header = (guint32)block[0] | (guint32)block[1] << 8 |
+					 (guint32)block[2] << 16;
+				last = header & 1;
+				size = header >> 3;
+				switch ((header >> 1) & 3) {
+				case 0: /* raw */
+				case 2: /* compressed */
+					at += 3 + size;
+					break;
+				case 1: /* RLE: one byte */
+					at += 4;
+					break;
+				default:
+					return FALSE;
+				}
+				if (at > st.st_size)
+					return FALSE;
+			}
+			/* Content checksum. */
+			if (descriptor & 4)
+				at += 4;
+		}
+	}
+	return at == st.st_size;
+}
+
 static gboolean
 import_truncated(Import *im, GError **error)
 {
+	/* The decoder ran out of tar stream, but the file is whole: it was altered. */
+	if (zstd_stream_complete(im->fd)) {
+		if (im->entry != NULL)
+			return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_TAMPERED, error,
+					    "%s: the archive is damaged (its compressed data is "
+					    "whole but decodes to a short %s)",
+					    im->entry, im->entry);
+		return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_TAMPERED, error,
+				    "the archive is damaged after %s (its compressed data is whole "
+				    "but decodes to a short tar stream)",
+				    im->last_entry != NULL ? im->last_entry : "its start");
+	}
 	if (im->entry != NULL)
 		return import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_TRUNCATED, error,
 				    "the archive ends in %s (truncated: %" G_GINT64_FORMAT

@@ -20,7 +20,9 @@
  * header lists arrives with its size and no other does, each hash, the
  * header's hash, and that the archive does not end early (a truncated
  * archive is named as such). Nothing is written outside the destination
- * directory, and on failure the caller removes that directory.
+ * directory, and on failure the caller removes that directory. An archive
+ * is "truncated" only when its zstd frames are cut short (their headers are
+ * walked); one whose data decodes to an early end is "damaged" (TAMPERED).
  *
  * Details of the format (version 1): pax tar (ustar headers, a pax header
  * only where ustar falls short: files of 8 GiB and more, non-ASCII names),
