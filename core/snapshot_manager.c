@@ -40,6 +40,8 @@ typedef struct {
 	char *name;
 	char *dir;
 	gint64 current;
+	/* The current generation was imported without memory (read once, kept here). */
+	gboolean current_cold;
 	/* generation -> runs restored from it (gint64 keys, guint values). */
 	GHashTable *users;
 	/* An operator call runs on this base. */
@@ -287,6 +289,7 @@ base_get_locked(NbxSnapshotManager *manager, const char *name)
 	base->dir = g_build_filename(manager->root, name, NULL);
 	base->users = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	base->current = read_current(base);
+	base->current_cold = generation_needs_cold_boot(base, base->current);
 	g_hash_table_insert(manager->bases, base->name, base);
 	return base;
 }
@@ -728,21 +731,19 @@ has_generations(const NbxPoolMachine *machine)
 	return ops->snapshot_commit != NULL || ops->snapshot_import != NULL;
 }
 
-gboolean
-nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
-			 gint64 *generation, char **dir, GError **error)
+/*
+ * Counts a user of @base_name's current generation and says which it is;
+ * refuses one without memory unless @allow_cold (a minimal export may).
+ */
+static gboolean
+use_current(NbxSnapshotManager *manager, const char *base_name, gboolean allow_cold,
+	    gint64 *generation, char **dir, GError **error)
 {
 	Base *base;
-	gboolean cold;
 
-	*generation = 0;
-	*dir = NULL;
-	if (!has_generations(machine))
-		return TRUE;
 	g_mutex_lock(&manager->lock);
-	base = base_get_locked(manager, nbx_pool_machine_base(machine));
-	cold = generation_needs_cold_boot(base, base->current);
-	if (cold) {
+	base = base_get_locked(manager, base_name);
+	if (base->current_cold && !allow_cold) {
 		g_mutex_unlock(&manager->lock);
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_INVALID,
 			    "snapshot generation %" G_GINT64_FORMAT " of base %s was imported "
@@ -759,17 +760,27 @@ nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
 	return TRUE;
 }
 
-void
-nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
-			   gint64 generation)
+gboolean
+nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+			 gint64 *generation, char **dir, GError **error)
+{
+	*generation = 0;
+	*dir = NULL;
+	if (!has_generations(machine))
+		return TRUE;
+	return use_current(manager, nbx_pool_machine_base(machine), FALSE, generation, dir,
+			   error);
+}
+
+/* The other half of use_current(): an old generation goes with its last user. */
+static void
+unuse_generation(NbxSnapshotManager *manager, const char *base_name, gint64 generation)
 {
 	Base *base;
 	gboolean collect;
 
-	if (!has_generations(machine))
-		return;
 	g_mutex_lock(&manager->lock);
-	base = base_get_locked(manager, nbx_pool_machine_base(machine));
+	base = base_get_locked(manager, base_name);
 	users_add(base, generation, -1);
 	collect = generation != base->current && users_of(base, generation) == 0 && !base->busy;
 	g_mutex_unlock(&manager->lock);
@@ -777,19 +788,12 @@ nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
 		collect_garbage(manager, base);
 }
 
-gboolean
-nbx_snapshot_manager_busy(NbxSnapshotManager *manager)
+void
+nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+			   gint64 generation)
 {
-	GHashTableIter iter;
-	Base *base;
-	gboolean busy = FALSE;
-
-	g_mutex_lock(&manager->lock);
-	g_hash_table_iter_init(&iter, manager->bases);
-	while (!busy && g_hash_table_iter_next(&iter, NULL, (gpointer *)&base))
-		busy = base->busy || base->session != NULL;
-	g_mutex_unlock(&manager->lock);
-	return busy;
+	if (has_generations(machine))
+		unuse_generation(manager, nbx_pool_machine_base(machine), generation);
 }
 
 gboolean
@@ -807,6 +811,15 @@ nbx_snapshot_manager_operating(NbxSnapshotManager *manager)
 		busy = base->busy;
 	g_mutex_unlock(&manager->lock);
 	return busy;
+}
+
+gboolean
+nbx_snapshot_manager_busy(NbxSnapshotManager *manager)
+{
+	g_autofree char *modified = nbx_snapshot_manager_session_machine(manager);
+
+	/* A call sets busy before it opens a session and clears it after closing one. */
+	return modified != NULL || nbx_snapshot_manager_operating(manager);
 }
 
 char *
@@ -864,9 +877,9 @@ nbx_snapshot_manager_begin(NbxSnapshotManager *manager, const char *name, gboole
 	session->started_us = g_get_real_time();
 	g_mutex_lock(&manager->lock);
 	session->from = base->current;
-	g_mutex_unlock(&manager->lock);
 	/* A generation without memory can only be booted. */
-	session->cold_boot = cold_boot || generation_needs_cold_boot(base, session->from);
+	session->cold_boot = cold_boot || base->current_cold;
+	g_mutex_unlock(&manager->lock);
 	session->held = manager->host.hold_machine(manager->host.user_data, name, &busy);
 	if (session->held == NULL) {
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT,
@@ -1036,6 +1049,7 @@ publish(NbxSnapshotManager *manager, Base *base, const char *staged, gint64 gene
 	}
 	g_mutex_lock(&manager->lock);
 	base->current = generation;
+	base->current_cold = json_object_get_boolean_member_with_default(meta, "cold_boot", FALSE);
 	g_mutex_unlock(&manager->lock);
 	return TRUE;
 }
@@ -1208,23 +1222,15 @@ nbx_snapshot_manager_export(NbxSnapshotManager *manager, const char *name, gbool
 	    !require_op(&target, target.ops->snapshot_files, "snapshot_files", error) ||
 	    !require_op(&target, target.ops->snapshot_fingerprint, "snapshot_fingerprint", error))
 		return FALSE;
-	/* Counted as used, so no commit removes it under the export. */
-	if (!nbx_snapshot_manager_use(manager, target.machine, &generation, &dir, error)) {
-		if (full)
-			return FALSE;
-		/* A minimal export of a generation without memory is fine. */
-		g_clear_error(error);
-		g_mutex_lock(&manager->lock);
-		generation = base_get_locked(manager, target.base_name)->current;
-		users_add(base_get_locked(manager, target.base_name), generation, +1);
-		dir = generation_dir(base_get_locked(manager, target.base_name), generation);
-		g_mutex_unlock(&manager->lock);
-	}
+	/* Counted as used, so no commit removes it under the export. A minimal
+	 * export of a generation without memory is fine; a full one is not. */
+	if (!use_current(manager, target.base_name, !full, &generation, &dir, error))
+		return FALSE;
 	manifest = nbx_snapshot_manifest_new(target.base_name,
 					     nbx_plugin_instance_name(target.machinery), full);
 	ok = describe_generation(&target, dir, manifest, error) &&
 	     nbx_snapshot_archive_write(output, manifest, error);
-	nbx_snapshot_manager_unuse(manager, target.machine, generation);
+	unuse_generation(manager, target.base_name, generation);
 	if (!ok)
 		return FALSE;
 	*result = json_object_new();
