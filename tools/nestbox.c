@@ -1002,15 +1002,6 @@ cmd_health(Client *client, int argc, char **argv)
 
 /* ---- snapshots ---- */
 
-/* A path as the daemon must see it: the CLI and the daemon share the host, not the cwd. */
-static char *
-absolute_path(const char *path)
-{
-	g_autofree char *cwd = g_get_current_dir();
-
-	return g_path_is_absolute(path) ? g_strdup(path) : g_build_filename(cwd, path, NULL);
-}
-
 static void
 print_snapshot_status(JsonNode *root)
 {
@@ -1085,8 +1076,9 @@ cmd_snapshot(Client *client, int argc, char **argv)
 			print_snapshot_status(reply.root);
 		return status;
 	}
+	/* Paths go to the daemon, which shares the host but not this working directory. */
 	if (strcmp(action, "import") == 0 && argc == 2) {
-		g_autofree char *input = absolute_path(argv[1]);
+		g_autofree char *input = g_canonicalize_filename(argv[1], NULL);
 
 		json_object_set_string_member(body, "input", input);
 		if (opt_into != NULL)
@@ -1106,7 +1098,7 @@ cmd_snapshot(Client *client, int argc, char **argv)
 				say_error("snapshot export: name the archive with -o FILE");
 				return EXIT_USAGE;
 			}
-			output = absolute_path(opt_output);
+			output = g_canonicalize_filename(opt_output, NULL);
 			json_object_set_string_member(body, "output", output);
 			json_object_set_boolean_member(body, "full", opt_full);
 		}
@@ -1114,7 +1106,7 @@ cmd_snapshot(Client *client, int argc, char **argv)
 		JsonArray *paths = json_array_new();
 
 		for (int i = 2; i < argc; i++) {
-			g_autofree char *file = absolute_path(argv[i]);
+			g_autofree char *file = g_canonicalize_filename(argv[i], NULL);
 
 			json_array_add_string_element(paths, file);
 		}
