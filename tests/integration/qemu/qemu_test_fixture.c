@@ -298,3 +298,16 @@ shell(const char *script)
 	g_assert_no_error(error);
 	g_assert_true(g_spawn_check_wait_status(status, NULL));
 }
+
+gboolean
+process_lives(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+	g_autofree char *stat = NULL;
+	const char *after_comm;
+
+	if (!g_file_get_contents(path, &stat, NULL, NULL) ||
+	    (after_comm = strrchr(stat, ')')) == NULL)
+		return FALSE;
+	return after_comm[2] != 'Z' && after_comm[2] != 'X';
+}

@@ -68,5 +68,11 @@ pid_t find_qemu_with(const char *needle);
 /* The pid of our QEMU child running an overlay of @machine in the overlay dir, or 0. */
 pid_t find_qemu(Fixture *f, const char *machine);
 
+/*
+ * Whether @pid is alive and not a zombie waiting to be reaped (the tests
+ * are their orphans' subreaper, so a killed QEMU lingers as one).
+ */
+gboolean process_lives(pid_t pid);
+
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

@@ -833,20 +833,6 @@ orphan_clear(Orphan *orphan)
 	g_free(orphan->socket);
 }
 
-/* Alive, and not a zombie waiting for us (the test reaps orphans: it is their subreaper). */
-static gboolean
-process_lives(pid_t pid)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
-	g_autofree char *stat = NULL;
-	const char *after_comm;
-
-	if (!g_file_get_contents(path, &stat, NULL, NULL) ||
-	    (after_comm = strrchr(stat, ')')) == NULL)
-		return FALSE;
-	return after_comm[2] != 'Z' && after_comm[2] != 'X';
-}
-
 /* Reaps @pid, which the plugin has just killed: orphans are reparented to this test. */
 static void
 reap(pid_t pid)

@@ -1096,20 +1096,6 @@ test_guest_keeps_transfer_disk(Fixture *f, gconstpointer data)
 
 /* ---- a daemon killed with -9 during a session ---------------------------- */
 
-/* Alive, and not a zombie waiting for us (this test is the orphans' subreaper). */
-static gboolean
-process_lives(pid_t pid)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
-	g_autofree char *stat = NULL;
-	const char *after_comm;
-
-	if (!g_file_get_contents(path, &stat, NULL, NULL) ||
-	    (after_comm = strrchr(stat, ')')) == NULL)
-		return FALSE;
-	return after_comm[2] != 'Z' && after_comm[2] != 'X';
-}
-
 /* orphan-maker begins a session of "a" in @work and dies of SIGKILL; its QEMU's pid. */
 static pid_t
 orphan_session(Fixture *f, const char *run_dir, const char *info, const char *work)
