@@ -15,14 +15,14 @@
  *
  * Required ops: `start`, `stop`.
  *
- * Threading: `init`, `shutdown` and `check` run on the main thread, alone.
- * `start` and `stop` run on worker threads; for one analysis they never
- * overlap, and `stop` is called exactly once for every `start` that
- * succeeded, whatever happened to the analysis in between. (A `start` that
- * overruns its deadline is given up on and the analysis goes on without the
- * module; if it then returns true after all, `stop` follows at once.) Several analyses
- * run at the same time, so calls for different analyses may overlap: keep
- * per-analysis state in *@analysis_data, not in the instance.
+ * `stop` is called exactly once for every `start` that succeeded, whatever
+ * happened to the analysis in between. (A `start` that overruns its
+ * deadline is given up on and the analysis goes on without the module; if
+ * it then returns true after all, `stop` follows at once.)
+ *
+ * Threading: the rules are in ONE place, plugin.h ("Threading contract").
+ * Several analyses run at the same time, so keep per-analysis state in
+ * *@analysis_data, not in the instance.
  */
 #ifndef NESTBOX_AUXILIARY_H
 #define NESTBOX_AUXILIARY_H
@@ -47,7 +47,14 @@ extern "C" {
  * @debug:       the submitter asked for a debug run (e.g. capture the
  *               agent's own traffic too).
  * @options:     this plugin's per-task options, read with the host's config
- *               look-ups (values are strings), or NULL when none were given.
+ *               look-ups, or NULL when none were given. From ABI 1.2 a
+ *               plugin declares them with `task_schema` (plugin.h): they
+ *               are then validated when the task is SUBMITTED (a bad value
+ *               is refused with 400 naming `options.PLUGIN.KEY`), typed,
+ *               and their defaults filled in, so @options is never NULL for
+ *               such a plugin. Without `task_schema` values are strings.
+ * @target_name: (ABI 1.2) the file's name as submitted (no directory part,
+ *               possibly any UTF-8), or NULL.
  */
 struct nbx_task {
 	uint32_t struct_size;
@@ -56,6 +63,8 @@ struct nbx_task {
 	int64_t duration_s;
 	bool debug;
 	const struct nbx_config_node *options;
+	/* ---- ABI 1.2 ---- */
+	const char *target_name;
 };
 
 /**
@@ -65,9 +74,13 @@ struct nbx_task {
  * @task:         the task; never NULL.
  * @machine:      the machine it runs on; never NULL.
  * @report:       this plugin's part of the report, for host->report_*().
+ * @result_server: (ABI 1.2) "ADDRESS:PORT" where guests reach the core's
+ *                result server (nestbox.conf `result_server`), or NULL.
  *
  * Owned by the core, read-only, valid from `start` until `stop` returns.
- * The plugin's own settings are its config root (node NULL).
+ * The plugin's own settings are its config root (node NULL). The machine's
+ * network segment, when it has one, is `machine->network_namespace`: a
+ * capture or rule for this analysis is made there.
  */
 struct nbx_aux_context {
 	uint32_t struct_size;
@@ -75,7 +88,13 @@ struct nbx_aux_context {
 	const struct nbx_task *task;
 	const struct nbx_machine *machine;
 	struct nbx_report *report;
+	/* ---- ABI 1.2 ---- */
+	const char *result_server;
 };
+
+/** Whether the core's @ctx (aux or guest context, task) has member @member. */
+#define NBX_STRUCT_HAS(ptr, type, member)                                                     \
+	((ptr)->struct_size >= offsetof(type, member) + sizeof((ptr)->member))
 
 /** struct nbx_auxiliary_ops - the ops table of an auxiliary. */
 struct nbx_auxiliary_ops {

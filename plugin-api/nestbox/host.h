@@ -132,12 +132,36 @@ struct nbx_fd_map {
  *               or NULL. The core always reaps: there are never zombies.
  * @user_data:   passed to @on_exit.
  *
- * The child runs in its own process group, so a signal to the daemon's
- * terminal does not reach it, and it is sent SIGKILL if the daemon dies
- * (PR_SET_PDEATHSIG), so a crashed daemon leaves no orphan behind. A child
- * still running when the plugin's `shutdown` has returned is killed too,
- * and its @on_exit is not called. Likewise, watches and timeouts a plugin
- * leaves behind are removed then.
+ *
+ * Appended in ABI 1.2 (a core older than 1.2 never reads them; a plugin
+ * built for 1.2 sets them only when NBX_HOST_HAS(host, run) says the core
+ * is 1.2 or newer). For each, 0 (what a designated initializer leaves)
+ * means "not set", so a plugin that ignores them gets 1.1's behaviour:
+ * @stdout_fd:   descriptor (>= 3) the child's stdout is joined to instead
+ *               of @output_path; the core does not close it.
+ * @stderr_fd:   likewise for stderr. Set alone, stdout still goes to
+ *               @output_path (or the log), so a data stream on stdout is
+ *               never mixed with diagnostics.
+ * @uid, @gid:   run the child as this user and group (> 0), set in the
+ *               child between fork and exec, in the order setgroups,
+ *               setgid, setuid, so the child never holds the daemon's
+ *               privileges, not even for a moment in its own code. Both or
+ *               neither; refused (NBX_ERROR_PERMISSION) when the daemon
+ *               cannot switch to them. 0: the daemon's own.
+ * @groups, @n_groups: the supplementary groups with @uid (e.g. the `kvm`
+ *               group for /dev/kvm); none when 0. Ignored without @uid.
+ * @network_namespace: path of a network namespace file (/run/netns/NAME,
+ *               /proc/PID/ns/net) the child enters before exec; NULL: the
+ *               daemon's. A machine's is `struct nbx_machine.network_namespace`.
+ *
+ * The child runs in its own process group (it leads it, its pgid is its
+ * pid), so a signal to the daemon's terminal does not reach it, and it is
+ * sent SIGKILL if the daemon dies (PR_SET_PDEATHSIG), so a crashed daemon
+ * leaves no orphan behind. A child still running when the plugin's
+ * `shutdown` has returned is killed too, and its @on_exit is not called.
+ * Likewise, watches and timeouts a plugin leaves behind are removed then.
+ * SIGPIPE and every other signal have their default disposition in the
+ * child, and its signal mask is empty.
  */
 struct nbx_spawn {
 	uint32_t struct_size;
@@ -150,7 +174,42 @@ struct nbx_spawn {
 	uint32_t n_fds;
 	nbx_child_exit_fn on_exit;
 	void *user_data;
+	/* ---- ABI 1.2 ---- */
+	int32_t stdout_fd;
+	int32_t stderr_fd;
+	uint32_t uid;
+	uint32_t gid;
+	const uint32_t *groups;
+	uint32_t n_groups;
+	const char *network_namespace;
 };
+
+/** Whether a plugin's @spawn (or the core's) has member @member. */
+#define NBX_SPAWN_HAS(spawn, member)                                                          \
+	((spawn)->struct_size >= offsetof(struct nbx_spawn, member) + sizeof((spawn)->member))
+
+/**
+ * struct nbx_output - a caller-owned buffer that collects a child's output
+ * (ABI 1.2, for `run`).
+ * @struct_size: sizeof(struct nbx_output) as the plugin was compiled.
+ * @buffer:      @size bytes of the caller's; always NUL-terminated by the
+ *               core when @size > 0 (so at most @size - 1 bytes of output).
+ * @size:        size of @buffer.
+ * @length:      set by the core: bytes stored, terminator excluded.
+ * @truncated:   set by the core: the child wrote more than fitted; the rest
+ *               was read and dropped (the child is never blocked on a full
+ *               pipe).
+ */
+struct nbx_output {
+	uint32_t struct_size;
+	char *buffer;
+	size_t size;
+	size_t length;
+	bool truncated;
+};
+
+/** nbx_main_fn - called once on the main thread by `invoke_main`. */
+typedef void (*nbx_main_fn)(void *user_data);
 
 /**
  * struct nbx_host - the core's services, one table per plugin instance.
@@ -245,9 +304,17 @@ struct nbx_host {
 		      struct nbx_error *err);
 
 	/**
-	 * child_signal - send @signal to a child this plugin spawned and the
-	 * core has not reaped yet. Refused (NBX_ERROR_INVALID) for any other
+	 * child_signal - send @signal to a child this plugin spawned, whose
+	 * @on_exit has not run yet. Refused (NBX_ERROR_INVALID) for any other
 	 * pid: a plugin can only ever end what it started.
+	 *
+	 * The signal goes to the child process alone, not to its process
+	 * group: a child that has children of its own passes it on (or the
+	 * plugin spawns it through something that does). The core signals
+	 * through a pidfd, so a signal can never reach another process that
+	 * reused the pid: a child that has exited but whose @on_exit has not
+	 * run yet (the core reaped it; the callback is queued on the main
+	 * thread) is signalled harmlessly and the call succeeds.
 	 */
 	bool (*child_signal)(const struct nbx_host *host, int64_t pid, int32_t signal,
 			     struct nbx_error *err);
@@ -320,6 +387,47 @@ struct nbx_host {
 	 */
 	void (*report_add_file)(const struct nbx_host *host, struct nbx_report *report,
 				const char *relative_path);
+
+	/* ---- ABI 1.2 ---- */
+
+	/**
+	 * run - run a child to its end and collect its output: what a check or
+	 * a conversion needs (`qemu-img info`, `QEMU -sandbox help`), under the
+	 * core's child tracking (a daemon that dies kills it; `shutdown` never
+	 * waits on it). @spawn's @on_exit, @output_path, @stdout_fd and
+	 * @stderr_fd must be unset: the output goes to @out and @errout (each
+	 * may be NULL: that stream goes to the daemon's log). Blocks the
+	 * calling thread; on the main thread only from `init`, `check` and
+	 * `check_machine`. At @deadline_us (0: none) the child is killed with
+	 * SIGKILL, reaped, and the call fails with NBX_ERROR_TIMEOUT.
+	 * Stores the raw waitpid(2) status in *@wait_status and returns true
+	 * whenever the child ran to its end, whatever its exit status.
+	 */
+	bool (*run)(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t deadline_us,
+		    struct nbx_output *out, struct nbx_output *errout, int32_t *wait_status,
+		    struct nbx_error *err);
+
+	/**
+	 * invoke_main - call @fn(@user_data) once on the main thread, as soon
+	 * as the main loop gets to it (after the calling op returns if called
+	 * from the main thread). Returns a source id > 0 for `remove_source`,
+	 * like `add_timeout`.
+	 */
+	uint64_t (*invoke_main)(const struct nbx_host *host, nbx_main_fn fn, void *user_data);
+
+	/** report_set_boolean - record @key = true/false in this plugin's part of the report. */
+	void (*report_set_boolean)(const struct nbx_host *host, struct nbx_report *report,
+				   const char *key, bool value);
+
+	/**
+	 * report_set_json - record @key = the JSON value @json (an object,
+	 * array, string, number, boolean or null, as UTF-8 text) in this
+	 * plugin's part of the report. Refused (false, NBX_ERROR_INVALID) when
+	 * @json does not parse, is nested deeper than 32 levels or longer than
+	 * 1 MiB; nothing is recorded then.
+	 */
+	bool (*report_set_json)(const struct nbx_host *host, struct nbx_report *report,
+				const char *key, const char *json, struct nbx_error *err);
 };
 
 /** True when the running core's host table has service @member. */

@@ -11,17 +11,17 @@
  * optional: leave it NULL and the core answers "not supported by machinery
  * NAME" itself; never fill a slot with a stub that pretends to work.
  *
- * Threading (see also plugin.h):
- *  - `init`, `shutdown`, `check`, `load_machines` and `check_machine` run on
- *    the main thread, never concurrently with any other op of the instance.
- *  - Machine ops (`restore_start` ... `dump_memory`) run on worker threads.
- *    Ops on ONE machine never overlap: the core holds that machine's lock.
- *    Ops on DIFFERENT machines of one instance may run at the same time, so
- *    state shared between machines must be protected by the plugin.
- *  - A machine op may block until its work is done, but must return by
- *    `call->deadline_us` (host->monotonic_us() clock) with NBX_ERROR_TIMEOUT
- *    if it cannot finish; the core then treats the machine as failed and
- *    calls `stop`.
+ * Threading: the rules are in ONE place, plugin.h ("Threading contract").
+ *
+ * Machine state: with NBX_MACHINERY_CAP_STATE_EVENTS, the core asks `state`
+ * once for every machine after `init` (so a machine left running by
+ * someone else is known at once), then trusts the events and never polls.
+ * Without it, the core asks `state` when it needs to know.
+ *
+ * A machine op may block until its work is done, but must return by
+ * `call->deadline_us` (host->monotonic_us() clock) with NBX_ERROR_TIMEOUT if
+ * it cannot finish; the core then treats the machine as failed and calls
+ * `stop`.
  */
 #ifndef NESTBOX_MACHINERY_H
 #define NESTBOX_MACHINERY_H
@@ -73,10 +73,22 @@ enum nbx_machine_state {
  *                declared by `load_machines` without one.
  * @plugin_data:  free for the plugin: set it in `check_machine` or any
  *                machine op (they never overlap for one machine), free it in
- *                `shutdown`. The core never reads it.
+ *                `free_machine` (ABI 1.2), or in `shutdown` for a plugin
+ *                without `free_machine`. The core never reads it.
+ * @network_namespace: (ABI 1.2) path of the network namespace the machine's
+ *                network segment lives in (`/run/netns/NAME`), or NULL when
+ *                the guest's network is in the daemon's own namespace. A
+ *                machinery starts the hypervisor's process in it (see
+ *                `struct nbx_spawn.network_namespace`) and creates the
+ *                machine's host-side interface there; auxiliaries and guest
+ *                plugins reach the guest from there (guest.h). Check
+ *                NBX_MACHINE_HAS() before reading it.
  *
  * Owned by the core; everything but @plugin_data is read-only to the plugin
- * and stays valid until `shutdown` returns.
+ * and stays valid until `shutdown` returns. A configuration reload makes a
+ * NEW instance with NEW machine structs (the old instance keeps its own
+ * until its `shutdown` returns): never keep a `struct nbx_machine *` across
+ * instances, and never compare machines of two instances by pointer.
  *
  * These core machine keys are reserved in a machinery's `machine_schema`:
  * name, label, ip, platform, os_version, architecture, tags, interface,
@@ -100,14 +112,23 @@ struct nbx_machine {
 	int32_t agent_port;
 	const struct nbx_config_node *config;
 	void *plugin_data;
+	/* ---- ABI 1.2 ---- */
+	const char *network_namespace;
 };
+
+/** Whether the core's @machine has member @member (a plugin built for a newer minor checks). */
+#define NBX_MACHINE_HAS(machine, member)                                                      \
+	((machine)->struct_size >= offsetof(struct nbx_machine, member) +                     \
+					   sizeof((machine)->member))
 
 /**
  * struct nbx_call - the circumstances of one op call.
  * @struct_size:  sizeof(struct nbx_call) in the core.
- * @flags:        op-specific bits. No bit is defined in ABI 1.0: an op MUST
- *                fail with NBX_ERROR_NOT_SUPPORTED on any bit it does not
- *                know, so a later core can add behaviour without a new op.
+ * @flags:        op-specific bits (`enum nbx_snapshot_flags` for the
+ *                snapshot ops; no bit is defined for the other ops). An op
+ *                MUST fail with NBX_ERROR_NOT_SUPPORTED on any bit it does
+ *                not know, so a later core can add behaviour without a new
+ *                op.
  * @deadline_us:  host->monotonic_us() value by which the op must return;
  *                0 means no deadline.
  * @analysis_dir: directory of the analysis this call belongs to, or NULL.
@@ -460,6 +481,45 @@ struct nbx_machinery_ops {
 	bool (*snapshot_remove)(void *instance, struct nbx_machine *machine,
 				const struct nbx_call *call, const char *generation_dir,
 				struct nbx_error *err);
+
+	/* ---- ABI 1.2. All optional. ---- */
+
+	/**
+	 * free_machine - release what @machine->plugin_data holds. The core
+	 * calls it once for every machine of the instance, on the main thread,
+	 * after every machine is stopped and before `shutdown`, so a plugin
+	 * need not keep its own list of machines. NULL: `shutdown` frees them.
+	 */
+	void (*free_machine)(void *instance, struct nbx_machine *machine);
+
+	/**
+	 * prepare - make @machine's next `restore_start` fast: do ahead of time
+	 * whatever does not depend on the analysis (create the overlay, start
+	 * the hypervisor paused with the memory mapped and waiting for its
+	 * device state). @call->generation_dir names the generation the next
+	 * run will restore (NULL: generation 0). The core calls it while the
+	 * machine is idle and held by the core like an analysis holds it (no
+	 * other op of the machine runs meanwhile), and only when the machine
+	 * is POWEROFF. A prepared machine still reports POWEROFF to `state`.
+	 *
+	 * The prepared run belongs to the plugin: `restore_start` uses it when
+	 * its @generation_dir is the one prepared, and otherwise throws it away
+	 * and restores the slow way; `stop` and `snapshot_begin` throw it away
+	 * too. A daemon killed with -9 must leave nothing the plugin's orphan
+	 * clean-up cannot find. Failing is harmless: the next restore is slow.
+	 */
+	bool (*prepare)(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+			struct nbx_error *err);
+
+	/**
+	 * discard - throw away a prepared run of @machine (nothing prepared:
+	 * succeed). The core calls it when what was prepared may no longer be
+	 * what the next run needs: a new generation became current, the
+	 * machine was disabled, the configuration is being reloaded, the
+	 * daemon stops. Same threading as `prepare`.
+	 */
+	bool (*discard)(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+			struct nbx_error *err);
 };
 
 #ifdef __cplusplus

@@ -64,19 +64,48 @@
  *    appended to `struct nbx_machinery_ops`, `struct nbx_call.generation_dir`,
  *    `struct nbx_snapshot_session`, `enum nbx_snapshot_flags`,
  *    `enum nbx_snapshot_file_role`, and the core machine key `base_machine`.
+ *  - 1.2: guest plugins, the third kind (guest.h, `NBX_PLUGIN_GUEST`,
+ *    `ops.guest`); per-task option schemas (`task_schema`); machinery ops
+ *    `free_machine`, `prepare`, `discard`; `struct nbx_machine`
+ *    `.network_namespace`; `struct nbx_spawn` stdout/stderr descriptors,
+ *    uid/gid/groups and network namespace; host services `run`,
+ *    `invoke_main`, `report_set_boolean`, `report_set_json`;
+ *    `struct nbx_task.target_name`, `struct nbx_aux_context.result_server`;
+ *    the core machine key `guest`.
  *
  * ## Threading contract, in one place
  *
+ * The other headers point here.
+ *
  *  - The core runs a main loop on its main thread. `init`, `shutdown`,
- *    `check`, `load_machines`, `check_machine` run there, one at a time.
- *  - Machine ops and auxiliary start/stop run on worker threads and may
- *    block (until `struct nbx_call.deadline_us`). Ops on the same machine
- *    never overlap; ops on different machines, and auxiliary calls for
- *    different analyses, may run concurrently on one instance.
+ *    `check`, `load_machines`, `check_machine` and `free_machine` run
+ *    there, one at a time, never concurrently with any other op of the
+ *    instance.
+ *  - Every other op runs on a worker thread and may block, but returns by
+ *    `struct nbx_call.deadline_us` (NBX_ERROR_TIMEOUT otherwise). A
+ *    plugin never creates its own threads for an op's sake: blocking is
+ *    allowed.
+ *  - Machinery: the ops of ONE machine never overlap (the core holds that
+ *    machine while one runs: machine ops, snapshot session ops, `prepare`,
+ *    `discard`). Ops on DIFFERENT machines of one instance may run at the
+ *    same time, so state shared between machines is the plugin's to
+ *    protect. `snapshot_files`, `snapshot_fingerprint`, `snapshot_import`
+ *    and `snapshot_remove` do not hold the machine (machinery.h, "DOC:
+ *    snapshots").
+ *  - Auxiliary: `start` and `stop` of ONE analysis never overlap; calls for
+ *    different analyses may.
+ *  - Guest: the ops of ONE session never overlap; sessions of different
+ *    analyses may run at the same time. A session's ops run on a thread
+ *    inside the machine's network namespace when it has one (guest.h).
+ *  - An op that overruns its deadline by the core's grace period is
+ *    abandoned: the core stops waiting for it, the analysis fails, and the
+ *    machine stays held until the op finally returns.
  *  - Host services are thread-safe, except `machine_declare` and
- *    `check_report`, which are valid only inside the op they belong to.
- *  - Callbacks a plugin registers (fd watches, timeouts, child exits) run on
- *    the main thread and must not block.
+ *    `check_report`, which are valid only inside the op they belong to,
+ *    and `run`, which may block the main thread only from `init`, `check`
+ *    and `check_machine`.
+ *  - Callbacks a plugin registers (fd watches, timeouts, child exits,
+ *    `invoke_main`) run on the main thread and must not block.
  *
  * ## Process-wide state belongs to the host
  *
@@ -104,6 +133,7 @@
 
 #include <nestbox/auxiliary.h>
 #include <nestbox/error.h>
+#include <nestbox/guest.h>
 #include <nestbox/host.h>
 #include <nestbox/machinery.h>
 #include <nestbox/schema.h>
@@ -114,7 +144,7 @@ extern "C" {
 
 /** The ABI version these headers describe. */
 #define NBX_ABI_MAJOR 1
-#define NBX_ABI_MINOR 1
+#define NBX_ABI_MINOR 2
 
 /** The name of the one symbol a plugin exports. */
 #define NBX_PLUGIN_DESCRIPTOR_SYMBOL "nestbox_plugin_descriptor"
@@ -130,6 +160,8 @@ extern "C" {
 enum nbx_plugin_kind {
 	NBX_PLUGIN_MACHINERY = 1,
 	NBX_PLUGIN_AUXILIARY = 2,
+	/** (ABI 1.2) speaks a guest agent's protocol (guest.h). */
+	NBX_PLUGIN_GUEST = 3,
 };
 
 /**
@@ -145,12 +177,23 @@ enum nbx_plugin_kind {
  * @version:       the plugin's own version, free-form ("1.2.0"); required.
  * @description:   one line for `nestboxd --list-plugins`; required.
  * @config_schema: the plugin's settings, or NULL for none.
- * @ops:           `.machinery` or `.auxiliary`, according to @kind; required.
+ * @ops:           `.machinery`, `.auxiliary` or `.guest`, according to
+ *                 @kind; required.
  * @machine_schema: machinery only: settings every machine of this
  *                 machinery may carry besides the core machine keys
  *                 (machinery.h); NULL for none.
  * @order:         auxiliary only: default start order, >= 0; 0 means 1. The
  *                 `order` key of the plugin's config group overrides it.
+ * @task_schema:   (ABI 1.2) auxiliary and guest: the options a task may
+ *                 give this plugin (`"options": {"NAME": {...}}` in a
+ *                 submitted task), with types, checks and defaults exactly
+ *                 like @config_schema. Validated at submission: a task with
+ *                 an unknown key or a bad value is refused before it is
+ *                 stored. NULL: the plugin takes no per-task options (and a
+ *                 task that gives some is refused). A plugin built for 1.0
+ *                 or 1.1 has none and gets its options as strings, as then.
+ *                 GROUP, GROUP_LIST and path types that must exist on the
+ *                 host are refused in a task schema.
  */
 struct nbx_plugin_descriptor {
 	uint32_t abi_major;
@@ -164,9 +207,12 @@ struct nbx_plugin_descriptor {
 	union {
 		const struct nbx_machinery_ops *machinery;
 		const struct nbx_auxiliary_ops *auxiliary;
+		const struct nbx_guest_ops *guest;
 	} ops;
 	const struct nbx_config_schema *machine_schema;
 	int32_t order;
+	/* ---- ABI 1.2 ---- */
+	const struct nbx_config_schema *task_schema;
 };
 
 /**

@@ -39,6 +39,8 @@ ANCHOR void nbx_abi_anchor_child_exit_fn(nbx_child_exit_fn v);
 ANCHOR void nbx_abi_anchor_fd_map(struct nbx_fd_map *p);
 ANCHOR void nbx_abi_anchor_spawn(struct nbx_spawn *p);
 ANCHOR void nbx_abi_anchor_host(struct nbx_host *p);
+ANCHOR void nbx_abi_anchor_output(struct nbx_output *p);
+ANCHOR void nbx_abi_anchor_main_fn(nbx_main_fn v);
 
 /* machinery.h */
 ANCHOR void nbx_abi_anchor_machine_state(enum nbx_machine_state v);
@@ -57,8 +59,29 @@ ANCHOR void nbx_abi_anchor_task(struct nbx_task *p);
 ANCHOR void nbx_abi_anchor_aux_context(struct nbx_aux_context *p);
 ANCHOR void nbx_abi_anchor_auxiliary_ops(struct nbx_auxiliary_ops *p);
 
+/* guest.h */
+ANCHOR void nbx_abi_anchor_guest_context(struct nbx_guest_context *p);
+ANCHOR void nbx_abi_anchor_guest_abilities(enum nbx_guest_abilities v);
+ANCHOR void nbx_abi_anchor_guest_info(struct nbx_guest_info *p);
+ANCHOR void nbx_abi_anchor_guest_command_flags(enum nbx_guest_command_flags v);
+ANCHOR void nbx_abi_anchor_guest_command(struct nbx_guest_command *p);
+ANCHOR void nbx_abi_anchor_guest_process_state(enum nbx_guest_process_state v);
+ANCHOR void nbx_abi_anchor_guest_process(struct nbx_guest_process *p);
+ANCHOR void nbx_abi_anchor_guest_file_fn(nbx_guest_file_fn v);
+ANCHOR void nbx_abi_anchor_guest_ops(struct nbx_guest_ops *p);
+
 /* schema.h */
-ANCHOR void nbx_abi_anchor_field_type(enum nbx_field_type v);
+ANCHOR void nbx_abi_anchor_guest_context(struct nbx_guest_context *p) { (void)p; }
+void nbx_abi_anchor_guest_abilities(enum nbx_guest_abilities v) { (void)v; }
+void nbx_abi_anchor_guest_info(struct nbx_guest_info *p) { (void)p; }
+void nbx_abi_anchor_guest_command_flags(enum nbx_guest_command_flags v) { (void)v; }
+void nbx_abi_anchor_guest_command(struct nbx_guest_command *p) { (void)p; }
+void nbx_abi_anchor_guest_process_state(enum nbx_guest_process_state v) { (void)v; }
+void nbx_abi_anchor_guest_process(struct nbx_guest_process *p) { (void)p; }
+void nbx_abi_anchor_guest_file_fn(nbx_guest_file_fn v) { (void)v; }
+void nbx_abi_anchor_guest_ops(struct nbx_guest_ops *p) { (void)p; }
+
+void nbx_abi_anchor_field_type(enum nbx_field_type v);
 ANCHOR void nbx_abi_anchor_field_flags(enum nbx_field_flags v);
 ANCHOR void nbx_abi_anchor_config_schema(struct nbx_config_schema *p);
 ANCHOR void nbx_abi_anchor_config_field(struct nbx_config_field *p);
@@ -83,6 +106,8 @@ void nbx_abi_anchor_child_exit_fn(nbx_child_exit_fn v) { (void)v; }
 void nbx_abi_anchor_fd_map(struct nbx_fd_map *p) { (void)p; }
 void nbx_abi_anchor_spawn(struct nbx_spawn *p) { (void)p; }
 void nbx_abi_anchor_host(struct nbx_host *p) { (void)p; }
+void nbx_abi_anchor_output(struct nbx_output *p) { (void)p; }
+void nbx_abi_anchor_main_fn(nbx_main_fn v) { (void)v; }
 
 void nbx_abi_anchor_machine_state(enum nbx_machine_state v) { (void)v; }
 void nbx_abi_anchor_machine(struct nbx_machine *p) { (void)p; }

@@ -220,8 +220,16 @@ edit "$tmp/callback/api/$H/host.h" 's/^typedef bool (\*nbx_timeout_fn)(void \*us
 	expect fail callback "callback typedef nbx_timeout_fn changed"
 
 new_case union
-edit "$tmp/union/api/$H/plugin.h" 's/^\t\tconst struct nbx_auxiliary_ops \*auxiliary;$/&\n\t\tconst void *other;/' &&
-	expect fail union "member added to the descriptor's ops union"
+edit "$tmp/union/api/$H/plugin.h" 's/^\t\tconst struct nbx_guest_ops \*guest;$/&\n\t\tconst void *other;/' &&
+	expect pass union "pointer appended to the descriptor's ops union, same size"
+
+new_case uniongrow
+edit "$tmp/uniongrow/api/$H/plugin.h" 's/^\t\tconst struct nbx_guest_ops \*guest;$/&\n\t\tchar other[64];/' &&
+	expect fail uniongrow "member that grows the descriptor's ops union"
+
+new_case unioninsert
+edit "$tmp/unioninsert/api/$H/plugin.h" 's/^\t\tconst struct nbx_machinery_ops \*machinery;$/\t\tconst void *other;\n&/' &&
+	expect fail unioninsert "member inserted before the others in the descriptor's ops union"
 
 new_case typegone
 edit "$tmp/typegone/api/$H/machinery.h" '/^enum nbx_machinery_capabilities {$/,/^};$/d' &&

@@ -137,6 +137,39 @@ for el in tree.getroot().iter('enum-decl'):
     if added:
         print('  enum %s: %s' % (name, ', '.join(e.get('name', '?') for e in added)))
 
+# The descriptor's `ops` union: a pointer member appended at its end, the
+# union's size unchanged, is how a new plugin kind arrives (the members
+# before it keep their offset 0 and type). The union is anonymous: it is
+# found as the type of the descriptor's member `ops` in both files.
+def ops_union(root):
+    types = {el.get('id'): el for el in root.iter('union-decl')}
+    for el in root.iter('class-decl'):
+        if el.get('name') != 'nbx_plugin_descriptor' or el.get('is-declaration-only') == 'yes':
+            continue
+        for m in el:
+            v = m.find('var-decl')
+            if m.tag == 'data-member' and v is not None and v.get('name') == 'ops':
+                return types.get(v.get('type-id'))
+    return None
+
+def pointer_ids(root):
+    return {el.get('id') for el in root.iter('pointer-type-def')}
+
+base_union = ops_union(ET.parse(baseline).getroot())
+union = ops_union(tree.getroot())
+if base_union is not None and union is not None:
+    n = len([m for m in base_union if m.tag == 'data-member'])
+    members = [m for m in union if m.tag == 'data-member']
+    pointers = pointer_ids(tree.getroot())
+    extra = members[n:]
+    if (extra and union.get('size-in-bits') == base_union.get('size-in-bits') and
+            all(m.find('var-decl') is not None and
+                m.find('var-decl').get('type-id') in pointers for m in extra)):
+        for m in extra:
+            union.remove(m)
+        print('  union nbx_plugin_descriptor.ops: %s' %
+              ', '.join(m.find('var-decl').get('name', '?') for m in extra))
+
 for name, el in structs(tree.getroot()):
     if name not in base:
         continue
