@@ -16,19 +16,12 @@
 
 #include "config.h"
 #include "diagnostics.h"
+#include "host_children.h"
 #include "host_services.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
 #include "report.h"
 #include "schema.h"
-
-static GThread *main_thread;
-
-void
-nbx_host_services_set_main_thread(void)
-{
-	main_thread = g_thread_self();
-}
 
 static NbxPluginInstance *
 instance_of(const struct nbx_host *host)
@@ -211,190 +204,6 @@ host_path(const struct nbx_host *host, int32_t kind)
 	}
 }
 
-/* ---- child processes ---------------------------------------------------- */
-
-typedef struct {
-	NbxPluginInstance *instance;
-	gint64 pid;
-	nbx_child_exit_fn on_exit;
-	void *user_data;
-} NbxChild;
-
-static void
-child_setup(gpointer data)
-{
-	pid_t daemon_pid = GPOINTER_TO_INT(data);
-
-	/* The daemon ignores SIGPIPE (nestboxd.c); its children need not. */
-	signal(SIGPIPE, SIG_DFL);
-	/* Own process group: a ^C at the daemon's terminal does not reach it. */
-	setpgid(0, 0);
-	/* Dies with the daemon, so a crash leaves no orphaned hypervisor. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* The daemon may have died before prctl: then nobody would kill us. */
-	if (getppid() != daemon_pid)
-		_exit(127);
-}
-
-static void
-child_exited(GPid pid, gint wait_status, gpointer data)
-{
-	NbxChild *child = data;
-	NbxPluginInstance *instance = child->instance;
-
-	/* NULL once the plugin is gone (nbx_host_services_release). */
-	if (instance != NULL) {
-		g_mutex_lock(&instance->lock);
-		g_hash_table_remove(instance->children, &child->pid);
-		g_mutex_unlock(&instance->lock);
-	}
-	if (child->on_exit != NULL)
-		child->on_exit(child->user_data, pid, wait_status);
-	g_spawn_close_pid(pid);
-	g_free(child);
-}
-
-typedef struct {
-	const struct nbx_host *host;
-	const struct nbx_spawn *spawn;
-	int64_t *pid;
-	struct nbx_error *err;
-	gboolean ok;
-	gboolean done;
-	GMutex lock;
-	GCond cond;
-} SpawnCall;
-
-static gboolean
-spawn_now(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *pid_out,
-	  struct nbx_error *err)
-{
-	NbxPluginInstance *instance = instance_of(host);
-	g_autoptr(GError) error = NULL;
-	g_autofree int *sources = g_new0(int, spawn->n_fds + 1);
-	g_autofree int *targets = g_new0(int, spawn->n_fds + 1);
-	GSpawnFlags flags = G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CLOEXEC_PIPES;
-	int output = -1;
-	GPid pid;
-	NbxChild *child;
-
-	if (spawn->argv == NULL || spawn->argv[0] == NULL) {
-		host_error_set(host, err, NBX_ERROR_INVALID, "spawn: argv is empty");
-		return FALSE;
-	}
-	if (strchr(spawn->argv[0], '/') == NULL)
-		flags |= G_SPAWN_SEARCH_PATH;
-	if (spawn->stdin_fd < 0)
-		flags |= G_SPAWN_STDIN_FROM_DEV_NULL;
-	if (spawn->output_path != NULL) {
-		output = open(spawn->output_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (output < 0) {
-			host_error_set(host, err, NBX_ERROR_IO, "cannot open %s for %s's output: %s",
-				       spawn->output_path, spawn->argv[0], g_strerror(errno));
-			return FALSE;
-		}
-	}
-	for (guint32 i = 0; i < spawn->n_fds; i++) {
-		sources[i] = spawn->fds[i].parent_fd;
-		targets[i] = spawn->fds[i].child_fd;
-	}
-	if (!g_spawn_async_with_pipes_and_fds(
-		    spawn->cwd, (const char *const *)spawn->argv, (const char *const *)spawn->envp,
-		    flags, child_setup, GINT_TO_POINTER(getpid()), spawn->stdin_fd, output, output, sources, targets,
-		    spawn->n_fds, &pid, NULL, NULL, NULL, &error)) {
-		if (output >= 0)
-			close(output);
-		host_error_set(host, err, NBX_ERROR_FAILED, "cannot start %s: %s", spawn->argv[0],
-			       error->message);
-		return FALSE;
-	}
-	if (output >= 0)
-		close(output);
-
-	child = g_new0(NbxChild, 1);
-	child->instance = instance;
-	child->pid = pid;
-	child->on_exit = spawn->on_exit;
-	child->user_data = spawn->user_data;
-	g_mutex_lock(&instance->lock);
-	g_hash_table_insert(instance->children, g_memdup2(&child->pid, sizeof child->pid), child);
-	g_mutex_unlock(&instance->lock);
-	g_child_watch_add(pid, child_exited, child);
-	*pid_out = pid;
-	return TRUE;
-}
-
-static gboolean
-spawn_on_main_thread(gpointer data)
-{
-	SpawnCall *call = data;
-	gboolean ok = spawn_now(call->host, call->spawn, call->pid, call->err);
-
-	g_mutex_lock(&call->lock);
-	call->ok = ok;
-	call->done = TRUE;
-	g_cond_signal(&call->cond);
-	g_mutex_unlock(&call->lock);
-	return G_SOURCE_REMOVE;
-}
-
-/*
- * PR_SET_PDEATHSIG fires when the forking THREAD exits, and worker threads
- * come and go: so children are always forked by the main thread.
- */
-static bool
-host_spawn(const struct nbx_host *host, const struct nbx_spawn *spawn, int64_t *pid,
-	   struct nbx_error *err)
-{
-	SpawnCall call = { .host = host, .spawn = spawn, .pid = pid, .err = err };
-	GSource *source;
-
-	if (main_thread == NULL || g_thread_self() == main_thread)
-		return spawn_now(host, spawn, pid, err);
-	g_mutex_init(&call.lock);
-	g_cond_init(&call.cond);
-	/* An idle source, not g_main_context_invoke(), which may run it on this thread. */
-	source = g_idle_source_new();
-	g_source_set_priority(source, G_PRIORITY_HIGH);
-	g_source_set_callback(source, spawn_on_main_thread, &call, NULL);
-	g_source_attach(source, NULL);
-	g_source_unref(source);
-	g_mutex_lock(&call.lock);
-	while (!call.done)
-		g_cond_wait(&call.cond, &call.lock);
-	g_mutex_unlock(&call.lock);
-	g_mutex_clear(&call.lock);
-	g_cond_clear(&call.cond);
-	return call.ok;
-}
-
-static bool
-host_child_signal(const struct nbx_host *host, int64_t pid, int32_t signal,
-		  struct nbx_error *err)
-{
-	NbxPluginInstance *instance = instance_of(host);
-	gboolean ours;
-	int rc = 0;
-
-	g_mutex_lock(&instance->lock);
-	ours = g_hash_table_contains(instance->children, &pid);
-	/* Signalled under the lock, so the pid cannot be reaped and reused meanwhile. */
-	if (ours)
-		rc = kill((pid_t)pid, signal);
-	g_mutex_unlock(&instance->lock);
-	if (!ours) {
-		host_error_set(host, err, NBX_ERROR_INVALID,
-			       "pid %" G_GINT64_FORMAT " is not a running child of this plugin", pid);
-		return false;
-	}
-	if (rc != 0) {
-		host_error_set(host, err, NBX_ERROR_FAILED, "kill(%" G_GINT64_FORMAT ", %d): %s", pid,
-			       signal, g_strerror(errno));
-		return false;
-	}
-	return true;
-}
-
 /* ---- main-loop sources -------------------------------------------------- */
 
 typedef struct {
@@ -402,6 +211,7 @@ typedef struct {
 	GSource *source;
 	nbx_fd_fn fd_fn;
 	nbx_timeout_fn timeout_fn;
+	nbx_main_fn main_fn;
 	void *user_data;
 } SourceClosure;
 
@@ -489,6 +299,25 @@ host_add_timeout(const struct nbx_host *host, uint32_t ms, nbx_timeout_fn fn, vo
 	return attach_tracked(instance_of(host), g_timeout_source_new(ms), timeout_fired, closure);
 }
 
+static gboolean
+main_invoked(gpointer data)
+{
+	SourceClosure *closure = data;
+
+	closure->main_fn(closure->user_data);
+	return G_SOURCE_REMOVE;
+}
+
+static uint64_t
+host_invoke_main(const struct nbx_host *host, nbx_main_fn fn, void *user_data)
+{
+	SourceClosure *closure = g_new0(SourceClosure, 1);
+
+	closure->main_fn = fn;
+	closure->user_data = user_data;
+	return attach_tracked(instance_of(host), g_idle_source_new(), main_invoked, closure);
+}
+
 static void
 host_remove_source(const struct nbx_host *host, uint64_t id)
 {
@@ -508,19 +337,8 @@ nbx_host_services_release(NbxPluginInstance *instance)
 	GHashTableIter iter;
 	gpointer value;
 
+	nbx_host_children_release(instance);
 	g_mutex_lock(&instance->lock);
-	g_hash_table_iter_init(&iter, instance->children);
-	while (g_hash_table_iter_next(&iter, NULL, &value)) {
-		NbxChild *child = value;
-
-		g_warning("%s: killing child %" G_GINT64_FORMAT " it left running at shutdown",
-			  nbx_plugin_instance_name(instance), child->pid);
-		kill((pid_t)child->pid, SIGKILL);
-		/* Still reaped by its child watch, but reported to nobody. */
-		child->instance = NULL;
-		child->on_exit = NULL;
-	}
-	g_hash_table_remove_all(instance->children);
 	g_hash_table_iter_init(&iter, instance->sources);
 	while (g_hash_table_iter_next(&iter, &value, NULL))
 		g_ptr_array_add(sources, value);
@@ -624,6 +442,33 @@ host_report_add_file(const struct nbx_host *host, struct nbx_report *report,
 		nbx_report_add_file(report, relative_path);
 }
 
+static void
+host_report_set_boolean(const struct nbx_host *host, struct nbx_report *report, const char *key,
+			bool value)
+{
+	if (report != NULL && key != NULL)
+		nbx_report_set_boolean(report, key, value);
+}
+
+static bool
+host_report_set_json(const struct nbx_host *host, struct nbx_report *report, const char *key,
+		     const char *json, struct nbx_error *err)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (report == NULL || key == NULL || json == NULL) {
+		host_error_set(host, err, NBX_ERROR_INVALID, "report_set_json: %s is NULL",
+			       report == NULL ? "report" : key == NULL ? "key" : "json");
+		return false;
+	}
+	if (!nbx_report_set_json(report, key, json, &error)) {
+		host_error_set(host, err, NBX_ERROR_INVALID, "report key %s: %s", key,
+			       error->message);
+		return false;
+	}
+	return true;
+}
+
 void
 nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance)
 {
@@ -644,8 +489,8 @@ nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance)
 		.config_list_group = host_config_list_group,
 		.config_location = host_config_location,
 		.path = host_path,
-		.spawn = host_spawn,
-		.child_signal = host_child_signal,
+		.spawn = nbx_host_spawn,
+		.child_signal = nbx_host_child_signal,
 		.watch_fd = host_watch_fd,
 		.add_timeout = host_add_timeout,
 		.remove_source = host_remove_source,
@@ -656,5 +501,9 @@ nbx_host_services_fill(struct nbx_host *host, NbxPluginInstance *instance)
 		.report_set_string = host_report_set_string,
 		.report_set_integer = host_report_set_integer,
 		.report_add_file = host_report_add_file,
+		.run = nbx_host_run,
+		.invoke_main = host_invoke_main,
+		.report_set_boolean = host_report_set_boolean,
+		.report_set_json = host_report_set_json,
 	};
 }

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 
+#include "machine_pool.h"
+
 G_DEFINE_QUARK(nbx-plugin-error-quark, nbx_plugin_error)
 
 const char *
@@ -57,18 +59,36 @@ make_private_dir(const char *path, GError **error)
 	return TRUE;
 }
 
-static bool (*init_op(const NbxPluginInstance *instance))(const struct nbx_host *, void **,
-							  struct nbx_error *)
+/* The three ops every kind has, in the same place of its own table. */
+typedef struct {
+	bool (*init)(const struct nbx_host *, void **, struct nbx_error *);
+	void (*shutdown)(void *);
+	bool (*check)(void *, struct nbx_check *, struct nbx_error *);
+} CommonOps;
+
+static CommonOps
+common_ops(const NbxPluginInstance *instance)
 {
-	if (instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY)
-		return instance->plugin->machinery.init;
-	return instance->plugin->auxiliary.init;
+	const NbxPlugin *plugin = instance->plugin;
+
+	switch (plugin->descriptor.kind) {
+	case NBX_PLUGIN_MACHINERY:
+		return (CommonOps){ plugin->machinery.init, plugin->machinery.shutdown,
+				    plugin->machinery.check };
+	case NBX_PLUGIN_AUXILIARY:
+		return (CommonOps){ plugin->auxiliary.init, plugin->auxiliary.shutdown,
+				    plugin->auxiliary.check };
+	default:
+		return (CommonOps){ plugin->guest.init, plugin->guest.shutdown,
+				    plugin->guest.check };
+	}
 }
 
 gboolean
 nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error)
 {
-	bool (*init)(const struct nbx_host *, void **, struct nbx_error *) = init_op(instance);
+	bool (*init)(const struct nbx_host *, void **, struct nbx_error *) =
+		common_ops(instance).init;
 	struct nbx_error err = { 0 };
 
 	g_return_val_if_fail(!instance->initialized, FALSE);
@@ -83,17 +103,32 @@ nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error)
 	return TRUE;
 }
 
+/* ABI 1.2: the plugin frees each machine's plugin_data before `shutdown`. */
+static void
+free_machines(NbxPluginInstance *instance)
+{
+	void (*free_machine)(void *, struct nbx_machine *) = instance->plugin->machinery.free_machine;
+
+	if (instance->plugin->descriptor.kind != NBX_PLUGIN_MACHINERY || free_machine == NULL ||
+	    instance->pool == NULL)
+		return;
+	for (guint i = 0; i < instance->pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(instance->pool->machines, i);
+
+		if (machine->machinery == instance)
+			free_machine(instance->instance, &machine->machine);
+	}
+}
+
 void
 nbx_plugin_instance_shutdown(NbxPluginInstance *instance)
 {
-	void (*shutdown)(void *);
+	void (*shutdown)(void *) = common_ops(instance).shutdown;
 
 	if (!instance->initialized)
 		return;
 	instance->initialized = FALSE;
-	shutdown = instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY
-			   ? instance->plugin->machinery.shutdown
-			   : instance->plugin->auxiliary.shutdown;
+	free_machines(instance);
 	if (shutdown != NULL)
 		shutdown(instance->instance);
 	instance->instance = NULL;
@@ -117,13 +152,10 @@ nbx_plugin_instance_free(NbxPluginInstance *instance)
 void
 nbx_plugin_instance_check(NbxPluginInstance *instance, NbxDiagnostics *diagnostics)
 {
-	bool (*check)(void *, struct nbx_check *, struct nbx_error *);
+	bool (*check)(void *, struct nbx_check *, struct nbx_error *) = common_ops(instance).check;
 	struct nbx_check context = { .instance = instance, .diagnostics = diagnostics };
 	struct nbx_error err = { 0 };
 
-	check = instance->plugin->descriptor.kind == NBX_PLUGIN_MACHINERY
-			? instance->plugin->machinery.check
-			: instance->plugin->auxiliary.check;
 	if (check == NULL || !instance->initialized)
 		return;
 	instance->diagnostics = diagnostics;

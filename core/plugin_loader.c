@@ -14,6 +14,8 @@
 #define DESCRIPTOR_SIZE_1_0 END_OF(struct nbx_plugin_descriptor, order)
 #define MACHINERY_OPS_SIZE_1_0 END_OF(struct nbx_machinery_ops, handle_paused)
 #define AUXILIARY_OPS_SIZE_1_0 END_OF(struct nbx_auxiliary_ops, stop)
+/* Guest plugins came with ABI 1.2: their smallest table is 1.2's. */
+#define GUEST_OPS_SIZE_1_2 END_OF(struct nbx_guest_ops, agent_log)
 #define KNOWN_MACHINERY_CAPABILITIES NBX_MACHINERY_CAP_STATE_EVENTS
 
 /* Names that `--config-template` uses for the core's own files. */
@@ -27,6 +29,8 @@ nbx_plugin_kind_name(guint32 kind)
 		return "machinery";
 	case NBX_PLUGIN_AUXILIARY:
 		return "auxiliary";
+	case NBX_PLUGIN_GUEST:
+		return "guest";
 	default:
 		return "unknown";
 	}
@@ -38,6 +42,7 @@ plugin_free(NbxPlugin *plugin)
 	g_free(plugin->path);
 	nbx_schema_free(plugin->config_schema);
 	nbx_schema_free(plugin->machine_schema);
+	nbx_schema_free(plugin->task_schema);
 	g_free(plugin);
 }
 
@@ -182,9 +187,19 @@ check_version(const struct nbx_plugin_descriptor *raw, GString *why)
 static gboolean
 check_identity(const struct nbx_plugin_descriptor *d, GString *why)
 {
-	if (d->kind != NBX_PLUGIN_MACHINERY && d->kind != NBX_PLUGIN_AUXILIARY) {
-		g_string_append_printf(why, "unknown plugin kind %u (%d = machinery, %d = auxiliary)",
-				       d->kind, NBX_PLUGIN_MACHINERY, NBX_PLUGIN_AUXILIARY);
+	if (d->kind != NBX_PLUGIN_MACHINERY && d->kind != NBX_PLUGIN_AUXILIARY &&
+	    d->kind != NBX_PLUGIN_GUEST) {
+		g_string_append_printf(why,
+				       "unknown plugin kind %u (%d = machinery, %d = auxiliary, "
+				       "%d = guest)",
+				       d->kind, NBX_PLUGIN_MACHINERY, NBX_PLUGIN_AUXILIARY,
+				       NBX_PLUGIN_GUEST);
+		return FALSE;
+	}
+	if (d->kind == NBX_PLUGIN_GUEST && d->abi_minor < 2) {
+		g_string_append_printf(why, "a guest plugin needs plugin ABI 1.2 or newer, it was "
+				       "built for %u.%u",
+				       d->abi_major, d->abi_minor);
 		return FALSE;
 	}
 	if (!nbx_plugin_name_is_well_formed(d->name) || nbx_plugin_name_is_reserved(d->name)) {
@@ -230,44 +245,77 @@ check_required_ops(const char *kind, const char *const *names, const void *const
 }
 
 static gboolean
+check_machinery_ops(NbxPlugin *plugin, const struct nbx_machinery_ops *raw, GString *why)
+{
+	static const char *const names[] = { "restore_start", "stop", "state" };
+
+	if (!copy_sized(&plugin->machinery, sizeof plugin->machinery, raw, raw->struct_size,
+			MACHINERY_OPS_SIZE_1_0, "machinery ops", why))
+		return FALSE;
+	if (plugin->machinery.capabilities & ~KNOWN_MACHINERY_CAPABILITIES) {
+		g_string_append_printf(why, "unknown machinery capability bits 0x%x",
+				       plugin->machinery.capabilities &
+					       ~KNOWN_MACHINERY_CAPABILITIES);
+		return FALSE;
+	}
+	const void *const slots[] = { (const void *)plugin->machinery.restore_start,
+				      (const void *)plugin->machinery.stop,
+				      (const void *)plugin->machinery.state };
+	return check_required_ops("machinery", names, slots, G_N_ELEMENTS(names), why);
+}
+
+static gboolean
+check_auxiliary_ops(NbxPlugin *plugin, const struct nbx_auxiliary_ops *raw, GString *why)
+{
+	static const char *const names[] = { "start", "stop" };
+
+	if (!copy_sized(&plugin->auxiliary, sizeof plugin->auxiliary, raw, raw->struct_size,
+			AUXILIARY_OPS_SIZE_1_0, "auxiliary ops", why))
+		return FALSE;
+	if (plugin->auxiliary.capabilities != 0) {
+		g_string_append_printf(why, "unknown auxiliary capability bits 0x%x",
+				       plugin->auxiliary.capabilities);
+		return FALSE;
+	}
+	const void *const slots[] = { (const void *)plugin->auxiliary.start,
+				      (const void *)plugin->auxiliary.stop };
+	return check_required_ops("auxiliary", names, slots, G_N_ELEMENTS(names), why);
+}
+
+static gboolean
+check_guest_ops(NbxPlugin *plugin, const struct nbx_guest_ops *raw, GString *why)
+{
+	static const char *const names[] = { "connect", "disconnect", "upload", "execute" };
+
+	if (!copy_sized(&plugin->guest, sizeof plugin->guest, raw, raw->struct_size,
+			GUEST_OPS_SIZE_1_2, "guest ops", why))
+		return FALSE;
+	if (plugin->guest.capabilities != 0) {
+		g_string_append_printf(why, "unknown guest capability bits 0x%x",
+				       plugin->guest.capabilities);
+		return FALSE;
+	}
+	const void *const slots[] = { (const void *)plugin->guest.connect,
+				      (const void *)plugin->guest.disconnect,
+				      (const void *)plugin->guest.upload,
+				      (const void *)plugin->guest.execute };
+	return check_required_ops("guest", names, slots, G_N_ELEMENTS(names), why);
+}
+
+static gboolean
 check_ops(NbxPlugin *plugin, const struct nbx_plugin_descriptor *d, GString *why)
 {
 	if (d->ops.machinery == NULL) {
 		g_string_append(why, "descriptor has no ops table");
 		return FALSE;
 	}
-	if (d->kind == NBX_PLUGIN_MACHINERY) {
-		const struct nbx_machinery_ops *raw = d->ops.machinery;
-		static const char *const names[] = { "restore_start", "stop", "state" };
-
-		if (!copy_sized(&plugin->machinery, sizeof plugin->machinery, raw,
-				raw->struct_size, MACHINERY_OPS_SIZE_1_0, "machinery ops", why))
-			return FALSE;
-		if (plugin->machinery.capabilities & ~KNOWN_MACHINERY_CAPABILITIES) {
-			g_string_append_printf(why, "unknown machinery capability bits 0x%x",
-					       plugin->machinery.capabilities &
-						       ~KNOWN_MACHINERY_CAPABILITIES);
-			return FALSE;
-		}
-		const void *const slots[] = { (const void *)plugin->machinery.restore_start,
-					      (const void *)plugin->machinery.stop,
-					      (const void *)plugin->machinery.state };
-		return check_required_ops("machinery", names, slots, G_N_ELEMENTS(names), why);
-	} else {
-		const struct nbx_auxiliary_ops *raw = d->ops.auxiliary;
-		static const char *const names[] = { "start", "stop" };
-
-		if (!copy_sized(&plugin->auxiliary, sizeof plugin->auxiliary, raw,
-				raw->struct_size, AUXILIARY_OPS_SIZE_1_0, "auxiliary ops", why))
-			return FALSE;
-		if (plugin->auxiliary.capabilities != 0) {
-			g_string_append_printf(why, "unknown auxiliary capability bits 0x%x",
-					       plugin->auxiliary.capabilities);
-			return FALSE;
-		}
-		const void *const slots[] = { (const void *)plugin->auxiliary.start,
-					      (const void *)plugin->auxiliary.stop };
-		return check_required_ops("auxiliary", names, slots, G_N_ELEMENTS(names), why);
+	switch (d->kind) {
+	case NBX_PLUGIN_MACHINERY:
+		return check_machinery_ops(plugin, d->ops.machinery, why);
+	case NBX_PLUGIN_AUXILIARY:
+		return check_auxiliary_ops(plugin, d->ops.auxiliary, why);
+	default:
+		return check_guest_ops(plugin, d->ops.guest, why);
 	}
 }
 
@@ -286,11 +334,56 @@ import_schema(const struct nbx_config_schema *schema, const char *const *reserve
 	return imported;
 }
 
+/*
+ * A task's options come from a client over the network: nothing in them may
+ * name a host path that must exist, and they are flat (no groups).
+ */
+static gboolean
+task_field_is_allowed(const struct nbx_config_field *field, GString *why)
+{
+	guint32 type = field->type == NBX_FIELD_LIST ? nbx_field_element_type(field) : field->type;
+
+	switch (type) {
+	case NBX_FIELD_GROUP:
+	case NBX_FIELD_GROUP_LIST:
+	case NBX_FIELD_FILE:
+	case NBX_FIELD_DIRECTORY:
+	case NBX_FIELD_UNIX_SOCKET:
+	case NBX_FIELD_INTERFACE:
+		g_string_append_printf(why, "task_schema: %s: a %s cannot be a per-task option",
+				       field->name, nbx_field_type_name(type));
+		return FALSE;
+	default:
+		return TRUE;
+	}
+}
+
+static NbxSchema *
+import_task_schema(const struct nbx_config_schema *schema, GString *why)
+{
+	NbxSchema *imported = import_schema(schema, NULL, "task_schema", why);
+
+	if (imported == NULL)
+		return NULL;
+	for (const struct nbx_config_field *f = nbx_schema_fields(imported);
+	     f->type != NBX_FIELD_END; f++) {
+		if (!task_field_is_allowed(f, why)) {
+			nbx_schema_free(imported);
+			return NULL;
+		}
+	}
+	return imported;
+}
+
 static gboolean
 check_schemas(NbxPlugin *plugin, const struct nbx_plugin_descriptor *d, GString *why)
 {
-	if (d->kind == NBX_PLUGIN_AUXILIARY && d->machine_schema != NULL) {
+	if (d->kind != NBX_PLUGIN_MACHINERY && d->machine_schema != NULL) {
 		g_string_append(why, "machine_schema is only for machineries");
+		return FALSE;
+	}
+	if (d->kind == NBX_PLUGIN_MACHINERY && d->task_schema != NULL) {
+		g_string_append(why, "task_schema is only for auxiliaries and guest plugins");
 		return FALSE;
 	}
 	plugin->config_schema =
@@ -299,7 +392,10 @@ check_schemas(NbxPlugin *plugin, const struct nbx_plugin_descriptor *d, GString 
 		return FALSE;
 	plugin->machine_schema = import_schema(d->machine_schema, nbx_reserved_machine_keys,
 					       "machine_schema", why);
-	return plugin->machine_schema != NULL;
+	if (plugin->machine_schema == NULL)
+		return FALSE;
+	plugin->task_schema = import_task_schema(d->task_schema, why);
+	return plugin->task_schema != NULL;
 }
 
 /* Every check of the descriptor, in the order the ABI needs them done. */

@@ -18,9 +18,12 @@ typedef struct {
 	struct nbx_plugin_descriptor descriptor;
 	struct nbx_machinery_ops machinery;
 	struct nbx_auxiliary_ops auxiliary;
+	struct nbx_guest_ops guest;
 	/* Imported schemas; empty (never NULL) when the plugin has none. */
 	NbxSchema *config_schema;
 	NbxSchema *machine_schema;
+	/* ABI 1.2: per-task options; empty (never NULL) when the plugin takes none. */
+	NbxSchema *task_schema;
 } NbxPlugin;
 
 typedef struct {

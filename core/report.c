@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "report.h"
 
+#include "json_bounds.h"
+
+/* What a plugin may put into one report key (host->report_set_json). */
+#define REPORT_JSON_MAX_BYTES (1024 * 1024)
+#define REPORT_JSON_MAX_DEPTH 32
+
 struct nbx_report *
 nbx_report_new(void)
 {
@@ -38,6 +44,28 @@ nbx_report_set_integer(struct nbx_report *report, const char *key, gint64 value)
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
 
 	json_object_set_int_member(report->object, key, value);
+}
+
+void
+nbx_report_set_boolean(struct nbx_report *report, const char *key, gboolean value)
+{
+	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&report->lock);
+
+	json_object_set_boolean_member(report->object, key, value);
+}
+
+gboolean
+nbx_report_set_json(struct nbx_report *report, const char *key, const char *json, GError **error)
+{
+	JsonNode *node = nbx_json_parse_bounded(json, -1, REPORT_JSON_MAX_BYTES,
+						REPORT_JSON_MAX_DEPTH, error);
+	g_autoptr(GMutexLocker) locker = NULL;
+
+	if (node == NULL)
+		return FALSE;
+	locker = g_mutex_locker_new(&report->lock);
+	json_object_set_member(report->object, key, node);
+	return TRUE;
 }
 
 void

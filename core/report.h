@@ -18,6 +18,10 @@ void nbx_report_free(struct nbx_report *report);
 
 void nbx_report_set_string(struct nbx_report *report, const char *key, const char *value);
 void nbx_report_set_integer(struct nbx_report *report, const char *key, gint64 value);
+void nbx_report_set_boolean(struct nbx_report *report, const char *key, gboolean value);
+/* Refused (FALSE, @error) when @json does not parse, is over 1 MiB or nests over 32 deep. */
+gboolean nbx_report_set_json(struct nbx_report *report, const char *key, const char *json,
+			     GError **error);
 void nbx_report_add_file(struct nbx_report *report, const char *relative_path);
 
 /* A new reference to the collected object, for writing the report. */

@@ -304,6 +304,257 @@ test_release_at_shutdown(Fixture *f, gconstpointer data)
 	close(fds[1]);
 }
 
+/* ---- ABI 1.2: run, stdout/stderr descriptors, user, namespace, invoke_main ---- */
+
+typedef struct {
+	Fixture *f;
+	const char *const *argv;
+	gint64 deadline_us;
+	char out_buffer[64];
+	char err_buffer[64];
+	struct nbx_output out;
+	struct nbx_output err_out;
+	int32_t status;
+	gboolean ok;
+	struct nbx_error err;
+	uint32_t uid, gid;
+	const uint32_t *groups;
+	uint32_t n_groups;
+	const char *netns;
+} RunCall;
+
+static gpointer
+run_in_worker(gpointer data)
+{
+	RunCall *call = data;
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = call->argv, .stdin_fd = -1,
+				   .uid = call->uid, .gid = call->gid, .groups = call->groups,
+				   .n_groups = call->n_groups,
+				   .network_namespace = call->netns };
+
+	call->out = (struct nbx_output){ .struct_size = sizeof call->out,
+					 .buffer = call->out_buffer,
+					 .size = sizeof call->out_buffer };
+	call->err_out = (struct nbx_output){ .struct_size = sizeof call->err_out,
+					     .buffer = call->err_buffer,
+					     .size = sizeof call->err_buffer };
+	call->ok = call->f->host->run(call->f->host, &spawn, call->deadline_us, &call->out,
+				      &call->err_out, &call->status, &call->err);
+	return NULL;
+}
+
+/* A worker thread blocks in `run`; the main loop is not needed for it. */
+static void
+run_call(RunCall *call)
+{
+	g_thread_join(g_thread_new("worker", run_in_worker, call));
+}
+
+static void
+test_run_captures(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "sh", "-c", "echo out; echo err >&2; exit 5", NULL };
+	const char *flood[] = { "sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x", NULL };
+	RunCall call = { .f = f, .argv = argv };
+	RunCall big = { .f = f, .argv = flood };
+
+	run_call(&call);
+	g_assert_true(call.ok);
+	g_assert_true(WIFEXITED(call.status));
+	g_assert_cmpint(WEXITSTATUS(call.status), ==, 5);
+	g_assert_cmpstr(call.out_buffer, ==, "out\n");
+	g_assert_cmpstr(call.err_buffer, ==, "err\n");
+	g_assert_false(call.out.truncated);
+	/* More than fits: kept up to the buffer, the rest drained, the child not blocked. */
+	run_call(&big);
+	g_assert_true(big.ok);
+	g_assert_cmpint(WEXITSTATUS(big.status), ==, 0);
+	g_assert_cmpuint(big.out.length, ==, sizeof big.out_buffer - 1);
+	g_assert_true(big.out.truncated);
+	g_assert_cmpuint(strlen(big.out_buffer), ==, sizeof big.out_buffer - 1);
+}
+
+static void
+test_run_deadline(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "sleep", "600", NULL };
+	RunCall call = { .f = f, .argv = argv };
+	NbxPluginInstance *instance = g_ptr_array_index(f->setup->machineries, 0);
+
+	call.deadline_us = g_get_monotonic_time() + G_USEC_PER_SEC / 5;
+	run_call(&call);
+	g_assert_false(call.ok);
+	g_assert_cmpint(call.err.code, ==, NBX_ERROR_TIMEOUT);
+	g_assert_cmpstr(call.err.message, ==,
+			"sleep did not finish before its deadline and was killed");
+	/* Killed and reaped by `run` itself: nothing is left tracked. */
+	g_assert_cmpuint(g_hash_table_size(instance->children), ==, 0);
+}
+
+static void
+test_run_refuses_async_fields(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "true", NULL };
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1,
+				   .output_path = "/tmp/x" };
+	struct nbx_error err = { 0 };
+	int32_t status;
+
+	g_assert_false(f->host->run(f->host, &spawn, 0, NULL, NULL, &status, &err));
+	g_assert_cmpint(err.code, ==, NBX_ERROR_INVALID);
+}
+
+/* stdout to a pipe of the plugin's, stderr to output_path: never mixed. */
+static void
+test_spawn_stdout_fd(Fixture *f, gconstpointer data)
+{
+	ChildRun run = { .f = f };
+	const char *argv[] = { "sh", "-c", "echo data; echo diagnostics >&2", NULL };
+	g_autofree char *log_path = g_build_filename(f->dir, "stderr.log", NULL);
+	g_autofree char *log = NULL;
+	char buffer[64] = { 0 };
+	int fds[2];
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1,
+				   .output_path = log_path, .on_exit = on_child_exit,
+				   .user_data = &run };
+
+	g_assert_cmpint(pipe(fds), ==, 0);
+	spawn.stdout_fd = fds[1];
+	g_assert_true(f->host->spawn(f->host, &spawn, &run.pid, &run.err));
+	close(fds[1]);
+	g_assert_cmpint(read(fds[0], buffer, sizeof buffer - 1), ==, 5);
+	g_assert_cmpstr(buffer, ==, "data\n");
+	close(fds[0]);
+	g_main_loop_run(f->loop);
+	g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+	g_assert_cmpstr(log, ==, "diagnostics\n");
+}
+
+static void
+test_spawn_as_user(Fixture *f, gconstpointer data)
+{
+	const char *argv[] = { "sh", "-c", "id -u; id -g; id -G; grep ^Groups /proc/self/status",
+			       NULL };
+	const uint32_t groups[] = { 65533 };
+	RunCall call = { .f = f, .argv = argv, .uid = 65534, .gid = 65534, .groups = groups,
+			 .n_groups = 1 };
+	RunCall half = { .f = f, .argv = argv, .uid = 65534 };
+
+	if (geteuid() != 0) {
+		g_test_skip("switching users needs root");
+		return;
+	}
+	run_call(&call);
+	g_assert_true(call.ok);
+	g_assert_cmpstr(call.out_buffer, ==, "65534\n65534\n65534 65533\nGroups:\t65533 \n");
+	run_call(&half);
+	g_assert_false(half.ok);
+	g_assert_cmpint(half.err.code, ==, NBX_ERROR_INVALID);
+}
+
+static void
+test_spawn_network_namespace(Fixture *f, gconstpointer data)
+{
+	const char *readlink_argv[] = { "readlink", "/proc/self/ns/net", NULL };
+	const char *unshare_argv[] = { "unshare", "--net", "sleep", "600", NULL };
+	g_autofree char *theirs = NULL, *ns_path = NULL;
+	g_autoptr(GError) error = NULL;
+	RunCall inside = { .f = f, .argv = readlink_argv };
+	RunCall missing = { .f = f, .argv = readlink_argv, .netns = "/run/netns/nbx-no-such-ns" };
+	GPid holder;
+
+	if (geteuid() != 0) {
+		g_test_skip("a network namespace needs root");
+		return;
+	}
+	/* A namespace of this test's own, held by a process it ends by pid. */
+	g_assert_true(g_spawn_async(NULL, (char **)unshare_argv, NULL,
+				    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+				    &holder, &error));
+	ns_path = g_strdup_printf("/proc/%d/ns/net", holder);
+	/* Wait until unshare has moved into its namespace (it then execs sleep). */
+	for (int i = 0; i < 6000; i++) {
+		g_autofree char *mine = g_file_read_link("/proc/self/ns/net", NULL);
+
+		g_free(theirs);
+		theirs = g_file_read_link(ns_path, NULL);
+		if (theirs != NULL && g_strcmp0(theirs, mine) != 0)
+			break;
+		g_usleep(10000);
+	}
+	inside.netns = ns_path;
+	run_call(&inside);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	g_assert_true(inside.ok);
+	g_assert_true(g_str_has_prefix(inside.out_buffer, theirs));
+	run_call(&missing);
+	g_assert_false(missing.ok);
+	g_assert_cmpint(missing.err.code, ==, NBX_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(missing.err.message, "/run/netns/nbx-no-such-ns"));
+}
+
+typedef struct {
+	Fixture *f;
+	GThread *ran_on;
+} InvokeRun;
+
+static void
+on_main(void *user_data)
+{
+	InvokeRun *run = user_data;
+
+	run->ran_on = g_thread_self();
+	g_main_loop_quit(run->f->loop);
+}
+
+static gpointer
+invoke_from_worker(gpointer data)
+{
+	InvokeRun *run = data;
+
+	g_assert_cmpuint(run->f->host->invoke_main(run->f->host, on_main, run), >, 0);
+	return NULL;
+}
+
+static void
+test_invoke_main(Fixture *f, gconstpointer data)
+{
+	InvokeRun run = { .f = f };
+
+	g_thread_join(g_thread_new("worker", invoke_from_worker, &run));
+	g_main_loop_run(f->loop);
+	g_assert_true(run.ran_on == g_thread_self());
+}
+
+static void
+test_report_json(Fixture *f, gconstpointer data)
+{
+	struct nbx_report *report = nbx_report_new();
+	g_autoptr(JsonObject) object = NULL;
+	g_autofree char *deep = g_strnfill(100000, '[');
+	struct nbx_error err = { 0 };
+
+	f->host->report_set_boolean(f->host, report, "time_set", true);
+	g_assert_true(f->host->report_set_json(f->host, report, "agent",
+					       "{\"version\": \"0.22\", \"features\": [\"a\"]}",
+					       &err));
+	g_assert_false(f->host->report_set_json(f->host, report, "deep", deep, &err));
+	g_assert_cmpint(err.code, ==, NBX_ERROR_INVALID);
+	g_assert_nonnull(strstr(err.message, "more than 32 levels"));
+	memset(&err, 0, sizeof err);
+	g_assert_false(f->host->report_set_json(f->host, report, "bad", "{\"a\": ", &err));
+	g_assert_cmpint(err.code, ==, NBX_ERROR_INVALID);
+	object = nbx_report_ref_object(report);
+	g_assert_true(json_object_get_boolean_member(object, "time_set"));
+	g_assert_cmpstr(json_object_get_string_member(
+				json_object_get_object_member(object, "agent"), "version"),
+			==, "0.22");
+	g_assert_false(json_object_has_member(object, "deep"));
+	g_assert_false(json_object_has_member(object, "bad"));
+	nbx_report_free(report);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -317,5 +568,13 @@ main(int argc, char **argv)
 	ADD("/host/sources", test_sources);
 	ADD("/host/report-and-state", test_report_and_state);
 	ADD("/host/release-at-shutdown", test_release_at_shutdown);
+	ADD("/host/run-captures", test_run_captures);
+	ADD("/host/run-deadline", test_run_deadline);
+	ADD("/host/run-refuses-async-fields", test_run_refuses_async_fields);
+	ADD("/host/spawn-stdout-fd", test_spawn_stdout_fd);
+	ADD("/host/spawn-as-user", test_spawn_as_user);
+	ADD("/host/spawn-network-namespace", test_spawn_network_namespace);
+	ADD("/host/invoke-main", test_invoke_main);
+	ADD("/host/report-json", test_report_json);
 	return g_test_run();
 }

@@ -62,7 +62,16 @@ test_refusals(void)
 	assert_refused(registry, "no-descriptor.so",
 		       "refused: no symbol nestbox_plugin_descriptor: not a nestbox plugin");
 	assert_refused(registry, "unknown-kind.so",
-		       "refused: unknown plugin kind 7 (1 = machinery, 2 = auxiliary)");
+		       "refused: unknown plugin kind 7 (1 = machinery, 2 = auxiliary, 3 = guest)");
+	assert_refused(registry, "guest-missing-ops.so",
+		       "refused: guest without required ops: disconnect, upload, execute");
+	assert_refused(registry, "guest-old-abi.so",
+		       "refused: a guest plugin needs plugin ABI 1.2 or newer, it was built for "
+		       "1.1");
+	assert_refused(registry, "task-schema-file.so",
+		       "refused: task_schema: script: a file path cannot be a per-task option");
+	assert_refused(registry, "task-schema-machinery.so",
+		       "refused: task_schema is only for auxiliaries and guest plugins");
 	assert_refused(registry, "missing-ops.so",
 		       "refused: machinery without required ops: stop, state");
 	assert_refused(registry, "bad-schema.so",
@@ -70,7 +79,7 @@ test_refusals(void)
 		       "greater than max 1");
 	assert_refused(registry, "good_duplicate.so", "refused: plugin name \"fake\" is already "
 						      "taken by ");
-	g_assert_cmpuint(registry->refusals->len, ==, 8);
+	g_assert_cmpuint(registry->refusals->len, ==, 12);
 
 	/* The good plugin among them loads, and only it. */
 	g_assert_cmpuint(registry->plugins->len, ==, 1);

@@ -49,6 +49,54 @@ static const struct nbx_config_schema schema = {
 #define BROKEN_NAME "broken"
 #endif
 
+#ifdef BROKEN_GUEST_MISSING_OPS
+static bool
+guest_connect(void *instance, const struct nbx_guest_context *context, void **session,
+	      struct nbx_guest_info *info, const struct nbx_call *call, struct nbx_error *err)
+{
+	return true;
+}
+
+/* A guest plugin with only `connect`: disconnect, upload and execute are required. */
+static const struct nbx_guest_ops guest_ops = {
+	.struct_size = sizeof(struct nbx_guest_ops),
+	.connect = guest_connect,
+};
+#endif
+
+#if defined(BROKEN_TASK_SCHEMA) || defined(BROKEN_MACHINERY_TASK_SCHEMA)
+static bool
+aux_start(void *instance, const struct nbx_aux_context *context, void **analysis_data,
+	  const struct nbx_call *call, struct nbx_error *err)
+{
+	return true;
+}
+
+static bool
+aux_stop(void *instance, const struct nbx_aux_context *context, void *analysis_data,
+	 const struct nbx_call *call, struct nbx_error *err)
+{
+	return true;
+}
+
+static const struct nbx_auxiliary_ops aux_ops __attribute__((unused)) = {
+	.struct_size = sizeof(struct nbx_auxiliary_ops),
+	.start = aux_start,
+	.stop = aux_stop,
+};
+
+/* A task's options come from clients: a host path in them is refused. */
+static const struct nbx_config_field task_fields[] = {
+	{ .name = "script", .type = NBX_FIELD_FILE, .doc = "A host file" },
+	{ 0 },
+};
+static const struct nbx_config_schema task_schema = {
+	.struct_size = sizeof(struct nbx_config_schema),
+	.field_size = sizeof(struct nbx_config_field),
+	.fields = task_fields,
+};
+#endif
+
 #if defined(BROKEN_NO_DESCRIPTOR)
 /* Exports something, but not the descriptor. */
 __attribute__((visibility("default"))) int not_a_descriptor = 1;
@@ -76,6 +124,30 @@ NBX_PLUGIN_EXPORT const struct nbx_plugin_descriptor nestbox_plugin_descriptor =
 	.description = "broken on purpose",
 	.ops.machinery = &ops,
 };
+#elif defined(BROKEN_GUEST_MISSING_OPS)
+NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_GUEST, .name = BROKEN_NAME, .version = "1.0",
+		  .description = "broken on purpose", .ops.guest = &guest_ops);
+#elif defined(BROKEN_GUEST_OLD_ABI)
+/* A guest plugin that claims ABI 1.1, before guest plugins existed. */
+NBX_PLUGIN_EXPORT extern const struct nbx_plugin_descriptor nestbox_plugin_descriptor;
+NBX_PLUGIN_EXPORT const struct nbx_plugin_descriptor nestbox_plugin_descriptor = {
+	.abi_major = NBX_ABI_MAJOR,
+	.abi_minor = 1,
+	.struct_size = sizeof(struct nbx_plugin_descriptor),
+	.kind = NBX_PLUGIN_GUEST,
+	.name = BROKEN_NAME,
+	.version = "1.0",
+	.description = "broken on purpose",
+	.ops.machinery = &ops,
+};
+#elif defined(BROKEN_TASK_SCHEMA)
+NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_AUXILIARY, .name = BROKEN_NAME, .version = "1.0",
+		  .description = "broken on purpose", .ops.auxiliary = &aux_ops,
+		  .task_schema = &task_schema);
+#elif defined(BROKEN_MACHINERY_TASK_SCHEMA)
+NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = BROKEN_NAME, .version = "1.0",
+		  .description = "broken on purpose", .ops.machinery = &ops,
+		  .task_schema = &task_schema);
 #else
 NBX_PLUGIN_DEFINE(
 #ifdef BROKEN_KIND
