@@ -36,7 +36,8 @@
 #include "dsn.h"
 #include "event_loop.h"
 #include "libvirt_error.h"
-#include "libvirt_machinery.h"
+#include "domain_op.h"
+#include "libvirt_instance.h"
 #include "snapshots.h"
 
 static const struct nbx_config_field libvirt_fields[] = {
@@ -75,36 +76,6 @@ static const struct nbx_config_schema libvirt_machine_schema = {
 
 /* ---- instance ----------------------------------------------------------- */
 
-static const char *
-dsn_of(Libvirt *lv, const struct nbx_config_node *machine_node)
-{
-	const char *dsn = NULL;
-
-	if (machine_node != NULL)
-		dsn = lv->host->config_string(lv->host, machine_node, "dsn");
-	return dsn != NULL ? dsn : lv->dsn;
-}
-
-const char *
-lv_dsn_of(Libvirt *lv, const struct nbx_machine *machine)
-{
-	return dsn_of(lv, machine->config);
-}
-
-/* The connection of @dsn, made on first use; lv->lock held. */
-static LvConnection *
-connection_for_locked(Libvirt *lv, const char *dsn, const struct nbx_config_node *node)
-{
-	LvConnection *c = g_hash_table_lookup(lv->connections, dsn);
-
-	if (c == NULL) {
-		c = lv_connection_new(&lv->settings, dsn);
-		g_hash_table_insert(lv->connections, g_strdup(dsn), c);
-		g_hash_table_insert(lv->dsn_nodes, g_strdup(dsn), (gpointer)node);
-	}
-	return c;
-}
-
 static bool
 machine_enabled(Libvirt *lv, const struct nbx_config_node *node)
 {
@@ -129,21 +100,12 @@ make_connections(Libvirt *lv)
 
 		if (node == NULL || !machine_enabled(lv, node))
 			continue;
-		connection_for_locked(lv, dsn_of(lv, node), own != NULL ? node : NULL);
+		lv_connection_for_locked(lv, lv_dsn_of_node(lv, node), own != NULL ? node : NULL);
 		made++;
 	}
 	if (made == 0)
-		connection_for_locked(lv, lv->dsn, NULL);
+		lv_connection_for_locked(lv, lv->dsn, NULL);
 	g_mutex_unlock(&lv->lock);
-}
-
-static void
-machine_free(gpointer data)
-{
-	LvMachine *m = data;
-
-	g_mutex_clear(&m->start_lock);
-	g_free(m);
 }
 
 static int64_t
@@ -180,7 +142,7 @@ libvirt_init(const struct nbx_host *host, void **instance, struct nbx_error *err
 	lv->connections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)lv_connection_free);
 	lv->dsn_nodes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	lv->machines = g_ptr_array_new_with_free_func(machine_free);
+	lv->machines = g_ptr_array_new_with_free_func(lv_machine_free);
 	/* Opened by check, right after: init must not block on a slow hypervisor. */
 	make_connections(lv);
 	*instance = lv;
@@ -198,33 +160,6 @@ libvirt_shutdown(void *instance)
 	g_ptr_array_unref(lv->machines);
 	g_mutex_clear(&lv->lock);
 	g_free(lv);
-}
-
-static LvMachine *
-machine_of(Libvirt *lv, struct nbx_machine *machine)
-{
-	LvMachine *m;
-
-	g_mutex_lock(&lv->lock);
-	m = machine->plugin_data;
-	if (m == NULL) {
-		m = g_new0(LvMachine, 1);
-		m->machine = machine;
-		g_mutex_init(&m->start_lock);
-		m->connection = connection_for_locked(lv, dsn_of(lv, machine->config),
-						      machine->config);
-		lv_connection_add_machine(m->connection, m);
-		g_ptr_array_add(lv->machines, m);
-		machine->plugin_data = m;
-	}
-	g_mutex_unlock(&lv->lock);
-	return m;
-}
-
-LvMachine *
-lv_machine_of(Libvirt *lv, struct nbx_machine *machine)
-{
-	return machine_of(lv, machine);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -334,7 +269,7 @@ check_snapshot(Libvirt *lv, struct nbx_machine *machine, virDomainPtr dom,
 			return;
 		}
 		/* The current one may be a commit's: generation 0 is the one before. */
-		snapshot = lv_generation0_snapshot(lv, machine, dom, dsn_of(lv, machine->config),
+		snapshot = lv_generation0_snapshot(lv, machine, dom, lv_dsn_of(lv, machine),
 						   &resolve);
 		if (snapshot != NULL)
 			virDomainSnapshotFree(snapshot);
@@ -402,7 +337,7 @@ libvirt_check_machine(void *instance, struct nbx_machine *machine, struct nbx_ch
 {
 	Libvirt *lv = instance;
 	const struct nbx_host *host = lv->host;
-	LvMachine *m = machine_of(lv, machine);
+	LvMachine *m = lv_machine_of(lv, machine);
 	struct nbx_error open_err = { 0 };
 	LvDomainState state = { 0 };
 	virConnectPtr conn;
@@ -441,37 +376,6 @@ libvirt_check_machine(void *instance, struct nbx_machine *machine, struct nbx_ch
 
 /* ---- machine ops -------------------------------------------------------- */
 
-void
-lv_op_end(Op *op)
-{
-	if (op->dom != NULL)
-		virDomainFree(op->dom);
-	if (op->conn != NULL)
-		virConnectClose(op->conn);
-}
-
-bool
-lv_op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call,
-	    uint32_t allowed_flags, Op *op, struct nbx_error *err)
-{
-	if ((call->flags & ~allowed_flags) != 0) {
-		lv->host->error_set(lv->host, err, NBX_ERROR_NOT_SUPPORTED, "unknown flags 0x%x",
-				    call->flags & ~allowed_flags);
-		return false;
-	}
-	op->m = machine_of(lv, machine);
-	op->conn = lv_connection_get(op->m->connection, err);
-	if (op->conn == NULL)
-		return false;
-	op->dom = virDomainLookupByName(op->conn, machine->label);
-	if (op->dom == NULL) {
-		lv_error_set(lv->host, err, "domain %s on %s", machine->label,
-			     lv_connection_dsn(op->m->connection));
-		return false;
-	}
-	return true;
-}
-
 static bool
 op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call, Op *op,
 	 struct nbx_error *err)
@@ -479,69 +383,6 @@ op_begin(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call, 
 	return lv_op_begin(lv, machine, call, 0, op, err);
 }
 
-bool
-lv_past_deadline(Libvirt *lv, const struct nbx_call *call, const char *what, struct nbx_error *err)
-{
-	if (call->deadline_us == 0 || lv->host->monotonic_us(lv->host) < call->deadline_us)
-		return false;
-	lv->host->error_set(lv->host, err, NBX_ERROR_TIMEOUT, "deadline passed %s", what);
-	return true;
-}
-
-/* A failed start leaves no running domain behind. */
-void
-lv_undo_start(Op *op)
-{
-	LvDomainState state = { 0 };
-
-	if (virDomainIsActive(op->dom) == 1)
-		virDomainDestroy(op->dom);
-	virResetLastError();
-	lv_connection_report(op->m->connection, op->m, op->dom, &state, NULL);
-	lv_domain_state_clear(&state);
-}
-
-bool
-lv_started(Libvirt *lv, Op *op, const char *how, struct nbx_error *err)
-{
-	LvDomainState state = { 0 };
-	bool ok;
-
-	if (!lv_connection_report(op->m->connection, op->m, op->dom, &state, err))
-		return false;
-	ok = state.state == NBX_MACHINE_RUNNING || state.state == NBX_MACHINE_PAUSED;
-	if (!ok)
-		lv->host->error_set(lv->host, err, NBX_ERROR_HYPERVISOR,
-				    "domain %s is %s after %s", op->m->machine->label,
-				    state.description, how);
-	lv_domain_state_clear(&state);
-	return ok;
-}
-
-bool
-lv_power_off(Libvirt *lv, Op *op, struct nbx_error *err)
-{
-	const char *label = op->m->machine->label;
-	LvDomainState state = { 0 };
-	bool ok = true;
-
-	/* "Not running" from destroy means someone was faster: off is what we want. */
-	if (virDomainIsActive(op->dom) == 1 && virDomainDestroy(op->dom) < 0 &&
-	    lv_error_last_code() != VIR_ERR_OPERATION_INVALID) {
-		lv_error_set(lv->host, err, "destroy of domain %s on %s", label,
-			     lv_connection_dsn(op->m->connection));
-		ok = false;
-	}
-	if (ok && !lv_connection_report(op->m->connection, op->m, op->dom, &state, err))
-		ok = false;
-	else if (ok && state.state != NBX_MACHINE_POWEROFF) {
-		lv->host->error_set(lv->host, err, NBX_ERROR_HYPERVISOR,
-				    "domain %s is still %s after destroy", label, state.description);
-		ok = false;
-	}
-	lv_domain_state_clear(&state);
-	return ok;
-}
 
 static bool
 restore_start_locked(Libvirt *lv, struct nbx_machine *machine, const struct nbx_call *call,
@@ -746,7 +587,7 @@ libvirt_dump_memory(void *instance, struct nbx_machine *machine, const struct nb
 		    const char *path, struct nbx_error *err)
 {
 	Libvirt *lv = instance;
-	const char *dsn = dsn_of(lv, machine->config);
+	const char *dsn = lv_dsn_of(lv, machine);
 	Op op = { 0 };
 	bool ok;
 	int fd;

@@ -33,7 +33,7 @@
 #include <nestbox/plugin.h>
 #include <stdbool.h>
 
-#include "libvirt_machinery.h"
+#include "domain_op.h"
 
 /*
  * The libvirt snapshot generation @generation_dir names, NULL for generation

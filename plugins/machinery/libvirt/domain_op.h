@@ -1,31 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Inside the libvirt machinery: the instance and what every machine op
- * starts and ends with, shared by the ops (libvirt_machinery.c) and the
- * snapshot generations (snapshots.c). Not part of any ABI.
+ * Inside the libvirt machinery: what every machine op starts and ends with
+ * (its machine, connection and domain), and the steps several ops share,
+ * the machine ops (libvirt_machinery.c) and the snapshot generations
+ * (snapshots.c) alike. Not part of any ABI.
  */
 #pragma once
 
-#include <glib.h>
 #include <libvirt/libvirt.h>
 #include <nestbox/plugin.h>
 #include <stdbool.h>
 
-#include "connection.h"
-
-typedef struct {
-	const struct nbx_host *host;
-	LvSettings settings;
-	const char *dsn;
-	/* Guards @connections and @machines: ops on different machines run at once. */
-	GMutex lock;
-	/* dsn -> LvConnection *, owned. */
-	GHashTable *connections;
-	/* dsn -> the machine node that first named it (NULL: the plugin's own dsn). */
-	GHashTable *dsn_nodes;
-	/* LvMachine *, owned. */
-	GPtrArray *machines;
-} Libvirt;
+#include "libvirt_instance.h"
 
 /* What every machine op starts with: its machine, connection and domain. */
 typedef struct {
@@ -33,12 +19,6 @@ typedef struct {
 	virConnectPtr conn;
 	virDomainPtr dom;
 } Op;
-
-/* The dsn of a machine (its own `dsn`, else the plugin's). */
-const char *lv_dsn_of(Libvirt *lv, const struct nbx_machine *machine);
-
-/* The plugin's record of @machine (its connection), made on first use. */
-LvMachine *lv_machine_of(Libvirt *lv, struct nbx_machine *machine);
 
 /*
  * Fills @op for @machine: fails with NBX_ERROR_NOT_SUPPORTED on a bit of
