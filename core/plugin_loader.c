@@ -15,7 +15,7 @@
 #define MACHINERY_OPS_SIZE_1_0 END_OF(struct nbx_machinery_ops, handle_paused)
 #define AUXILIARY_OPS_SIZE_1_0 END_OF(struct nbx_auxiliary_ops, stop)
 /* Guest plugins came with ABI 1.2: their smallest table is 1.2's. */
-#define GUEST_OPS_SIZE_1_2 END_OF(struct nbx_guest_ops, agent_log)
+#define GUEST_OPS_SIZE_1_2 END_OF(struct nbx_guest_ops, check_task)
 #define KNOWN_MACHINERY_CAPABILITIES NBX_MACHINERY_CAP_STATE_EVENTS
 
 /* Names that `--config-template` uses for the core's own files. */

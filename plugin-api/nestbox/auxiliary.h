@@ -129,6 +129,21 @@ struct nbx_auxiliary_ops {
 	 */
 	bool (*stop)(void *instance, const struct nbx_aux_context *context, void *analysis_data,
 		     const struct nbx_call *call, struct nbx_error *err);
+
+	/* ---- ABI 1.2 ---- */
+
+	/**
+	 * check_task - (optional) checks of a task's options that the
+	 * `task_schema` cannot express (a route this host has not configured,
+	 * a filter that does not compile). Called when a task is SUBMITTED,
+	 * after its options passed the schema, on the main thread; it must not
+	 * block. @options is this plugin's options node of the task (defaults
+	 * filled in). Report each problem with host->check_report(check,
+	 * options, key, ...): the task is then refused with 400 naming
+	 * `options.PLUGIN.KEY`. Return false only when checking itself failed.
+	 */
+	bool (*check_task)(void *instance, const struct nbx_config_node *options,
+			   struct nbx_check *check, struct nbx_error *err);
 };
 
 #ifdef __cplusplus

@@ -348,6 +348,10 @@ struct nbx_guest_ops {
 	 */
 	bool (*agent_log)(void *instance, void *session, int fd, int64_t max_bytes,
 			  const struct nbx_call *call, struct nbx_error *err);
+
+	/** check_task - (optional) as in `struct nbx_auxiliary_ops`. */
+	bool (*check_task)(void *instance, const struct nbx_config_node *options,
+			   struct nbx_check *check, struct nbx_error *err);
 };
 
 #ifdef __cplusplus

@@ -18,8 +18,8 @@
  * while the table is valid, EXCEPT:
  *  - `machine_declare`, only from inside the `load_machines` op it was
  *    handed the loader for;
- *  - `check_report`, only from inside the `check`/`check_machine` op it was
- *    handed the check for.
+ *  - `check_report`, only from inside the `check`, `check_machine` or
+ *    `check_task` op it was handed the check for.
  * Callbacks registered with `watch_fd`, `add_timeout` and `spawn` run on
  * the core's main thread. They must not block: an op running on a worker
  * thread may wait (on a condition variable of the plugin's own) for an
@@ -366,7 +366,8 @@ struct nbx_host {
 	 * check_report - report one configuration problem from inside a
 	 * `check` or `check_machine` op. The core prints it as
 	 * `file:line: key.path: message` using @node (NULL: the plugin's root)
-	 * and @key (NULL: the node itself). Report every problem found, not
+	 * and @key (NULL: the node itself). From inside `check_task` (ABI 1.2)
+	 * it refuses the task, naming `options.PLUGIN.KEY`. Report every problem found, not
 	 * only the first: the user fixes them all in one go.
 	 */
 	void (*check_report)(const struct nbx_host *host, struct nbx_check *check,

@@ -66,7 +66,8 @@
  *    `enum nbx_snapshot_file_role`, and the core machine key `base_machine`.
  *  - 1.2: guest plugins, the third kind (guest.h, `NBX_PLUGIN_GUEST`,
  *    `ops.guest`); per-task option schemas (`task_schema`); machinery ops
- *    `free_machine`, `prepare`, `discard`; `struct nbx_machine`
+ *    `free_machine`, `prepare`, `discard`; auxiliary and guest op
+ *    `check_task`; `struct nbx_machine`
  *    `.network_namespace`; `struct nbx_spawn` stdout/stderr descriptors,
  *    uid/gid/groups and network namespace; host services `run`,
  *    `invoke_main`, `report_set_boolean`, `report_set_json`;
