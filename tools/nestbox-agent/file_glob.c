@@ -165,7 +165,7 @@ nba_glob(const char *pattern, size_t limit, size_t max_entries, struct nba_glob_
 	free(copy);
 	if (rc != 0)
 		nba_glob_free(out);
-	else
+	else if (out->count > 0)
 		qsort(out->files, out->count, sizeof *out->files, by_path);
 	return rc;
 }

@@ -74,6 +74,25 @@ temp_spool(struct upload *up, struct nba_error *err)
 	return 0;
 }
 
+static bool
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return false;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
 static enum nba_file_take
 upload_begin(void *ctx, const char *name, const struct nba_form *form, struct nba_error *err)
 {
@@ -101,22 +120,13 @@ static bool
 upload_write(void *ctx, const void *data, size_t len, struct nba_error *err)
 {
 	struct upload *up = ctx;
-	const char *p = data;
 
-	while (len > 0) {
-		ssize_t n = write(up->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			nba_error_set(err, 500, "Error storing file: writing after %llu bytes: %s",
-				      (unsigned long long)up->bytes, strerror(n < 0 ? errno : EIO));
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-		up->bytes += (uint64_t)n;
+	if (!write_all(up->fd, data, len)) {
+		nba_error_set(err, 500, "Error storing file: writing after %llu bytes: %s",
+			      (unsigned long long)up->bytes, strerror(errno));
+		return false;
 	}
+	up->bytes += len;
 	return true;
 }
 
@@ -131,31 +141,59 @@ upload_discard(struct upload *up)
 	up->next_to_destination = false;
 }
 
+/* Copies @len bytes from @in to @out: copy_file_range, or read/write where it cannot. */
+static int
+copy_bytes(int in, int out, uint64_t len)
+{
+	loff_t offset = 0;
+	bool plain = false;
+	char buf[65536];
+
+	while ((uint64_t)offset < len) {
+		ssize_t n;
+
+		if (!plain) {
+			n = copy_file_range(in, &offset, out, NULL, len - (uint64_t)offset, 0);
+			/* older kernels: not across file systems, or not at all */
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+				      errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			n = pread(in, buf, sizeof buf, offset);
+			if (n > 0 && !write_all(out, buf, (size_t)n))
+				return errno ? errno : EIO;
+			if (n > 0)
+				offset += n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+	}
+	return 0;
+}
+
 /* The spooled file copied to a temporary file next to @dest. */
 static int
 move_spool_next_to(struct upload *up, const char *dest, struct nba_error *err)
 {
 	int spool = up->fd;
-	loff_t in = 0;
+	int rc;
 
 	up->fd = -1;
 	if (temp_next_to(up, dest, err) != 0) {
 		close(spool);
 		return -1;
 	}
-	while ((uint64_t)in < up->bytes) {
-		ssize_t n = copy_file_range(spool, &in, up->fd, NULL, up->bytes - (uint64_t)in, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			nba_error_set(err, 500, "Error storing file: copying the spooled upload: %s",
-				      strerror(n < 0 ? errno : EIO));
-			close(spool);
-			return -1;
-		}
-	}
+	rc = copy_bytes(spool, up->fd, up->bytes);
 	close(spool);
+	if (rc != 0) {
+		nba_error_set(err, 500, "Error storing file: copying the spooled upload: %s",
+			      strerror(rc));
+		return -1;
+	}
 	return 0;
 }
 

@@ -21,11 +21,17 @@
  * that closing does not reset the connection before the client read it. */
 #define DRAIN_MS 2000
 #define DRAIN_BYTES (1024 * 1024)
+/* Connections over --max-connections still get a thread, this many, only
+ * to read their head and answer 503 (closing at once could reset the
+ * connection before the client reads the refusal); beyond, they are closed. */
+#define BUSY_SLOTS 16
+#define BUSY_HEAD_MS 2000
 
 struct conn_start {
 	struct nba_agent *agent;
 	int fd;
 	struct sockaddr_storage peer;
+	bool busy; /* over the cap: answer 503 */
 };
 
 int64_t
@@ -113,6 +119,20 @@ describe_peer(struct nba_conn *c)
 	}
 }
 
+/* Over the cap: the head read (briefly) and a 503. */
+static void
+refuse_busy(struct nba_agent *agent, struct nba_conn *c)
+{
+	struct nba_request *req = malloc(sizeof *req);
+	struct nba_error err = { 0 };
+
+	if (req != NULL && nba_request_read_head(&c->reader, req, &err))
+		c->version_minor = req->version_minor;
+	free(req);
+	nba_reply_error(c, 503, "%d connections are being served (--max-connections): try again",
+			agent->opt.max_connections);
+}
+
 static void *
 connection_thread(void *arg)
 {
@@ -127,10 +147,13 @@ connection_thread(void *arg)
 		c->fd = start->fd;
 		c->peer_addr = start->peer;
 		c->idle_ms = agent->opt.timeout_s * 1000;
-		c->head_deadline_ms = nba_now_ms() + c->idle_ms;
+		c->head_deadline_ms = nba_now_ms() + (start->busy ? BUSY_HEAD_MS : c->idle_ms);
 		describe_peer(c);
 		nba_reader_init(&c->reader, conn_read, c);
-		nba_handle_request(agent, c);
+		if (start->busy)
+			refuse_busy(agent, c);
+		else
+			nba_handle_request(agent, c);
 		exit_after = c->exit_after;
 		drain_and_close(c);
 		free(c);
@@ -144,33 +167,19 @@ connection_thread(void *arg)
 	return NULL;
 }
 
-/* Over the cap: a short 503, best effort, without a thread. */
-static void
-refuse_busy(int fd, int max)
-{
-	char answer[256];
-	int n = snprintf(answer, sizeof answer,
-			 "HTTP/1.0 503 Service Unavailable\r\nConnection: close\r\n"
-			 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-			 (int)strlen("{\"message\": \"too many connections\", \"error_code\": 503}"),
-			 "{\"message\": \"too many connections\", \"error_code\": 503}");
-
-	send(fd, answer, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-	nba_log("refused a connection: %d are open (--max-connections)", max);
-}
-
 static void
 start_connection(struct nba_agent *agent, int fd, const struct sockaddr_storage *peer)
 {
+	int open = atomic_fetch_add(&agent->connections, 1);
 	struct conn_start *start;
 	pthread_attr_t attr;
 	pthread_t thread;
 	int rc = -1;
 
-	if (atomic_fetch_add(&agent->connections, 1) >= agent->opt.max_connections) {
+	if (open >= agent->opt.max_connections + BUSY_SLOTS) {
 		atomic_fetch_sub(&agent->connections, 1);
-		refuse_busy(fd, agent->opt.max_connections);
+		close(fd);
+		nba_log("closed a connection at once: %d are open", open);
 		return;
 	}
 	start = malloc(sizeof *start);
@@ -178,6 +187,7 @@ start_connection(struct nba_agent *agent, int fd, const struct sockaddr_storage 
 		start->agent = agent;
 		start->fd = fd;
 		start->peer = *peer;
+		start->busy = open >= agent->opt.max_connections;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		rc = pthread_create(&thread, &attr, connection_thread, start);
