@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 
 extern char **environ;
 
@@ -17,9 +18,16 @@ file_actions(posix_spawn_file_actions_t *fa, const char *cwd, int out_fd, int er
 	if ((rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(fa, out_fd, 1)) != 0 ||
 	    (rc = posix_spawn_file_actions_adddup2(fa, err_fd, 2)) != 0 ||
-	    (cwd != NULL && (rc = posix_spawn_file_actions_addchdir_np(fa, cwd)) != 0) ||
-	    (rc = posix_spawn_file_actions_addclosefrom_np(fa, 3)) != 0)
-		posix_spawn_file_actions_destroy(fa);
+	    (cwd != NULL && (rc = posix_spawn_file_actions_addchdir_np(fa, cwd)) != 0))
+		goto fail;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	/* every descriptor of the agent is close-on-exec; this is the second lock */
+	if ((rc = posix_spawn_file_actions_addclosefrom_np(fa, 3)) != 0)
+		goto fail;
+#endif
+	return 0;
+fail:
+	posix_spawn_file_actions_destroy(fa);
 	return rc;
 }
 

@@ -35,18 +35,36 @@ reason(int status)
 }
 
 bool
+nba_wait_writable(struct nba_conn *c)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		int ready = poll(&pfd, 1, c->idle_ms);
+
+		if (ready > 0)
+			return true;
+		if (ready == 0 || errno != EINTR)
+			return false;
+	}
+}
+
+bool
+nba_client_gone(const struct nba_conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+bool
 nba_send(struct nba_conn *c, const void *data, size_t len)
 {
 	const char *p = data;
 
 	while (len > 0) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 		ssize_t sent;
-		int ready = poll(&pfd, 1, c->idle_ms);
 
-		if (ready < 0 && errno == EINTR)
-			continue;
-		if (ready <= 0)
+		if (!nba_wait_writable(c))
 			return false;
 		sent = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (sent < 0 && (errno == EINTR || errno == EAGAIN))

@@ -16,6 +16,15 @@
 #include "agent.h"
 #include "json_writer.h"
 
+/*
+ * The client closed or reset its end, so nobody will read an answer (HTTP
+ * clients do not half-close after a request; a long run stops waiting).
+ */
+bool nba_client_gone(const struct nba_conn *c);
+
+/* Waits until the socket takes more bytes, at most the idle timeout; false if it did not. */
+bool nba_wait_writable(struct nba_conn *c);
+
 /* Sends all of @data within the connection's idle timeout; false if the client is gone. */
 bool nba_send(struct nba_conn *c, const void *data, size_t len);
 

@@ -44,15 +44,6 @@ struct capture {
 	bool truncated;
 };
 
-/* The client closed or reset its end: nobody will read the answer. */
-static bool
-client_gone(const struct nba_conn *c)
-{
-	struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
-
-	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
 static bool
 parse_execute(struct nba_call *call, struct execute_request *ex)
 {
@@ -93,11 +84,13 @@ parse_execute(struct nba_call *call, struct execute_request *ex)
 	return true;
 }
 
-/* Spawns and registers the process; 0 or an errno (503's EAGAIN: table full). */
+#define TABLE_FULL (-1)
+
+/* Spawns and registers the process; 0, an errno, or TABLE_FULL. */
 static int
 spawn_registered(struct execute_request *ex, int out_fd, int err_fd, struct nba_process *proc)
 {
-	int rc = EAGAIN;
+	int rc = TABLE_FULL;
 
 	nba_processes_lock();
 	if (nba_processes_make_room()) {
@@ -112,7 +105,7 @@ spawn_registered(struct execute_request *ex, int out_fd, int err_fd, struct nba_
 static void
 spawn_failed(struct nba_call *call, struct execute_request *ex, int rc)
 {
-	if (rc == EAGAIN) {
+	if (rc == TABLE_FULL) {
 		nba_reply_error(call->conn, 503, "%d processes are tracked and none has exited",
 				NBA_MAX_PROCESSES);
 		return;
@@ -221,7 +214,7 @@ collect(struct nba_conn *c, struct capture cap[2], struct nba_process *proc)
 	}
 	/* like Popen.communicate(): the pipes ended, now the exit */
 	while (nba_processes_wait(proc->pid, 1000, proc) && !proc->exited) {
-		if (client_gone(c))
+		if (nba_client_gone(c))
 			return false;
 	}
 	return proc->exited;

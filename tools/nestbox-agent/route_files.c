@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -104,14 +103,10 @@ send_file_bytes(struct nba_conn *c, int fd, off_t size)
 	off_t offset = 0;
 
 	while (offset < size) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 		size_t chunk = size - offset > (1 << 20) ? (1 << 20) : (size_t)(size - offset);
 		ssize_t sent;
-		int ready = poll(&pfd, 1, c->idle_ms);
 
-		if (ready < 0 && errno == EINTR)
-			continue;
-		if (ready <= 0)
+		if (!nba_wait_writable(c))
 			return false;
 		sent = sendfile(c->fd, fd, &offset, chunk);
 		if (sent < 0 && (errno == EAGAIN || errno == EINTR))

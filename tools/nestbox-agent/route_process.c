@@ -5,7 +5,6 @@
  * seconds for it to exit, so the host learns "the sample exited, with this
  * code" at once instead of by polling.
  */
-#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -35,13 +34,10 @@ wait_for(struct nba_conn *c, pid_t pid, long long seconds, struct nba_process *p
 
 	for (;;) {
 		int64_t left = until - nba_now_ms();
-		struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
 
 		if (!nba_processes_wait(pid, left > 1000 ? 1000 : (left > 0 ? (int)left : 0), proc))
 			return false;
-		if (proc->exited || left <= 0)
-			return true;
-		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		if (proc->exited || left <= 0 || nba_client_gone(c))
 			return true;
 	}
 }

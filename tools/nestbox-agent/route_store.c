@@ -202,6 +202,7 @@ finish_store(struct nba_call *call, struct upload *up)
 {
 	struct nba_error err = { 0 };
 	const char *dest;
+	int rc;
 
 	if (!nba_call_path(call, "filepath", "No filepath has been provided", &dest))
 		return;
@@ -213,12 +214,17 @@ finish_store(struct nba_call *call, struct upload *up)
 		nba_reply_error(call->conn, err.status, "%s", err.message);
 		return;
 	}
-	if (fchmod(up->fd, 0666 & ~call->agent->umask) != 0 || close(up->fd) != 0 ||
-	    (up->fd = -1, rename(up->temp, dest)) != 0) {
-		nba_reply_exception(call->conn, "Error storing file", "%s: %s", dest, strerror(errno));
+	rc = fchmod(up->fd, 0666 & ~call->agent->umask) == 0 ? 0 : errno;
+	if (close(up->fd) != 0 && rc == 0)
+		rc = errno;
+	up->fd = -1;
+	if (rc == 0 && rename(up->temp, dest) != 0)
+		rc = errno;
+	if (rc != 0) {
+		/* the temporary file goes with upload_discard() */
+		nba_reply_exception(call->conn, "Error storing file", "%s: %s", dest, strerror(rc));
 		return;
 	}
-	up->fd = -1;
 	up->next_to_destination = false;
 	nba_log("%s: stored %llu bytes in %s", call->conn->peer, (unsigned long long)up->bytes, dest);
 	nba_reply_success(call->conn, "Successfully stored file");
