@@ -63,7 +63,7 @@ umask 022
 # waits for them with deadlines far longer. --max-connections low enough
 # for the test to fill it; --max-upload above the 50 MB round trip.
 TMPDIR=$tmp/tmpdir ip netns exec "$ns_agent" "$agent" --port 8000 --dry-clock \
-	--timeout 5 --max-connections 12 --max-upload 64 --max-output 1 \
+	--timeout 10 --max-connections 12 --max-upload 64 --max-output 1 \
 	--output-dir "$tmp/output" >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 

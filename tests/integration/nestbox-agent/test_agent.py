@@ -422,6 +422,34 @@ def test_execute_async():
            "an extension route refuses fields it does not know")
 
 
+def test_process_table():
+    """256 processes kept: with 256 running, an asynchronous /execute is refused; an exited one makes room."""
+    fifo = f"{WORK}/table-gate"
+    os.mkfifo(fifo)
+    pids = []
+    for _ in range(256):
+        doc = post("/execute", [("command", f"cat {fifo}"), ("async", "1")]).json()
+        pids.append(doc.get("process_id"))
+    tap(all(pids), "256 asynchronous processes start")
+    a = post("/execute", [("command", "true"), ("async", "1")])
+    expect(a, 503, None, "the 257th is refused while all 256 run")
+
+    def released():
+        # each open for writing ends the cats already blocked in open(); repeat for the late ones
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        return not any(os.path.exists(f"/proc/{pid}") for pid in pids if pid)
+
+    tap(wait_for(released, "the 256 processes to end"), "they end when let go")
+    doc = post("/process", [("process_id", str(pids[-1])), ("wait", "100")]).json()
+    tap(doc.get("status") == "exited" and doc.get("exitcode") == 0, "the last one exited 0", doc)
+    expect(post("/execute", [("command", "true"), ("async", "1")]), 200, "Successfully executed command",
+           "an exited process makes room for a new one")
+    expect(post("/process", [("process_id", str(pids[0]))]), 404, None, "the oldest exited one is forgotten")
+
+
 # ---- list and clock ----------------------------------------------------------------
 
 def test_list():
@@ -523,7 +551,7 @@ def test_malformed():
 
 
 def test_slow_clients():
-    """An idle connection and a slow head are cut by --timeout (5 s); waited for generously."""
+    """An idle connection and a slow head are cut by --timeout (10 s); waited for generously."""
     with socket.create_connection((HOST, PORT), timeout=DEADLINE) as s:
         data = s.recv(4096)
         tap(Answer(data).status == 408 or data == b"", "an idle connection gets 408 and is closed", data)
@@ -617,7 +645,7 @@ def main():
         return 1
     for test in [test_index, test_status, test_logs_system_path, test_mkdir, test_mkdtemp_mktemp,
                  test_store_retrieve, test_large_file, test_cut_upload, test_remove, test_execute_sync,
-                 test_execute_async, test_list, test_clock, test_paths_refused, test_malformed,
+                 test_execute_async, test_process_table, test_list, test_clock, test_paths_refused, test_malformed,
                  test_slow_clients, test_concurrency, test_local_clients, test_pinning_and_kill]:
         try:
             test()
