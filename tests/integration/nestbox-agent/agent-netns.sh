@@ -5,8 +5,11 @@
 # (10.251.0.2, and 10.251.0.3 as a second client for pinning). The client
 # is test_agent.py (TAP); it also runs a few requests from the agent's own
 # namespace (loopback and the agent's address), which the agent must treat
-# as the guest itself. At the end the client asks GET /kill and the agent
-# must exit 0 (under ASan: no leak, no error).
+# as the guest itself. A second agent runs as nobody on port 8001, for what
+# an agent without root gets (POST /clock's refusal: the first agent runs
+# with --dry-clock, since CLOCK_REALTIME is the host's). At the end the
+# client asks GET /kill of both, and each must exit 0 (under ASan: no leak,
+# no error).
 #
 # Usage: agent-netns.sh AGENT_BINARY TEST_SCRIPT
 # Everything it starts is stopped by pid and both namespaces are deleted on
@@ -21,14 +24,16 @@ fi
 tag=$$-$RANDOM
 ns_agent=nbxag-a-$tag ns_client=nbxag-c-$tag
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nbx-agent-test.XXXXXX")
-agent_pid=
+agent_pid= user_agent_pid=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
-	if [[ -n $agent_pid ]] && kill -0 "$agent_pid" 2>/dev/null; then
-		kill -KILL "$agent_pid" 2>/dev/null || true
-		wait "$agent_pid" 2>/dev/null || true
-	fi
+	for pid in $agent_pid $user_agent_pid; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	ip netns delete "$ns_agent" 2>/dev/null || true
 	ip netns delete "$ns_client" 2>/dev/null || true
 	if ((rc != 0)) && [[ -s $tmp/agent.log ]]; then
@@ -66,26 +71,40 @@ TMPDIR=$tmp/tmpdir ip netns exec "$ns_agent" "$agent" --port 8000 --dry-clock \
 	--timeout 10 --max-connections 12 --max-upload 64 --max-output 1 \
 	--output-dir "$tmp/output" >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
+# nobody must reach its output directory (and the binary) through $tmp
+chmod 711 "$tmp"
+install -d -m 700 -o 65534 -g 65534 "$tmp/output-nobody"
+ip netns exec "$ns_agent" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	--inh-caps=-all --bounding-set=-all "$agent" --port 8001 --timeout 10 \
+	--output-dir "$tmp/output-nobody" >"$tmp/user-agent.log" 2>&1 &
+user_agent_pid=$!
 
 status=0
 NBA_TEST_WORK=$tmp/work NBA_TEST_TMPDIR=$tmp/tmpdir NBA_TEST_OUTPUT=$tmp/output \
+NBA_TEST_USER_URL=http://10.251.0.1:8001 \
 NBA_TEST_AGENT_NS=$ns_agent NBA_TEST_AGENT_PID=$agent_pid NBA_TEST_AGENT_LOG=$tmp/agent.log \
 	ip netns exec "$ns_client" python3 "$script" http://10.251.0.1:8000 || status=$?
 
-# The test ended with GET /kill: the agent must be gone, with status 0.
-for _ in $(seq 600); do
-	kill -0 "$agent_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if kill -0 "$agent_pid" 2>/dev/null; then
-	echo "# the agent did not exit after GET /kill"
-	exit 1
-fi
-agent_rc=0
-wait "$agent_pid" || agent_rc=$?
+# The test ended with GET /kill of both: each must be gone, with status 0.
+ended() {
+	local pid=$1 log=$2 rc=0
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "# the agent of $log did not exit after GET /kill"
+		return 1
+	fi
+	wait "$pid" || rc=$?
+	if ((rc != 0)); then
+		echo "# the agent of $log exited with status $rc (sanitizer report in it?)"
+		sed 's/^/#   /' "$log" | tail -n 40
+		return 1
+	fi
+}
+ended "$agent_pid" "$tmp/agent.log" || status=1
 agent_pid=
-if ((agent_rc != 0)); then
-	echo "# the agent exited with status $agent_rc (sanitizer report in its log?)"
-	exit 1
-fi
+ended "$user_agent_pid" "$tmp/user-agent.log" || status=1
+user_agent_pid=
 exit "$status"

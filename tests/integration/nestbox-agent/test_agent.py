@@ -472,6 +472,22 @@ def test_list():
     expect(post("/list", [("pattern", f"{d}/*"), ("limit", "0")]), 400, None, "limit 0")
 
 
+def test_clock_without_root():
+    """An agent that is not root cannot set the clock: a 500 naming why (the time asked is now,
+    so even an unexpected success would not move the host's clock)."""
+    base = os.environ["NBA_TEST_USER_URL"]
+    r = curl(f"{base}/")
+    doc = json.loads(r.stdout or b"{}")
+    tap(doc.get("is_user_admin") is False, "an agent run as nobody says it is not admin", r)
+    r = curl("-w", "\n%{http_code}", "-d", f"time={int(time.time())}", f"{base}/clock")
+    body, _, code = r.stdout.rpartition(b"\n")
+    doc = json.loads(body or b"{}")
+    tap(code == b"500" and doc.get("message", "").startswith("Error setting the clock: ")
+        and "not permitted" in doc.get("message", ""), "POST /clock without root: 500 with the reason", r)
+    r = curl(f"{base}/kill")
+    tap(b"Quit the nestbox-agent" in r.stdout, "GET /kill of the agent run as nobody", r)
+
+
 def test_clock():
     doc = expect(post("/clock", [("time", "1700000000.25")]), 200, "Clock not set (--dry-clock)",
                  "POST /clock (dry: the host's clock stays)")
@@ -645,7 +661,7 @@ def main():
         return 1
     for test in [test_index, test_status, test_logs_system_path, test_mkdir, test_mkdtemp_mktemp,
                  test_store_retrieve, test_large_file, test_cut_upload, test_remove, test_execute_sync,
-                 test_execute_async, test_process_table, test_list, test_clock, test_paths_refused, test_malformed,
+                 test_execute_async, test_process_table, test_list, test_clock, test_clock_without_root, test_paths_refused, test_malformed,
                  test_slow_clients, test_concurrency, test_local_clients, test_pinning_and_kill]:
         try:
             test()
