@@ -4,7 +4,10 @@
 #
 # Usage (as root):
 #   [NESTBOX_DEMO_GUEST_DIR=DIR] [RESTORE_TIMEOUT=30] \
-#       tests/integration/demo-guest/restore-agent.sh
+#       tests/integration/demo-guest/restore-agent.sh [--then PROGRAM]
+#
+# --then PROGRAM: once the agent answered, run PROGRAM URL inside the
+# namespace (URL: http://GUEST_IP:PORT); its failure is the test's.
 #
 # Builds the guest first (tools/demo-guest/build-demo-guest; cached, so only
 # the first run is slow), then, in a network namespace of its own (bridge +
@@ -18,6 +21,10 @@
 # deletes its namespace and removes the overlay.
 set -euo pipefail
 
+then_program=
+if [[ ${1:-} == --then ]]; then
+	then_program=${2:?--then needs a program}
+fi
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd -- "$here/../../.." && pwd -P)
 builder=$repo/tools/demo-guest/build-demo-guest
@@ -134,3 +141,7 @@ t_agent=$EPOCHREALTIME
 say "guest running $(elapsed "$t0" "$t_running")s after QEMU start"
 say "PASS: agent answered '$expect' $(elapsed "$t0" "$t_agent")s after QEMU start"
 echo "restore-to-agent $(elapsed "$t0" "$t_agent")"
+if [[ -n $then_program ]]; then
+	ip netns exec "$netns" "$then_program" "http://$guest_ip:$agent_port" ||
+		fail "$then_program failed against the restored guest"
+fi
