@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "archive_read.h"
+#include "json_bounds.h"
 
 static gboolean
 copy_block(NbxArchiveImport *im, const void *block, gsize length, gpointer data, GError **error)
@@ -42,6 +43,12 @@ nbx_archive_import_parse_object(NbxArchiveImport *im, const char *name, const ch
 	g_autoptr(GError) json_error = NULL;
 	JsonNode *root;
 
+	if (!nbx_json_check_bounds(data, length, NBX_ARCHIVE_JSON_ENTRY_MAX,
+				   NBX_ARCHIVE_JSON_DEPTH_MAX, &json_error)) {
+		nbx_archive_import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, error, "%s: %s", name,
+					 json_error->message);
+		return NULL;
+	}
 	if (!json_parser_load_from_data(parser, data, length, &json_error)) {
 		nbx_archive_import_error(im, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT, error,
 					 "%s: not valid JSON: %s", name, json_error->message);

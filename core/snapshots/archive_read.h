@@ -18,6 +18,8 @@
 
 /* The header and the manifest are a few KiB; anything far larger is not ours. */
 #define NBX_ARCHIVE_JSON_ENTRY_MAX (1 << 20)
+/* They nest three levels deep (object, array, object); json-glib recurses once per level. */
+#define NBX_ARCHIVE_JSON_DEPTH_MAX 16
 
 typedef struct {
 	const char *path;
@@ -99,7 +101,10 @@ gboolean nbx_archive_import_manifest(NbxArchiveImport *im, struct archive_entry 
 char *nbx_archive_import_json_entry(NbxArchiveImport *im, struct archive_entry *entry,
 				    const char *name, NbxSnapshotArchiveError bad, gsize *length,
 				    GError **error);
-/* The root object of entry @name's @data, kept alive by @parser; NULL with @error (FORMAT). */
+/*
+ * The root object of entry @name's @data, kept alive by @parser; NULL with
+ * @error (FORMAT). The depth is checked before json-glib parses it.
+ */
 JsonObject *nbx_archive_import_parse_object(NbxArchiveImport *im, const char *name,
 					    const char *data, gsize length, JsonParser *parser,
 					    GError **error);
