@@ -1019,6 +1019,38 @@ test_bad_header_json(Fixture *f, gconstpointer data)
 			  "nestbox-snapshot.json: files[1] (disk.qcow2): unknown role \"swap\"");
 }
 
+/*
+ * json-glib recurses once per nesting level: a small entry of nothing but
+ * '[' (it compresses to a few bytes) would overflow the stack of the
+ * thread that imports it. Each JSON entry is refused before it is parsed.
+ */
+static void
+replace_with_deep_json(Fixture *f, const char *name)
+{
+	g_autoptr(GPtrArray) entries = exported_entries(f);
+	Entry *entry = entries_find(entries, name);
+
+	g_byte_array_set_size(entry->data, 500000);
+	memset(entry->data->data, '[', entry->data->len);
+	entries_save(entries, f->archive);
+}
+
+static void
+test_deep_header(Fixture *f, gconstpointer data)
+{
+	replace_with_deep_json(f, "nestbox-snapshot.json");
+	assert_read_fails(f, FALSE, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT,
+			  "nestbox-snapshot.json: the JSON document nests more than");
+}
+
+static void
+test_deep_manifest(Fixture *f, gconstpointer data)
+{
+	replace_with_deep_json(f, "manifest.json");
+	assert_read_fails(f, FALSE, NBX_SNAPSHOT_ARCHIVE_ERROR_FORMAT,
+			  "manifest.json: the JSON document nests more than");
+}
+
 /* ---- truncated archives ---- */
 
 static void
@@ -1370,6 +1402,8 @@ main(int argc, char **argv)
 	ADD("/snapshot-archive/format/not-zstd", test_not_zstd);
 	ADD("/snapshot-archive/format/newer-version", test_newer_version);
 	ADD("/snapshot-archive/format/bad-header", test_bad_header_json);
+	ADD("/snapshot-archive/format/deep-header", test_deep_header);
+	ADD("/snapshot-archive/format/deep-manifest", test_deep_manifest);
 	ADD("/snapshot-archive/truncated/in-header", test_truncated_in_header);
 	ADD("/snapshot-archive/truncated/mid-file", test_truncated_mid_file);
 	ADD("/snapshot-archive/truncated/before-manifest", test_truncated_before_manifest);
