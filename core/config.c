@@ -3,34 +3,24 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "config_source.h"
 #include "core_schema.h"
 
 NbxConfigFile *
 nbx_config_file_read(const char *path, gboolean required, NbxDiagnostics *diagnostics)
 {
 	NbxConfigFile *file;
+	struct stat st;
 
-	if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-		if (required)
-			nbx_diagnostics_add(diagnostics, path, NULL, "cannot read: file does not exist");
+	if (!required && lstat(path, &st) != 0 && errno == ENOENT)
 		return NULL;
-	}
 	file = g_new0(NbxConfigFile, 1);
 	file->path = g_strdup(path);
 	config_init(&file->config);
-	if (!config_read_file(&file->config, path)) {
-		if (config_error_type(&file->config) == CONFIG_ERR_FILE_IO)
-			nbx_diagnostics_add(diagnostics, path, NULL, "cannot read: %s",
-					    g_strerror(errno));
-		else {
-			const char *where = config_error_file(&file->config);
-			g_autofree char *location = g_strdup_printf(
-				"%s:%d", where != NULL ? where : path, config_error_line(&file->config));
-
-			nbx_diagnostics_add(diagnostics, location, NULL, "syntax error: %s",
-					    config_error_text(&file->config));
-		}
+	if (!nbx_config_source_read_file(&file->config, path, diagnostics)) {
 		nbx_config_file_free(file);
 		return NULL;
 	}

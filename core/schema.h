@@ -92,6 +92,12 @@ char *nbx_setting_location(const config_setting_t *setting);
  */
 char *nbx_setting_key_path(const config_setting_t *setting, const char *key);
 
+/*
+ * Whether a list element's `name` may stand for it in a key path: UTF-8, no
+ * control character, at most 64 bytes (else it is named by its index).
+ */
+gboolean nbx_is_printable_name(const char *name);
+
 /* Dotted path of a key under @prefix ("a.b"), prefix may be NULL or "". */
 char *nbx_key_path(const char *prefix, const char *key);
 
