@@ -158,16 +158,6 @@ tcp_address_is_valid(const char *text)
 	return inet != NULL;
 }
 
-static gboolean
-has_control_character(const char *text)
-{
-	for (const guchar *p = (const guchar *)text; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			return TRUE;
-	}
-	return FALSE;
-}
-
 /* Like sshd's StrictModes: a secret others can read or change is no secret. */
 static gboolean
 check_token_file_mode(const Checker *checker, const char *path, const struct stat *st)
@@ -221,7 +211,7 @@ check_token(const Checker *checker, const char *path, const char *token)
 	else if (strlen(token) < NBX_API_TOKEN_MIN_LENGTH)
 		report(checker, "api.token_file", "the token in %s is %zu characters long, too short; "
 		       "%s", path, strlen(token), advice);
-	else if (has_control_character(token) || !g_utf8_validate(token, -1, NULL))
+	else if (!nbx_text_is_printable(token))
 		report(checker, "api.token_file", "the token in %s must be one line of printable "
 		       "characters", path);
 }

@@ -121,13 +121,18 @@ nbx_diagnostics_get_warning(const NbxDiagnostics *diagnostics, guint index)
 	return g_ptr_array_index(diagnostics->warnings, index);
 }
 
+static void
+print_lines(const GPtrArray *lines, FILE *stream)
+{
+	for (guint i = 0; i < lines->len; i++)
+		fprintf(stream, "%s\n", (const char *)g_ptr_array_index(lines, i));
+}
+
 void
 nbx_diagnostics_print(const NbxDiagnostics *diagnostics, FILE *stream)
 {
-	for (guint i = 0; i < diagnostics->lines->len; i++)
-		fprintf(stream, "%s\n", (const char *)g_ptr_array_index(diagnostics->lines, i));
-	for (guint i = 0; i < diagnostics->warnings->len; i++)
-		fprintf(stream, "%s\n", (const char *)g_ptr_array_index(diagnostics->warnings, i));
+	print_lines(diagnostics->lines, stream);
+	print_lines(diagnostics->warnings, stream);
 }
 
 /* Appends @length bytes of valid UTF-8, control characters escaped. */

@@ -434,15 +434,21 @@ nbx_setting_location(const config_setting_t *setting)
 }
 
 gboolean
-nbx_is_printable_name(const char *name)
+nbx_text_is_printable(const char *text)
 {
-	if (strlen(name) > 64 || !g_utf8_validate(name, -1, NULL))
+	if (!g_utf8_validate(text, -1, NULL))
 		return FALSE;
-	for (const guchar *p = (const guchar *)name; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+	for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		if (g_unichar_iscntrl(g_utf8_get_char(p)))
 			return FALSE;
 	}
 	return TRUE;
+}
+
+gboolean
+nbx_is_printable_name(const char *name)
+{
+	return strlen(name) <= 64 && nbx_text_is_printable(name);
 }
 
 char *
