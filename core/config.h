@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <libconfig.h>
 
+#include "api_settings.h"
 #include "diagnostics.h"
 #include "plugin_loader.h"
 #include "schema.h"
@@ -41,6 +42,8 @@ typedef struct {
 	char *run_dir;
 	char *analyses_dir;
 	char *log_level;
+	/* The control API's, checked as start-up uses them. */
+	NbxApiSettings *api;
 	/* NbxConfigFile *: every file read besides nestbox.conf. */
 	GPtrArray *files;
 	/* NbxPluginSection *: enabled machineries, in nestbox.conf's order. */
@@ -65,6 +68,14 @@ NbxConfig *nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
  */
 void nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
 			     NbxDiagnostics *diagnostics);
+
+/*
+ * What start-up read once (state_dir, run_dir, analyses_dir, the api group,
+ * the token) cannot change while nestboxd runs: reports each key of @fresh
+ * that differs from @running, naming it. FALSE when one differs.
+ */
+gboolean nbx_config_check_reload(const NbxConfig *running, const NbxConfig *fresh,
+				 NbxDiagnostics *diagnostics);
 
 void nbx_config_free(NbxConfig *config);
 

@@ -99,8 +99,31 @@ make_instances(NbxSetup *setup, GPtrArray *sections)
 	return instances;
 }
 
+/* An enabled machinery with no machine runs nothing: worth a word, not a refusal. */
+static void
+warn_machineries_without_machines(NbxSetup *setup, NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < setup->machineries->len; i++) {
+		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
+		config_setting_t *machines =
+			config_setting_get_member(instance->section->root, "machines");
+		g_autofree char *location =
+			nbx_setting_location(machines != NULL ? machines : instance->section->root);
+		guint count = 0;
+
+		for (guint m = 0; m < setup->pool->machines->len; m++)
+			count += ((NbxPoolMachine *)g_ptr_array_index(setup->pool->machines, m))
+					 ->machinery == instance;
+		if (count == 0)
+			nbx_diagnostics_warn(diagnostics, location, "machines",
+					     "machinery %s is enabled but has no enabled machine: it "
+					     "will run no analysis",
+					     nbx_plugin_instance_name(instance));
+	}
+}
+
 NbxSetup *
-nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
+nbx_setup_read(const char *config_dir, const char *builtin_plugin_dir,
 	       NbxDiagnostics *diagnostics)
 {
 	NbxConfig *config = nbx_config_load_core(config_dir, builtin_plugin_dir, diagnostics);
@@ -111,15 +134,22 @@ nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
 	setup = g_new0(NbxSetup, 1);
 	setup->config = config;
 	setup->registry = nbx_setup_scan_plugins(config->plugin_dirs);
-	setup->pool = nbx_machine_pool_new();
 	add_refusals(setup->registry, diagnostics);
 	nbx_config_load_plugins(config, setup->registry, diagnostics);
-	setup->machineries = make_instances(setup, config->machineries);
-	setup->auxiliaries = make_instances(setup, config->auxiliaries);
+	return setup;
+}
+
+void
+nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
+{
+	g_return_if_fail(setup->pool == NULL);
+	setup->pool = nbx_machine_pool_new();
+	setup->machineries = make_instances(setup, setup->config->machineries);
+	setup->auxiliaries = make_instances(setup, setup->config->auxiliaries);
 
 	/* Plugins see only configurations that passed their schema. */
 	if (nbx_diagnostics_count(diagnostics) > 0)
-		return setup;
+		return;
 	for (guint i = 0; i < setup->machineries->len; i++) {
 		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
 
@@ -137,6 +167,18 @@ nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
 	nbx_machine_pool_check_bases(setup->pool, diagnostics);
 	check_machines(setup, diagnostics);
+	if (nbx_diagnostics_count(diagnostics) == 0)
+		warn_machineries_without_machines(setup, diagnostics);
+}
+
+NbxSetup *
+nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
+	       NbxDiagnostics *diagnostics)
+{
+	NbxSetup *setup = nbx_setup_read(config_dir, builtin_plugin_dir, diagnostics);
+
+	if (setup != NULL)
+		nbx_setup_start(setup, diagnostics);
 	return setup;
 }
 

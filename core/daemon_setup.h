@@ -25,13 +25,31 @@ typedef struct {
 } NbxSetup;
 
 /*
- * Loads @config_dir. Problems (config errors, refused plugins, failed
- * plugin checks) go to @diagnostics; the setup is usable only when none
- * were added. Returns NULL only when nestbox.conf could not be read.
- * @builtin_plugin_dir: the directory compiled in (NULL for none).
+ * Loads @config_dir: nbx_setup_read(), then nbx_setup_start(). Problems
+ * (config errors, refused plugins, failed plugin checks) go to
+ * @diagnostics; the setup is usable only when none were added. Returns NULL
+ * only when nestbox.conf could not be read. @builtin_plugin_dir: the
+ * directory compiled in (NULL for none).
  */
 NbxSetup *nbx_setup_load(const char *config_dir, const char *builtin_plugin_dir,
 			 NbxDiagnostics *diagnostics);
+
+/*
+ * The first half, all the file I/O: reads and validates every file, scans
+ * and opens the plugins, validates their sections. Runs no plugin code but
+ * constructors, so it may run on any thread: a reload runs it on a worker,
+ * so that a slow file never stalls the main loop.
+ */
+NbxSetup *nbx_setup_read(const char *config_dir, const char *builtin_plugin_dir,
+			 NbxDiagnostics *diagnostics);
+
+/*
+ * The second half, on the main thread (plugins' init, check and
+ * load_machines run there): makes the plugin instances and, when
+ * @diagnostics holds no problem yet, inits them, loads and checks the
+ * machines, and warns about a machinery left with no machine.
+ */
+void nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics);
 
 void nbx_setup_free(NbxSetup *setup);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxSetup, nbx_setup_free)

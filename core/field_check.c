@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config_source.h"
+
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
 
 static void G_GNUC_PRINTF(4, 5)
@@ -86,12 +88,13 @@ check_access(const NbxValidation *validation, const config_setting_t *setting,
 		{ NBX_FIELD_WRITABLE, W_OK, "writable" },
 		{ NBX_FIELD_EXECUTABLE, X_OK, "executable" },
 	};
+	g_autofree char *shown = nbx_diagnostics_shorten(path);
 	gboolean ok = TRUE;
 
 	for (guint i = 0; i < G_N_ELEMENTS(rights); i++) {
 		if ((flags & rights[i].flag) && access(path, rights[i].mode) != 0) {
 			report(validation, setting, key_path, "not %s by uid %u: %s (%s)",
-			       rights[i].what, (unsigned)geteuid(), path, g_strerror(errno));
+			       rights[i].what, (unsigned)geteuid(), shown, g_strerror(errno));
 			ok = FALSE;
 		}
 	}
@@ -99,13 +102,80 @@ check_access(const NbxValidation *validation, const config_setting_t *setting,
 }
 
 static gboolean
-check_path(const struct nbx_config_field *field, guint32 type, config_setting_t *setting,
-	   const char *key_path, const NbxValidation *validation)
+check_socket_path(const struct nbx_config_field *field, config_setting_t *setting,
+		  const char *key_path, const NbxValidation *validation)
+{
+	const char *path = config_setting_get_string(setting);
+	g_autofree char *shown = nbx_diagnostics_shorten(path);
+	g_autofree char *dir = NULL;
+
+	if (strlen(path) > SUN_PATH_MAX) {
+		report(validation, setting, key_path,
+		       "socket path is %zu bytes, longer than the %zu a UNIX socket allows: %s",
+		       strlen(path), SUN_PATH_MAX, shown);
+		return FALSE;
+	}
+	if (!validation->check_environment || (field->flags & NBX_FIELD_MUST_EXIST) ||
+	    g_file_test(path, G_FILE_TEST_EXISTS))
+		return TRUE;
+	/* A socket the program will create: its directory must take it. */
+	dir = g_path_get_dirname(path);
+	if (access(dir, W_OK | X_OK) != 0) {
+		g_autofree char *shown_dir = nbx_diagnostics_shorten(dir);
+
+		report(validation, setting, key_path,
+		       "directory of the socket is missing or not writable: %s (%s)", shown_dir,
+		       g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static const char *
+path_kind(guint32 type)
+{
+	switch (type) {
+	case NBX_FIELD_DIRECTORY:
+		return "directory";
+	case NBX_FIELD_UNIX_SOCKET:
+		return "socket";
+	default:
+		return "file";
+	}
+}
+
+/* An existing path of the right kind, with the rights the field asks for. */
+static gboolean
+check_existing_path(const struct nbx_config_field *field, guint32 type, config_setting_t *setting,
+		    const char *key_path, const NbxValidation *validation)
 {
 	guint32 rights = NBX_FIELD_READABLE | NBX_FIELD_WRITABLE | NBX_FIELD_EXECUTABLE;
 	gboolean must_exist = (field->flags & (NBX_FIELD_MUST_EXIST | rights)) != 0;
-	const char *path;
+	const char *path = config_setting_get_string(setting);
+	g_autofree char *shown = nbx_diagnostics_shorten(path);
 	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		if (must_exist)
+			report(validation, setting, key_path, "%s does not exist: %s",
+			       path_kind(type), shown);
+		return !must_exist;
+	}
+	if ((type == NBX_FIELD_FILE && !S_ISREG(st.st_mode)) ||
+	    (type == NBX_FIELD_DIRECTORY && !S_ISDIR(st.st_mode)) ||
+	    (type == NBX_FIELD_UNIX_SOCKET && !S_ISSOCK(st.st_mode))) {
+		report(validation, setting, key_path, "not a %s: %s",
+		       type == NBX_FIELD_FILE ? "regular file" : path_kind(type), shown);
+		return FALSE;
+	}
+	return check_access(validation, setting, key_path, path, field->flags);
+}
+
+static gboolean
+check_path(const struct nbx_config_field *field, guint32 type, config_setting_t *setting,
+	   const char *key_path, const NbxValidation *validation)
+{
+	const char *path;
 
 	if (config_setting_get_string(setting)[0] == '\0') {
 		report(validation, setting, key_path, "empty path");
@@ -113,49 +183,14 @@ check_path(const struct nbx_config_field *field, guint32 type, config_setting_t 
 	}
 	make_absolute(setting, validation);
 	path = config_setting_get_string(setting);
-	if (type == NBX_FIELD_UNIX_SOCKET && strlen(path) > SUN_PATH_MAX) {
-		report(validation, setting, key_path,
-		       "socket path is %zu bytes, longer than the %zu a UNIX socket allows: %s",
-		       strlen(path), SUN_PATH_MAX, path);
+	if (type == NBX_FIELD_UNIX_SOCKET && !check_socket_path(field, setting, key_path, validation))
 		return FALSE;
-	}
 	if (!validation->check_environment)
 		return TRUE;
-
-	if (stat(path, &st) != 0) {
-		if (type == NBX_FIELD_UNIX_SOCKET && !must_exist) {
-			g_autofree char *dir = g_path_get_dirname(path);
-
-			if (access(dir, W_OK | X_OK) != 0) {
-				report(validation, setting, key_path,
-				       "directory of the socket is missing or not writable: %s (%s)",
-				       dir, g_strerror(errno));
-				return FALSE;
-			}
-			return TRUE;
-		}
-		if (!must_exist)
-			return TRUE;
-		report(validation, setting, key_path, "%s does not exist: %s",
-		       type == NBX_FIELD_DIRECTORY ? "directory"
-		       : type == NBX_FIELD_UNIX_SOCKET ? "socket"
-						       : "file",
-		       path);
-		return FALSE;
-	}
-	if (type == NBX_FIELD_FILE && !S_ISREG(st.st_mode)) {
-		report(validation, setting, key_path, "not a regular file: %s", path);
-		return FALSE;
-	}
-	if (type == NBX_FIELD_DIRECTORY && !S_ISDIR(st.st_mode)) {
-		report(validation, setting, key_path, "not a directory: %s", path);
-		return FALSE;
-	}
-	if (type == NBX_FIELD_UNIX_SOCKET && !S_ISSOCK(st.st_mode)) {
-		report(validation, setting, key_path, "not a socket: %s", path);
-		return FALSE;
-	}
-	return check_access(validation, setting, key_path, path, field->flags);
+	if (type == NBX_FIELD_UNIX_SOCKET && !(field->flags & NBX_FIELD_MUST_EXIST) &&
+	    !g_file_test(path, G_FILE_TEST_EXISTS))
+		return TRUE;
+	return check_existing_path(field, type, setting, key_path, validation);
 }
 
 /* ---- network ------------------------------------------------------------ */
@@ -181,11 +216,12 @@ check_interface(const struct nbx_config_field *field, config_setting_t *setting,
 		const char *key_path, const NbxValidation *validation)
 {
 	const char *name = config_setting_get_string(setting);
+	g_autofree char *quoted = nbx_diagnostics_quote(name);
 	gboolean up = FALSE;
 
 	if (name[0] == '\0' || strlen(name) >= IFNAMSIZ || strchr(name, '/') != NULL ||
 	    strpbrk(name, " \t\n:") != NULL) {
-		report(validation, setting, key_path, "not a network interface name: \"%s\"", name);
+		report(validation, setting, key_path, "not a network interface name: %s", quoted);
 		return FALSE;
 	}
 	if (!validation->check_environment)
@@ -206,29 +242,57 @@ check_mac(config_setting_t *setting, const char *key_path, const NbxValidation *
 {
 	const char *value = config_setting_get_string(setting);
 	g_autofree char *lower = g_ascii_strdown(value, -1);
+	g_autofree char *quoted = nbx_diagnostics_quote(value);
 	gboolean ok = strlen(value) == 17;
 
 	for (int i = 0; ok && i < 17; i++)
 		ok = (i % 3 == 2) ? value[i] == ':' : g_ascii_isxdigit(value[i]);
 	if (!ok) {
 		report(validation, setting, key_path,
-		       "not a MAC address (expected aa:bb:cc:dd:ee:ff): \"%s\"", value);
+		       "not a MAC address (expected aa:bb:cc:dd:ee:ff): %s", quoted);
+		return FALSE;
+	}
+	/* The I/G bit of the first byte: a guest's NIC has an individual address. */
+	if (g_ascii_xdigit_value(value[1]) & 1) {
+		report(validation, setting, key_path,
+		       "%s is a multicast address (the lowest bit of its first byte is set); a "
+		       "machine needs a unicast one, e.g. 52:54:00:12:34:56",
+		       quoted);
+		return FALSE;
+	}
+	if (strcmp(lower, "00:00:00:00:00:00") == 0) {
+		report(validation, setting, key_path, "00:00:00:00:00:00 is not a usable MAC address");
 		return FALSE;
 	}
 	config_setting_set_string(setting, lower);
 	return TRUE;
 }
 
+/*
+ * Written back in one spelling per address (inet_ntop's), so that machines
+ * compared by text are compared by address: FE80::A is fe80::a and
+ * 0:0:0:0:0:0:0:1 is ::1.
+ */
 static gboolean
 check_ip(config_setting_t *setting, const char *key_path, const NbxValidation *validation)
 {
 	const char *value = config_setting_get_string(setting);
 	guint8 buffer[sizeof(struct in6_addr)];
+	char canonical[INET6_ADDRSTRLEN];
+	int family = inet_pton(AF_INET, value, buffer) == 1	   ? AF_INET
+		     : inet_pton(AF_INET6, value, buffer) == 1 ? AF_INET6
+							       : AF_UNSPEC;
 
-	if (inet_pton(AF_INET, value, buffer) == 1 || inet_pton(AF_INET6, value, buffer) == 1)
-		return TRUE;
-	report(validation, setting, key_path, "not an IPv4 or IPv6 address: \"%s\"", value);
-	return FALSE;
+	if (family == AF_UNSPEC) {
+		g_autofree char *quoted = nbx_diagnostics_quote(value);
+
+		report(validation, setting, key_path, "not an IPv4 or IPv6 address: %s", quoted);
+		return FALSE;
+	}
+	if (inet_ntop(family, buffer, canonical, sizeof canonical) != NULL &&
+	    strcmp(canonical, value) != 0)
+		config_setting_set_string(setting, canonical);
+	return TRUE;
 }
 
 /* ---- scalars ------------------------------------------------------------ */
@@ -245,11 +309,61 @@ check_enum(const struct nbx_config_field *field, config_setting_t *setting,
 {
 	const char *value = config_setting_get_string(setting);
 	g_autofree char *choices = NULL;
+	g_autofree char *quoted = NULL;
 
 	if (g_strv_contains((const char *const *)field->choices, value))
 		return TRUE;
 	choices = g_strjoinv(", ", (char **)field->choices);
-	report(validation, setting, key_path, "must be one of %s; found \"%s\"", choices, value);
+	quoted = nbx_diagnostics_quote(value);
+	report(validation, setting, key_path, "must be one of %s; found %s", choices, quoted);
+	return FALSE;
+}
+
+static gboolean
+check_integer(const struct nbx_config_field *field, config_setting_t *setting,
+	      const char *key_path, const NbxValidation *validation)
+{
+	const char *literal = nbx_config_source_out_of_range(setting);
+	gint64 value = config_setting_get_int64(setting);
+
+	if (literal != NULL) {
+		g_autofree char *shown = nbx_diagnostics_shorten(literal);
+		const char *what = literal[0] == '-' ? "too small" : "too large";
+
+		if (field->min == 0 && field->max == 0)
+			report(validation, setting, key_path,
+			       "%s is %s for a 64-bit integer (%" G_GINT64_FORMAT
+			       " to %" G_GINT64_FORMAT ")",
+			       shown, what, G_MININT64, G_MAXINT64);
+		else
+			report(validation, setting, key_path,
+			       "must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
+			       ", found %s, %s for a 64-bit integer",
+			       field->min, field->max, shown, what);
+		return FALSE;
+	}
+	if (!in_bounds(value, field->min, field->max)) {
+		report(validation, setting, key_path,
+		       "must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
+		       ", found %" G_GINT64_FORMAT,
+		       field->min, field->max, value);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Every string goes on to JSON answers and terminals: it must be UTF-8. */
+static gboolean
+check_utf8(config_setting_t *setting, const char *key_path, const NbxValidation *validation)
+{
+	const char *value = config_setting_get_string(setting);
+	const char *bad = NULL;
+
+	if (g_utf8_validate(value, -1, &bad))
+		return TRUE;
+	report(validation, setting, key_path,
+	       "is not valid UTF-8 (byte 0x%02x at offset %zu); write it in UTF-8",
+	       (guchar)*bad, (gsize)(bad - value));
 	return FALSE;
 }
 
@@ -261,22 +375,10 @@ check_scalar(const struct nbx_config_field *field, guint32 type, config_setting_
 	int kind = config_setting_type(setting);
 
 	switch (type) {
-	case NBX_FIELD_INTEGER: {
-		gint64 value;
-
-		if (!expect_type(validation, setting, key_path, "an integer",
-				 kind == CONFIG_TYPE_INT || kind == CONFIG_TYPE_INT64))
-			return FALSE;
-		value = config_setting_get_int64(setting);
-		if (!in_bounds(value, field->min, field->max)) {
-			report(validation, setting, key_path,
-			       "must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
-			       ", found %" G_GINT64_FORMAT,
-			       field->min, field->max, value);
-			return FALSE;
-		}
-		return TRUE;
-	}
+	case NBX_FIELD_INTEGER:
+		return expect_type(validation, setting, key_path, "an integer",
+				   kind == CONFIG_TYPE_INT || kind == CONFIG_TYPE_INT64) &&
+		       check_integer(field, setting, key_path, validation);
 	case NBX_FIELD_BOOLEAN:
 		return expect_type(validation, setting, key_path, "a boolean (true or false)",
 				   kind == CONFIG_TYPE_BOOL);
@@ -285,7 +387,8 @@ check_scalar(const struct nbx_config_field *field, guint32 type, config_setting_
 	}
 
 	/* Every other scalar is written as a string. */
-	if (!expect_type(validation, setting, key_path, "a string", kind == CONFIG_TYPE_STRING))
+	if (!expect_type(validation, setting, key_path, "a string", kind == CONFIG_TYPE_STRING) ||
+	    !check_utf8(setting, key_path, validation))
 		return FALSE;
 	if ((field->flags & NBX_FIELD_LOWERCASE) &&
 	    (type == NBX_FIELD_STRING || type == NBX_FIELD_ENUM)) {
@@ -371,7 +474,7 @@ element_path(const char *key_path, config_setting_t *element, int index)
 	const char *name = NULL;
 
 	if (config_setting_lookup_string(element, "name", &name) && name[0] != '\0' &&
-	    strpbrk(name, ". \t\n") == NULL)
+	    strpbrk(name, ". \t\n") == NULL && nbx_is_printable_name(name))
 		return g_strdup_printf("%s.%s", key_path, name);
 	return g_strdup_printf("%s[%d]", key_path, index);
 }

@@ -213,7 +213,13 @@ check(void)
 			config_dir(), errors, errors == 1 ? "" : "s");
 		return EXIT_INVALID;
 	}
-	printf("nestboxd: configuration %s is valid\n", config_dir());
+	fflush(stderr);
+	if (nbx_diagnostics_warning_count(diagnostics) > 0)
+		printf("nestboxd: configuration %s is valid, with %u warning%s\n", config_dir(),
+		       nbx_diagnostics_warning_count(diagnostics),
+		       nbx_diagnostics_warning_count(diagnostics) == 1 ? "" : "s");
+	else
+		printf("nestboxd: configuration %s is valid\n", config_dir());
 	return EXIT_OK;
 }
 
@@ -224,6 +230,10 @@ typedef struct {
 	NbxControlApi *api;
 	NbxSnapshotManager *snapshots;
 	gboolean stopping;
+	/* A reload is reading the configuration on a worker thread. */
+	gboolean reloading;
+	/* A SIGHUP came meanwhile: read again once this one is done. */
+	gboolean reload_again;
 } Daemon;
 
 /* ---- what the snapshot manager needs of the scheduler ---- */
@@ -272,72 +282,238 @@ on_terminate(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* ---- logging: log_level decides, G_MESSAGES_DEBUG may add debug output ---- */
+
+/* The least severe GLib level shown (levels are bits, the most severe lowest). */
+static gint log_threshold = G_LOG_LEVEL_INFO;
+
+static void
+set_log_level(const char *name)
+{
+	GLogLevelFlags level = G_LOG_LEVEL_INFO;
+
+	if (g_strcmp0(name, "error") == 0)
+		level = G_LOG_LEVEL_CRITICAL;
+	else if (g_strcmp0(name, "warning") == 0)
+		level = G_LOG_LEVEL_WARNING;
+	else if (g_strcmp0(name, "debug") == 0)
+		level = G_LOG_LEVEL_DEBUG;
+	g_atomic_int_set(&log_threshold, (gint)level);
+}
+
+static const char *
+log_domain(const GLogField *fields, gsize n_fields)
+{
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+			return fields[i].value;
+	}
+	return NULL;
+}
+
+static GLogWriterOutput
+write_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+	GLogLevelFlags severity = level & G_LOG_LEVEL_MASK;
+	GLogLevelFlags threshold = (GLogLevelFlags)g_atomic_int_get(&log_threshold);
+	gboolean shown = severity != 0 && severity <= threshold;
+
+	if (!shown && (severity & (G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) &&
+	    !g_log_writer_default_would_drop(severity, log_domain(fields, n_fields)))
+		shown = TRUE;
+	if (!shown)
+		return G_LOG_WRITER_HANDLED;
+	return g_log_writer_standard_streams(level, fields, n_fields, data);
+}
+
+/* ---- reloading: read on a worker thread, apply on the main thread ---- */
+
+typedef struct {
+	char *dir;
+	NbxDiagnostics *diagnostics;
+	NbxSetup *setup;
+} ReloadRead;
+
+static void
+reload_read_free(gpointer data)
+{
+	ReloadRead *read = data;
+
+	nbx_setup_free(read->setup);
+	nbx_diagnostics_free(read->diagnostics);
+	g_free(read->dir);
+	g_free(read);
+}
+
+static void
+read_config_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+	ReloadRead *read = data;
+
+	read->setup = nbx_setup_read(read->dir, NESTBOX_PLUGINDIR, read->diagnostics);
+	g_task_return_boolean(task, TRUE);
+}
+
+static void
+log_warnings(const NbxDiagnostics *diagnostics)
+{
+	for (guint i = 0; i < nbx_diagnostics_warning_count(diagnostics); i++)
+		g_warning("%s", nbx_diagnostics_get_warning(diagnostics, i));
+}
+
+static void
+refuse_reload(ReloadRead *read)
+{
+	for (guint i = 0; i < nbx_diagnostics_count(read->diagnostics); i++)
+		g_warning("%s", nbx_diagnostics_get(read->diagnostics, i));
+	g_warning("reload refused: the new configuration is not valid; keeping the old one");
+}
+
+/*
+ * A session's hypervisor process belongs to the plugin instance a reload
+ * would replace; and a pending reload stops scheduling, which a session of
+ * hours must not do.
+ */
+static gboolean
+session_blocks_reload(Daemon *daemon)
+{
+	g_autofree char *modified = nbx_snapshot_manager_session_machine(daemon->snapshots);
+
+	if (modified == NULL)
+		return FALSE;
+	g_warning("reload refused: the snapshot of machine %s is being modified; commit or roll "
+		  "it back, then reload again",
+		  modified);
+	return TRUE;
+}
+
+/* Main thread: what cannot change live is compared, then plugins start. */
+static void
+apply_reload(Daemon *daemon, ReloadRead *read)
+{
+	NbxSetup *running = nbx_scheduler_get_setup(daemon->scheduler);
+	NbxSetup *fresh = read->setup;
+
+	if (daemon->stopping || session_blocks_reload(daemon))
+		return;
+	if (fresh != NULL && nbx_diagnostics_count(read->diagnostics) == 0 &&
+	    nbx_config_check_reload(running->config, fresh->config, read->diagnostics)) {
+		set_log_level(fresh->config->log_level);
+		nbx_setup_start(fresh, read->diagnostics);
+	}
+	if (fresh == NULL || nbx_diagnostics_count(read->diagnostics) > 0) {
+		set_log_level(running->config->log_level);
+		refuse_reload(read);
+		return;
+	}
+	log_warnings(read->diagnostics);
+	nbx_scheduler_replace_setup(daemon->scheduler, g_steal_pointer(&read->setup));
+	g_message("configuration reloaded from %s", config_dir());
+}
+
+static void start_reload(Daemon *daemon);
+
+static void
+on_config_read(GObject *source, GAsyncResult *result, gpointer data)
+{
+	Daemon *daemon = data;
+
+	daemon->reloading = FALSE;
+	apply_reload(daemon, g_task_get_task_data(G_TASK(result)));
+	if (daemon->reload_again && !daemon->stopping) {
+		daemon->reload_again = FALSE;
+		start_reload(daemon);
+	}
+}
+
 /* A configuration that fails validation is refused; the running one stays. */
+static void
+start_reload(Daemon *daemon)
+{
+	g_autoptr(GTask) task = NULL;
+	ReloadRead *read;
+
+	if (daemon->reloading) {
+		daemon->reload_again = TRUE;
+		g_message("a reload is reading the configuration already; another one follows it");
+		return;
+	}
+	if (daemon->stopping || session_blocks_reload(daemon))
+		return;
+	read = g_new0(ReloadRead, 1);
+	read->dir = g_strdup(config_dir());
+	read->diagnostics = nbx_diagnostics_new();
+	daemon->reloading = TRUE;
+	g_message("reloading the configuration from %s", read->dir);
+	task = g_task_new(NULL, NULL, on_config_read, daemon);
+	g_task_set_task_data(task, read, reload_read_free);
+	g_task_run_in_thread(task, read_config_in_thread);
+}
+
 static gboolean
 on_reload(gpointer data)
 {
-	Daemon *daemon = data;
-	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
-	g_autofree char *modified = nbx_snapshot_manager_session_machine(daemon->snapshots);
-	NbxSetup *fresh;
-
-	/*
-	 * A session's hypervisor process belongs to the plugin instance a
-	 * reload would replace; and a pending reload stops scheduling, which
-	 * a session of hours must not do.
-	 */
-	if (modified != NULL) {
-		g_warning("reload refused: the snapshot of machine %s is being modified; commit or "
-			  "roll it back, then reload again",
-			  modified);
-		return G_SOURCE_CONTINUE;
-	}
-	fresh = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
-
-	if (fresh == NULL || nbx_diagnostics_count(diagnostics) > 0) {
-		for (guint i = 0; i < nbx_diagnostics_count(diagnostics); i++)
-			g_warning("%s", nbx_diagnostics_get(diagnostics, i));
-		g_warning("reload refused: the new configuration is not valid; keeping the old one");
-		nbx_setup_free(fresh);
-		return G_SOURCE_CONTINUE;
-	}
-	nbx_scheduler_replace_setup(daemon->scheduler, fresh);
-	g_message("configuration reloaded from %s", config_dir());
+	start_reload(data);
 	return G_SOURCE_CONTINUE;
 }
 
 static NbxControlApi *
 start_api(NbxScheduler *scheduler, GError **error)
 {
-	NbxSetup *setup = nbx_scheduler_get_setup(scheduler);
-	g_autofree char *socket_path = NULL;
-	g_autofree char *token = NULL;
-	const NbxConfig *config = setup->config;
-	const char *token_file = nbx_config_core_string(config, "api.token_file", NULL);
-	NbxControlApiOptions options = { 0 };
+	const NbxApiSettings *api = nbx_scheduler_get_setup(scheduler)->config->api;
+	NbxControlApiOptions options = {
+		.socket_path = api->socket_path,
+		.socket_group = api->socket_group,
+		.tcp_address = api->tcp_address,
+		.token = api->token,
+		.max_body_bytes = api->max_body_bytes,
+	};
 
-	socket_path = g_strdup(nbx_config_core_string(config, "api.socket", NULL));
-	if (socket_path == NULL)
-		socket_path = g_build_filename(setup->config->run_dir, "api.sock", NULL);
-	if (token_file != NULL) {
-		if (!g_file_get_contents(token_file, &token, NULL, error))
-			return NULL;
-		g_strstrip(token);
-	}
-	options.socket_path = socket_path;
-	options.socket_group = nbx_config_core_string(config, "api.socket_group", NULL);
-	options.tcp_address = nbx_config_core_string(config, "api.tcp", NULL);
-	options.token = token;
-	options.max_body_bytes =
-		(gsize)nbx_config_core_integer(config, "api.max_upload_mb", 256) * 1024 * 1024;
-	if (options.tcp_address != NULL && (token == NULL || *token == '\0')) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-			    "%s: api.tcp is set but api.token_file is not (or the token is empty): "
-			    "TCP clients must authenticate",
-			    setup->config->core_file->path);
-		return NULL;
-	}
 	return nbx_control_api_new(scheduler, &options, error);
+}
+
+/* What a debug log shows of the configuration it runs with. */
+static void
+log_setup(const NbxSetup *setup)
+{
+	g_info("configuration %s: %u plugins, %u machineries, %u auxiliaries, %u machines",
+	       setup->config->dir, setup->registry->plugins->len, setup->machineries->len,
+	       setup->auxiliaries->len, setup->pool->machines->len);
+	for (guint i = 0; i < setup->registry->plugins->len; i++) {
+		const NbxPlugin *plugin = g_ptr_array_index(setup->registry->plugins, i);
+
+		g_debug("plugin %s %s (%s) from %s", plugin->descriptor.name,
+			plugin->descriptor.version, nbx_plugin_kind_name(plugin->descriptor.kind),
+			plugin->path);
+	}
+}
+
+static gboolean
+make_directories(const NbxConfig *config)
+{
+	const char *dirs[] = { config->state_dir, config->run_dir, config->analyses_dir };
+
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		if (g_mkdir_with_parents(dirs[i], 0750) != 0) {
+			fprintf(stderr, "nestboxd: cannot create %s: %s\n", dirs[i],
+				g_strerror(errno));
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* log_level applies before the plugins' init: what they log there obeys it too. */
+static NbxSetup *
+load_setup(NbxDiagnostics *diagnostics)
+{
+	NbxSetup *setup = nbx_setup_read(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+
+	if (setup != NULL) {
+		set_log_level(setup->config->log_level);
+		nbx_setup_start(setup, diagnostics);
+	}
+	return setup;
 }
 
 static int
@@ -351,7 +527,8 @@ run_daemon(void)
 	int status = EXIT_OK;
 
 	nbx_host_services_set_main_thread();
-	setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+	g_log_set_writer_func(write_log, NULL, NULL);
+	setup = load_setup(diagnostics);
 	if (setup == NULL || nbx_diagnostics_count(diagnostics) > 0) {
 		nbx_diagnostics_print(diagnostics, stderr);
 		fprintf(stderr, "nestboxd: not starting: configuration %s is not valid\n",
@@ -359,16 +536,11 @@ run_daemon(void)
 		nbx_setup_free(setup);
 		return EXIT_INVALID;
 	}
-	const char *dirs[] = { setup->config->state_dir, setup->config->run_dir,
-			       setup->config->analyses_dir };
-
-	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
-		if (g_mkdir_with_parents(dirs[i], 0750) != 0) {
-			fprintf(stderr, "nestboxd: cannot create %s: %s\n", dirs[i],
-				g_strerror(errno));
-			nbx_setup_free(setup);
-			return EXIT_INVALID;
-		}
+	log_warnings(diagnostics);
+	log_setup(setup);
+	if (!make_directories(setup->config)) {
+		nbx_setup_free(setup);
+		return EXIT_INVALID;
 	}
 	store_path = g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
 	daemon.loop = g_main_loop_new(NULL, FALSE);
@@ -402,6 +574,8 @@ run_daemon(void)
 	g_unix_signal_add(SIGHUP, on_reload, &daemon);
 	g_message("nestboxd %s ready: %u machines", NESTBOX_VERSION, setup->pool->machines->len);
 	g_main_loop_run(daemon.loop);
+	if (daemon.reloading)
+		g_message("exiting while a reload was still reading the configuration");
 	if (!nbx_scheduler_is_idle(daemon.scheduler) ||
 	    nbx_snapshot_manager_operating(daemon.snapshots)) {
 		/*

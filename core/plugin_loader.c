@@ -2,7 +2,9 @@
 #include "plugin_loader.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,36 +96,85 @@ refuse(NbxPluginRegistry *registry, const char *path, const char *format, ...)
 /*
  * Code that anyone but root or the daemon's user can change would run with
  * the daemon's rights: refuse it, as sshd refuses a loose authorized_keys.
+ * @name is how the message names @path ("file /x/a.so", "directory /x,
+ * above /x/plugins"). A sticky directory (/tmp) lets nobody rename or
+ * remove another's entries: as an ancestor it may be writable by all.
  */
 static gboolean
-is_trusted(const char *path, const char *what, GString *why)
+owner_and_mode_are_safe(const char *path, const struct stat *st, const char *name,
+			gboolean ancestor, GString *why)
 {
-	struct stat st;
+	gboolean sticky = ancestor && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX);
 
-	if (stat(path, &st) != 0) {
-		g_string_append_printf(why, "cannot stat %s %s: %s", what, path, g_strerror(errno));
-		return FALSE;
-	}
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		g_string_append_printf(why, "%s %s is owned by uid %u, not by root or the daemon's "
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		g_string_append_printf(why, "%s is owned by uid %u, not by root or the daemon's "
 				       "user (uid %u)",
-				       what, path, (unsigned)st.st_uid, (unsigned)geteuid());
+				       name, (unsigned)st->st_uid, (unsigned)geteuid());
 		return FALSE;
 	}
-	if (st.st_mode & S_IWOTH) {
-		g_string_append_printf(why, "%s %s is writable by any user (mode %04o); "
+	if ((st->st_mode & S_IWOTH) && !sticky) {
+		g_string_append_printf(why, "%s is writable by any user (mode %04o); "
 				       "run: chmod o-w %s",
-				       what, path, (unsigned)(st.st_mode & 07777), path);
+				       name, (unsigned)(st->st_mode & 07777), path);
 		return FALSE;
 	}
-	if ((st.st_mode & S_IWGRP) && st.st_gid != 0) {
-		g_string_append_printf(why, "%s %s is writable by group %u (mode %04o); "
+	if ((st->st_mode & S_IWGRP) && st->st_gid != 0 && !sticky) {
+		g_string_append_printf(why, "%s is writable by group %u (mode %04o); "
 				       "run: chmod g-w %s",
-				       what, path, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777),
+				       name, (unsigned)st->st_gid, (unsigned)(st->st_mode & 07777),
 				       path);
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/*
+ * Whoever can replace a directory above a plugin can replace the plugin:
+ * every ancestor of @path's real location, up to /, is checked too, as
+ * sshd's StrictModes does, and the one at fault is named.
+ */
+static gboolean
+ancestors_are_trusted(const char *path, GString *why)
+{
+	g_autofree char *real = realpath(path, NULL);
+	g_autofree char *dir = NULL;
+
+	if (real == NULL) {
+		g_string_append_printf(why, "cannot resolve %s: %s", path, g_strerror(errno));
+		return FALSE;
+	}
+	dir = g_path_get_dirname(real);
+	for (;;) {
+		g_autofree char *name = g_strdup_printf("directory %s, above %s,", dir, path);
+		g_autofree char *parent = NULL;
+		struct stat st;
+
+		if (stat(dir, &st) != 0) {
+			g_string_append_printf(why, "cannot stat %s: %s", name, g_strerror(errno));
+			return FALSE;
+		}
+		if (!owner_and_mode_are_safe(dir, &st, name, TRUE, why))
+			return FALSE;
+		parent = g_path_get_dirname(dir);
+		if (strcmp(parent, dir) == 0)
+			return TRUE;
+		g_free(dir);
+		dir = g_steal_pointer(&parent);
+	}
+}
+
+static gboolean
+is_trusted(const char *path, const char *what, GString *why)
+{
+	g_autofree char *name = g_strdup_printf("%s %s", what, path);
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		g_string_append_printf(why, "cannot stat %s: %s", name, g_strerror(errno));
+		return FALSE;
+	}
+	return owner_and_mode_are_safe(path, &st, name, FALSE, why) &&
+	       ancestors_are_trusted(path, why);
 }
 
 gboolean

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "config_source.h"
 #include "field_check.h"
 
 G_DEFINE_QUARK(nbx-schema-error-quark, nbx_schema_error)
@@ -416,12 +417,38 @@ nbx_setting_location(const config_setting_t *setting)
 		const char *file = config_setting_source_file(s);
 		unsigned int line = config_setting_source_line(s);
 
+		/* Read by config_source: the line is one of the spliced text. */
+		if (nbx_config_source_find(s, line, &file, &line)) {
+			if (line > 0)
+				return g_strdup_printf("%s:%u", file, line);
+			if (config_setting_parent(s) == NULL)
+				return g_strdup(file);
+			continue;
+		}
 		if (file != NULL && line > 0)
 			return g_strdup_printf("%s:%u", file, line);
 		if (file != NULL && config_setting_parent(s) == NULL)
 			return g_strdup(file);
 	}
 	return g_strdup("(default)");
+}
+
+gboolean
+nbx_text_is_printable(const char *text)
+{
+	if (!g_utf8_validate(text, -1, NULL))
+		return FALSE;
+	for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		if (g_unichar_iscntrl(g_utf8_get_char(p)))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+nbx_is_printable_name(const char *name)
+{
+	return strlen(name) <= 64 && nbx_text_is_printable(name);
 }
 
 char *
@@ -447,7 +474,8 @@ nbx_setting_key_path(const config_setting_t *setting, const char *key)
 
 		if (name != NULL)
 			g_ptr_array_insert(parts, 0, g_strdup(name));
-		else if (config_setting_lookup_string(s, "name", &element_name))
+		else if (config_setting_lookup_string(s, "name", &element_name) &&
+			 nbx_is_printable_name(element_name))
 			g_ptr_array_insert(parts, 0, g_strdup(element_name));
 		else
 			g_ptr_array_insert(parts, 0, g_strdup_printf("[%d]", config_setting_index(s)));

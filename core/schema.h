@@ -92,6 +92,15 @@ char *nbx_setting_location(const config_setting_t *setting);
  */
 char *nbx_setting_key_path(const config_setting_t *setting, const char *key);
 
+/* UTF-8 without a control character: one line a terminal or JSON shows as is. */
+gboolean nbx_text_is_printable(const char *text);
+
+/*
+ * Whether a list element's `name` may stand for it in a key path: printable
+ * text of at most 64 bytes (else it is named by its index).
+ */
+gboolean nbx_is_printable_name(const char *name);
+
 /* Dotted path of a key under @prefix ("a.b"), prefix may be NULL or "". */
 char *nbx_key_path(const char *prefix, const char *key);
 

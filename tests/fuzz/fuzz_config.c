@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libFuzzer target: arbitrary bytes as a libconfig document, validated
- * against a schema with one field of every type (a group and a `machines`
- * group list with nested fields among them), syntax only, the way defaults
- * and `nestboxd --check` without an environment validate.
+ * libFuzzer target: arbitrary bytes as a libconfig document, read the way
+ * nestboxd reads its files (config_source: integer literals kept in 64 bits,
+ * out-of-range ones marked, `@include` refused for a text with no file),
+ * validated against a schema with one field of every type (a group and a
+ * `machines` group list with nested fields among them), syntax only, the way
+ * defaults and `nestboxd --check` without an environment validate.
  *
  * Oracle besides the sanitizers: a document that validated clean stays clean
  * when validated again (normalised values -- lower case, absolute paths,
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_source.h"
 #include "diagnostics.h"
 #include "schema.h"
 
@@ -87,43 +90,35 @@ static const struct nbx_config_field fuzz_fields[] = {
 	{ 0 },
 };
 
-/* `@include` would read other files: not this target's business. */
-static int
-has_include(const char *text)
-{
-	static const char needle[] = "@include";
-
-	for (const char *p = strchr(text, '@'); p != NULL; p = strchr(p + 1, '@')) {
-		if (g_ascii_strncasecmp(p, needle, sizeof needle - 1) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	g_autofree char *text = NULL;
 	NbxSchema *schema;
-	NbxDiagnostics *diagnostics;
+	NbxDiagnostics *diagnostics = nbx_diagnostics_new();
 	NbxValidation validation = { .base_dir = "/tmp", .check_environment = FALSE };
 	config_t config;
 
-	if (size > 64 * 1024)
+	if (size > 64 * 1024) {
+		nbx_diagnostics_free(diagnostics);
 		return 0;
+	}
 	text = g_malloc(size + 1);
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (has_include(text))
-		return 0;
 
 	config_init(&config);
-	if (!config_read_string(&config, text)) {
+	if (!nbx_config_source_read_text(&config, "fuzz.conf", text, diagnostics)) {
+		/* A text that does not parse gets one line saying where and why. */
+		if (nbx_diagnostics_count(diagnostics) == 0)
+			abort();
+		if (g_getenv("NBX_FUZZ_PRINT") != NULL)
+			nbx_diagnostics_print(diagnostics, stdout);
+		nbx_diagnostics_free(diagnostics);
 		config_destroy(&config);
 		return 0;
 	}
 	schema = nbx_schema_new_static(fuzz_fields);
-	diagnostics = nbx_diagnostics_new();
 	validation.diagnostics = diagnostics;
 	if (nbx_schema_validate_group(schema, config_root_setting(&config), NULL, &validation)) {
 		/* Clean once, clean again: normalised values pass their own checks. */

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # nestboxd's command line as an operator uses it: exit codes, --check output,
-# --list-plugins, --config-template, and the daemon's SIGHUP/SIGTERM handling.
-# Usage: nestboxd-cli.sh NESTBOXD GOOD_PLUGIN_DIR BROKEN_PLUGIN_DIR
+# --list-plugins, --config-template, the SDK's .pc, and the daemon's
+# SIGHUP/SIGTERM handling and log_level.
+# Usage: nestboxd-cli.sh NESTBOXD GOOD_PLUGIN_DIR BROKEN_PLUGIN_DIR GATE_PLUGIN_DIR PC_DIR
 set -euo pipefail
-nestboxd=$1 good=$2 broken=$3
+nestboxd=$1 good=$2 broken=$3 gate=$4 pc_dir=$5
 tmp=$(mktemp -d)
 daemon_pid=
 cleanup() {
@@ -21,6 +22,19 @@ expect() {
 	[[ $got == "$want" ]] || { cat "$tmp/out" "$tmp/err" >&2; fail "exit $got, wanted $want: $*"; }
 }
 contains() { grep -qF -- "$2" "$tmp/$1" || { cat "$tmp/$1" >&2; fail "$1 lacks: $2"; }; }
+lacks() { ! grep -qF -- "$2" "$tmp/$1" || { cat "$tmp/$1" >&2; fail "$1 has: $2"; }; }
+# wait_for FILE TEXT [COUNT]: until FILE (in $tmp) holds TEXT COUNT times; the
+# deadline only catches a hang.
+wait_for() {
+	local n
+	for _ in $(seq 1200); do
+		n=$(grep -cF -- "$2" "$tmp/$1" 2>/dev/null) || true
+		(( n >= ${3:-1} )) && return 0
+		sleep 0.1
+	done
+	cat "$tmp/$1" >&2
+	fail "no \"$2\" in $1 after 120 s"
+}
 
 expect 0 "$nestboxd" --version
 contains out "nestboxd "
@@ -28,6 +42,10 @@ contains out "nestboxd "
 abi=$(sed -n 's/^nestboxd .* (plugin ABI \([0-9]*\)\.\([0-9]*\))$/\1.\2/p' "$tmp/out")
 [[ -n $abi ]] || { cat "$tmp/out" >&2; fail "--version does not say the plugin ABI"; }
 abi_major=${abi%%.*}
+# The SDK's .pc says the ABI of the headers, whatever they say today.
+pc_abi=$(PKG_CONFIG_PATH=$pc_dir pkg-config --variable=abi_major nestbox-plugin).$(
+	PKG_CONFIG_PATH=$pc_dir pkg-config --variable=abi_minor nestbox-plugin)
+[[ $pc_abi == "$abi" ]] || fail "nestbox-plugin.pc says ABI $pc_abi, the headers $abi"
 expect 0 "$nestboxd" --help
 contains out "--config-template"
 expect 2 "$nestboxd" --no-such-flag
@@ -90,21 +108,129 @@ contains out '  # must_set = "";'
 expect 1 "$nestboxd" --config "$conf" --config-template nope
 contains err 'nestboxd: no plugin named "nope" was found'
 
-# The daemon: SIGHUP with a broken config keeps the old one; SIGTERM stops it.
-"$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
+cat >"$conf/machinery/fake.conf" <<CONF
+machines = ( { name = "win10"; label = "w10"; ip = "192.0.2.10"; platform = "windows"; } );
+CONF
+
+# ONE validation path: what start-up refuses, --check reports first, alike.
+# refused_alike LINE: both exit 1 and say LINE.
+refused_alike() {
+	expect 1 "$nestboxd" --config "$conf" --check
+	contains err "$1"
+	expect 1 timeout 120 "$nestboxd" --config "$conf"
+	contains err "$1"
+	contains err "nestboxd: not starting: configuration $conf is not valid"
+}
+cp "$conf/nestbox.conf" "$tmp/nestbox.conf.good"
+with_api() { { cat "$tmp/nestbox.conf.good"; printf '%s\n' "$@"; } >"$conf/nestbox.conf"; }
+printf 'x%.0s' $(seq 40) >"$tmp/token"
+chmod 600 "$tmp/token"
+with_api 'api = { tcp = "127.0.0.1:8090"; };'
+refused_alike "$conf/nestbox.conf:7: api.tcp: TCP clients must authenticate: set api.token_file too"
+with_api "api = { tcp = \"nonsense\"; token_file = \"$tmp/token\"; };"
+refused_alike "$conf/nestbox.conf:7: api.tcp: expected ADDRESS:PORT with an IP address"
+with_api 'api = { socket_group = "nbx-no-such-group"; };'
+refused_alike "$conf/nestbox.conf:7: api.socket_group: no group named \"nbx-no-such-group\""
+with_api "api = { socket = \"$tmp/no-such-dir/api.sock\"; };"
+refused_alike "$conf/nestbox.conf:7: api.socket: directory $tmp/no-such-dir does not exist"
+printf 'short\n' >"$tmp/token"
+with_api "api = { tcp = \"127.0.0.1:8090\"; token_file = \"$tmp/token\"; };"
+refused_alike "api.token_file: the token in $tmp/token is 5 characters long, too short"
+chmod 644 "$tmp/token"
+refused_alike "api.token_file: $tmp/token is open to every user (mode 0644); run: chmod o-rwx"
+cp "$tmp/nestbox.conf.good" "$conf/nestbox.conf"
+
+# A FIFO (or a directory) as a configuration file is refused, never read:
+# reading a FIFO blocks until someone writes to it.
+cp "$conf/machinery/fake.conf" "$tmp/fake.conf.good"
+rm "$conf/machinery/fake.conf"
+mkfifo "$conf/machinery/fake.conf"
+expect 1 timeout 60 "$nestboxd" --config "$conf" --check
+contains err "$conf/machinery/fake.conf: cannot read: is a FIFO, not a regular file"
+rm "$conf/machinery/fake.conf"
+mkfifo "$tmp/part.conf"
+printf 'speed = 3;\n@include "../../part.conf"\n' >"$conf/machinery/fake.conf"
+expect 1 timeout 60 "$nestboxd" --config "$conf" --check
+contains err "$conf/machinery/fake.conf:2: @include \"../../part.conf\": cannot read $tmp/part.conf: is a FIFO, not a regular file"
+# A relative @include is the including file's neighbour, whatever the working directory.
+printf 'speed = 11;\n' >"$conf/machinery/speed.conf"
+printf '@include "speed.conf"\n' >"$conf/machinery/fake.conf"
+expect 1 "$nestboxd" --config "$conf" --check
+contains err "$conf/machinery/speed.conf:1: speed: must be between 1 and 10, found 11"
+cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
+
+# log_level = "debug" shows the core's and the plugins' debug and info lines.
+printf 'log_level = "debug";\n' >>"$conf/nestbox.conf"
+"$nestboxd" --config "$conf" >"$tmp/debug.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 100); do grep -q "ready" "$tmp/daemon.log" && break; sleep 0.05; done
-contains daemon.log "nestboxd 0.1.0 ready: 0 machines"
+wait_for debug.log "ready:"
+contains debug.log "nestbox-DEBUG"
+contains debug.log "plugin fake 1.0.0 (machinery) from $good/fake.so"
+contains debug.log "configuration $conf: 6 plugins, 1 machineries, 2 auxiliaries, 1 machines"
+contains debug.log "fake: ready to fake machines"
+contains debug.log "fake: faults are read from each machine's \`fault\`"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || fail "daemon exited $? on SIGTERM"
+daemon_pid=
+cp "$tmp/nestbox.conf.good" "$conf/nestbox.conf"
+
+# The daemon: SIGHUP with a broken config keeps the old one; SIGTERM stops it.
+health() {
+	curl -sS --max-time 20 --unix-socket "$conf/run/api.sock" http://nestbox/api/v1/health \
+		>"$tmp/health" 2>&1 || { cat "$tmp/health" >&2; fail "the API did not answer: $*"; }
+}
+NBX_TEST_LOAD_GATE=$tmp/gate "$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+wait_for daemon.log "ready"
+contains daemon.log "nestboxd 0.1.0 ready: 1 machines"
+lacks daemon.log "nestbox-DEBUG"
+health "at start"
 echo "speed = 99;" >"$conf/machinery/fake.conf"
 kill -HUP "$daemon_pid"
-for _ in $(seq 100); do grep -q "reload refused" "$tmp/daemon.log" && break; sleep 0.05; done
+wait_for daemon.log "reload refused"
 contains daemon.log "reload refused: the new configuration is not valid; keeping the old one"
 contains daemon.log "fake.conf:1: speed: must be between 1 and 10, found 99"
 kill -0 "$daemon_pid" || fail "daemon died on a bad reload"
-echo "speed = 9;" >"$conf/machinery/fake.conf"
+
+# What start-up read once cannot change live: each key named, the old configuration kept.
+cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
+sed -e 's/^state_dir = .*/state_dir = "state2";/' -e 's/^run_dir = .*/run_dir = "run2";/' \
+	"$tmp/nestbox.conf.good" >"$conf/nestbox.conf"
 kill -HUP "$daemon_pid"
-for _ in $(seq 100); do grep -q "configuration reloaded" "$tmp/daemon.log" && break; sleep 0.05; done
-contains daemon.log "configuration reloaded from $conf"
+wait_for daemon.log "reload refused" 2
+contains daemon.log "$conf/nestbox.conf:4: state_dir: a reload cannot change it (running with \"$conf/state\", the file now says \"$conf/state2\"); restart nestboxd to apply it"
+contains daemon.log "$conf/nestbox.conf:5: run_dir: a reload cannot change it"
+contains daemon.log "api.socket: a reload cannot change it (running with \"$conf/run/api.sock\", the file now says \"$conf/run2/api.sock\")"
+[[ ! -e $conf/state2 && ! -e $conf/run2 ]] || fail "a refused reload created the new directories"
+health "after a refused reload"
+
+# A FIFO swapped in is refused at once, and the API answers meanwhile.
+cp "$tmp/nestbox.conf.good" "$conf/nestbox.conf"
+rm "$conf/machinery/fake.conf"
+mkfifo "$conf/machinery/fake.conf"
+kill -HUP "$daemon_pid"
+wait_for daemon.log "reload refused" 3
+contains daemon.log "$conf/machinery/fake.conf: cannot read: is a FIFO, not a regular file"
+health "after a FIFO reload"
+rm "$conf/machinery/fake.conf"
+cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
+
+# A reload whose reading hangs (a plugin that loads as from a hung disk) does
+# not stop the API; a SIGHUP meanwhile reads again once it is done.
+sed -e "s|^plugin_dirs = .*|plugin_dirs = [ \"$good\", \"$gate\" ];|" "$tmp/nestbox.conf.good" \
+	>"$conf/nestbox.conf"
+kill -HUP "$daemon_pid"
+wait_for daemon.log "reloading the configuration from $conf"
+for _ in $(seq 1200); do [[ -e $tmp/gate.reached ]] && break; sleep 0.1; done
+[[ -e $tmp/gate.reached ]] || fail "the reload never reached the gate plugin"
+health "while a reload is reading"
+kill -HUP "$daemon_pid"
+wait_for daemon.log "a reload is reading the configuration already; another one follows it"
+lacks daemon.log "configuration reloaded"
+touch "$tmp/gate"
+wait_for daemon.log "configuration reloaded from $conf" 2
+health "after the reloads"
+
 kill -TERM "$daemon_pid"
 status=0; wait "$daemon_pid" || status=$?
 daemon_pid=

@@ -202,6 +202,79 @@ test_untrusted_directory(void)
 	test_dir_remove(dir);
 }
 
+
+/* PARENT/plugins/fake.so with PARENT in @mode (and @gid unless -1): the registry. */
+static NbxPluginRegistry *
+scan_below(int mode, gid_t gid, uid_t uid, char **parent_out, char **dir_out)
+{
+	char *parent = test_dir_new();
+	char *dir = g_build_filename(parent, "plugins", NULL);
+	g_autofree char *plugin = NULL;
+	NbxPluginRegistry *registry = nbx_plugin_registry_new();
+
+	g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+	plugin = copy_fake(dir, "fake.so", 0644);
+	g_assert_cmpint(chown(parent, uid, gid), ==, 0);
+	g_assert_cmpint(g_chmod(parent, mode), ==, 0);
+	nbx_plugin_registry_scan_dir(registry, dir);
+	*parent_out = parent;
+	*dir_out = dir;
+	return registry;
+}
+
+/* Whoever can swap a directory above the plugins can swap the plugins. */
+static void
+test_untrusted_ancestor(void)
+{
+	g_autofree char *parent = NULL, *dir = NULL, *expected = NULL;
+	g_autoptr(NbxPluginRegistry) registry = scan_below(0777, (gid_t)-1, (uid_t)-1, &parent, &dir);
+
+	expected = g_strdup_printf("%s: refused: directory %s, above %s, is writable by any user "
+				   "(mode 0777); run: chmod o-w %s; none of its 1 plugins is loaded",
+				   dir, parent, dir, parent);
+	g_assert_cmpuint(registry->plugins->len, ==, 0);
+	g_assert_cmpuint(registry->refusals->len, ==, 1);
+	g_assert_cmpstr(g_ptr_array_index(registry->refusals, 0), ==, expected);
+	test_dir_remove(parent);
+}
+
+/* A sticky directory (like /tmp) lets nobody move another's entries. */
+static void
+test_sticky_ancestor(void)
+{
+	g_autofree char *parent = NULL, *dir = NULL;
+	g_autoptr(NbxPluginRegistry) registry = scan_below(01777, (gid_t)-1, (uid_t)-1, &parent, &dir);
+
+	g_assert_cmpuint(registry->refusals->len, ==, 0);
+	g_assert_nonnull(nbx_plugin_registry_lookup(registry, "fake"));
+	test_dir_remove(parent);
+}
+
+static void
+test_untrusted_ancestor_group_and_owner(void)
+{
+	g_autofree char *parent = NULL, *dir = NULL, *parent2 = NULL, *dir2 = NULL;
+	g_autofree char *group = NULL, *owner = NULL;
+	g_autoptr(NbxPluginRegistry) by_group = NULL, by_owner = NULL;
+
+	if (geteuid() != 0) {
+		g_test_skip("needs root to give a directory away");
+		return;
+	}
+	by_group = scan_below(0775, 12345, (uid_t)-1, &parent, &dir);
+	by_owner = scan_below(0755, (gid_t)-1, 4242, &parent2, &dir2);
+	group = g_strdup_printf("directory %s, above %s, is writable by group 12345 (mode 0775)",
+				parent, dir);
+	owner = g_strdup_printf("directory %s, above %s, is owned by uid 4242, not by root",
+				parent2, dir2);
+	g_assert_cmpuint(by_group->plugins->len, ==, 0);
+	g_assert_nonnull(strstr(g_ptr_array_index(by_group->refusals, 0), group));
+	g_assert_cmpuint(by_owner->plugins->len, ==, 0);
+	g_assert_nonnull(strstr(g_ptr_array_index(by_owner->refusals, 0), owner));
+	test_dir_remove(parent);
+	test_dir_remove(parent2);
+}
+
 static void
 test_missing_directory(void)
 {
@@ -228,6 +301,10 @@ main(int argc, char **argv)
 	g_test_add_func("/loader/untrusted/group-writable", test_untrusted_group_writable);
 	g_test_add_func("/loader/untrusted/owner", test_untrusted_owner);
 	g_test_add_func("/loader/untrusted/directory", test_untrusted_directory);
+	g_test_add_func("/loader/untrusted/ancestor", test_untrusted_ancestor);
+	g_test_add_func("/loader/untrusted/ancestor-group-and-owner",
+			test_untrusted_ancestor_group_and_owner);
+	g_test_add_func("/loader/sticky-ancestor", test_sticky_ancestor);
 	g_test_add_func("/loader/missing-directory", test_missing_directory);
 	return g_test_run();
 }

@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 
+#include "config_source.h"
 #include "core_schema.h"
 #include "diagnostics.h"
 #include "schema.h"
@@ -207,6 +208,16 @@ static const ValidateCase validate_cases[] = {
 	  { "@FILE@:2: nonempty: must not be empty" } },
 	{ "string/wrong-type", string_fields, "s = 5;\n", 0,
 	  { "@FILE@:1: s: expected a string, found an integer" } },
+	/* Raw in the file, and through libconfig's \x escape. */
+	{ "string/invalid-utf8", string_fields,
+	  "s = \"ab\xff\";\nlower = \"\\xc3\\x28\";\nnonempty = \"caf\xc3\xa9\";\n", 0,
+	  { "@FILE@:1: s: is not valid UTF-8 (byte 0xff at offset 2); write it in UTF-8",
+	    "@FILE@:2: lower: is not valid UTF-8 (byte 0xc3 at offset 0); write it in UTF-8" } },
+	{ "string/invalid-utf8-in-a-list", list_fields, "tags = [ \"ok\", \"\xfe\" ];\n", 0,
+	  { "@FILE@:1: tags[1]: is not valid UTF-8 (byte 0xfe at offset 0); write it in UTF-8" } },
+	/* A 100 KB value is not echoed whole. */
+	{ "string/huge-value-cut", enum_fields, "mode = \"@HUGE@\";\n", 0,
+	  { "@FILE@:1: mode: must be one of fast, slow; found \"@HUGE256@\"... (100000 bytes)" } },
 	/* integer */
 	{ "integer/min-inclusive", integer_fields, "port = 1;\nnegative = -10;\nat_least = 5;\n", 0,
 	  { NULL }, { { "port", "1" }, { "negative", "-10" }, { "at_least", "5" } } },
@@ -224,6 +235,34 @@ static const ValidateCase validate_cases[] = {
 	{ "integer/wrong-type", integer_fields, "port = \"80\";\nany = 1.5;\n", 0,
 	  { "@FILE@:1: port: expected an integer, found a string",
 	    "@FILE@:2: any: expected an integer, found a float" } },
+	/* libconfig 1.5 keeps an integer without L in 32 bits: -9223372036854775808 read as 0. */
+	{ "integer/int64-min-below-min", integer_fields,
+	  "port = -9223372036854775808;\nat_least = 2147483648;\n", 0,
+	  { "@FILE@:1: port: must be between 1 and 65535, found -9223372036854775808" } },
+	{ "integer/beyond-32-bits", integer_fields,
+	  "any = 5000000000;\nat_least = 0x1FFFFFFFF;\nnegative = -2;\n", 0, { NULL },
+	  { { "any", "5000000000" }, { "at_least", "8589934591" }, { "negative", "-2" } } },
+	/* ... and read 99999999999999999999 as -1. */
+	{ "integer/beyond-64-bits", integer_fields,
+	  "port = 99999999999999999999;\nany = -99999999999999999999;\n"
+	  "at_least = 0xFFFFFFFFFFFFFFFFFF;\n",
+	  0,
+	  { "@FILE@:1: port: must be between 1 and 65535, found 99999999999999999999, too large "
+	    "for a 64-bit integer",
+	    "@FILE@:2: any: -99999999999999999999 is too small for a 64-bit integer "
+	    "(-9223372036854775808 to 9223372036854775807)",
+	    "@FILE@:3: at_least: must be between 5 and 9223372036854775807, found "
+	    "0xFFFFFFFFFFFFFFFFFF, too large for a 64-bit integer" } },
+	/* A marker stands in for the literal: a real value equal to it stays a value. */
+	{ "integer/beyond-64-bits-beside-int64-max", integer_fields,
+	  "at_least = 9223372036854775807;\nany = 99999999999999999999L;\n", 0,
+	  { "@FILE@:2: any: 99999999999999999999L is too large for a 64-bit integer "
+	    "(-9223372036854775808 to 9223372036854775807)" },
+	  { { "at_least", "9223372036854775807" } } },
+	{ "integer/beyond-64-bits-in-a-list", list_fields, "numbers = [ 1, 99999999999999999999 ];\n",
+	  0,
+	  { "@FILE@:1: numbers[1]: 99999999999999999999 is too large for a 64-bit integer "
+	    "(-9223372036854775808 to 9223372036854775807)" } },
 	/* boolean */
 	{ "boolean/ok", boolean_fields, "b = false;\n", 0, { NULL }, { { "b", "false" } } },
 	{ "boolean/string", boolean_fields, "b = \"yes\";\n", 0,
@@ -316,12 +355,24 @@ static const ValidateCase validate_cases[] = {
 	  { "@FILE@:1: mac: not a MAC address (expected aa:bb:cc:dd:ee:ff): \"aa:bb:cc:dd:ee\"" } },
 	{ "mac/dashes", mac_fields, "mac = \"aa-bb-cc-dd-ee-ff\";\n", 0,
 	  { "@FILE@:1: mac: not a MAC address (expected aa:bb:cc:dd:ee:ff): \"aa-bb-cc-dd-ee-ff\"" } },
+	{ "mac/multicast", mac_fields, "mac = \"01:00:5E:00:00:fb\";\n", 0,
+	  { "@FILE@:1: mac: \"01:00:5E:00:00:fb\" is a multicast address (the lowest bit of its "
+	    "first byte is set); a machine needs a unicast one, e.g. 52:54:00:12:34:56" } },
+	{ "mac/broadcast", mac_fields, "mac = \"ff:ff:ff:ff:ff:ff\";\n", 0,
+	  { "@FILE@:1: mac: \"ff:ff:ff:ff:ff:ff\" is a multicast address (the lowest bit of its "
+	    "first byte is set); a machine needs a unicast one, e.g. 52:54:00:12:34:56" } },
+	{ "mac/zero", mac_fields, "mac = \"00:00:00:00:00:00\";\n", 0,
+	  { "@FILE@:1: mac: 00:00:00:00:00:00 is not a usable MAC address" } },
 	{ "mac/not-hex", mac_fields, "mac = \"aa:bb:cc:dd:ee:fg\";\n", 0,
 	  { "@FILE@:1: mac: not a MAC address (expected aa:bb:cc:dd:ee:ff): \"aa:bb:cc:dd:ee:fg\"" } },
 	/* IP */
 	{ "ip/v4", ip_fields, "ip = \"192.168.56.10\";\n", 0, { NULL },
 	  { { "ip", "192.168.56.10" } } },
 	{ "ip/v6", ip_fields, "ip = \"fe80::1\";\n", 0, { NULL }, { { "ip", "fe80::1" } } },
+	/* One spelling per address, so that duplicates are found by text. */
+	{ "ip/v6-canonical", list_fields,
+	  "ips = [ \"FE80::A\", \"0:0:0:0:0:0:0:1\", \"2001:DB8:0:0:1::1\" ];\n", 0, { NULL },
+	  { { "ips", "[fe80::a,::1,2001:db8::1:0:0:1]" } } },
 	{ "ip/invalid", ip_fields, "ip = \"300.1.1.1\";\n", 0,
 	  { "@FILE@:1: ip: not an IPv4 or IPv6 address: \"300.1.1.1\"" } },
 	{ "ip/with-prefix", ip_fields, "ip = \"10.0.0.0/8\";\n", 0,
@@ -466,6 +517,8 @@ typedef struct {
 	char *file;
 	char *long107;
 	char *long108;
+	char *huge;
+	char *huge256;
 	char *uid;
 } Env;
 
@@ -478,6 +531,8 @@ substitute(const Env *env, const char *text)
 	g_string_replace(out, "@DIR@", env->dir, 0);
 	g_string_replace(out, "@LONG107@", env->long107, 0);
 	g_string_replace(out, "@LONG108@", env->long108, 0);
+	g_string_replace(out, "@HUGE256@", env->huge256, 0);
+	g_string_replace(out, "@HUGE@", env->huge, 0);
 	g_string_replace(out, "@UID@", env->uid, 0);
 	return g_string_free(out, FALSE);
 }
@@ -509,6 +564,8 @@ env_init(Env *env)
 	env->long108 = g_strnfill(108, 'a');
 	env->long108[0] = '/';
 	env->uid = g_strdup_printf("%u", (unsigned)geteuid());
+	env->huge = g_strnfill(100000, 'x');
+	env->huge256 = g_strnfill(256, 'x');
 
 	path = g_build_filename(env->dir, "file.txt", NULL);
 	g_file_set_contents(path, "x\n", -1, &error);
@@ -551,6 +608,8 @@ env_clear(Env *env)
 	g_free(env->file);
 	g_free(env->long107);
 	g_free(env->long108);
+	g_free(env->huge);
+	g_free(env->huge256);
 	g_free(env->uid);
 }
 
@@ -634,9 +693,10 @@ test_validate(gconstpointer data)
 	g_file_set_contents(env.file, text, -1, &error);
 	g_assert_no_error(error);
 
+	/* Read the way nestboxd reads: config_source keeps integers in 64 bits. */
 	config_init(&config);
-	if (!config_read_file(&config, env.file))
-		g_error("%s:%d: %s", env.file, config_error_line(&config), config_error_text(&config));
+	if (!nbx_config_source_read_file(&config, env.file, diagnostics))
+		g_error("%s", nbx_diagnostics_get(diagnostics, 0));
 	ok = nbx_schema_validate_group(schema, config_root_setting(&config), NULL, &validation);
 	dump(diagnostics);
 

@@ -30,6 +30,7 @@ json() { python3 -c "import json,sys; j=json.load(open('$tmp/out')); print($1)";
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token=$(head -c 24 /dev/urandom | base64)
 printf '%s\n' "$token" >"$tmp/token"
+chmod 600 "$tmp/token" # a token others can read is refused, like a loose ssh key
 printf 'not-the-token-at-all\n' >"$tmp/wrong-token"
 
 conf=$tmp/conf

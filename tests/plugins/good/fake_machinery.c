@@ -73,6 +73,9 @@ fake_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	}
 	fake->host = host;
 	*instance = fake;
+	/* One line at each verbose level: log_level = "debug" must show both. */
+	host->log(host, NBX_LOG_INFO, "ready to fake machines");
+	host->log(host, NBX_LOG_DEBUG, "faults are read from each machine's `fault`");
 	return true;
 }
 
