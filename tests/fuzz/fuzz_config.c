@@ -19,6 +19,7 @@
 #include "config_source.h"
 #include "diagnostics.h"
 #include "schema.h"
+#include "schema_validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,6 +20,7 @@
 #include "core_schema.h"
 #include "diagnostics.h"
 #include "schema.h"
+#include "schema_validate.h"
 
 #define DOC .doc = "d"
 

@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "config_source.h"
 #include "field_check.h"
 
 G_DEFINE_QUARK(nbx-schema-error-quark, nbx_schema_error)
@@ -23,37 +22,6 @@ struct _NbxSchema {
 	/* Everything this schema allocated: child tables, copied strings. */
 	GPtrArray *owned;
 };
-
-static const char *const field_type_names[] = {
-	[NBX_FIELD_END] = "end",
-	[NBX_FIELD_STRING] = "string",
-	[NBX_FIELD_INTEGER] = "integer",
-	[NBX_FIELD_BOOLEAN] = "boolean",
-	[NBX_FIELD_FILE] = "file path",
-	[NBX_FIELD_DIRECTORY] = "directory path",
-	[NBX_FIELD_UNIX_SOCKET] = "unix socket path",
-	[NBX_FIELD_INTERFACE] = "network interface",
-	[NBX_FIELD_MAC_ADDRESS] = "MAC address",
-	[NBX_FIELD_IP_ADDRESS] = "IP address",
-	[NBX_FIELD_LIST] = "list",
-	[NBX_FIELD_ENUM] = "enum",
-	[NBX_FIELD_GROUP] = "group",
-	[NBX_FIELD_GROUP_LIST] = "list of groups",
-};
-
-const char *
-nbx_field_type_name(guint32 type)
-{
-	if (type < G_N_ELEMENTS(field_type_names))
-		return field_type_names[type];
-	return "unknown type";
-}
-
-guint32
-nbx_field_element_type(const struct nbx_config_field *field)
-{
-	return field->element_type != 0 ? field->element_type : NBX_FIELD_STRING;
-}
 
 static NbxSchema *
 schema_new(void)
@@ -159,7 +127,7 @@ default_is_valid(const struct nbx_config_field *field, GString *why)
 	if (ok) {
 		config_setting_t *setting = config_setting_get_member(config_root_setting(&config),
 								      field->name);
-		ok = nbx_field_check(field, setting, field->name, &validation);
+		ok = nbx_field_check_value(field, setting, field->name, &validation);
 		if (!ok)
 			g_string_append(why, nbx_diagnostics_get(diagnostics, 0));
 	}
@@ -408,177 +376,3 @@ nbx_schema_set_default(NbxSchema *schema, const char *name, const char *default_
 	g_return_if_reached();
 }
 
-/* ---- validation --------------------------------------------------------- */
-
-char *
-nbx_setting_location(const config_setting_t *setting)
-{
-	for (const config_setting_t *s = setting; s != NULL; s = config_setting_parent(s)) {
-		const char *file = config_setting_source_file(s);
-		unsigned int line = config_setting_source_line(s);
-
-		/* Read by config_source: the line is one of the spliced text. */
-		if (nbx_config_source_find(s, line, &file, &line)) {
-			if (line > 0)
-				return g_strdup_printf("%s:%u", file, line);
-			if (config_setting_parent(s) == NULL)
-				return g_strdup(file);
-			continue;
-		}
-		if (file != NULL && line > 0)
-			return g_strdup_printf("%s:%u", file, line);
-		if (file != NULL && config_setting_parent(s) == NULL)
-			return g_strdup(file);
-	}
-	return g_strdup("(default)");
-}
-
-gboolean
-nbx_text_is_printable(const char *text)
-{
-	if (!g_utf8_validate(text, -1, NULL))
-		return FALSE;
-	for (const char *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
-		if (g_unichar_iscntrl(g_utf8_get_char(p)))
-			return FALSE;
-	}
-	return TRUE;
-}
-
-gboolean
-nbx_is_printable_name(const char *name)
-{
-	return strlen(name) <= 64 && nbx_text_is_printable(name);
-}
-
-char *
-nbx_key_path(const char *prefix, const char *key)
-{
-	if (prefix == NULL || *prefix == '\0')
-		return g_strdup(key);
-	if (key[0] == '[')
-		return g_strconcat(prefix, key, NULL);
-	return g_strconcat(prefix, ".", key, NULL);
-}
-
-char *
-nbx_setting_key_path(const config_setting_t *setting, const char *key)
-{
-	g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func(g_free);
-	GString *out = g_string_new(NULL);
-
-	for (const config_setting_t *s = setting; s != NULL && config_setting_parent(s) != NULL;
-	     s = config_setting_parent(s)) {
-		const char *name = config_setting_name(s);
-		const char *element_name = NULL;
-
-		if (name != NULL)
-			g_ptr_array_insert(parts, 0, g_strdup(name));
-		else if (config_setting_lookup_string(s, "name", &element_name) &&
-			 nbx_is_printable_name(element_name))
-			g_ptr_array_insert(parts, 0, g_strdup(element_name));
-		else
-			g_ptr_array_insert(parts, 0, g_strdup_printf("[%d]", config_setting_index(s)));
-	}
-	if (key != NULL)
-		g_ptr_array_add(parts, g_strdup(key));
-	for (guint i = 0; i < parts->len; i++) {
-		const char *part = g_ptr_array_index(parts, i);
-
-		if (i > 0 && part[0] != '[')
-			g_string_append_c(out, '.');
-		g_string_append(out, part);
-	}
-	return g_string_free(out, FALSE);
-}
-
-/* Levenshtein distance, for "did you mean"; small inputs only. */
-static guint
-edit_distance(const char *a, const char *b)
-{
-	gsize la = strlen(a), lb = strlen(b);
-	g_autofree guint *row = g_new(guint, lb + 1);
-
-	for (gsize j = 0; j <= lb; j++)
-		row[j] = j;
-	for (gsize i = 1; i <= la; i++) {
-		guint diagonal = row[0];
-
-		row[0] = i;
-		for (gsize j = 1; j <= lb; j++) {
-			guint above = row[j];
-			guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
-
-			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1), diagonal + cost);
-			diagonal = above;
-		}
-	}
-	return row[lb];
-}
-
-static void
-report_unknown_key(const NbxSchema *schema, config_setting_t *setting, const char *key_path,
-		   const NbxValidation *validation)
-{
-	g_autofree char *location = nbx_setting_location(setting);
-	const char *name = config_setting_name(setting);
-	const char *best = NULL;
-	guint best_distance = 3;
-
-	for (const struct nbx_config_field *f = schema->fields; f->type != NBX_FIELD_END; f++) {
-		guint d = edit_distance(name, f->name);
-
-		if (d < best_distance) {
-			best = f->name;
-			best_distance = d;
-		}
-	}
-	if (best != NULL)
-		nbx_diagnostics_add(validation->diagnostics, location, key_path,
-				    "unknown key (did you mean \"%s\"?)", best);
-	else
-		nbx_diagnostics_add(validation->diagnostics, location, key_path, "unknown key");
-}
-
-static gboolean
-group_is_disabled(const NbxSchema *schema, config_setting_t *group)
-{
-	const struct nbx_config_field *enabled = nbx_schema_lookup(schema, "enabled");
-	config_setting_t *setting = config_setting_get_member(group, "enabled");
-
-	return enabled != NULL && enabled->type == NBX_FIELD_BOOLEAN && setting != NULL &&
-	       config_setting_type(setting) == CONFIG_TYPE_BOOL && !config_setting_get_bool(setting);
-}
-
-gboolean
-nbx_schema_validate_group(const NbxSchema *schema, config_setting_t *group,
-			  const char *key_prefix, const NbxValidation *validation)
-{
-	guint before = nbx_diagnostics_count(validation->diagnostics);
-
-	if (group_is_disabled(schema, group))
-		return TRUE;
-
-	for (int i = 0; i < config_setting_length(group); i++) {
-		config_setting_t *setting = config_setting_get_elem(group, i);
-		const char *name = config_setting_name(setting);
-
-		if (nbx_schema_lookup(schema, name) == NULL) {
-			g_autofree char *path = nbx_key_path(key_prefix, name);
-
-			report_unknown_key(schema, setting, path, validation);
-		}
-	}
-
-	for (const struct nbx_config_field *f = schema->fields; f->type != NBX_FIELD_END; f++) {
-		config_setting_t *setting = config_setting_get_member(group, f->name);
-		g_autofree char *path = nbx_key_path(key_prefix, f->name);
-
-		if (setting == NULL) {
-			nbx_field_apply_default(group, f, path, validation);
-			continue;
-		}
-		nbx_field_check(f, setting, path, validation);
-	}
-	return nbx_diagnostics_count(validation->diagnostics) == before;
-}

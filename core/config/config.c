@@ -8,6 +8,7 @@
 
 #include "config_source.h"
 #include "core_schema.h"
+#include "schema_validate.h"
 
 NbxConfigFile *
 nbx_config_file_read(const char *path, gboolean required, NbxDiagnostics *diagnostics)

@@ -12,11 +12,12 @@
 #include <unistd.h>
 
 #include "config_source.h"
+#include "setting_names.h"
 
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
 
-static void G_GNUC_PRINTF(4, 5)
-report(const NbxValidation *validation, const config_setting_t *setting, const char *key_path,
+void
+nbx_field_report(const NbxValidation *validation, const config_setting_t *setting, const char *key_path,
        const char *format, ...)
 {
 	g_autofree char *location = nbx_setting_location(setting);
@@ -51,12 +52,12 @@ libconfig_type_name(int type)
 	}
 }
 
-static gboolean
-expect_type(const NbxValidation *validation, const config_setting_t *setting,
+gboolean
+nbx_field_expect_type(const NbxValidation *validation, const config_setting_t *setting,
 	    const char *key_path, const char *expected, gboolean ok)
 {
 	if (!ok)
-		report(validation, setting, key_path, "expected %s, found %s", expected,
+		nbx_field_report(validation, setting, key_path, "expected %s, found %s", expected,
 		       libconfig_type_name(config_setting_type(setting)));
 	return ok;
 }
@@ -93,7 +94,7 @@ check_access(const NbxValidation *validation, const config_setting_t *setting,
 
 	for (guint i = 0; i < G_N_ELEMENTS(rights); i++) {
 		if ((flags & rights[i].flag) && access(path, rights[i].mode) != 0) {
-			report(validation, setting, key_path, "not %s by uid %u: %s (%s)",
+			nbx_field_report(validation, setting, key_path, "not %s by uid %u: %s (%s)",
 			       rights[i].what, (unsigned)geteuid(), shown, g_strerror(errno));
 			ok = FALSE;
 		}
@@ -110,7 +111,7 @@ check_socket_path(const struct nbx_config_field *field, config_setting_t *settin
 	g_autofree char *dir = NULL;
 
 	if (strlen(path) > SUN_PATH_MAX) {
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "socket path is %zu bytes, longer than the %zu a UNIX socket allows: %s",
 		       strlen(path), SUN_PATH_MAX, shown);
 		return FALSE;
@@ -123,7 +124,7 @@ check_socket_path(const struct nbx_config_field *field, config_setting_t *settin
 	if (access(dir, W_OK | X_OK) != 0) {
 		g_autofree char *shown_dir = nbx_diagnostics_shorten(dir);
 
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "directory of the socket is missing or not writable: %s (%s)", shown_dir,
 		       g_strerror(errno));
 		return FALSE;
@@ -157,14 +158,14 @@ check_existing_path(const struct nbx_config_field *field, guint32 type, config_s
 
 	if (stat(path, &st) != 0) {
 		if (must_exist)
-			report(validation, setting, key_path, "%s does not exist: %s",
+			nbx_field_report(validation, setting, key_path, "%s does not exist: %s",
 			       path_kind(type), shown);
 		return !must_exist;
 	}
 	if ((type == NBX_FIELD_FILE && !S_ISREG(st.st_mode)) ||
 	    (type == NBX_FIELD_DIRECTORY && !S_ISDIR(st.st_mode)) ||
 	    (type == NBX_FIELD_UNIX_SOCKET && !S_ISSOCK(st.st_mode))) {
-		report(validation, setting, key_path, "not a %s: %s",
+		nbx_field_report(validation, setting, key_path, "not a %s: %s",
 		       type == NBX_FIELD_FILE ? "regular file" : path_kind(type), shown);
 		return FALSE;
 	}
@@ -178,7 +179,7 @@ check_path(const struct nbx_config_field *field, guint32 type, config_setting_t 
 	const char *path;
 
 	if (config_setting_get_string(setting)[0] == '\0') {
-		report(validation, setting, key_path, "empty path");
+		nbx_field_report(validation, setting, key_path, "empty path");
 		return FALSE;
 	}
 	make_absolute(setting, validation);
@@ -221,17 +222,17 @@ check_interface(const struct nbx_config_field *field, config_setting_t *setting,
 
 	if (name[0] == '\0' || strlen(name) >= IFNAMSIZ || strchr(name, '/') != NULL ||
 	    strpbrk(name, " \t\n:") != NULL) {
-		report(validation, setting, key_path, "not a network interface name: %s", quoted);
+		nbx_field_report(validation, setting, key_path, "not a network interface name: %s", quoted);
 		return FALSE;
 	}
 	if (!validation->check_environment)
 		return TRUE;
 	if (if_nametoindex(name) == 0) {
-		report(validation, setting, key_path, "network interface does not exist: %s", name);
+		nbx_field_report(validation, setting, key_path, "network interface does not exist: %s", name);
 		return FALSE;
 	}
 	if ((field->flags & NBX_FIELD_MUST_BE_UP) && (!interface_is_up(name, &up) || !up)) {
-		report(validation, setting, key_path, "network interface is down: %s", name);
+		nbx_field_report(validation, setting, key_path, "network interface is down: %s", name);
 		return FALSE;
 	}
 	return TRUE;
@@ -248,20 +249,20 @@ check_mac(config_setting_t *setting, const char *key_path, const NbxValidation *
 	for (int i = 0; ok && i < 17; i++)
 		ok = (i % 3 == 2) ? value[i] == ':' : g_ascii_isxdigit(value[i]);
 	if (!ok) {
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "not a MAC address (expected aa:bb:cc:dd:ee:ff): %s", quoted);
 		return FALSE;
 	}
 	/* The I/G bit of the first byte: a guest's NIC has an individual address. */
 	if (g_ascii_xdigit_value(value[1]) & 1) {
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "%s is a multicast address (the lowest bit of its first byte is set); a "
 		       "machine needs a unicast one, e.g. 52:54:00:12:34:56",
 		       quoted);
 		return FALSE;
 	}
 	if (strcmp(lower, "00:00:00:00:00:00") == 0) {
-		report(validation, setting, key_path, "00:00:00:00:00:00 is not a usable MAC address");
+		nbx_field_report(validation, setting, key_path, "00:00:00:00:00:00 is not a usable MAC address");
 		return FALSE;
 	}
 	config_setting_set_string(setting, lower);
@@ -286,7 +287,7 @@ check_ip(config_setting_t *setting, const char *key_path, const NbxValidation *v
 	if (family == AF_UNSPEC) {
 		g_autofree char *quoted = nbx_diagnostics_quote(value);
 
-		report(validation, setting, key_path, "not an IPv4 or IPv6 address: %s", quoted);
+		nbx_field_report(validation, setting, key_path, "not an IPv4 or IPv6 address: %s", quoted);
 		return FALSE;
 	}
 	if (inet_ntop(family, buffer, canonical, sizeof canonical) != NULL &&
@@ -315,7 +316,7 @@ check_enum(const struct nbx_config_field *field, config_setting_t *setting,
 		return TRUE;
 	choices = g_strjoinv(", ", (char **)field->choices);
 	quoted = nbx_diagnostics_quote(value);
-	report(validation, setting, key_path, "must be one of %s; found %s", choices, quoted);
+	nbx_field_report(validation, setting, key_path, "must be one of %s; found %s", choices, quoted);
 	return FALSE;
 }
 
@@ -331,19 +332,19 @@ check_integer(const struct nbx_config_field *field, config_setting_t *setting,
 		const char *what = literal[0] == '-' ? "too small" : "too large";
 
 		if (field->min == 0 && field->max == 0)
-			report(validation, setting, key_path,
+			nbx_field_report(validation, setting, key_path,
 			       "%s is %s for a 64-bit integer (%" G_GINT64_FORMAT
 			       " to %" G_GINT64_FORMAT ")",
 			       shown, what, G_MININT64, G_MAXINT64);
 		else
-			report(validation, setting, key_path,
+			nbx_field_report(validation, setting, key_path,
 			       "must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
 			       ", found %s, %s for a 64-bit integer",
 			       field->min, field->max, shown, what);
 		return FALSE;
 	}
 	if (!in_bounds(value, field->min, field->max)) {
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
 		       ", found %" G_GINT64_FORMAT,
 		       field->min, field->max, value);
@@ -361,7 +362,7 @@ check_utf8(config_setting_t *setting, const char *key_path, const NbxValidation 
 
 	if (g_utf8_validate(value, -1, &bad))
 		return TRUE;
-	report(validation, setting, key_path,
+	nbx_field_report(validation, setting, key_path,
 	       "is not valid UTF-8 (byte 0x%02x at offset %zu); write it in UTF-8",
 	       (guchar)*bad, (gsize)(bad - value));
 	return FALSE;
@@ -376,18 +377,18 @@ check_scalar(const struct nbx_config_field *field, guint32 type, config_setting_
 
 	switch (type) {
 	case NBX_FIELD_INTEGER:
-		return expect_type(validation, setting, key_path, "an integer",
+		return nbx_field_expect_type(validation, setting, key_path, "an integer",
 				   kind == CONFIG_TYPE_INT || kind == CONFIG_TYPE_INT64) &&
 		       check_integer(field, setting, key_path, validation);
 	case NBX_FIELD_BOOLEAN:
-		return expect_type(validation, setting, key_path, "a boolean (true or false)",
+		return nbx_field_expect_type(validation, setting, key_path, "a boolean (true or false)",
 				   kind == CONFIG_TYPE_BOOL);
 	default:
 		break;
 	}
 
 	/* Every other scalar is written as a string. */
-	if (!expect_type(validation, setting, key_path, "a string", kind == CONFIG_TYPE_STRING) ||
+	if (!nbx_field_expect_type(validation, setting, key_path, "a string", kind == CONFIG_TYPE_STRING) ||
 	    !check_utf8(setting, key_path, validation))
 		return FALSE;
 	if ((field->flags & NBX_FIELD_LOWERCASE) &&
@@ -401,7 +402,7 @@ check_scalar(const struct nbx_config_field *field, guint32 type, config_setting_
 	case NBX_FIELD_STRING:
 		if ((field->flags & NBX_FIELD_NON_EMPTY) &&
 		    config_setting_get_string(setting)[0] == '\0') {
-			report(validation, setting, key_path, "must not be empty");
+			nbx_field_report(validation, setting, key_path, "must not be empty");
 			return FALSE;
 		}
 		return TRUE;
@@ -424,18 +425,18 @@ check_scalar(const struct nbx_config_field *field, guint32 type, config_setting_
 
 /* ---- containers --------------------------------------------------------- */
 
-static gboolean
-check_count(const struct nbx_config_field *field, config_setting_t *setting,
+gboolean
+nbx_field_check_count(const struct nbx_config_field *field, config_setting_t *setting,
 	    const char *key_path, const NbxValidation *validation)
 {
 	int n = config_setting_length(setting);
 
 	if ((field->flags & NBX_FIELD_NON_EMPTY) && n == 0) {
-		report(validation, setting, key_path, "must not be empty");
+		nbx_field_report(validation, setting, key_path, "must not be empty");
 		return FALSE;
 	}
 	if (!in_bounds(n, field->min, field->max)) {
-		report(validation, setting, key_path,
+		nbx_field_report(validation, setting, key_path,
 		       "must have between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
 		       " elements, found %d",
 		       field->min, field->max, n);
@@ -454,10 +455,10 @@ check_list(const struct nbx_config_field *field, config_setting_t *setting,
 	gboolean ok;
 
 	element.min = element.max = 0;
-	if (!expect_type(validation, setting, key_path, "a list [ ... ]",
+	if (!nbx_field_expect_type(validation, setting, key_path, "a list [ ... ]",
 			 kind == CONFIG_TYPE_ARRAY || kind == CONFIG_TYPE_LIST))
 		return FALSE;
-	ok = check_count(field, setting, key_path, validation);
+	ok = nbx_field_check_count(field, setting, key_path, validation);
 	for (int i = 0; i < config_setting_length(setting); i++) {
 		config_setting_t *item = config_setting_get_elem(setting, i);
 		g_autofree char *path = g_strdup_printf("%s[%d]", key_path, i);
@@ -465,74 +466,6 @@ check_list(const struct nbx_config_field *field, config_setting_t *setting,
 		ok &= check_scalar(&element, nbx_field_element_type(field), item, path, validation);
 	}
 	return ok;
-}
-
-/* "machines.win10" when the element has a name, else "machines[2]". */
-static char *
-element_path(const char *key_path, config_setting_t *element, int index)
-{
-	const char *name = NULL;
-
-	if (config_setting_lookup_string(element, "name", &name) && name[0] != '\0' &&
-	    strpbrk(name, ". \t\n") == NULL && nbx_is_printable_name(name))
-		return g_strdup_printf("%s.%s", key_path, name);
-	return g_strdup_printf("%s[%d]", key_path, index);
-}
-
-static gboolean
-check_group(const struct nbx_config_field *field, config_setting_t *setting,
-	    const char *key_path, const NbxValidation *validation)
-{
-	g_autoptr(NbxSchema) children = nbx_schema_new_static(field->children);
-
-	if (!expect_type(validation, setting, key_path, "a group { ... }",
-			 config_setting_type(setting) == CONFIG_TYPE_GROUP))
-		return FALSE;
-	return nbx_schema_validate_group(children, setting, key_path, validation);
-}
-
-static gboolean
-check_group_list(const struct nbx_config_field *field, config_setting_t *setting,
-		 const char *key_path, const NbxValidation *validation)
-{
-	g_autoptr(NbxSchema) children = nbx_schema_new_static(field->children);
-	int kind = config_setting_type(setting);
-	gboolean ok;
-
-	/* An empty `[ ]` parses as an array; accept it as an empty list. */
-	if (!expect_type(validation, setting, key_path, "a list of groups ( { ... }, ... )",
-			 kind == CONFIG_TYPE_LIST ||
-				 (kind == CONFIG_TYPE_ARRAY && config_setting_length(setting) == 0)))
-		return FALSE;
-	ok = check_count(field, setting, key_path, validation);
-	for (int i = 0; i < config_setting_length(setting); i++) {
-		config_setting_t *element = config_setting_get_elem(setting, i);
-		g_autofree char *path = element_path(key_path, element, i);
-
-		if (!expect_type(validation, element, path, "a group { ... }",
-				 config_setting_type(element) == CONFIG_TYPE_GROUP)) {
-			ok = FALSE;
-			continue;
-		}
-		ok &= nbx_schema_validate_group(children, element, path, validation);
-	}
-	return ok;
-}
-
-gboolean
-nbx_field_check(const struct nbx_config_field *field, config_setting_t *setting,
-		const char *key_path, const NbxValidation *validation)
-{
-	switch (field->type) {
-	case NBX_FIELD_LIST:
-		return check_list(field, setting, key_path, validation);
-	case NBX_FIELD_GROUP:
-		return check_group(field, setting, key_path, validation);
-	case NBX_FIELD_GROUP_LIST:
-		return check_group_list(field, setting, key_path, validation);
-	default:
-		return check_scalar(field, field->type, setting, key_path, validation);
-	}
 }
 
 /* ---- defaults ----------------------------------------------------------- */
@@ -622,29 +555,13 @@ nbx_field_set_from_text(config_setting_t *group, const struct nbx_config_field *
 	}
 }
 
-void
-nbx_field_apply_default(config_setting_t *group, const struct nbx_config_field *field,
-			const char *key_path, const NbxValidation *validation)
+gboolean
+nbx_field_check_value(const struct nbx_config_field *field, config_setting_t *setting,
+		      const char *key_path, const NbxValidation *validation)
 {
-	if (field->flags & NBX_FIELD_REQUIRED) {
-		report(validation, group, key_path, "required key is missing");
-		return;
-	}
-	if (field->type == NBX_FIELD_GROUP) {
-		config_setting_t *created = config_setting_add(group, field->name, CONFIG_TYPE_GROUP);
-
-		nbx_field_check(field, created, key_path, validation);
-		return;
-	}
-	if (field->default_value != NULL) {
-		g_autoptr(GString) why = g_string_new(NULL);
-		config_setting_t *setting;
-
-		/* The default passed its syntax check when the plugin loaded. */
-		if (!nbx_field_set_from_text(group, field, field->default_value, why))
-			g_return_if_reached();
-		/* Normalise it like a written value (lower case, absolute path). */
-		setting = config_setting_get_member(group, field->name);
-		nbx_field_check(field, setting, key_path, validation);
-	}
+	g_return_val_if_fail(field->type != NBX_FIELD_GROUP && field->type != NBX_FIELD_GROUP_LIST,
+			     FALSE);
+	if (field->type == NBX_FIELD_LIST)
+		return check_list(field, setting, key_path, validation);
+	return check_scalar(field, field->type, setting, key_path, validation);
 }

@@ -12,6 +12,7 @@
 #include <nestbox/schema.h>
 
 #include "diagnostics.h"
+#include "setting_names.h"
 
 #define NBX_SCHEMA_ERROR (nbx_schema_error_quark())
 GQuark nbx_schema_error_quark(void);
@@ -58,54 +59,3 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxSchema, nbx_schema_free)
 /* The fields, terminated by an NBX_FIELD_END entry. */
 const struct nbx_config_field *nbx_schema_fields(const NbxSchema *schema);
 const struct nbx_config_field *nbx_schema_lookup(const NbxSchema *schema, const char *name);
-
-/* How validation treats the world outside the file. */
-typedef struct {
-	NbxDiagnostics *diagnostics;
-	/* Relative paths are made absolute against this directory. */
-	const char *base_dir;
-	/*
-	 * FALSE: check syntax only (no stat(), no interface look-up); used
-	 * for defaults and by the fuzzer.
-	 */
-	gboolean check_environment;
-} NbxValidation;
-
-/*
- * Validates every key of @group against @schema, reporting each problem as
- * `file:line: KEY_PREFIX.key: what is wrong`. Adds defaults for absent keys,
- * lower-cases LOWERCASE values and makes relative paths absolute, so that
- * afterwards every declared key with a default has a valid value. A group
- * whose schema declares `enabled` and that says `enabled = false` is not
- * validated beyond that key. Returns TRUE when nothing was reported.
- */
-gboolean nbx_schema_validate_group(const NbxSchema *schema, config_setting_t *group,
-				   const char *key_prefix, const NbxValidation *validation);
-
-/* "file:line" of @setting, or of the nearest ancestor that has a line. */
-char *nbx_setting_location(const config_setting_t *setting);
-
-/*
- * Dotted path of @key (may be NULL) below @setting, from the file's root:
- * list elements are named by their `name` member when they have one
- * ("machines.win10.snapshot"), else by index ("machines[2]").
- */
-char *nbx_setting_key_path(const config_setting_t *setting, const char *key);
-
-/* UTF-8 without a control character: one line a terminal or JSON shows as is. */
-gboolean nbx_text_is_printable(const char *text);
-
-/*
- * Whether a list element's `name` may stand for it in a key path: printable
- * text of at most 64 bytes (else it is named by its index).
- */
-gboolean nbx_is_printable_name(const char *name);
-
-/* Dotted path of a key under @prefix ("a.b"), prefix may be NULL or "". */
-char *nbx_key_path(const char *prefix, const char *key);
-
-/* The name of a type as users read it ("integer", "file path", ...). */
-const char *nbx_field_type_name(guint32 type);
-
-/* The element type of a LIST field (STRING when the table left it 0). */
-guint32 nbx_field_element_type(const struct nbx_config_field *field);

@@ -1,15 +1,25 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The checks of one setting against one field: the type loaders. Kept apart
- * from schema.c, which walks tables, so each type's rule reads in one place.
+ * Validating configuration groups against schemas (schema_validate.c).
  */
 #pragma once
 
 #include <glib.h>
 #include <libconfig.h>
-#include <nestbox/schema.h>
 
+#include "field_check.h"
 #include "schema.h"
+
+/*
+ * Validates every key of @group against @schema, reporting each problem as
+ * `file:line: KEY_PREFIX.key: what is wrong`. Adds defaults for absent keys,
+ * lower-cases LOWERCASE values and makes relative paths absolute, so that
+ * afterwards every declared key with a default has a valid value. A group
+ * whose schema declares `enabled` and that says `enabled = false` is not
+ * validated beyond that key. Returns TRUE when nothing was reported.
+ */
+gboolean nbx_schema_validate_group(const NbxSchema *schema, config_setting_t *group,
+				   const char *key_prefix, const NbxValidation *validation);
 
 /*
  * Checks @setting (present in the file) against @field, recursing into
@@ -25,11 +35,3 @@ gboolean nbx_field_check(const struct nbx_config_field *field, config_setting_t 
  */
 void nbx_field_apply_default(config_setting_t *group, const struct nbx_config_field *field,
 			     const char *key_path, const NbxValidation *validation);
-
-/*
- * Adds member @field->name to @group, parsed from @text with the field's
- * type (the syntax of `default_value`). On a syntax error, appends the
- * reason to @why and returns FALSE.
- */
-gboolean nbx_field_set_from_text(config_setting_t *group, const struct nbx_config_field *field,
-				 const char *text, GString *why);
