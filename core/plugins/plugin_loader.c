@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core_schema.h"
+#include "plugin_ops.h"
 
 /* The smallest struct a plugin built for ABI 1.0 can carry. */
 #define END_OF(type, member) (offsetof(type, member) + sizeof(((type *)NULL)->member))
@@ -547,4 +548,22 @@ nbx_plugin_registry_scan_dir(NbxPluginRegistry *registry, const char *dir)
 			continue;
 		nbx_plugin_registry_load_file(registry, path);
 	}
+}
+
+const struct nbx_machinery_ops *
+nbx_plugin_machinery_ops(const NbxPlugin *plugin)
+{
+	return &plugin->machinery;
+}
+
+const struct nbx_auxiliary_ops *
+nbx_plugin_auxiliary_ops(const NbxPlugin *plugin)
+{
+	return &plugin->auxiliary;
+}
+
+const struct nbx_guest_ops *
+nbx_plugin_guest_ops(const NbxPlugin *plugin)
+{
+	return &plugin->guest;
 }

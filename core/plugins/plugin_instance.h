@@ -41,6 +41,20 @@ typedef struct _NbxPluginInstance {
 	NbxDiagnostics *diagnostics;
 } NbxPluginInstance;
 
+/*
+ * The circumstances of one call into a plugin, as the core knows them (the
+ * clients turn it into `struct nbx_call`); zero fields are "none".
+ */
+typedef struct {
+	/* g_get_monotonic_time() by which the op must return; 0: no deadline. */
+	gint64 deadline_us;
+	guint32 flags;
+	const char *analysis_dir;
+	gint64 task_id;
+	/* The generation to restore or prepare; NULL: generation 0. */
+	const char *generation_dir;
+} NbxOpContext;
+
 /* What `struct nbx_check` and `struct nbx_machine_loader` are to the core. */
 struct nbx_check {
 	NbxPluginInstance *instance;
