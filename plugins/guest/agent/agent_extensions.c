@@ -69,9 +69,7 @@ agent_extended_executed(struct agent_session *session, const struct nbx_guest_co
 	}
 	if (!agent_answer_integer(answer, "exitcode", &value))
 		return fail_answer(session, "POST /execute", "an exitcode", err);
-	process->state = NBX_GUEST_PROCESS_EXITED;
-	process->exit_code_known = true;
-	process->exit_code = agent_exit_code(value);
+	agent_record_exit(process, value);
 	return write_answer_output(session, command, answer, err);
 }
 
@@ -113,11 +111,10 @@ agent_extended_poll(struct agent_session *session, const struct nbx_guest_comman
 	}
 	if (g_strcmp0(status, "exited") != 0)
 		return fail_answer(session, "POST /process", "a status running or exited", err);
-	process->state = NBX_GUEST_PROCESS_EXITED;
 	if (agent_answer_integer(answer.object, "exitcode", &value)) {
-		process->exit_code_known = true;
-		process->exit_code = agent_exit_code(value);
+		agent_record_exit(process, value);
 	} else {
+		process->state = NBX_GUEST_PROCESS_EXITED;
 		agent_note(process, "nestbox-agent's /process gave no exit code");
 	}
 	return fetch_outputs(session, command, answer.object, err);

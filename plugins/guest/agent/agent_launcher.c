@@ -75,14 +75,12 @@ read_exit(JsonObject *result, struct nbx_guest_process *process)
 {
 	gint64 value;
 
-	if (agent_answer_integer(result, "exit_code", &value)) {
-		process->exit_code_known = true;
-		process->exit_code = agent_exit_code(value);
-	} else if (agent_answer_integer(result, "signal", &value)) {
-		agent_note(process, "the command was killed by signal %" G_GINT64_FORMAT, value);
-	} else {
+	if (agent_answer_integer(result, "exit_code", &value) && value >= 0)
+		agent_record_exit(process, value);
+	else if (agent_answer_integer(result, "signal", &value) && value > 0)
+		agent_record_exit(process, -value);
+	else
 		agent_note(process, "the launcher's result holds no exit code");
-	}
 	if (agent_answer_boolean(result, "output_open", FALSE) && process->note[0] == '\0')
 		agent_note(process, "a process the command left behind still held its output "
 				    "open; what it wrote after the command ended is not kept");
@@ -104,8 +102,14 @@ finish(struct agent_session *session, const AgentHelperRun *run,
 		g_autofree char *shown = agent_text_printable(why != NULL ? why : "no reason given",
 							      -1, 300);
 
+		g_autofree char *program = agent_text_printable(
+			command->argv != NULL && command->argv[0] != NULL ? command->argv[0]
+									  : command->command,
+			-1, 200);
+
 		session->host->error_set(session->host, err, NBX_ERROR_INVALID,
-					 "the command could not be started in the guest: %s", shown);
+					 "the command could not be started in the guest (%s): %s",
+					 program, shown);
 		return false;
 	}
 	process->state = NBX_GUEST_PROCESS_EXITED;

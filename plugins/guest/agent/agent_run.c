@@ -91,10 +91,16 @@ agent_note(struct nbx_guest_process *process, const char *format, ...)
 	va_end(args);
 }
 
-int32_t
-agent_exit_code(gint64 value)
+void
+agent_record_exit(struct nbx_guest_process *process, gint64 value)
 {
-	return (int32_t)(uint32_t)(guint64)value;
+	process->state = NBX_GUEST_PROCESS_EXITED;
+	if (value < 0) {
+		agent_note(process, "the command was killed by signal %" G_GINT64_FORMAT, -value);
+		return;
+	}
+	process->exit_code_known = true;
+	process->exit_code = (int32_t)(uint32_t)(guint64)value;
 }
 
 static bool

@@ -35,8 +35,12 @@ void agent_report_truncated(struct agent_session *session);
 /* Sets @process's note (why an exit code or output is missing). */
 void agent_note(struct nbx_guest_process *process, const char *format, ...) G_GNUC_PRINTF(2, 3);
 
-/* An exit code as the ABI has it: Windows' 32-bit status, POSIX's 0-255. */
-int32_t agent_exit_code(gint64 value);
+/*
+ * Records how a command ended: a negative @value is a POSIX signal (Python's
+ * returncode -N), noted; any other an exit code, its low 32 bits (Windows'
+ * NTSTATUS values are over 2^31).
+ */
+void agent_record_exit(struct nbx_guest_process *process, gint64 value);
 
 /* agent_launcher.c */
 bool agent_launcher_execute(struct agent_session *session, const struct nbx_guest_command *command,

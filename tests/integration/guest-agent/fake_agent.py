@@ -20,9 +20,10 @@ that matter to a client, in one of three flavours:
 And it misbehaves on demand (--fault, on every route or --fault-route):
 silent, garbage, huge, huge_declared, deep_json, short_body,
 close_mid_body, trickle, not_agent, not_found, refuse_execute,
-stall_upload. Python files it runs get NESTBOX_HELPER_DRY_CLOCK=1, so the
-plugin's helper never moves the clock of the host the test runs on; /clock
-of the nestbox flavour answers without setting anything.
+stall_upload. It never moves the clock of the host the test runs on: Python
+files it runs get NESTBOX_HELPER_DRY_CLOCK=1 (the plugin's helper then only
+says what it would set), /execute of `date ... -s @N` is answered as if
+done (N printed, not run), and /clock of the nestbox flavour sets nothing.
 
 It writes STATE/ready once it listens and one JSON line per request to
 STATE/requests.jsonl. Written for nestbox's tests; stdlib only.

@@ -192,7 +192,57 @@ test_launcher_start_failure(Fixture *f, gconstpointer data)
 	run_init(f, &run, "/nonexistent/sample", argv, 0);
 	g_assert_false(ga_execute(f, &run.command, &run.process, LONG_MS, &err));
 	ga_assert_error(&err, NBX_ERROR_INVALID, "could not be started in the guest");
-	ga_assert_error(&err, NBX_ERROR_INVALID, "/nonexistent/sample");
+	ga_assert_error(&err, NBX_ERROR_INVALID, "in the guest (/nonexistent/sample): ");
+	run_clear(&run);
+}
+
+/* A signal is not an exit code: said so, on both the launcher and nestbox-agent. */
+static void
+killed_by_signal(Fixture *f, const char *const *agent_args)
+{
+	const char *const argv[] = { "sh", "-c", "kill -9 $$", NULL };
+	Run run;
+
+	ga_load(f, "", NULL);
+	ga_start_agent(f, agent_args);
+	ga_connect_ok(f);
+	run_init(f, &run, "sh -c 'kill -9 $$'", argv, NBX_GUEST_COMMAND_WAIT);
+	g_assert_true(ga_execute(f, &run.command, &run.process, LONG_MS, NULL));
+	g_assert_cmpint(run.process.state, ==, NBX_GUEST_PROCESS_EXITED);
+	g_assert_false(run.process.exit_code_known);
+	g_assert_cmpstr(run.process.note, ==, "the command was killed by signal 9");
+	run_clear(&run);
+}
+
+static void
+test_launcher_killed(Fixture *f, gconstpointer data)
+{
+	killed_by_signal(f, NULL);
+}
+
+static void
+test_nestbox_killed(Fixture *f, gconstpointer data)
+{
+	const char *const nestbox[] = { "--flavor", "nestbox", NULL };
+
+	killed_by_signal(f, nestbox);
+}
+
+/* A child the command leaves behind holds its output: the launcher ends anyway, and says so. */
+static void
+test_launcher_output_held_open(Fixture *f, gconstpointer data)
+{
+	const char *const argv[] = { "sh", "-c", "sleep 600 & echo started", NULL };
+	Run run;
+
+	ga_load(f, "", NULL);
+	ga_start_agent(f, NULL);
+	ga_connect_ok(f);
+	run_init(f, &run, "sh -c 'sleep 600 & echo started'", argv, NBX_GUEST_COMMAND_WAIT);
+	g_assert_true(ga_execute(f, &run.command, &run.process, LONG_MS, NULL));
+	g_assert_cmpint(run.process.exit_code, ==, 0);
+	g_assert_nonnull(strstr(run.process.note, "still held its output open"));
+	assert_output(&run, "started\n", "");
 	run_clear(&run);
 }
 
@@ -447,6 +497,8 @@ main(int argc, char **argv)
 	ADD("/guest-agent/launcher/output-limit", test_launcher_output_limit);
 	ADD("/guest-agent/launcher/start-failure", test_launcher_start_failure);
 	ADD("/guest-agent/launcher/keeps-words", test_launcher_keeps_words);
+	ADD("/guest-agent/launcher/killed", test_launcher_killed);
+	ADD("/guest-agent/launcher/output-held-open", test_launcher_output_held_open);
 	ADD("/guest-agent/execute/plain", test_execute_plain);
 	ADD("/guest-agent/execute/plain-shell", test_execute_plain_shell);
 	ADD("/guest-agent/execute/refused", test_execute_refused);
@@ -454,6 +506,7 @@ main(int argc, char **argv)
 	ADD("/guest-agent/execute/deep-answer", test_execute_deep_answer);
 	ADD("/guest-agent/execute/unknown-flag", test_execute_unknown_flag);
 	ADD("/guest-agent/execute/nestbox", test_execute_nestbox);
+	ADD("/guest-agent/execute/nestbox-killed", test_nestbox_killed);
 	ADD("/guest-agent/clock/helper", test_clock_helper);
 	ADD("/guest-agent/clock/nestbox", test_clock_nestbox);
 	ADD("/guest-agent/clock/execute", test_clock_execute);
