@@ -24,6 +24,7 @@ static const struct {
 	{ "execpy", AGENT_FEATURE_EXECPY },
 	{ "execute", AGENT_FEATURE_EXECUTE },
 	{ "logs", AGENT_FEATURE_LOGS },
+	{ "unicodepath", AGENT_FEATURE_UNICODEPATH },
 	{ "execute_exitcode", AGENT_FEATURE_EXECUTE_EXITCODE },
 	{ "process", AGENT_FEATURE_PROCESS },
 	{ "list", AGENT_FEATURE_LIST },

@@ -148,7 +148,7 @@ agent_extended_list(struct agent_session *session, const char *pattern, uint32_t
 	gboolean go_on = TRUE;
 
 	if (!agent_call(session, "POST", "/list", AGENT_REQUEST_QUICK, form,
-			(gsize)session->settings.max_log_answer_bytes, &answer, NULL, err))
+			(gsize)session->settings.max_listing_bytes, &answer, NULL, err))
 		return false;
 	if (!SOUP_STATUS_IS_SUCCESSFUL(answer.status)) {
 		agent_fail_refused(session, "POST /list", &answer, err);

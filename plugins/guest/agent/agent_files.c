@@ -85,7 +85,8 @@ list_by_helper(struct agent_session *session, const char *pattern, uint32_t max_
 		const char *path = file != NULL ? agent_answer_string(file, "path") : NULL;
 		gint64 size = -1;
 
-		if (path == NULL)
+		/* Only ever a label and a /retrieve argument, but a string one. */
+		if (path == NULL || !g_utf8_validate(path, -1, NULL))
 			continue;
 		if (!agent_answer_integer(file, "size", &size) || size < 0)
 			size = -1;

@@ -10,8 +10,6 @@
 #define HELPER_RESOURCE "/org/nestbox/plugins/guest/agent/guest_helper.py"
 #define HELPER_FILE "nestbox_helper.py"
 #define SPEC_PLACEHOLDER "@SPEC@"
-/* The helper's files are tiny JSON documents. */
-#define MAX_HELPER_FILE (64 * 1024)
 #define SAID_CHARS 400
 
 void
@@ -135,7 +133,9 @@ agent_helper_read(struct agent_session *session, const AgentHelperRun *run, cons
 	g_autofree char *problem = NULL;
 
 	*object = NULL;
-	if (!agent_retrieve_bytes(session, path, MAX_HELPER_FILE, &data, missing, err))
+	/* Small JSON documents, but for a listing. */
+	if (!agent_retrieve_bytes(session, path, (gsize)session->settings.max_listing_bytes,
+				  &data, missing, err))
 		return false;
 	if (*missing)
 		return true;

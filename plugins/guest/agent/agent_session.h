@@ -19,6 +19,8 @@ enum agent_feature {
 	AGENT_FEATURE_EXECPY = 1u << 0,
 	AGENT_FEATURE_EXECUTE = 1u << 1,
 	AGENT_FEATURE_LOGS = 1u << 2,
+	/* Paths may be any UTF-8 (agent.py 0.8 and later). */
+	AGENT_FEATURE_UNICODEPATH = 1u << 7,
 	/* nestbox-agent's extensions (tools/nestbox-agent/PROTOCOL.md). */
 	AGENT_FEATURE_EXECUTE_EXITCODE = 1u << 3,
 	AGENT_FEATURE_PROCESS = 1u << 4,

@@ -22,7 +22,7 @@ static const struct nbx_config_field agent_config_fields[] = {
 	  .doc = "Largest JSON answer read from the agent; a larger one is refused unread" },
 	{ .name = "max_upload_bytes", .type = NBX_FIELD_INTEGER, .min = 1, .max = INT64_MAX,
 	  .default_value = "1073741824",
-	  .doc = "Largest sample uploaded (the agents hold a whole upload in memory)" },
+	  .doc = "Largest sample uploaded (CAPE's agent holds a whole upload in memory)" },
 	{ .name = "max_download_bytes", .type = NBX_FIELD_INTEGER, .min = 1, .max = INT64_MAX,
 	  .default_value = "1073741824",
 	  .doc = "Largest file fetched from the guest, whatever the core allows" },
@@ -32,7 +32,10 @@ static const struct nbx_config_field agent_config_fields[] = {
 		 "allows" },
 	{ .name = "max_log_answer_bytes", .type = NBX_FIELD_INTEGER, .min = 4096, .max = 256 * MIB,
 	  .default_value = "8388608",
-	  .doc = "Largest answer to GET /logs (the agent's own log, as JSON) read" },
+	  .doc = "Largest answer read to GET /logs (the agent's own log, as JSON)" },
+	{ .name = "max_listing_bytes", .type = NBX_FIELD_INTEGER, .min = 4096, .max = 256 * MIB,
+	  .default_value = "8388608",
+	  .doc = "Largest file listing read (nestbox-agent's /list, the helper's glob, as JSON)" },
 	{ .name = "use_launcher", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
 	  .doc = "Run commands through a small Python launcher uploaded with them, so exit codes, "
 		 "output and the end of a command can be had from agents that report none; "
@@ -98,6 +101,7 @@ agent_settings_read(const struct nbx_host *host, struct agent_settings *settings
 		{ "max_download_bytes", &settings->max_download_bytes },
 		{ "max_output_bytes", &settings->max_output_bytes },
 		{ "max_log_answer_bytes", &settings->max_log_answer_bytes },
+		{ "max_listing_bytes", &settings->max_listing_bytes },
 	};
 
 	for (size_t i = 0; i < sizeof integers / sizeof integers[0]; i++) {

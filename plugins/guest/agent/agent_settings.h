@@ -21,6 +21,7 @@ struct agent_settings {
 	int64_t max_download_bytes;
 	int64_t max_output_bytes;
 	int64_t max_log_answer_bytes;
+	int64_t max_listing_bytes;
 	/* Run commands through the helper script (exit codes, watching). */
 	bool use_launcher;
 	/* Interpreter that runs the helper through /execute when the agent has

@@ -45,16 +45,38 @@ open_sample(struct agent_session *session, const char *host_path, goffset *size,
 	return fd;
 }
 
-/* The core made the name safe; a separator here would still escape the directory. */
+static gboolean
+is_ascii(const char *text)
+{
+	for (const char *p = text; *p != '\0'; p++) {
+		if ((unsigned char)*p >= 0x80)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * The core made the name safe; a separator here would still escape the
+ * directory. A name beyond ASCII needs the feature "unicodepath" (agents
+ * before 0.8 mangle it).
+ */
 static bool
 file_name_ok(struct agent_session *session, const char *file_name, struct nbx_error *err)
 {
-	if (file_name[0] != '\0' && strpbrk(file_name, "/\\") == NULL &&
-	    strcmp(file_name, ".") != 0 && strcmp(file_name, "..") != 0)
-		return true;
-	session->host->error_set(session->host, err, NBX_ERROR_INVALID,
-				 "the file name \"%s\" is not a plain name", file_name);
-	return false;
+	if (file_name[0] == '\0' || strpbrk(file_name, "/\\") != NULL ||
+	    strcmp(file_name, ".") == 0 || strcmp(file_name, "..") == 0) {
+		session->host->error_set(session->host, err, NBX_ERROR_INVALID,
+					 "the file name \"%s\" is not a plain name", file_name);
+		return false;
+	}
+	if (!is_ascii(file_name) && !agent_has(session, AGENT_FEATURE_UNICODEPATH)) {
+		session->host->error_set(session->host, err, NBX_ERROR_NOT_SUPPORTED,
+					 "the agent at %s does not announce unicodepath: the file "
+					 "name \"%s\" cannot be sent to it",
+					 session->endpoint.name, file_name);
+		return false;
+	}
+	return true;
 }
 
 bool

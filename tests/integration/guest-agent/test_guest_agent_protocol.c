@@ -282,6 +282,24 @@ test_upload_refusals(Fixture *f, gconstpointer data)
 	ga_assert_error(&err, NBX_ERROR_INVALID, "longer than the 7 bytes the core takes");
 }
 
+/* An agent that does not announce unicodepath gets ASCII names only. */
+static void
+test_upload_without_unicodepath(Fixture *f, gconstpointer data)
+{
+	const char *const args[] = { "--features", "execpy,execute", NULL };
+	g_autofree char *host = ga_write_file(f, "sample", "x", 10);
+	char guest_path[1024];
+	struct nbx_error err;
+
+	ga_load(f, "", NULL);
+	ga_start_agent(f, args);
+	ga_connect_ok(f);
+	g_assert_false(ga_upload(f, host, "名前.exe", guest_path, sizeof guest_path, LONG_MS, &err));
+	ga_assert_error(&err, NBX_ERROR_NOT_SUPPORTED, "does not announce unicodepath");
+	g_assert_cmpuint(ga_count_requests(f, "POST", "/mkdtemp"), ==, 0);
+	g_assert_true(ga_upload(f, host, "name.exe", guest_path, sizeof guest_path, LONG_MS, NULL));
+}
+
 /* A chunked body reads as empty on the real agents: every POST has a length. */
 static void
 test_requests_have_length(Fixture *f, gconstpointer data)
@@ -504,6 +522,7 @@ main(int argc, char **argv)
 	ADD("/guest-agent/upload/stalled", test_upload_stalled);
 	ADD("/guest-agent/upload/stalled-past-deadline", test_upload_stalled_past_deadline);
 	ADD("/guest-agent/upload/refusals", test_upload_refusals);
+	ADD("/guest-agent/upload/without-unicodepath", test_upload_without_unicodepath);
 	ADD("/guest-agent/requests-have-length", test_requests_have_length);
 	ADD("/guest-agent/download/ok", test_download);
 	for (gsize i = 0; i < G_N_ELEMENTS(download_faults); i++) {
