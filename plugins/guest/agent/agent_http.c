@@ -189,6 +189,13 @@ fail(AgentExchange *ex, const GError *error, gboolean answering, AgentFailure *f
 		host->error_set(host, err, NBX_ERROR_INVALID,
 				"what answered %s at %s is not an HTTP agent: %s", ex->what, name,
 				error->message);
+	} else if (!answering && g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT)) {
+		/* Retried by connect: an agent still starting may do it too. */
+		*failure = AGENT_FAILURE_UNREACHABLE;
+		host->error_set(host, err, NBX_ERROR_IO,
+				"the agent at %s closed the connection without answering %s (agent.py "
+				"pinned to another address does that)%s",
+				name, ex->what, sent);
 	} else if (answering) {
 		*failure = AGENT_FAILURE_PROTOCOL;
 		host->error_set(host, err, NBX_ERROR_IO,

@@ -493,6 +493,8 @@ def main():
                         help="comma-separated features to announce instead of the flavour's")
     parser.add_argument("--listen-after", default=None,
                         help="listen only once this file exists")
+    parser.add_argument("--pinned-to", default=None,
+                        help="start pinned to this client address (GET /pinning by another host)")
     options = parser.parse_args()
     if options.features is not None:
         FEATURES[options.flavor] = [f for f in options.features.split(",") if f]
@@ -506,6 +508,7 @@ def main():
     server = server_class((options.bind, options.port), Handler)
     server.daemon_threads = True
     server.agent = Agent(options)
+    server.agent.pinned = options.pinned_to
     open(os.path.join(options.state, "ready"), "w").close()
     server.serve_forever()
 

@@ -120,6 +120,22 @@ test_connect_waits_for_agent(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(f->info.version, ==, "0.22");
 }
 
+/* An agent pinned to another address closes every connection without a word. */
+static void
+test_connect_pinned_elsewhere(Fixture *f, gconstpointer data)
+{
+	const char *const args[] = { "--pinned-to", "10.231.0.99", NULL };
+	struct nbx_error err;
+
+	ga_load(f, "retry_interval_ms = 100;", NULL);
+	ga_start_agent(f, args);
+	g_assert_false(ga_connect(f, SHORT_MS, &err));
+	ga_assert_error(&err, NBX_ERROR_TIMEOUT,
+			"did not answer before the step's deadline (last try: the agent at "
+			"10.231.0.2:8000 closed the connection without answering GET / (agent.py "
+			"pinned to another address does that))");
+}
+
 typedef struct {
 	const char *fault;
 	int32_t code;
@@ -510,6 +526,7 @@ main(int argc, char **argv)
 	ADD("/guest-agent/connect/cuckoo2-without-launcher", test_connect_cuckoo2_without_launcher);
 	ADD("/guest-agent/connect/nothing-listens", test_connect_nothing_listens);
 	ADD("/guest-agent/connect/waits-for-agent", test_connect_waits_for_agent);
+	ADD("/guest-agent/connect/pinned-elsewhere", test_connect_pinned_elsewhere);
 	for (gsize i = 0; i < G_N_ELEMENTS(connect_faults); i++) {
 		g_autofree char *path =
 			g_strdup_printf("/guest-agent/connect/fault/%s", connect_faults[i].fault);
