@@ -14,7 +14,6 @@
 struct _AgentExchange {
 	const AgentEndpoint *endpoint;
 	char *what;
-	AgentRequestKind kind;
 	/* The op's deadline, and this request's (sooner for a short one). */
 	int64_t deadline_us;
 	int64_t cancel_at_us;
@@ -290,7 +289,6 @@ agent_exchange_start(const AgentEndpoint *endpoint, const AgentRequest *request,
 
 	ex->endpoint = endpoint;
 	ex->what = g_strdup_printf("%s %s", request->method, request->path);
-	ex->kind = request->kind;
 	ex->deadline_us = request->deadline_us;
 	ex->cancel_at_us = cancel_time(endpoint, request, now);
 	if (ex->cancel_at_us != 0 && ex->cancel_at_us <= now) {

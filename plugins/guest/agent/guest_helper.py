@@ -249,9 +249,10 @@ def main():
         code, summary = 2, "unknown action"
     else:
         code, summary = action(spec)
-    sys.stdout.write("nestbox-helper: %s\n" % summary)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # pythonw (an agent started as agent.pyw) has no stdout at all.
+    if sys.stdout is not None:
+        sys.stdout.write("nestbox-helper: %s\n" % summary)
+        sys.stdout.flush()
     # Not sys.exit(): a capture thread still blocked on a pipe a child of
     # the command holds must not keep this process alive.
     os._exit(exit_status(code))

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE /* setns */
 #include "guest_agent_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -37,6 +39,7 @@ ga_set_up(Fixture *f, gconstpointer data)
 	g_assert_cmpint(g_mkdir(f->agent_root, 0755), ==, 0);
 	g_assert_cmpint(g_mkdir(f->agent_state, 0755), ==, 0);
 	f->report = nbx_report_new();
+	f->netns_path = g_strconcat("/run/netns/", ga_env("NBX_GA_HOST_NS"), NULL);
 	nbx_host_services_set_main_thread();
 }
 
@@ -68,6 +71,7 @@ ga_tear_down(Fixture *f, gconstpointer data)
 	g_free(f->dir);
 	g_free(f->agent_root);
 	g_free(f->agent_state);
+	g_free(f->netns_path);
 }
 
 static void
@@ -139,6 +143,7 @@ ga_load(Fixture *f, const char *settings, const char *task_options)
 		.ip = ga_env("NBX_GA_GUEST_IP"),
 		.platform = "linux",
 		.agent_port = GA_AGENT_PORT,
+		.network_namespace = f->netns_path,
 	};
 	f->context = (struct nbx_guest_context){
 		.struct_size = sizeof f->context,
@@ -336,11 +341,23 @@ op_call(Op *op)
 	g_assert_not_reached();
 }
 
+/* Enters the machine's network namespace, as the core's op threads do. */
+static void
+enter_machine_namespace(const Fixture *f)
+{
+	int fd = open(f->machine.network_namespace, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || setns(fd, CLONE_NEWNET) != 0)
+		g_error("cannot enter %s: %s", f->machine.network_namespace, g_strerror(errno));
+	close(fd);
+}
+
 static gpointer
 op_thread(gpointer data)
 {
 	Op *op = data;
 
+	enter_machine_namespace(op->f);
 	op->ok = op_call(op);
 	g_atomic_int_set(&op->done, 1);
 	g_main_context_wakeup(NULL);

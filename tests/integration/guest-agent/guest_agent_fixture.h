@@ -4,7 +4,9 @@
  * core's loader and brought to life with a configuration validated against
  * its schema (as nestboxd does), a fake agent (fake_agent.py) started in the
  * guest namespace run-in-netns.sh made, and each plugin op run on a worker
- * thread while this thread runs the main loop the host's timeouts need.
+ * thread that entered the machine's network namespace (this thread has no
+ * route to the guest), while this thread runs the main loop the host's
+ * timeouts need.
  */
 #pragma once
 
@@ -36,7 +38,8 @@ typedef struct {
 	char *agent_root;
 	char *agent_state;
 
-	/* The analysis, as the core would hand it. */
+	/* The analysis, as the core would hand it; the machine's network namespace. */
+	char *netns_path;
 	struct nbx_task task;
 	struct nbx_machine machine;
 	struct nbx_guest_context context;

@@ -48,6 +48,28 @@ test_connect_cape(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(ga_count_requests(f, "GET", "/kill"), ==, 0);
 }
 
+/*
+ * The premise of every test here: only a thread inside the machine's network
+ * namespace reaches the guest, so the plugin connects from the op's thread.
+ */
+static void
+test_connect_from_op_thread(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GInetAddress) address = g_inet_address_new_from_string(ga_env("NBX_GA_GUEST_IP"));
+	g_autoptr(GSocketAddress) agent = g_inet_socket_address_new(address, GA_AGENT_PORT);
+	g_autoptr(GSocketConnection) connection = NULL;
+	g_autoptr(GError) error = NULL;
+
+	ga_load(f, "", NULL);
+	ga_start_agent(f, NULL);
+	g_socket_client_set_enable_proxy(client, FALSE);
+	connection = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(agent), NULL, &error);
+	g_assert_null(connection);
+	g_assert_nonnull(error);
+	ga_connect_ok(f);
+}
+
 static void
 test_connect_cuckoo2(Fixture *f, gconstpointer data)
 {
@@ -522,6 +544,7 @@ main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	ADD("/guest-agent/connect/cape", test_connect_cape);
+	ADD("/guest-agent/connect/from-op-thread", test_connect_from_op_thread);
 	ADD("/guest-agent/connect/cuckoo2", test_connect_cuckoo2);
 	ADD("/guest-agent/connect/cuckoo2-without-launcher", test_connect_cuckoo2_without_launcher);
 	ADD("/guest-agent/connect/nothing-listens", test_connect_nothing_listens);
