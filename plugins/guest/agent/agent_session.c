@@ -8,7 +8,7 @@
 
 /* Longest guest directory taken from the agent. */
 #define MAX_GUEST_DIR 1024
-/* What a store or retrieve of a file is called in the multipart body: the
+/* What the file part of a /store is called in the multipart body: the
  * agents use only the "filepath" field, and an ASCII name needs no encoding. */
 #define UPLOAD_PART_NAME "sample.bin"
 

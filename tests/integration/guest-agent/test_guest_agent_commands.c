@@ -196,6 +196,25 @@ test_launcher_start_failure(Fixture *f, gconstpointer data)
 	run_clear(&run);
 }
 
+/* A waited command that outlives the step: TIMEOUT at the deadline, the command left running. */
+static void
+test_launcher_waited_past_deadline(Fixture *f, gconstpointer data)
+{
+	const char *const argv[] = { "sleep", "600", NULL };
+	struct nbx_error err;
+	Run run;
+
+	ga_load(f, "", NULL);
+	ga_start_agent(f, NULL);
+	ga_connect_ok(f);
+	run_init(f, &run, "sleep 600", argv, NBX_GUEST_COMMAND_WAIT);
+	g_assert_false(ga_execute(f, &run.command, &run.process, 3000, &err));
+	ga_assert_error(&err, NBX_ERROR_TIMEOUT,
+			"POST /execpy to the agent at 10.231.0.2:8000 did not finish before the "
+			"step's deadline");
+	run_clear(&run);
+}
+
 /* A signal is not an exit code: said so, on both the launcher and nestbox-agent. */
 static void
 killed_by_signal(Fixture *f, const char *const *agent_args)
@@ -498,6 +517,7 @@ main(int argc, char **argv)
 	ADD("/guest-agent/launcher/start-failure", test_launcher_start_failure);
 	ADD("/guest-agent/launcher/keeps-words", test_launcher_keeps_words);
 	ADD("/guest-agent/launcher/killed", test_launcher_killed);
+	ADD("/guest-agent/launcher/waited-past-deadline", test_launcher_waited_past_deadline);
 	ADD("/guest-agent/launcher/output-held-open", test_launcher_output_held_open);
 	ADD("/guest-agent/execute/plain", test_execute_plain);
 	ADD("/guest-agent/execute/plain-shell", test_execute_plain_shell);
