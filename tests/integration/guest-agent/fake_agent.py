@@ -502,6 +502,12 @@ def main():
         time.sleep(0.01)
     if options.flavor == "nestbox":
         ROUTES.update(EXTENSION_ROUTES)
+    # What it and the programs it runs print goes to a log, not into the
+    # test's output (an async /execpy inherits these, as agent.py's console).
+    log = os.open(os.path.join(options.state, "agent.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
     # Cuckoo 2's agent serves one request at a time.
     server_class = HTTPServer if options.flavor == "cuckoo2" else ThreadingHTTPServer
     server_class.allow_reuse_address = True
