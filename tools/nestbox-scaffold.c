@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * nestbox-scaffold - write the folder of a new machinery or auxiliary plugin
- * that builds out of tree against the installed SDK and loads as it is.
+ * nestbox-scaffold - write the folder of a new machinery, auxiliary or guest
+ * plugin that builds out of tree against the installed SDK and loads as it is.
  *
  * One source of truth: the example schema tables below are both printed as C
  * into NAME.c and handed, in memory, to nbx_config_template_for_plugin() for
@@ -52,6 +52,16 @@ static const struct nbx_config_field machinery_machine_fields[] = {
 	{ 0 },
 };
 
+static const struct nbx_config_field guest_config_fields[] = {
+	{ .name = "port",
+	  .type = NBX_FIELD_INTEGER,
+	  .doc = "TCP port of the agent in the guest when the machine's agent_port is 0",
+	  .default_value = "8000",
+	  .min = 1,
+	  .max = 65535 },
+	{ 0 },
+};
+
 static const struct nbx_config_field auxiliary_config_fields[] = {
 	{ .name = "output_file",
 	  .type = NBX_FIELD_STRING,
@@ -64,7 +74,7 @@ static const struct nbx_config_field auxiliary_config_fields[] = {
 /* ------------------------------------------------------------------------ */
 /* The parts of NAME.c that are not generated from the tables. Placeholders:
  * @NAME@ the plugin's name, @ID@ its C identifier, @UPPER@ that in capitals,
- * @KIND@ "machinery" or "auxiliary".                                        */
+ * @KIND@ "machinery", "auxiliary" or "guest".                               */
 
 static const char c_file_head[] =
 	"/*\n"
@@ -414,6 +424,126 @@ static const char c_file_auxiliary_ops[] =
 	"};\n"
 	"\n";
 
+static const char c_file_guest_ops[] =
+	"static void\n"
+	"@ID@_shutdown(void *instance)\n"
+	"{\n"
+	"\tfree(instance);\n"
+	"}\n"
+	"\n"
+	"static bool\n"
+	"@ID@_connect(void *instance, const struct nbx_guest_context *context, void **session,\n"
+	"\t\tstruct nbx_guest_info *info, const struct nbx_call *call, struct nbx_error *err)\n"
+	"{\n"
+	"\tstruct @ID@_instance *self = instance;\n"
+	"\n"
+	"\t(void)context;\n"
+	"\t(void)info;\n"
+	"\tif (!@ID@_call_flags_ok(self, call, \"connect\", err))\n"
+	"\t\treturn false;\n"
+	"\t/*\n"
+	"\t * TODO: wait until the agent at context->machine->ip (port\n"
+	"\t * context->machine->agent_port) answers, retrying until\n"
+	"\t * call->deadline_us (host->monotonic_us() clock): NBX_ERROR_TIMEOUT when\n"
+	"\t * it never answered, NBX_ERROR_INVALID when something that is not this\n"
+	"\t * protocol did. Connect from this thread: it may be inside the\n"
+	"\t * machine's network namespace. Fill info (name, version, features,\n"
+	"\t * abilities) and keep the analysis's state (the connection, what the\n"
+	"\t * agent announced) in a session of your own stored in *session, never\n"
+	"\t * in the instance: analyses run concurrently.\n"
+	"\t * Everything the guest sends is hostile: bound sizes, depths and times.\n"
+	"\t * There is no protocol behind this skeleton, so it says so instead of\n"
+	"\t * pretending, and disconnect is never called.\n"
+	"\t */\n"
+	"\t*session = NULL;\n"
+	"\tself->host->error_set(self->host, err, NBX_ERROR_NOT_SUPPORTED,\n"
+	"\t\t\t      \"not implemented yet (skeleton made by nestbox-scaffold)\");\n"
+	"\treturn false;\n"
+	"}\n"
+	"\n"
+	"/* Called once for every connect that succeeded: close and free, without blocking. */\n"
+	"static void\n"
+	"@ID@_disconnect(void *instance, const struct nbx_guest_context *context, void *session)\n"
+	"{\n"
+	"\t(void)instance;\n"
+	"\t(void)context;\n"
+	"\tfree(session);\n"
+	"}\n"
+	"\n"
+	"static bool\n"
+	"@ID@_upload(void *instance, void *session, const char *host_path, const char *file_name,\n"
+	"\t\tchar *guest_path, size_t guest_path_size, const struct nbx_call *call,\n"
+	"\t\tstruct nbx_error *err)\n"
+	"{\n"
+	"\tstruct @ID@_instance *self = instance;\n"
+	"\n"
+	"\t(void)session;\n"
+	"\t(void)host_path;\n"
+	"\t(void)file_name;\n"
+	"\t(void)guest_path;\n"
+	"\t(void)guest_path_size;\n"
+	"\tif (!@ID@_call_flags_ok(self, call, \"upload\", err))\n"
+	"\t\treturn false;\n"
+	"\t/*\n"
+	"\t * TODO: make a fresh directory in the guest, copy host_path into it as\n"
+	"\t * file_name (streamed: a sample may be larger than memory), and write\n"
+	"\t * the copy's guest path into guest_path.\n"
+	"\t */\n"
+	"\tself->host->error_set(self->host, err, NBX_ERROR_NOT_SUPPORTED,\n"
+	"\t\t\t      \"not implemented yet (skeleton made by nestbox-scaffold)\");\n"
+	"\treturn false;\n"
+	"}\n"
+	"\n"
+	"static bool\n"
+	"@ID@_execute(void *instance, void *session, const struct nbx_guest_command *command,\n"
+	"\t\tstruct nbx_guest_process *process, const struct nbx_call *call,\n"
+	"\t\tstruct nbx_error *err)\n"
+	"{\n"
+	"\tstruct @ID@_instance *self = instance;\n"
+	"\n"
+	"\t(void)session;\n"
+	"\t(void)process;\n"
+	"\tif (!@ID@_call_flags_ok(self, call, \"execute\", err))\n"
+	"\t\treturn false;\n"
+	"\tif ((command->flags & ~(uint32_t)(NBX_GUEST_COMMAND_WAIT | NBX_GUEST_COMMAND_SHELL)) != 0) {\n"
+	"\t\tself->host->error_set(self->host, err, NBX_ERROR_NOT_SUPPORTED,\n"
+	"\t\t\t\t      \"unknown command flags 0x%\" PRIx32, command->flags);\n"
+	"\t\treturn false;\n"
+	"\t}\n"
+	"\t/*\n"
+	"\t * TODO: run command->command (or command->argv) in the guest; with\n"
+	"\t * NBX_GUEST_COMMAND_WAIT until it ends (exit code and output into\n"
+	"\t * command->stdout_fd/stderr_fd, at most command->output_limit bytes\n"
+	"\t * each), without it until it is started. Fill process.\n"
+	"\t */\n"
+	"\tself->host->error_set(self->host, err, NBX_ERROR_NOT_SUPPORTED,\n"
+	"\t\t\t      \"not implemented yet (skeleton made by nestbox-scaffold)\");\n"
+	"\treturn false;\n"
+	"}\n"
+	"\n"
+	"static const struct nbx_guest_ops @ID@_ops = {\n"
+	"\t.struct_size = sizeof(struct nbx_guest_ops),\n"
+	"\t.capabilities = 0,\n"
+	"\t.init = @ID@_init,\n"
+	"\t.shutdown = @ID@_shutdown,\n"
+	"\t.connect = @ID@_connect,\n"
+	"\t.disconnect = @ID@_disconnect,\n"
+	"\t.upload = @ID@_upload,\n"
+	"\t.execute = @ID@_execute,\n"
+	"\t/*\n"
+	"\t * NULL on purpose: this protocol cannot (yet) set the clock, watch a\n"
+	"\t * command, list or fetch files, or give the agent's log. The core says\n"
+	"\t * so in the report instead of calling them; fill each slot once the\n"
+	"\t * protocol can (see <nestbox/guest.h>).\n"
+	"\t */\n"
+	"\t.set_clock = NULL,\n"
+	"\t.poll = NULL,\n"
+	"\t.list_files = NULL,\n"
+	"\t.download = NULL,\n"
+	"\t.agent_log = NULL,\n"
+	"};\n"
+	"\n";
+
 static const char meson_build_text[] =
 	"project('@NAME@', 'c',\n"
 	"  version : '" SCAFFOLD_PLUGIN_VERSION "',\n"
@@ -485,6 +615,15 @@ static const char readme_auxiliary_enable[] =
 	"\n"
 	"       nestboxd --config DIR --check\n";
 
+static const char readme_guest_enable[] =
+	"1. Append the `@NAME@` group of `@NAME@.conf` to `guest.conf` in the\n"
+	"   configuration directory.\n"
+	"2. Name it as the guest plugin of the machines whose agent speaks its\n"
+	"   protocol (the core machine key `guest`).\n"
+	"3. Check the whole configuration without starting anything:\n"
+	"\n"
+	"       nestboxd --config DIR --check\n";
+
 static const char readme_tail[] =
 	"\n"
 	"`@NAME@.conf` was generated from the schema tables in `@NAME@.c`. After\n"
@@ -494,8 +633,10 @@ static const char readme_tail[] =
 /* ------------------------------------------------------------------------ */
 
 struct scaffold_kind {
+	/* The kind's word on the command line, and its member of the descriptor's ops. */
 	const char *word;
 	enum nbx_plugin_kind kind;
+	const char *kind_constant;
 	const struct nbx_config_field *config_fields;
 	const char *config_comment;
 	/* NULL for an auxiliary, which has no machines. */
@@ -512,6 +653,7 @@ static const struct scaffold_kind scaffold_kinds[] = {
 	{
 		.word = "machinery",
 		.kind = NBX_PLUGIN_MACHINERY,
+		.kind_constant = "NBX_PLUGIN_MACHINERY",
 		.config_fields = machinery_config_fields,
 		.config_comment =
 			"The settings of conf/machinery/@NAME@.conf. The core validates them and\n"
@@ -529,6 +671,7 @@ static const struct scaffold_kind scaffold_kinds[] = {
 	{
 		.word = "auxiliary",
 		.kind = NBX_PLUGIN_AUXILIARY,
+		.kind_constant = "NBX_PLUGIN_AUXILIARY",
 		.config_fields = auxiliary_config_fields,
 		.config_comment =
 			"The settings of the @NAME@ group of conf/auxiliary.conf. The core validates\n"
@@ -539,6 +682,20 @@ static const struct scaffold_kind scaffold_kinds[] = {
 		.what_it_lacks = "records nothing yet",
 		.c_ops = c_file_auxiliary_ops,
 		.readme_enable = readme_auxiliary_enable,
+	},
+	{
+		.word = "guest",
+		.kind = NBX_PLUGIN_GUEST,
+		.kind_constant = "NBX_PLUGIN_GUEST",
+		.config_fields = guest_config_fields,
+		.config_comment =
+			"The settings of the @NAME@ group of conf/guest.conf. The core validates\n"
+			"them and fills in defaults before init, and generates the commented\n"
+			"template from this table (`nestboxd --config-template @NAME@`): a row\n"
+			"added here is documented there too.",
+		.what_it_lacks = "speaks no protocol yet",
+		.c_ops = c_file_guest_ops,
+		.readme_enable = readme_guest_enable,
 	},
 };
 
@@ -557,6 +714,7 @@ struct scaffold_plugin {
 	struct nbx_config_schema machine_schema;
 	struct nbx_machinery_ops machinery_ops;
 	struct nbx_auxiliary_ops auxiliary_ops;
+	struct nbx_guest_ops guest_ops;
 	struct nbx_plugin_descriptor descriptor;
 };
 
@@ -603,6 +761,7 @@ scaffold_plugin_new(const struct scaffold_kind *kind, const char *name)
 	plugin->machine_schema.fields = kind->machine_fields;
 	plugin->machinery_ops.struct_size = sizeof(struct nbx_machinery_ops);
 	plugin->auxiliary_ops.struct_size = sizeof(struct nbx_auxiliary_ops);
+	plugin->guest_ops.struct_size = sizeof(struct nbx_guest_ops);
 
 	plugin->descriptor = (struct nbx_plugin_descriptor){
 		.abi_major = NBX_ABI_MAJOR,
@@ -618,8 +777,10 @@ scaffold_plugin_new(const struct scaffold_kind *kind, const char *name)
 	};
 	if (kind->kind == NBX_PLUGIN_MACHINERY)
 		plugin->descriptor.ops.machinery = &plugin->machinery_ops;
-	else
+	else if (kind->kind == NBX_PLUGIN_AUXILIARY)
 		plugin->descriptor.ops.auxiliary = &plugin->auxiliary_ops;
+	else
+		plugin->descriptor.ops.guest = &plugin->guest_ops;
 	return plugin;
 }
 
@@ -954,9 +1115,7 @@ print_descriptor(GString *out, const struct scaffold_plugin *plugin)
 	const char *id = plugin->identifier;
 
 	g_string_append(out, "NBX_PLUGIN_DEFINE(\n");
-	g_string_append_printf(out, "\t.kind = %s,\n",
-			       descriptor->kind == NBX_PLUGIN_MACHINERY ? "NBX_PLUGIN_MACHINERY"
-									: "NBX_PLUGIN_AUXILIARY");
+	g_string_append_printf(out, "\t.kind = %s,\n", plugin->kind->kind_constant);
 	g_string_append(out, "\t.name = ");
 	print_c_string(out, descriptor->name);
 	g_string_append(out, ",\n\t.version = ");
@@ -967,10 +1126,7 @@ print_descriptor(GString *out, const struct scaffold_plugin *plugin)
 	g_string_append(out, ",\n");
 	if (descriptor->config_schema != NULL)
 		g_string_append_printf(out, "\t.config_schema = &%s_config_schema,\n", id);
-	if (descriptor->kind == NBX_PLUGIN_MACHINERY)
-		g_string_append_printf(out, "\t.ops.machinery = &%s_ops,\n", id);
-	else
-		g_string_append_printf(out, "\t.ops.auxiliary = &%s_ops,\n", id);
+	g_string_append_printf(out, "\t.ops.%s = &%s_ops,\n", plugin->kind->word, id);
 	if (descriptor->machine_schema != NULL)
 		g_string_append_printf(out, "\t.machine_schema = &%s_machine_schema,\n", id);
 	if (descriptor->order != 0) {
@@ -1180,7 +1336,7 @@ main(int argc, char **argv)
 		  "Directory to create (default: ./NAME); must not exist or be empty", "DIR" },
 		G_OPTION_ENTRY_NULL,
 	};
-	g_autoptr(GOptionContext) context = g_option_context_new("machinery|auxiliary NAME");
+	g_autoptr(GOptionContext) context = g_option_context_new("machinery|auxiliary|guest NAME");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(scaffold_plugin) plugin = NULL;
 	const struct scaffold_kind *kind;
@@ -1201,12 +1357,12 @@ main(int argc, char **argv)
 	if (!g_option_context_parse(context, &argc, &argv, &error))
 		return usage_error("%s", error->message);
 	if (argc != 3)
-		return usage_error("expected 2 arguments, machinery|auxiliary and NAME; got %d",
+		return usage_error("expected 2 arguments, machinery|auxiliary|guest and NAME; got %d",
 				   argc - 1);
 
 	kind = scaffold_kind_find(argv[1]);
 	if (kind == NULL)
-		return usage_error("unknown plugin kind '%s': expected machinery or auxiliary",
+		return usage_error("unknown plugin kind '%s': expected machinery, auxiliary or guest",
 				   argv[1]);
 	name = argv[2];
 	/* The loader's own rule, so what is scaffolded can load. */

@@ -249,6 +249,26 @@ auxiliary_template(const struct nbx_plugin_descriptor *d)
 	return g_string_free(out, FALSE);
 }
 
+/* A guest plugin's settings are its group in guest.conf (ABI 1.2). */
+static char *
+guest_template(const struct nbx_plugin_descriptor *d)
+{
+	g_autoptr(NbxSchema) own = import_or_empty(d->config_schema);
+	GString *out = g_string_new(NULL);
+
+	g_return_val_if_fail(own != NULL, NULL);
+	g_string_append_printf(out,
+			       "# Guest plugin \"%s\" %s: %s\n"
+			       "# Generated from the plugin's schema by "
+			       "`nestboxd --config-template %s`.\n"
+			       "# Its settings are the group \"%s\" in guest.conf.\n",
+			       d->name, d->version, d->description, d->name, d->name);
+	g_string_append_printf(out, "%s = {\n", d->name);
+	render_fields(out, nbx_schema_fields(own), 2, FALSE);
+	g_string_append(out, "};\n");
+	return g_string_free(out, FALSE);
+}
+
 gchar *
 nbx_config_template_for_plugin(const struct nbx_plugin_descriptor *descriptor)
 {
@@ -257,6 +277,8 @@ nbx_config_template_for_plugin(const struct nbx_plugin_descriptor *descriptor)
 		return machinery_template(descriptor);
 	case NBX_PLUGIN_AUXILIARY:
 		return auxiliary_template(descriptor);
+	case NBX_PLUGIN_GUEST:
+		return guest_template(descriptor);
 	default:
 		g_return_val_if_reached(NULL);
 	}

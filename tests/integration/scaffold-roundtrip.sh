@@ -4,12 +4,12 @@
 # scaffold-roundtrip.sh SOURCE_ROOT
 #
 # What a third party does, end to end: install nestbox into a prefix,
-# scaffold a machinery and an auxiliary with the INSTALLED nestbox-scaffold,
-# build them out of tree against the installed SDK only (pkg-config), install
-# them, and check that the installed nestboxd loads both, accepts the
-# configuration the scaffold generated, and prints the very templates the
-# scaffold wrote (so the scaffold's copy of the schema cannot drift from the
-# one compiled into the plugin).
+# scaffold a machinery, an auxiliary and a guest plugin with the INSTALLED
+# nestbox-scaffold, build them out of tree against the installed SDK only
+# (pkg-config), install them, and check that the installed nestboxd loads
+# all three, accepts the configuration the scaffold generated, and prints the
+# very templates the scaffold wrote (so the scaffold's copy of the schema
+# cannot drift from the one compiled into the plugin).
 set -euo pipefail
 
 step() { printf '==> %s\n' "$*"; }
@@ -66,6 +66,7 @@ unset PKG_CONFIG_PATH PKG_CONFIG_LIBDIR NESTBOX_PLUGIN_PATH
 
 MACHINERY=rt-machinery
 AUXILIARY=rt_auxiliary
+GUEST=rt-guest
 PREFIX=$TMP/prefix
 
 step "installing nestbox from $SOURCE_ROOT into $PREFIX"
@@ -126,9 +127,10 @@ build_plugin() {
 }
 build_plugin machinery "$MACHINERY"
 build_plugin auxiliary "$AUXILIARY"
+build_plugin guest "$GUEST"
 
 # Only the descriptor may be exported: the rest is hidden.
-for name in "$MACHINERY" "$AUXILIARY"; do
+for name in "$MACHINERY" "$AUXILIARY" "$GUEST"; do
 	exported=$(nm -D --defined-only "$PLUGINDIR/$name.so" | awk '$2 ~ /^[A-Z]$/ { print $3 }')
 	[[ $exported == nestbox_plugin_descriptor ]] ||
 		fail "$name.so exports more than nestbox_plugin_descriptor: $(tr '\n' ' ' <<<"$exported")"
@@ -168,7 +170,7 @@ nestboxd() {
 
 step "nestboxd --list-plugins"
 nestboxd --list-plugins
-for entry in "$MACHINERY machinery" "$AUXILIARY auxiliary"; do
+for entry in "$MACHINERY machinery" "$AUXILIARY auxiliary" "$GUEST guest"; do
 	read -r name kind <<<"$entry"
 	awk -v name="$name" -v kind="$kind" '$1 == name && $2 == kind { found = 1 }
 		END { exit !found }' "$TMP/nestboxd.out" ||
@@ -177,11 +179,11 @@ done
 
 step "nestboxd --check"
 nestboxd --check
-for name in "$MACHINERY" "$AUXILIARY"; do
+for name in "$MACHINERY" "$AUXILIARY" "$GUEST"; do
 	grep -q -- "$name" "$TMP/nestboxd.out" || fail "nestboxd --check does not mention $name"
 done
 
-for name in "$MACHINERY" "$AUXILIARY"; do
+for name in "$MACHINERY" "$AUXILIARY" "$GUEST"; do
 	step "nestboxd --config-template $name matches the scaffold's $name.conf"
 	nestboxd --config-template "$name" >/dev/null
 	diff -u "$TMP/src/$name/$name.conf" "$TMP/nestboxd.out" ||
