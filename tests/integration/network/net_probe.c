@@ -338,7 +338,10 @@ probe_job(gpointer data)
 	ProbeJob *job = data;
 	g_autoptr(GError) error = NULL;
 
-	nbx_netns_run(job->ns_path, probe_inside, job->probe, &error);
+	if (job->ns_path != NULL)
+		nbx_netns_run(job->ns_path, probe_inside, job->probe, &error);
+	else
+		probe_inside(job->probe, &error);
 	g_assert_no_error(error);
 	return NULL;
 }

@@ -55,7 +55,7 @@ typedef struct {
 #define NET_PROBE(KIND, ADDRESS, PORT)                                                         \
 	{ .kind = NET_PROBE_##KIND, .address = (ADDRESS), .port = (PORT) }
 
-/* Runs @n probes from inside @ns_path at the same time and fills their answers. */
+/* Runs @n probes from inside @ns_path (NULL: here) at the same time and fills their answers. */
 void net_probe_run(const char *ns_path, NetProbe *probes, gsize n);
 void net_probe_clear(NetProbe *probes, gsize n);
 
