@@ -285,7 +285,14 @@ test_foreign_namespace(void)
 	NbxSegmentSpec spec = { .name = name, .host_address = HOST_ADDRESS };
 	g_autoptr(GError) error = NULL;
 
+	g_autofree char *other = machine("neighbour");
+	g_autoptr(NbxSegment) neighbour = ensure(other);
+
+	/* Linked to this namespace by a veth, and beside a real segment: only
+	 * an uplink of ours makes a namespace ours. */
 	g_free(net_command((const char *const[]){ "ip", "netns", "add", netns, NULL }));
+	g_free(net_command((const char *const[]){ "ip", "link", "add", "nbxfor0", "type", "veth",
+						  "peer", "name", "eth0", "netns", netns, NULL }));
 	g_assert_null(nbx_segment_ensure(&spec, &error));
 	g_assert_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_EXISTS);
 	g_assert_nonnull(strstr(error->message, "is not a segment of this daemon's namespace"));
@@ -297,6 +304,7 @@ test_foreign_namespace(void)
 	g_assert_no_error(error);
 	g_assert_true(nbx_netns_exists(netns));
 	g_assert_true(nbx_netns_delete(netns, &error));
+	remove_segment(other);
 }
 
 static guint
