@@ -425,9 +425,12 @@ static const struct nbx_auxiliary_ops router_ops = {
 	.check_task = router_check_task,
 };
 
-/* Order 0: its rules are in before any other auxiliary starts, out after all stopped. */
+/*
+ * Order 1, like the sniffer: every auxiliary starts before the restore, so
+ * the rules are in before the guest runs whatever the order among them.
+ */
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_AUXILIARY, .name = "router", .version = "1.0.0",
 		  .description = "Applies each analysis's network route with nftables and keeps "
 				 "guests from each other and from the host",
 		  .config_schema = &router_schema, .ops.auxiliary = &router_ops,
-		  .task_schema = &router_task_schema, .order = 0);
+		  .task_schema = &router_task_schema, .order = 1);
