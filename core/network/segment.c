@@ -146,6 +146,27 @@ write_sysctl(const char *path, const char *value, GError **error)
 	return TRUE;
 }
 
+/*
+ * br_netfilter, when the host loaded it, runs the inet hooks on frames as
+ * they enter a bridge, before the bridge device sees them: a frame the
+ * router drops would then be missing from the sniffer's capture on nbx0.
+ * nbx0 has one port and bridges nothing, so the segment turns it off.
+ */
+static gboolean
+turn_off_bridge_netfilter(GError **error)
+{
+	static const char *const keys[] = { "bridge-nf-call-iptables", "bridge-nf-call-ip6tables",
+					    "bridge-nf-call-arptables" };
+
+	for (gsize i = 0; i < G_N_ELEMENTS(keys); i++) {
+		g_autofree char *path = g_build_filename("/proc/sys/net/bridge", keys[i], NULL);
+
+		if (g_file_test(path, G_FILE_TEST_EXISTS) && !write_sysctl(path, "0", error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* Runs inside the segment: everything but the veth, idempotently. */
 static gboolean
 lay_out_inside(gpointer data, GError **error)
@@ -167,7 +188,8 @@ lay_out_inside(gpointer data, GError **error)
 					error) &&
 	       nbx_rtnl_set_up(sock, NBX_SEGMENT_UPLINK, NULL, error) &&
 	       nbx_rtnl_replace_default_route(sock, NBX_SEGMENT_UPLINK, gateway, error) &&
-	       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", error);
+	       write_sysctl("/proc/sys/net/ipv4/ip_forward", "1", error) &&
+	       turn_off_bridge_netfilter(error);
 }
 
 static gboolean

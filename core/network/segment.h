@@ -9,7 +9,8 @@
  *            machinery's tap (nbxtap0) is enslaved to it
  *   nbx-up   veth to nbxu<N> in the daemon's namespace; a /30 of the
  *            uplink prefix (segment N: .4N+1 outside, .4N+2 inside);
- *            the default route goes through it; IPv4 forwarding on
+ *            the default route goes through it; IPv4 forwarding on;
+ *            br_netfilter off (so nothing is filtered before nbx0 sees it)
  *
  * Links, addresses and routes are made with libnl-route-3, never `ip`.
  *

@@ -492,3 +492,62 @@ net_raw_udp_send(const char *ns_path, const char *ifname, const NetRawUdp *frame
 	nbx_netns_run(ns_path, raw_send_inside, &send, &error);
 	g_assert_no_error(error);
 }
+
+struct _NetCapture {
+	const char *ifname;
+	int fd;
+	GPtrArray *frames; /* GBytes */
+};
+
+static gboolean
+capture_open_inside(gpointer data, GError **error)
+{
+	NetCapture *capture = data;
+	struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+
+	capture->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	g_assert_cmpint(capture->fd, >=, 0);
+	address.sll_ifindex = (int)if_nametoindex(capture->ifname);
+	g_assert_cmpint(address.sll_ifindex, >, 0);
+	g_assert_cmpint(bind(capture->fd, (struct sockaddr *)&address, sizeof address), ==, 0);
+	return TRUE;
+}
+
+NetCapture *
+net_capture_start(const char *ns_path, const char *ifname)
+{
+	NetCapture *capture = g_new0(NetCapture, 1);
+	g_autoptr(GError) error = NULL;
+
+	capture->ifname = ifname;
+	capture->frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	nbx_netns_run(ns_path, capture_open_inside, capture, &error);
+	g_assert_no_error(error);
+	return capture;
+}
+
+gboolean
+net_capture_saw(NetCapture *capture, const char *payload)
+{
+	guint8 frame[2048];
+	ssize_t got;
+
+	while ((got = recv(capture->fd, frame, sizeof frame, 0)) > 0)
+		g_ptr_array_add(capture->frames, g_bytes_new(frame, (gsize)got));
+	for (guint i = 0; i < capture->frames->len; i++) {
+		gsize size;
+		const guint8 *data = g_bytes_get_data(g_ptr_array_index(capture->frames, i), &size);
+
+		if (memmem(data, size, payload, strlen(payload)) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+void
+net_capture_stop(NetCapture *capture)
+{
+	close(capture->fd);
+	g_ptr_array_unref(capture->frames);
+	g_free(capture);
+}

@@ -87,3 +87,13 @@ void net_raw_udp_send(const char *ns_path, const char *ifname, const NetRawUdp *
 
 /* Runs argv and returns its stdout; fails the test when it fails. */
 char *net_command(const char *const *argv);
+
+/*
+ * A packet socket on @ifname inside @ns_path, opened now: what a libpcap
+ * capture there (the sniffer's) receives from then on.
+ */
+typedef struct _NetCapture NetCapture;
+NetCapture *net_capture_start(const char *ns_path, const char *ifname);
+/* Whether a frame received so far contains @payload. */
+gboolean net_capture_saw(NetCapture *capture, const char *payload);
+void net_capture_stop(NetCapture *capture);

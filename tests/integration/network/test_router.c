@@ -610,9 +610,15 @@ test_spoofing_segment(void)
 		{ "52:54:00:66:66:66", GUEST_IP, 4000, HOST_MAC, "10.213.0.1", 5353, "spoofed-mac" },
 		{ GUEST_MAC, GUEST_IP, 4000, HOST_MAC, "10.213.0.1", 5353, "barrier-2" },
 	};
+	/* Where the sniffer captures: it must see the attempts the router drops. */
+	NetCapture *sniffer = net_capture_start(net.segment_a->netns_path, "nbx0");
 	send_spoofed(net.guest_a_path, spoofed, G_N_ELEMENTS(spoofed), dns, "barrier-2");
 	g_assert_false(net_server_saw_payload(dns, "spoofed-ip", NULL));
 	g_assert_false(net_server_saw_payload(dns, "spoofed-mac", NULL));
+	g_assert_true(net_capture_saw(sniffer, "barrier-2"));
+	g_assert_true(net_capture_saw(sniffer, "spoofed-ip"));
+	g_assert_true(net_capture_saw(sniffer, "spoofed-mac"));
+	net_capture_stop(sniffer);
 	analysis_stop(r, analysis);
 	router_unload(r);
 	net_server_stop(dns);

@@ -147,6 +147,13 @@ assert_segment_layout(const NbxSegment *segment)
 	forwarding = net_command((const char *const[]){ "ip", "netns", "exec", ns, "cat",
 							"/proc/sys/net/ipv4/ip_forward", NULL });
 	g_assert_cmpstr(forwarding, ==, "1\n");
+	if (g_file_test("/proc/sys/net/bridge/bridge-nf-call-iptables", G_FILE_TEST_EXISTS)) {
+		g_autofree char *bridge_netfilter = net_command((const char *const[]){
+			"ip", "netns", "exec", ns, "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables",
+			NULL });
+
+		g_assert_cmpstr(bridge_netfilter, ==, "0\n");
+	}
 }
 
 static void
@@ -286,7 +293,7 @@ test_foreign_namespace(void)
 	g_autoptr(GError) error = NULL;
 
 	g_autofree char *other = machine("neighbour");
-	g_autoptr(NbxSegment) neighbour = ensure(other);
+	g_autoptr(NbxSegment) neighbour G_GNUC_UNUSED = ensure(other);
 
 	/* Linked to this namespace by a veth, and beside a real segment: only
 	 * an uplink of ours makes a namespace ours. */
