@@ -74,12 +74,28 @@ get_link(struct nl_sock *sock, const char *name, GError **error)
 	return link;
 }
 
-int
-nbx_rtnl_ifindex(struct nl_sock *sock, const char *name, GError **error)
+/* The ifindex of @name, 0 when there is none (not an error). */
+static int
+link_ifindex(struct nl_sock *sock, const char *name, GError **error)
 {
 	g_autoptr(NbxRtnlObject) link = get_link(sock, name, error);
 
 	return link != NULL ? rtnl_link_get_ifindex(link) : 0;
+}
+
+/* The ifindex of @name, or 0 with @error set, a missing link included. */
+static int
+existing_ifindex(struct nl_sock *sock, const char *name, GError **error)
+{
+	GError *local = NULL;
+	int ifindex = link_ifindex(sock, name, &local);
+
+	if (local != NULL)
+		g_propagate_error(error, local);
+	else if (ifindex == 0)
+		g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_FAILED,
+			    "link %s does not exist", name);
+	return ifindex;
 }
 
 gboolean
@@ -166,13 +182,9 @@ nbx_rtnl_set_up(struct nl_sock *sock, const char *name, const char *master, GErr
 		return FALSE;
 	}
 	if (master != NULL) {
-		master_index = nbx_rtnl_ifindex(sock, master, error);
-		if (master_index <= 0) {
-			if (master_index == 0)
-				g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_FAILED,
-					    "bridge %s does not exist", master);
+		master_index = existing_ifindex(sock, master, error);
+		if (master_index == 0)
 			return FALSE;
-		}
 		rtnl_link_set_master(changes, master_index);
 	}
 	rtnl_link_set_flags(changes, IFF_UP);
@@ -202,15 +214,11 @@ nbx_rtnl_replace_address(struct nl_sock *sock, const char *name, const char *add
 {
 	g_autoptr(NbxNlAddr) local = NULL;
 	struct rtnl_addr *request;
-	int ifindex = nbx_rtnl_ifindex(sock, name, error);
+	int ifindex = existing_ifindex(sock, name, error);
 	int err;
 
-	if (ifindex <= 0) {
-		if (ifindex == 0)
-			g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_FAILED,
-				    "link %s does not exist", name);
+	if (ifindex == 0)
 		return FALSE;
-	}
 	err = nl_addr_parse(address, AF_INET, &local);
 	if (err < 0)
 		return failed(error, err, "\"%s\" is not an IPv4 address", address);
@@ -232,11 +240,11 @@ nbx_rtnl_replace_default_route(struct nl_sock *sock, const char *name, const cha
 	g_autoptr(NbxNlAddr) via = NULL;
 	struct rtnl_route *route;
 	struct rtnl_nexthop *hop;
-	int ifindex = nbx_rtnl_ifindex(sock, name, error);
+	int ifindex = existing_ifindex(sock, name, error);
 	int err;
 
-	if (ifindex <= 0)
-		return ifindex == 0 ? failed(error, -NLE_NODEV, "link %s", name) : FALSE;
+	if (ifindex == 0)
+		return FALSE;
 	err = nl_addr_parse("0.0.0.0/0", AF_INET, &destination);
 	if (err >= 0)
 		err = nl_addr_parse(gateway, AF_INET, &via);

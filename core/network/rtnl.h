@@ -17,9 +17,6 @@ struct nl_sock *nbx_rtnl_open(GError **error);
 void nbx_rtnl_close(struct nl_sock *sock);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxNlSock, nbx_rtnl_close)
 
-/* The ifindex of @name, 0 when there is none (not an error). */
-int nbx_rtnl_ifindex(struct nl_sock *sock, const char *name, GError **error);
-
 /* A veth @name here whose peer @peer_name is created in the namespace open as @peer_ns_fd. */
 gboolean nbx_rtnl_add_veth(struct nl_sock *sock, const char *name, const char *peer_name,
 			   int peer_ns_fd, GError **error);
