@@ -37,6 +37,8 @@ struct router {
 struct router_run {
 	struct route_plan plan;
 	char machine[256];
+	/* "m-MACHINE": chain names (an nft identifier cannot start with a digit). */
+	char chains[260];
 	char guest_ip[INET_ADDRSTRLEN];
 	char mac[18];
 	bool has_mac;
@@ -78,7 +80,7 @@ static struct machine_rules
 rules_of(const struct router_run *run, enum rules_side side)
 {
 	struct machine_rules rules = {
-		.machine = run->machine,
+		.machine = run->chains,
 		.side = side,
 		.ifname = side == SIDE_UPLINK ? run->outer_link : run->interface,
 		.source = side == SIDE_UPLINK ? run->inner : run->guest_ip,
@@ -226,6 +228,7 @@ run_new(const struct nbx_host *host, const struct nbx_machine *machine, struct n
 	if (netns != NULL && (interface == NULL || interface[0] == '\0'))
 		interface = SEGMENT_BRIDGE;
 	if (!copy_field(run->machine, sizeof run->machine, machine->name) ||
+	    strchr(run->machine, ':') != NULL ||
 	    !copy_field(run->guest_ip, sizeof run->guest_ip, machine->ip) ||
 	    inet_pton(AF_INET, run->guest_ip, &address) != 1) {
 		host->error_set(host, err, NBX_ERROR_INVALID,
@@ -242,6 +245,7 @@ run_new(const struct nbx_host *host, const struct nbx_machine *machine, struct n
 		host->error_set(host, err, NBX_ERROR_INVALID, "machine %s: mac_address \"%s\"",
 				machine->name, machine->mac_address);
 	} else if (netns == NULL || (run->netns_path = strdup(netns)) != NULL) {
+		snprintf(run->chains, sizeof run->chains, "m-%s", run->machine);
 		return run;
 	} else {
 		host->error_set(host, err, NBX_ERROR_FAILED, "out of memory");

@@ -6,7 +6,7 @@
  * keeps one `inet nestbox` table whose base chains only dispatch: traffic
  * from an interface with a running guest is looked up by (interface,
  * source address) in verdict maps that jump to the guest's own chains
- * (MACHINE-spoof, -dnat, -in, -fwd), and whatever no guest claims is
+ * (m-MACHINE-spoof, -dnat, -in, -fwd), and whatever no guest claims is
  * dropped. So an analysis's rules come and go as map elements and chains
  * (no rule handles), and a stale table is removed whole. `arp nestbox`
  * binds each guest's ARP to its address and MAC; in the daemon's namespace
@@ -33,7 +33,7 @@ enum rules_side {
 };
 
 struct machine_rules {
-	/* The machine's name: its chains are MACHINE-spoof, ... */
+	/* Its chains' common part (m-MACHINE): they are m-MACHINE-spoof, ... */
 	const char *machine;
 	enum rules_side side;
 	/* Where its traffic comes in, and from which source address. */

@@ -151,7 +151,8 @@ set_up_network(void)
 	net.prefix = g_strdup(g_getenv("NBX_TEST_PREFIX"));
 	net.machine_a = named("a");
 	net.machine_b = named("b");
-	net.machine_n1 = named("n1");
+	/* A name that starts with a digit, which an nft chain name cannot. */
+	net.machine_n1 = g_strconcat("1", net.prefix, "n1", NULL);
 	net.machine_n2 = named("n2");
 	net.guest_a = named("-ga");
 	net.guest_b = named("-gb");
@@ -391,7 +392,7 @@ static void
 assert_no_trace_of(const char *machine, const NbxSegment *segment)
 {
 	g_autofree char *daemon = ruleset_of(NULL);
-	g_autofree char *chain = g_strconcat("chain ", machine, "-", NULL);
+	g_autofree char *chain = g_strconcat("chain m-", machine, "-", NULL);
 
 	g_assert_null(strstr(daemon, chain));
 	if (segment != NULL) {
@@ -867,7 +868,7 @@ test_killed_with_rules(void)
 	g_autofree char *machine = named("k");
 	g_autofree char *netns = g_strconcat(NBX_SEGMENT_NETNS_PREFIX, machine, NULL);
 	g_autofree char *line = NULL;
-	g_autofree char *chain = g_strconcat("chain ", machine, "-fwd", NULL);
+	g_autofree char *chain = g_strconcat("chain m-", machine, "-fwd", NULL);
 	g_autofree char *daemon = NULL;
 	g_autofree char *inside = NULL;
 	g_autofree char *rules = NULL;
