@@ -9,6 +9,7 @@ packages=(
 	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 	curl
+	libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
 )
 missing=()
 for package in "${packages[@]}"; do

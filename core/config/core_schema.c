@@ -73,6 +73,13 @@ static const struct nbx_config_field timeout_fields[] = {
 	{ 0 },
 };
 
+static const struct nbx_config_field network_fields[] = {
+	{ .name = "uplink_prefix", .type = NBX_FIELD_STRING, .default_value = "100.64.0.0/16",
+	  .doc = "IPv4 prefix the segments' uplinks are cut from, a /30 each (segment N: .4N+1 "
+		 "on this side, .4N+2 inside)" },
+	{ 0 },
+};
+
 const struct nbx_config_field nbx_core_fields[] = {
 	{ .name = "machineries", .type = NBX_FIELD_LIST, .flags = NBX_FIELD_LOWERCASE,
 	  .default_value = "[ ]",
@@ -101,6 +108,8 @@ const struct nbx_config_field nbx_core_fields[] = {
 	  .doc = "How tasks are handed to machines" },
 	{ .name = "timeouts", .type = NBX_FIELD_GROUP, .children = timeout_fields,
 	  .doc = "The longest each step of an analysis may take" },
+	{ .name = "network", .type = NBX_FIELD_GROUP, .children = network_fields,
+	  .doc = "Network segments: a network namespace per machine that sets segment = true" },
 	{ 0 },
 };
 
@@ -133,6 +142,15 @@ const struct nbx_config_field nbx_core_machine_fields[] = {
 	  .doc = "Restore from the snapshot generations of this other machine of the same "
 		 "machinery (its base), as `nestbox snapshot commit` makes them; default: "
 		 "its own" },
+	{ .name = "segment", .type = NBX_FIELD_BOOLEAN, .default_value = "false",
+	  .doc = "Give the machine a network segment of its own: namespace /run/netns/nbx-NAME, "
+		 "bridge nbx0 there, so clones with one IP and MAC run at once" },
+	{ .name = "host_address", .type = NBX_FIELD_STRING,
+	  .doc = "With segment: the host side's address on the guest's subnet, with its "
+		 "length, e.g. 10.213.0.1/24" },
+	{ .name = "host_mac", .type = NBX_FIELD_MAC_ADDRESS,
+	  .doc = "With segment: the host side's MAC, the one the guest was saved with "
+		 "(else each restore stalls until the guest's ARP entry expires)" },
 	{ 0 },
 };
 
@@ -153,5 +171,5 @@ const char *const nbx_reserved_plugin_keys[] = { "enabled", "order", "required",
 const char *const nbx_reserved_machine_keys[] = {
 	"name",	     "label",	    "ip",      "platform",   "os_version", "architecture",
 	"tags",	     "interface",   "mac_address", "agent_port", "snapshot",	   "enabled",
-	"base_machine", NULL,
+	"base_machine", "segment",  "host_address", "host_mac", NULL,
 };
