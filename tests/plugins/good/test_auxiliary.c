@@ -6,10 +6,16 @@
  * fail or hang past its deadline; the per-task option `note` is copied into
  * the report. The required key `must_set` of "aux-strict" shows a module
  * that ships disabled.
+ *
+ * A hanging start waits at a barrier, not for a time: it writes
+ * RUN_DIR/start.barrier and RUN_DIR/start.reached, goes on once the test
+ * removes the barrier file, and removes start.reached as it returns.
  */
+#include <fcntl.h>
 #include <nestbox/plugin.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const aux_faults[] = { "none", "fail_start", "hang_start", "slow_start",
@@ -19,8 +25,8 @@ static const struct nbx_config_field aux_fields[] = {
 	{ .name = "level", .type = NBX_FIELD_INTEGER, .min = 0, .max = 9, .default_value = "3",
 	  .doc = "An option of this module" },
 	{ .name = "fault", .type = NBX_FIELD_ENUM, .choices = aux_faults, .default_value = "none",
-	  .doc = "Fault to inject: fail_start; hang_start or slow_start (3 s whatever the "
-		 "deadline, then fail or succeed)" },
+	  .doc = "Fault to inject: fail_start; hang_start or slow_start (until the test removes "
+		 "RUN_DIR/start.barrier, whatever the deadline, then fail or succeed)" },
 #ifdef AUX_REQUIRED_KEY
 	{ .name = "must_set", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_REQUIRED,
 	  .doc = "A key without a default that the user must set" },
@@ -46,6 +52,42 @@ aux_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	return true;
 }
 
+static void
+touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Hangs until the test says so (see the top of the file). */
+static void
+hang(struct aux *aux)
+{
+	const char *dir = aux->host->path(aux->host, NBX_PATH_RUN_DIR);
+	char barrier[4096], reached[4096];
+	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+
+	snprintf(barrier, sizeof barrier, "%s/start.barrier", dir);
+	snprintf(reached, sizeof reached, "%s/start.reached", dir);
+	touch(barrier);
+	touch(reached);
+	while (access(barrier, F_OK) == 0)
+		nanosleep(&tick, NULL);
+}
+
+/* Tells the test that the hung start is over (see the top of the file). */
+static void
+unhang(struct aux *aux)
+{
+	char reached[4096];
+
+	snprintf(reached, sizeof reached, "%s/start.reached",
+		 aux->host->path(aux->host, NBX_PATH_RUN_DIR));
+	unlink(reached);
+}
+
 static bool
 aux_start(void *instance, const struct nbx_aux_context *context, void **analysis_data,
 	  const struct nbx_call *call, struct nbx_error *err)
@@ -60,10 +102,11 @@ aux_start(void *instance, const struct nbx_aux_context *context, void **analysis
 		return false;
 	}
 	if (fault != NULL && strcmp(fault, "slow_start") == 0)
-		sleep(3);
+		hang(aux);
 	if (fault != NULL && strcmp(fault, "hang_start") == 0) {
-		sleep(3);
+		hang(aux);
 		aux->host->error_set(aux->host, err, NBX_ERROR_FAILED, "hung, then failed");
+		unhang(aux);
 		return false;
 	}
 	snprintf(path, sizeof path, "%s/%s.started", context->analysis_dir, AUX_NAME);
