@@ -87,7 +87,7 @@ on_drained(gpointer data)
 static void
 spin_until(gboolean (*done)(Fixture *f, gpointer data), Fixture *f, gpointer data)
 {
-	gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+	gint64 give_up = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 
 	while (!done(f, data)) {
 		g_assert_cmpint(g_get_monotonic_time(), <, give_up);
@@ -743,7 +743,7 @@ static void
 wait_reason(Fixture *f, gint64 id, const char *reason)
 {
 	ReasonWanted wanted = { .id = id, .reason = reason };
-	gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+	gint64 give_up = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 
 	while (!task_has_reason(f, &wanted)) {
 		if (g_get_monotonic_time() > give_up) {
