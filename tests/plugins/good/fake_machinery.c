@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
+
 struct fake {
 	const struct nbx_host *host;
 };
@@ -152,46 +154,20 @@ ledger(struct fake *fake, const char *what, const char *op, struct nbx_machine *
 	close(fd);
 }
 
-static void
-run_path(struct fake *fake, struct nbx_machine *machine, const char *suffix, char *path,
-	 size_t size)
-{
-	snprintf(path, size, "%s/%s.%s", fake->host->path(fake->host, NBX_PATH_RUN_DIR),
-		 machine->name, suffix);
-}
-
-static void
-touch(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-
-	if (fd >= 0)
-		close(fd);
-}
-
 /*
- * The barrier of @op (see the top of the file); @arm puts the barrier file
- * there first unless the op was here before (a *_hangs fault). Polled: the
- * wait is for the test's word, not for a time.
+ * The barrier of @op (see the top of the file, and barrier.h); @arm puts the
+ * barrier file there first unless the op was here before (a *_hangs fault).
  */
 static void
 barrier(struct fake *fake, struct nbx_machine *machine, const char *op, bool arm)
 {
-	char suffix[64], path[4096], reached[4096];
+	char prefix[4096];
 
-	snprintf(suffix, sizeof suffix, "%s.barrier", op);
-	run_path(fake, machine, suffix, path, sizeof path);
-	snprintf(suffix, sizeof suffix, "%s.reached", op);
-	run_path(fake, machine, suffix, reached, sizeof reached);
-	if (arm && access(reached, F_OK) != 0)
-		touch(path);
-	if (access(path, F_OK) != 0)
-		return;
-	touch(reached);
-	fake->host->log(fake->host, NBX_LOG_INFO, "machine %s: %s waits at its barrier",
-			machine->name, op);
-	while (access(path, F_OK) == 0)
-		sleep_ms(10);
+	snprintf(prefix, sizeof prefix, "%s/%s.%s", fake->host->path(fake->host, NBX_PATH_RUN_DIR),
+		 machine->name, op);
+	if (barrier_wait(prefix, arm))
+		fake->host->log(fake->host, NBX_LOG_INFO, "machine %s: %s released from its barrier",
+				machine->name, op);
 }
 
 static void

@@ -7,16 +7,17 @@
  * the report. The required key `must_set` of "aux-strict" shows a module
  * that ships disabled.
  *
- * A hanging start waits at a barrier, not for a time: it writes
- * RUN_DIR/start.barrier and RUN_DIR/start.reached, goes on once the test
- * removes the barrier file, and removes start.reached as it returns.
+ * A hanging start waits at a barrier (barrier.h), not for a time: it writes
+ * RUN_DIR/start.barrier and RUN_DIR/start.reached and goes on once the test
+ * removes the barrier file; hang_start then removes start.reached as it
+ * returns, so the test knows it is over (slow_start's stop tells it).
  */
-#include <fcntl.h>
 #include <nestbox/plugin.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "barrier.h"
 
 static const char *const aux_faults[] = { "none", "fail_start", "hang_start", "slow_start",
 					  NULL };
@@ -52,32 +53,16 @@ aux_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	return true;
 }
 
-static void
-touch(const char *path)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Hangs until the test says so (see the top of the file). */
+/* Hangs until the test says so, then says it is over (see the top of the file). */
 static void
 hang(struct aux *aux)
 {
-	const char *dir = aux->host->path(aux->host, NBX_PATH_RUN_DIR);
-	char barrier[4096], reached[4096];
-	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	char prefix[4096];
 
-	snprintf(barrier, sizeof barrier, "%s/start.barrier", dir);
-	snprintf(reached, sizeof reached, "%s/start.reached", dir);
-	touch(barrier);
-	touch(reached);
-	while (access(barrier, F_OK) == 0)
-		nanosleep(&tick, NULL);
+	snprintf(prefix, sizeof prefix, "%s/start", aux->host->path(aux->host, NBX_PATH_RUN_DIR));
+	barrier_wait(prefix, true);
 }
 
-/* Tells the test that the hung start is over (see the top of the file). */
 static void
 unhang(struct aux *aux)
 {
