@@ -16,6 +16,7 @@
 #include <netinet/ip.h>
 #include <pcap/pcap.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -803,6 +804,8 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	/* A plugin host, like nestboxd (nestboxd.c): a peer gone is an EPIPE, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 	if (capture_side() == NULL || g_getenv("SNIFFER_IF_PEER") == NULL) {
 		g_printerr("run me through sniffer-netns.sh: it makes the namespace and the veth "
 			   "pair\n");
