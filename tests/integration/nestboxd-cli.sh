@@ -13,6 +13,7 @@ cleanup() {
 trap cleanup EXIT
 unset NESTBOX_PLUGIN_PATH
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/wait-for.sh"
 
 # expect CODE CMD...: runs CMD, output in $tmp/out and $tmp/err, checks its exit code.
 expect() {
@@ -89,19 +90,24 @@ expect 1 "$nestboxd" --config "$conf" --config-template nope
 contains err 'nestboxd: no plugin named "nope" was found'
 
 # The daemon: SIGHUP with a broken config keeps the old one; SIGTERM stops it.
+in_log() {
+	kill -0 "$daemon_pid" 2>/dev/null || fail "nestboxd died before it logged: $1"
+	grep -qF -- "$1" "$tmp/daemon.log"
+}
+logged() { wait_for "nestboxd logging \"$1\"" in_log "$1"; }
 "$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 100); do grep -q "ready" "$tmp/daemon.log" && break; sleep 0.05; done
+logged "ready"
 contains daemon.log "nestboxd 0.1.0 ready: 0 machines"
 echo "speed = 99;" >"$conf/machinery/fake.conf"
 kill -HUP "$daemon_pid"
-for _ in $(seq 100); do grep -q "reload refused" "$tmp/daemon.log" && break; sleep 0.05; done
+logged "reload refused"
 contains daemon.log "reload refused: the new configuration is not valid; keeping the old one"
 contains daemon.log "fake.conf:1: speed: must be between 1 and 10, found 99"
 kill -0 "$daemon_pid" || fail "daemon died on a bad reload"
 echo "speed = 9;" >"$conf/machinery/fake.conf"
 kill -HUP "$daemon_pid"
-for _ in $(seq 100); do grep -q "configuration reloaded" "$tmp/daemon.log" && break; sleep 0.05; done
+logged "configuration reloaded"
 contains daemon.log "configuration reloaded from $conf"
 kill -TERM "$daemon_pid"
 status=0; wait "$daemon_pid" || status=$?

@@ -24,6 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [[ -f $work/log ]] && tail -n 30 "$work/log" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
 
 conf=$work/conf
 mkdir -p "$conf/machinery"
@@ -53,16 +54,6 @@ EOF
 export NESTBOX_SOCKET=$work/api.sock
 fake_run=$work/run/plugins/fake
 marker=$fake_run/m1.running
-
-# wait_for WHAT CMD...: until CMD succeeds; the deadline only catches a hang.
-wait_for() {
-	local what=$1 give_up=$((SECONDS + 300))
-	shift
-	until "$@"; do
-		((SECONDS < give_up)) || fail "$what: not so after 300 s"
-		sleep 0.05
-	done
-}
 
 daemon_answers() {
 	kill -0 "$daemon_pid" 2>/dev/null || fail "nestboxd died at start"
