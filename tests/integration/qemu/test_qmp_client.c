@@ -14,6 +14,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +49,21 @@ static void
 peer_puts(int fd, const char *text)
 {
 	peer_write(fd, text, strlen(text));
+}
+
+/*
+ * Until the client has read everything written so far (SIOCOUTQ: what is
+ * queued on the socket, unread), so that the next write reaches it in a
+ * read of its own: a line split across reads for sure, not if the host
+ * happens to be slow enough.
+ */
+static void
+peer_wait_read(int fd)
+{
+	int queued;
+
+	while (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+		g_usleep(1000);
 }
 
 /* Reads up to and including the next newline; FALSE at end of stream. */
@@ -101,7 +118,7 @@ peer_main(gpointer data)
 	peer_puts(peer->fd, "{\"x\":\"");
 	peer_write(peer->fd, huge, strlen(huge));
 	peer_puts(peer->fd, "\"}\r\n{\"return\": {\"status\": ");
-	g_usleep(20000);
+	peer_wait_read(peer->fd);
 	peer_puts(peer->fd, "\"running\"}, \"id\": 1}\r\n{\"event\": \"RESUME\"}\r\n");
 	while (peer_read_line(peer->fd, line))
 		;
@@ -232,7 +249,7 @@ async_peer_main(gpointer data)
 	g_assert_nonnull(strstr(line->str, "\"id\":1"));
 	/* A stale id, an error for nobody, then the answer, split mid-line. */
 	peer_puts(fd, "{\"return\": {\"status\": \"stale\"}, \"id\": 7}\r\n{\"return\": {\"sta");
-	g_usleep(20000);
+	peer_wait_read(fd);
 	peer_puts(fd, "tus\": \"io-error\"}, \"id\": 1}\r\n");
 	while (peer_read_line(fd, line))
 		;
