@@ -46,6 +46,12 @@ struct _NbxAnalysis {
 	/* Between a successful start and the stop step: a POWEROFF is a death. */
 	gboolean machine_up;
 	char *death;
+	/*
+	 * Before machine_up: the machine was reported running, then down (it
+	 * died before the core saw its restore return). A death once it is up.
+	 */
+	gboolean seen_running;
+	char *early_death;
 	/* A machine op was abandoned and has not returned yet. */
 	gboolean machine_op_pending;
 	gboolean finished;
@@ -79,12 +85,15 @@ nbx_restore_gate_clear(NbxRestoreGate *gate)
 	g_cond_clear(&gate->cond);
 }
 
+static void record_wait(NbxAnalysis *analysis, gint64 limit);
+
 /* Waits for a free restore slot; FALSE when the analysis was cut short meanwhile. */
 static gboolean
 gate_enter(NbxAnalysis *analysis)
 {
 	NbxRestoreGate *gate = analysis->gate;
 	gboolean entered = FALSE;
+	gboolean told = FALSE;
 
 	g_mutex_lock(&gate->lock);
 	for (;;) {
@@ -99,6 +108,16 @@ gate_enter(NbxAnalysis *analysis)
 			gate->busy++;
 			entered = TRUE;
 			break;
+		}
+		if (!told) {
+			gint64 limit = gate->limit;
+
+			/* Not under the gate's lock: a store write may take a while. */
+			g_mutex_unlock(&gate->lock);
+			record_wait(analysis, limit);
+			g_mutex_lock(&gate->lock);
+			told = TRUE;
+			continue;
 		}
 		/* An interrupt does not signal the gate: look again shortly. */
 		g_cond_wait_until(&gate->cond, &gate->lock,
@@ -146,6 +165,7 @@ nbx_analysis_unref(NbxAnalysis *analysis)
 	config_destroy(&analysis->options);
 	g_free(analysis->interrupt_reason);
 	g_free(analysis->death);
+	g_free(analysis->early_death);
 	g_free(analysis->failure);
 	g_free(analysis->generation_dir);
 	g_free(analysis->outcome.reason);
@@ -187,9 +207,12 @@ void
 nbx_analysis_interrupt(NbxAnalysis *analysis, NbxTaskState state, const char *reason)
 {
 	g_mutex_lock(&analysis->lock);
-	if (!analysis->interrupted) {
+	/* A cancel is final: it also overrides a shutdown's "run it again". */
+	if (!analysis->interrupted ||
+	    (state == NBX_TASK_CANCELLED && analysis->interrupt_state != NBX_TASK_CANCELLED)) {
 		analysis->interrupted = TRUE;
 		analysis->interrupt_state = state;
+		g_free(analysis->interrupt_reason);
 		analysis->interrupt_reason = g_strdup(reason);
 	}
 	g_cond_broadcast(&analysis->cond);
@@ -199,15 +222,22 @@ nbx_analysis_interrupt(NbxAnalysis *analysis, NbxTaskState state, const char *re
 void
 nbx_analysis_machine_state(NbxAnalysis *analysis, gint32 state, const char *reason)
 {
-	if (state != NBX_MACHINE_POWEROFF && state != NBX_MACHINE_ERROR)
+	gboolean down = state == NBX_MACHINE_POWEROFF || state == NBX_MACHINE_ERROR;
+	g_autofree char *death = NULL;
+
+	if (!down && state != NBX_MACHINE_RUNNING)
 		return;
+	death = g_strdup_printf("machine %s went %s during the analysis%s%s",
+				analysis->machine->machine.name, nbx_machine_state_name(state),
+				reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	g_mutex_lock(&analysis->lock);
-	if (analysis->machine_up && analysis->death == NULL) {
-		analysis->death = g_strdup_printf("machine %s went %s during the analysis%s%s",
-						  analysis->machine->machine.name,
-						  nbx_machine_state_name(state),
-						  reason != NULL ? ": " : "",
-						  reason != NULL ? reason : "");
+	if (!analysis->machine_up) {
+		/* Only a "down" after this analysis's own "running": not the last run's stop. */
+		analysis->seen_running |= state == NBX_MACHINE_RUNNING;
+		if (down && analysis->seen_running && analysis->early_death == NULL)
+			analysis->early_death = g_steal_pointer(&death);
+	} else if (down && analysis->death == NULL) {
+		analysis->death = g_steal_pointer(&death);
 		g_cond_broadcast(&analysis->cond);
 	}
 	g_mutex_unlock(&analysis->lock);
@@ -255,6 +285,16 @@ store_task(NbxAnalysis *analysis)
 #define record_event(analysis, kind, ...)                                                  \
 	nbx_store_event_addf((analysis)->store, (analysis)->task->id,                      \
 			     (analysis)->machine->machine.name, kind, __VA_ARGS__)
+
+/* The task says why it waits, in its events (a restore slot is no step of its own). */
+static void
+record_wait(NbxAnalysis *analysis, gint64 limit)
+{
+	record_event(analysis, "restore.waiting",
+		     "waiting for a restore slot: %" G_GINT64_FORMAT
+		     " restores at once (scheduler.max_concurrent_restores)",
+		     limit);
+}
 
 typedef struct {
 	JsonObject *object;
@@ -887,9 +927,18 @@ start_machine(NbxAnalysis *analysis)
 	}
 	gate_leave(analysis->gate);
 	if (ok) {
+		g_autofree char *died = NULL;
+
 		g_mutex_lock(&analysis->lock);
 		analysis->machine_up = TRUE;
+		/* However busy this host is, a death between the restore and now is not missed. */
+		if (analysis->early_death != NULL && analysis->death == NULL) {
+			analysis->death = g_steal_pointer(&analysis->early_death);
+			died = g_strdup(analysis->death);
+		}
 		g_mutex_unlock(&analysis->lock);
+		if (died != NULL)
+			machine_failed(analysis, died);
 		if (!nbx_store_machine_set_activity(analysis->store,
 						    analysis->machine->machine.name,
 						    NBX_MACHINE_ACTIVITY_RUNNING, analysis->task->id,

@@ -96,7 +96,8 @@ NbxAnalysis *nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxPoolMachine
 /*
  * Cuts the analysis short (cancel, shutdown): it skips to stopping the
  * machine and the auxiliaries, and ends in @state (CANCELLED, or QUEUED to
- * run again) with @reason. Any thread; the first request wins.
+ * run again) with @reason. Any thread; the first request wins, except that
+ * a cancel (CANCELLED) overrides an earlier QUEUED.
  */
 void nbx_analysis_interrupt(NbxAnalysis *analysis, NbxTaskState state, const char *reason);
 

@@ -339,6 +339,7 @@ NbxPoolMachine *
 nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request, GError **error)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GString) disabled_list = g_string_new(NULL);
 	NbxPoolMachine *best = NULL;
 	guint matching = 0, disabled = 0;
 
@@ -349,7 +350,11 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 			continue;
 		matching++;
 		if (machine->disabled_reason != NULL) {
-			disabled++;
+			/* Named with their reasons: a task waiting for them says why. */
+			if (++disabled <= 3)
+				g_string_append_printf(disabled_list, "%s%s: %s",
+						       disabled > 1 ? "; " : "", machine->machine.name,
+						       machine->disabled_reason);
 			continue;
 		}
 		if (machine->in_use)
@@ -365,13 +370,17 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 	}
 
 	g_autofree char *wanted = describe_request(request);
-	if (matching == 0)
+	if (matching == 0) {
 		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH,
 			    "no configured machine matches %s", wanted);
-	else
-		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY,
-			    "all %u machines matching %s are in use (%u disabled)", matching, wanted,
-			    disabled);
+		return NULL;
+	}
+	if (disabled > 3)
+		g_string_append_printf(disabled_list, "; %u more", disabled - 3);
+	g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY,
+		    "no machine matching %s is free: %u in use, %u disabled%s%s%s", wanted,
+		    matching - disabled, disabled, disabled > 0 ? " (" : "", disabled_list->str,
+		    disabled > 0 ? ")" : "");
 	return NULL;
 }
 

@@ -52,6 +52,8 @@ struct _NbxScheduler {
 };
 
 static void schedule_soon(NbxScheduler *scheduler);
+static void stop_in_background(NbxScheduler *scheduler, GPtrArray *machines,
+			       NbxAnalysis *unwedged);
 
 /* ---- settings ------------------------------------------------------------------ */
 
@@ -163,6 +165,8 @@ disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *re
 		g_warning("%s", error->message);
 	event(scheduler, 0, machine->machine.name, "machine.disabled", "%s", reason);
 	g_warning("machine %s disabled: %s", machine->machine.name, reason);
+	/* Tasks waiting for it say so. */
+	schedule_soon(scheduler);
 }
 
 /* Consecutive failures; at the limit the machine is taken out of service. */
@@ -207,6 +211,17 @@ forget_machine(NbxScheduler *scheduler, NbxPoolMachine *machine)
 	g_mutex_unlock(&scheduler->by_machine_lock);
 }
 
+static gboolean
+cancel_was_requested(NbxScheduler *scheduler, gint64 id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NbxTask) stored = nbx_store_task_get(scheduler->store, id, &error);
+
+	if (stored == NULL)
+		g_warning("task %" G_GINT64_FORMAT ": %s", id, error->message);
+	return stored != NULL && stored->cancel_requested_us != 0;
+}
+
 static void
 on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 {
@@ -245,6 +260,12 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 		nbx_machine_pool_release(scheduler->setup->pool, machine);
 	}
 
+	/* A cancel acknowledged after the analysis settled on "run it again" is final all the same. */
+	if (task->state == NBX_TASK_QUEUED && cancel_was_requested(scheduler, id)) {
+		task->state = NBX_TASK_CANCELLED;
+		g_free(task->reason);
+		task->reason = g_strdup("cancelled by the operator");
+	}
 	/* The analysis wrote the task's fields; the scheduler writes its final row. */
 	if (task->state == NBX_TASK_QUEUED) {
 		if (!nbx_store_task_update(scheduler->store, task, &error))
@@ -261,17 +282,27 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 	schedule_soon(scheduler);
 }
 
+/*
+ * The abandoned op is over, but the machine may run (a late restore) and the
+ * store still says "starting" or "stopping": it is stopped, like a machine
+ * a dead daemon left, before it is released. It stays among the wedged
+ * until then, so no reload swaps its plugin out from under the stop.
+ */
 static void
 on_analysis_unwedged(NbxAnalysis *analysis, gpointer data)
 {
 	NbxScheduler *scheduler = data;
 	NbxPoolMachine *machine = nbx_analysis_machine(analysis);
+	g_autoptr(GPtrArray) machines = g_ptr_array_new();
+	g_autoptr(GError) error = NULL;
 
-	g_message("machine %s: the abandoned operation returned; it stays disabled until enabled",
+	g_message("machine %s: the abandoned operation returned; stopping the machine",
 		  machine->machine.name);
-	nbx_machine_pool_release(scheduler->setup->pool, machine);
-	g_ptr_array_remove(scheduler->wedged, analysis);
-	schedule_soon(scheduler);
+	if (!nbx_store_machine_set_activity(scheduler->store, machine->machine.name,
+					    NBX_MACHINE_ACTIVITY_STOPPING, 0, &error))
+		g_warning("%s", error->message);
+	g_ptr_array_add(machines, machine);
+	stop_in_background(scheduler, machines, analysis);
 }
 
 /* ---- scheduling ---------------------------------------------------------------------- */
@@ -321,11 +352,29 @@ start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxPoolMachine *mac
 
 static void swap_pending_setup(NbxScheduler *scheduler);
 
+/*
+ * A queued task says why it waits, as things are now (a machine disabled
+ * meanwhile, enabled again but busy): collected in @changed (borrowed) for
+ * one store write, only when the words change.
+ */
+static void
+note_waiting(NbxTask *task, const char *why, GPtrArray *changed)
+{
+	g_autofree char *reason = g_strdup_printf("waiting: %s", why);
+
+	if (g_strcmp0(task->reason, reason) == 0)
+		return;
+	g_free(task->reason);
+	task->reason = g_steal_pointer(&reason);
+	g_ptr_array_add(changed, task);
+}
+
 static gboolean
 schedule(gpointer data)
 {
 	NbxScheduler *scheduler = data;
 	g_autoptr(GPtrArray) queued = NULL;
+	g_autoptr(GPtrArray) waiting = NULL;
 	g_autoptr(GError) error = NULL;
 
 	scheduler->schedule_source = 0;
@@ -342,19 +391,29 @@ schedule(gpointer data)
 		g_warning("cannot read the queue: %s", error->message);
 		return G_SOURCE_REMOVE;
 	}
+	waiting = g_ptr_array_new();
 	for (guint i = 0; i < queued->len; i++) {
 		NbxTask *task = g_ptr_array_index(queued, i);
 		NbxMachineRequest request = request_of(scheduler, task);
 		g_autoptr(GError) busy = NULL;
-		NbxPoolMachine *machine =
-			nbx_machine_pool_acquire(scheduler->setup->pool, &request, &busy);
+		NbxPoolMachine *machine;
 
+		/* A cancel recorded but not yet carried out (its store write failed). */
+		if (task->cancel_requested_us != 0) {
+			end_task(scheduler, task, NBX_TASK_CANCELLED, "cancelled by the operator");
+			continue;
+		}
+		machine = nbx_machine_pool_acquire(scheduler->setup->pool, &request, &busy);
 		if (machine != NULL)
 			start_analysis(scheduler, task, machine);
 		else if (g_error_matches(busy, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH))
 			/* A reload may have removed the machines it was waiting for. */
 			end_task(scheduler, task, NBX_TASK_FAILED, busy->message);
+		else
+			note_waiting(task, busy->message, waiting);
 	}
+	if (!nbx_store_task_set_queued_reasons(scheduler->store, waiting, &error))
+		g_warning("%s", error->message);
 	return G_SOURCE_REMOVE;
 }
 
@@ -365,27 +424,33 @@ schedule_soon(NbxScheduler *scheduler)
 		scheduler->schedule_source = g_idle_add(schedule, scheduler);
 }
 
-/* ---- recovery ------------------------------------------------------------------------- */
+/* ---- machines stopped in the background ------------------------------------------------ */
 
+/*
+ * Machines the core may have left running, stopped off the main thread
+ * (which must keep serving plugins' callbacks) while they stay locked: what
+ * a dead daemon left (recovery), or a machine whose abandoned op returned.
+ */
 typedef struct {
 	NbxScheduler *scheduler;
-	/* NbxPoolMachine * a dead daemon may have left running. */
+	/* NbxPoolMachine *, locked. */
 	GPtrArray *machines;
-	/* char *: one line per machine, what happened. */
+	/* char *: NULL when the machine was stopped, else what `stop` said. */
 	GPtrArray *failures;
-} Recovery;
+	/* The wedged analysis whose machine it is, or NULL for recovery. */
+	NbxAnalysis *unwedged;
+} MachineStops;
 
-static gboolean recovery_done(gpointer data);
+static gboolean machine_stops_done(gpointer data);
 
-/* Machine ops run off the main thread, which must keep serving plugins' callbacks. */
 static gpointer
-recovery_thread(gpointer data)
+machine_stops_thread(gpointer data)
 {
-	Recovery *recovery = data;
-	NbxScheduler *scheduler = recovery->scheduler;
+	MachineStops *stops = data;
+	NbxScheduler *scheduler = stops->scheduler;
 
-	for (guint i = 0; i < recovery->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(recovery->machines, i);
+	for (guint i = 0; i < stops->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
 		NbxPluginInstance *machinery = machine->machinery;
 		struct nbx_call call = {
 			.struct_size = sizeof call,
@@ -396,56 +461,157 @@ recovery_thread(gpointer data)
 
 		if (machinery->plugin->machinery.stop(machinery->instance, &machine->machine, &call,
 						      &err)) {
-			g_ptr_array_add(recovery->failures, NULL);
+			g_ptr_array_add(stops->failures, NULL);
 		} else {
 			err.message[sizeof err.message - 1] = '\0';
-			g_ptr_array_add(recovery->failures, g_strdup(err.message));
+			g_ptr_array_add(stops->failures, g_strdup(err.message));
 		}
 	}
-	g_idle_add(recovery_done, recovery);
+	g_idle_add(machine_stops_done, stops);
 	return NULL;
 }
 
-static gboolean
-recovery_done(gpointer data)
+static void
+stop_in_background(NbxScheduler *scheduler, GPtrArray *machines, NbxAnalysis *unwedged)
 {
-	Recovery *recovery = data;
-	NbxScheduler *scheduler = recovery->scheduler;
+	MachineStops *stops = g_new0(MachineStops, 1);
 
-	for (guint i = 0; i < recovery->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(recovery->machines, i);
-		const char *failure = g_ptr_array_index(recovery->failures, i);
+	stops->scheduler = scheduler;
+	stops->machines = g_ptr_array_ref(machines);
+	stops->failures = g_ptr_array_new_with_free_func(g_free);
+	stops->unwedged = unwedged != NULL ? nbx_analysis_ref(unwedged) : NULL;
+	g_thread_unref(g_thread_new("nbx-machine-stop", machine_stops_thread, stops));
+}
+
+static void
+note_recovered(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *failure)
+{
+	g_autofree char *reason = NULL;
+
+	if (failure == NULL) {
+		event(scheduler, 0, machine->machine.name, "machine.recovered",
+		      "stopped after the previous daemon ended without stopping it");
+		g_message("machine %s: stopped what the previous daemon left running",
+			  machine->machine.name);
+		return;
+	}
+	reason = g_strdup_printf("could not be stopped after the previous daemon died: %s",
+				 failure);
+	disable_machine(scheduler, machine, reason);
+}
+
+/*
+ * The machine stays disabled (an op that ignores its deadline is the
+ * operator's to judge) but its reason says what is true now: the op has
+ * returned and the machine is stopped, or could not be.
+ */
+static void
+note_unwedged(NbxScheduler *scheduler, NbxPoolMachine *machine, NbxAnalysis *analysis,
+	      const char *failure)
+{
+	const char *op_failure = nbx_analysis_outcome(analysis)->machine_failure;
+	g_autofree char *reason = NULL;
+	gboolean still_disabled;
+
+	if (op_failure == NULL)
+		op_failure = "unknown";
+	if (failure != NULL) {
+		reason = g_strdup_printf("could not be stopped after an abandoned operation (%s) "
+					 "returned: %s",
+					 op_failure, failure);
+		disable_machine(scheduler, machine, reason);
+		return;
+	}
+	event(scheduler, 0, machine->machine.name, "machine.unwedged",
+	      "the abandoned operation returned; the machine was stopped");
+	g_message("machine %s: the abandoned operation returned and the machine was stopped; "
+		  "it stays disabled until enabled",
+		  machine->machine.name);
+	g_mutex_lock(&scheduler->setup->pool->lock);
+	still_disabled = machine->disabled_reason != NULL;
+	g_mutex_unlock(&scheduler->setup->pool->lock);
+	/* Unless the operator enabled it meanwhile. */
+	if (still_disabled) {
+		reason = g_strdup_printf("an operation on it returned only after it was abandoned "
+					 "(%s); the machine was stopped since",
+					 op_failure);
+		disable_machine(scheduler, machine, reason);
+	}
+}
+
+static gboolean
+machine_stops_done(gpointer data)
+{
+	MachineStops *stops = data;
+	NbxScheduler *scheduler = stops->scheduler;
+
+	for (guint i = 0; i < stops->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
+		const char *failure = g_ptr_array_index(stops->failures, i);
 		g_autoptr(GError) error = NULL;
 
+		if (failure == NULL &&
+		    !nbx_store_machine_set_activity(scheduler->store, machine->machine.name,
+						    NBX_MACHINE_ACTIVITY_IDLE, 0, &error))
+			g_warning("%s", error->message);
+		if (stops->unwedged != NULL)
+			note_unwedged(scheduler, machine, stops->unwedged, failure);
+		else
+			note_recovered(scheduler, machine, failure);
 		nbx_machine_pool_release(scheduler->setup->pool, machine);
-		if (failure == NULL) {
-			if (!nbx_store_machine_set_activity(scheduler->store, machine->machine.name,
-							    NBX_MACHINE_ACTIVITY_IDLE, 0, &error))
-				g_warning("%s", error->message);
-			event(scheduler, 0, machine->machine.name, "machine.recovered",
-			      "stopped after the previous daemon ended without stopping it");
-			g_message("machine %s: stopped what the previous daemon left running",
-				  machine->machine.name);
-		} else {
-			g_autofree char *reason = g_strdup_printf(
-				"could not be stopped after the previous daemon died: %s", failure);
-
-			disable_machine(scheduler, machine, reason);
-		}
 	}
-	g_ptr_array_unref(recovery->machines);
-	g_ptr_array_unref(recovery->failures);
-	g_free(recovery);
-	scheduler->recovering = FALSE;
+	if (stops->unwedged != NULL) {
+		g_ptr_array_remove(scheduler->wedged, stops->unwedged);
+		nbx_analysis_unref(stops->unwedged);
+	} else {
+		scheduler->recovering = FALSE;
+	}
+	g_ptr_array_unref(stops->machines);
+	g_ptr_array_unref(stops->failures);
+	g_free(stops);
 	maybe_finish_shutdown(scheduler);
 	schedule_soon(scheduler);
 	return G_SOURCE_REMOVE;
 }
 
+/* ---- recovery ------------------------------------------------------------------------- */
+
+/* A task the dead daemon was running: cancelled if the operator said so, else queued or failed. */
+static void
+recover_task(NbxScheduler *scheduler, NbxTask *task)
+{
+	g_autofree char *reason = g_strdup_printf(
+		"nestboxd ended during step %s", task->step != NULL ? task->step : "(none)");
+	g_autoptr(GError) local = NULL;
+
+	if (task->cancel_requested_us != 0) {
+		g_autofree char *final = g_strdup_printf("cancelled by the operator (%s)", reason);
+
+		end_task(scheduler, task, NBX_TASK_CANCELLED, final);
+	} else if (task->attempts < scheduler->settings.max_attempts) {
+		task->state = NBX_TASK_QUEUED;
+		task->started_us = 0;
+		g_free(task->reason);
+		task->reason = g_strdup_printf("%s; it will run again", reason);
+		if (!nbx_store_task_update(scheduler->store, task, &local))
+			g_warning("%s", local->message);
+		event(scheduler, task->id, task->assigned_machine, "task.recovered", "%s",
+		      task->reason);
+		g_message("task %" G_GINT64_FORMAT ": %s", task->id, task->reason);
+	} else {
+		g_autofree char *final = g_strdup_printf(
+			"%s, and it has used up its %" G_GINT64_FORMAT " attempts", reason,
+			scheduler->settings.max_attempts);
+
+		end_task(scheduler, task, NBX_TASK_FAILED, final);
+	}
+}
+
 /*
  * Whatever a dead daemon was doing: its tasks go back to the queue (or
- * fail, out of attempts), and the machines it may have left running are
- * stopped before anything else is scheduled.
+ * fail, out of attempts, or end cancelled when a cancel was acknowledged),
+ * and the machines it may have left running are stopped before anything
+ * else is scheduled.
  */
 static gboolean
 recover(NbxScheduler *scheduler, GError **error)
@@ -453,43 +619,17 @@ recover(NbxScheduler *scheduler, GError **error)
 	g_autoptr(GPtrArray) running = nbx_store_task_list(scheduler->store, NBX_TASK_RUNNING, 0, 0,
 							   error);
 	g_autoptr(GPtrArray) stored = NULL;
-	Recovery *recovery;
+	g_autoptr(GPtrArray) left_running = NULL;
 
 	if (running == NULL)
 		return FALSE;
-	for (guint i = 0; i < running->len; i++) {
-		NbxTask *task = g_ptr_array_index(running, i);
-		g_autofree char *reason = g_strdup_printf(
-			"nestboxd ended during step %s", task->step != NULL ? task->step : "(none)");
-
-		if (task->attempts < scheduler->settings.max_attempts) {
-			g_autoptr(GError) local = NULL;
-
-			task->state = NBX_TASK_QUEUED;
-			task->started_us = 0;
-			g_free(task->reason);
-			task->reason = g_strdup_printf("%s; it will run again", reason);
-			if (!nbx_store_task_update(scheduler->store, task, &local))
-				g_warning("%s", local->message);
-			event(scheduler, task->id, task->assigned_machine, "task.recovered", "%s",
-			      task->reason);
-			g_message("task %" G_GINT64_FORMAT ": %s", task->id, task->reason);
-		} else {
-			g_autofree char *final = g_strdup_printf(
-				"%s, and it has used up its %" G_GINT64_FORMAT " attempts", reason,
-				scheduler->settings.max_attempts);
-
-			end_task(scheduler, task, NBX_TASK_FAILED, final);
-		}
-	}
+	for (guint i = 0; i < running->len; i++)
+		recover_task(scheduler, g_ptr_array_index(running, i));
 
 	stored = nbx_store_machine_list(scheduler->store, error);
 	if (stored == NULL)
 		return FALSE;
-	recovery = g_new0(Recovery, 1);
-	recovery->scheduler = scheduler;
-	recovery->machines = g_ptr_array_new();
-	recovery->failures = g_ptr_array_new_with_free_func(g_free);
+	left_running = g_ptr_array_new();
 	for (guint i = 0; i < stored->len; i++) {
 		NbxStoredMachine *row = g_ptr_array_index(stored, i);
 		NbxPoolMachine *machine;
@@ -505,17 +645,14 @@ recover(NbxScheduler *scheduler, GError **error)
 		}
 		/* Locked, so nothing is scheduled on it before it is stopped. */
 		machine->in_use = TRUE;
-		g_ptr_array_add(recovery->machines, machine);
+		g_ptr_array_add(left_running, machine);
 	}
-	if (recovery->machines->len == 0) {
-		g_ptr_array_unref(recovery->machines);
-		g_ptr_array_unref(recovery->failures);
-		g_free(recovery);
+	if (left_running->len == 0) {
 		schedule_soon(scheduler);
 		return TRUE;
 	}
 	scheduler->recovering = TRUE;
-	g_thread_unref(g_thread_new("nbx-recovery", recovery_thread, recovery));
+	stop_in_background(scheduler, left_running, NULL);
 	return TRUE;
 }
 
@@ -814,6 +951,7 @@ gboolean
 nbx_scheduler_cancel(NbxScheduler *scheduler, gint64 task_id, GError **error)
 {
 	g_autoptr(NbxTask) task = nbx_store_task_get(scheduler->store, task_id, error);
+	g_autoptr(GError) local = NULL;
 	NbxAnalysis *analysis;
 
 	if (task == NULL) {
@@ -828,6 +966,17 @@ nbx_scheduler_cancel(NbxScheduler *scheduler, gint64 task_id, GError **error)
 		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_CONFLICT,
 			    "task %" G_GINT64_FORMAT " has already ended (%s)", task_id,
 			    nbx_task_state_name(task->state));
+		return FALSE;
+	}
+	/*
+	 * In the store before it is acknowledged: whatever ends this daemon from
+	 * here on (kill -9, a shutdown that times out), the next one ends the
+	 * task cancelled instead of running it again.
+	 */
+	if (!nbx_store_task_request_cancel(scheduler->store, task_id, &local)) {
+		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_FAILED,
+			    "task %" G_GINT64_FORMAT " is not cancelled: %s", task_id,
+			    local->message);
 		return FALSE;
 	}
 	analysis = g_hash_table_lookup(scheduler->analyses, &task_id);

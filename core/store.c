@@ -13,7 +13,7 @@ G_DEFINE_QUARK(nbx-store-error-quark, nbx_store_error)
  * Bump with a migration in store_prepare_schema(); a database with a newer
  * version is refused rather than guessed at.
  */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Long enough to ride out another process's checkpoint, short enough to report a stuck lock. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -77,7 +77,20 @@ static const char schema_v1[] =
 	"  message TEXT"
 	");"
 	"CREATE INDEX events_task ON events (task_id);"
-	"PRAGMA user_version = " G_STRINGIFY(STORE_SCHEMA_VERSION) ";";
+	"PRAGMA user_version = 1;";
+
+/*
+ * Version 2: an operator's cancel, recorded before it is acknowledged, in a
+ * column of its own that nbx_store_task_update() never writes: the analysis
+ * thread's copy of the task cannot undo it, and a restarted daemon reads it.
+ */
+static const char schema_v2[] =
+	"ALTER TABLE tasks ADD COLUMN cancel_requested_us INTEGER NOT NULL DEFAULT 0;"
+	"PRAGMA user_version = 2;";
+
+/* migrations[N] takes a store from version N to N + 1. */
+static const char *const migrations[] = { schema_v1, schema_v2 };
+G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == STORE_SCHEMA_VERSION);
 
 /* The order of the columns is the order of the ?N parameters in bind_task(). */
 #define TASK_COLUMNS                                                                             \
@@ -87,7 +100,7 @@ static const char schema_v1[] =
 #define TASK_PARAMS                                                                   \
 	"?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, " \
 	"?20, ?21"
-#define TASK_SELECT "SELECT id, " TASK_COLUMNS " FROM tasks"
+#define TASK_SELECT "SELECT id, " TASK_COLUMNS ", cancel_requested_us FROM tasks"
 
 #define MACHINE_SELECT \
 	"SELECT name, machinery, activity, task_id, disabled_reason, failures, updated_us FROM machines"
@@ -267,10 +280,11 @@ rollback(NbxStore *store)
 }
 
 /*
- * Creates the schema in one transaction, so a crash leaves either no tables
- * or all of them with the version set. IMMEDIATE takes the write lock before
- * the version is read again: a second process opening the same new file
- * waits and then sees version 1 instead of creating the tables twice.
+ * Creates or migrates the schema in one transaction, so a crash leaves the
+ * store at its old version or at the new one, never between. IMMEDIATE
+ * takes the write lock before the version is read again: a second process
+ * opening the same file waits and then sees the new version instead of
+ * migrating twice.
  */
 static gboolean
 prepare_schema(NbxStore *store, GError **error)
@@ -286,11 +300,20 @@ prepare_schema(NbxStore *store, GError **error)
 		rollback(store);
 		return FALSE;
 	}
-	if (version == 0 && sqlite3_exec(store->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK) {
-		/* A file with our table names but no version is someone else's database. */
-		set_error(store, error, NBX_STORE_ERROR_FAILED, "cannot create the store's tables");
-		rollback(store);
-		return FALSE;
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		if (sqlite3_exec(store->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK) {
+			/* A file with our table names but no version is someone else's database. */
+			if (version == 0)
+				set_error(store, error, NBX_STORE_ERROR_FAILED,
+					  "cannot create the store's tables");
+			else
+				set_error(store, error, NBX_STORE_ERROR_FAILED,
+					  "cannot upgrade the store from version %" G_GINT64_FORMAT
+					  " to %" G_GINT64_FORMAT,
+					  version, version + 1);
+			rollback(store);
+			return FALSE;
+		}
 	}
 	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		set_error(store, error, NBX_STORE_ERROR_FAILED, "cannot create the store's tables");
@@ -481,6 +504,7 @@ read_task(NbxStore *store, sqlite3_stmt *stmt, GError **error)
 	task->step = column_strdup(stmt, 19);
 	task->reason = column_strdup(stmt, 20);
 	task->attempts = sqlite3_column_int64(stmt, 21);
+	task->cancel_requested_us = sqlite3_column_int64(stmt, 22);
 	return g_steal_pointer(&task);
 }
 
@@ -578,6 +602,88 @@ nbx_store_task_get(NbxStore *store, gint64 id, GError **error)
 		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
 		return NULL;
 	}
+}
+
+gboolean
+nbx_store_task_request_cancel(NbxStore *store, gint64 id, GError **error)
+{
+	/* The first request's time is kept: a second cancel changes nothing. */
+	static const char sql[] =
+		"UPDATE tasks SET cancel_requested_us = CASE WHEN cancel_requested_us = 0 THEN ?2 "
+		"ELSE cancel_requested_us END WHERE id = ?1 AND state IN (?3, ?4)";
+	g_autofree char *what = g_strdup_printf("cannot record the cancel of task %" G_GINT64_FORMAT,
+						id);
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	g_return_val_if_fail(store != NULL, FALSE);
+
+	locker = g_mutex_locker_new(&store->lock);
+	stmt = prepare(store, sql, error, what);
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_int64(stmt, 2, g_get_real_time());
+	sqlite3_bind_int(stmt, 3, NBX_TASK_QUEUED);
+	sqlite3_bind_int(stmt, 4, NBX_TASK_RUNNING);
+	if (!step_done(store, stmt, error, what))
+		return FALSE;
+	if (sqlite3_changes(store->db) == 0) {
+		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
+			    "%s: there is no queued or running task %" G_GINT64_FORMAT " (%s)", what,
+			    id, store->path);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Binds, runs and resets one "set the reason of queued task ?1 to ?2"; lock held. */
+static gboolean
+set_queued_reason(NbxStore *store, sqlite3_stmt *stmt, const NbxTask *task, GError **error)
+{
+	gboolean ok;
+
+	sqlite3_bind_int64(stmt, 1, task->id);
+	bind_text(stmt, 2, task->reason);
+	ok = step_done(store, stmt, error, "cannot record why tasks wait");
+	sqlite3_reset(stmt);
+	return ok;
+}
+
+gboolean
+nbx_store_task_set_queued_reasons(NbxStore *store, GPtrArray *tasks, GError **error)
+{
+	static const char sql[] = "UPDATE tasks SET reason = ?2 WHERE id = ?1 AND state = ?3";
+	const char *what = "cannot record why tasks wait";
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	g_return_val_if_fail(store != NULL && tasks != NULL, FALSE);
+
+	if (tasks->len == 0)
+		return TRUE;
+	locker = g_mutex_locker_new(&store->lock);
+	stmt = prepare(store, sql, error, what);
+	if (stmt == NULL)
+		return FALSE;
+	sqlite3_bind_int(stmt, 3, NBX_TASK_QUEUED);
+	/* One transaction, one fsync, however many tasks a disabled machine keeps waiting. */
+	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+		return FALSE;
+	}
+	for (guint i = 0; i < tasks->len; i++) {
+		if (!set_queued_reason(store, stmt, g_ptr_array_index(tasks, i), error)) {
+			rollback(store);
+			return FALSE;
+		}
+	}
+	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+		rollback(store);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* Every row of a TASK_SELECT statement whose parameters are bound; lock held. */

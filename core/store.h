@@ -74,8 +74,24 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxStore, nbx_store_close)
 
 /* Inserts @task (its id is ignored) and sets task->id. */
 gboolean nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error);
-/* Writes every field of @task over the stored row with its id. */
+/*
+ * Writes every field of @task over the stored row with its id, except
+ * cancel_requested_us (nbx_store_task_request_cancel() owns it).
+ */
 gboolean nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error);
+/*
+ * Records an operator's cancel of a queued or running task (the time of the
+ * first request is kept), durably, before the cancel is acknowledged.
+ * nbx_store_task_update() never clears it: a task with it set never runs
+ * again, whatever the daemon that had it was doing. NOT_FOUND when the task
+ * does not exist or has ended.
+ */
+gboolean nbx_store_task_request_cancel(NbxStore *store, gint64 id, GError **error);
+/*
+ * Sets the stored reason of every task of @tasks (NbxTask *; only id and
+ * reason are read) that is still queued, in one transaction.
+ */
+gboolean nbx_store_task_set_queued_reasons(NbxStore *store, GPtrArray *tasks, GError **error);
 /* NULL with NBX_STORE_ERROR_NOT_FOUND when there is no such task. */
 NbxTask *nbx_store_task_get(NbxStore *store, gint64 id, GError **error);
 /*

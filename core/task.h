@@ -59,6 +59,12 @@ typedef struct {
 	char *step;		/* current or last step, or NULL */
 	char *reason;		/* why it failed / was cancelled / was requeued */
 	gint64 attempts;	/* analyses started for it so far */
+	/*
+	 * When an operator's cancel was recorded (wall-clock microseconds), 0
+	 * for none. Read from the store; written only by
+	 * nbx_store_task_request_cancel(), never by a task update.
+	 */
+	gint64 cancel_requested_us;
 } NbxTask;
 
 NbxTask *nbx_task_new(void);

@@ -14,6 +14,7 @@ cleanup() {
 trap cleanup EXIT
 unset NESTBOX_PLUGIN_PATH
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/wait-for.sh"
 
 # expect CODE CMD...: runs CMD, output in $tmp/out and $tmp/err, checks its exit code.
 expect() {
@@ -23,17 +24,17 @@ expect() {
 }
 contains() { grep -qF -- "$2" "$tmp/$1" || { cat "$tmp/$1" >&2; fail "$1 lacks: $2"; }; }
 lacks() { ! grep -qF -- "$2" "$tmp/$1" || { cat "$tmp/$1" >&2; fail "$1 has: $2"; }; }
-# wait_for FILE TEXT [COUNT]: until FILE (in $tmp) holds TEXT COUNT times; the
+# wait_log FILE TEXT [COUNT]: until FILE (in $tmp) holds TEXT COUNT times; the
 # deadline only catches a hang.
-wait_for() {
+wait_log() {
 	local n
-	for _ in $(seq 1200); do
+	for _ in $(seq 3000); do
 		n=$(grep -cF -- "$2" "$tmp/$1" 2>/dev/null) || true
 		(( n >= ${3:-1} )) && return 0
 		sleep 0.1
 	done
 	cat "$tmp/$1" >&2
-	fail "no \"$2\" in $1 after 120 s"
+	fail "no \"$2\" in $1 after 300 s"
 }
 
 expect 0 "$nestboxd" --version
@@ -163,7 +164,7 @@ cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
 printf 'log_level = "debug";\n' >>"$conf/nestbox.conf"
 "$nestboxd" --config "$conf" >"$tmp/debug.log" 2>&1 &
 daemon_pid=$!
-wait_for debug.log "ready:"
+wait_log debug.log "ready:"
 contains debug.log "nestbox-DEBUG"
 contains debug.log "plugin fake 1.0.0 (machinery) from $good/fake.so"
 contains debug.log "configuration $conf: 6 plugins, 1 machineries, 2 auxiliaries, 1 machines"
@@ -181,13 +182,13 @@ health() {
 }
 NBX_TEST_LOAD_GATE=$tmp/gate "$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
-wait_for daemon.log "ready"
+wait_log daemon.log "ready"
 contains daemon.log "nestboxd 0.1.0 ready: 1 machines"
 lacks daemon.log "nestbox-DEBUG"
 health "at start"
 echo "speed = 99;" >"$conf/machinery/fake.conf"
 kill -HUP "$daemon_pid"
-wait_for daemon.log "reload refused"
+wait_log daemon.log "reload refused"
 contains daemon.log "reload refused: the new configuration is not valid; keeping the old one"
 contains daemon.log "fake.conf:1: speed: must be between 1 and 10, found 99"
 kill -0 "$daemon_pid" || fail "daemon died on a bad reload"
@@ -197,7 +198,7 @@ cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
 sed -e 's/^state_dir = .*/state_dir = "state2";/' -e 's/^run_dir = .*/run_dir = "run2";/' \
 	"$tmp/nestbox.conf.good" >"$conf/nestbox.conf"
 kill -HUP "$daemon_pid"
-wait_for daemon.log "reload refused" 2
+wait_log daemon.log "reload refused" 2
 contains daemon.log "$conf/nestbox.conf:4: state_dir: a reload cannot change it (running with \"$conf/state\", the file now says \"$conf/state2\"); restart nestboxd to apply it"
 contains daemon.log "$conf/nestbox.conf:5: run_dir: a reload cannot change it"
 contains daemon.log "api.socket: a reload cannot change it (running with \"$conf/run/api.sock\", the file now says \"$conf/run2/api.sock\")"
@@ -209,7 +210,7 @@ cp "$tmp/nestbox.conf.good" "$conf/nestbox.conf"
 rm "$conf/machinery/fake.conf"
 mkfifo "$conf/machinery/fake.conf"
 kill -HUP "$daemon_pid"
-wait_for daemon.log "reload refused" 3
+wait_log daemon.log "reload refused" 3
 contains daemon.log "$conf/machinery/fake.conf: cannot read: is a FIFO, not a regular file"
 health "after a FIFO reload"
 rm "$conf/machinery/fake.conf"
@@ -220,15 +221,15 @@ cp "$tmp/fake.conf.good" "$conf/machinery/fake.conf"
 sed -e "s|^plugin_dirs = .*|plugin_dirs = [ \"$good\", \"$gate\" ];|" "$tmp/nestbox.conf.good" \
 	>"$conf/nestbox.conf"
 kill -HUP "$daemon_pid"
-wait_for daemon.log "reloading the configuration from $conf"
-for _ in $(seq 1200); do [[ -e $tmp/gate.reached ]] && break; sleep 0.1; done
+wait_log daemon.log "reloading the configuration from $conf"
+for _ in $(seq 3000); do [[ -e $tmp/gate.reached ]] && break; sleep 0.1; done
 [[ -e $tmp/gate.reached ]] || fail "the reload never reached the gate plugin"
 health "while a reload is reading"
 kill -HUP "$daemon_pid"
-wait_for daemon.log "a reload is reading the configuration already; another one follows it"
+wait_log daemon.log "a reload is reading the configuration already; another one follows it"
 lacks daemon.log "configuration reloaded"
 touch "$tmp/gate"
-wait_for daemon.log "configuration reloaded from $conf" 2
+wait_log daemon.log "configuration reloaded from $conf" 2
 health "after the reloads"
 
 kill -TERM "$daemon_pid"

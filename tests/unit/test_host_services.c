@@ -269,10 +269,27 @@ must_not_fire(void *user_data)
 	return false;
 }
 
+typedef struct {
+	Fixture *f;
+	pid_t pid;
+	gint64 started;
+} ReapWait;
+
+/*
+ * Quits once the child is reaped (its child watch runs on this loop,
+ * however late a busy host lets the killed process exit) and the removed
+ * 20 ms timeout has had 100 ms to fire, were it still there.
+ */
 static gboolean
-quit_loop(gpointer data)
+quit_when_reaped(gpointer data)
 {
-	g_main_loop_quit(data);
+	ReapWait *wait = data;
+	gint64 now = g_get_monotonic_time();
+
+	g_assert_cmpint(now - wait->started, <, TEST_HANG_GUARD_S * G_USEC_PER_SEC);
+	if (now - wait->started < 100 * G_TIME_SPAN_MILLISECOND || kill(wait->pid, 0) == 0)
+		return G_SOURCE_CONTINUE;
+	g_main_loop_quit(wait->f->loop);
 	return G_SOURCE_REMOVE;
 }
 
@@ -286,6 +303,7 @@ test_release_at_shutdown(Fixture *f, gconstpointer data)
 	struct nbx_error err = { 0 };
 	int64_t pid = 0;
 	int fds[2];
+	ReapWait wait = { .f = f };
 
 	g_assert_cmpint(pipe(fds), ==, 0);
 	g_assert_true(f->host->spawn(f->host, &spawn, &pid, &err));
@@ -296,7 +314,9 @@ test_release_at_shutdown(Fixture *f, gconstpointer data)
 	f->setup = NULL;
 	g_test_assert_expected_messages();
 	g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
-	g_timeout_add(100, quit_loop, f->loop);
+	wait.pid = (pid_t)pid;
+	wait.started = g_get_monotonic_time();
+	g_timeout_add(10, quit_when_reaped, &wait);
 	g_main_loop_run(f->loop);
 	/* Killed and reaped: the pid is gone. */
 	g_assert_cmpint(kill((pid_t)pid, 0), ==, -1);

@@ -117,7 +117,8 @@ test_disabled(Fixture *f, gconstpointer data)
 	g_assert_null(nbx_machine_pool_acquire(f->pool, &request, &error));
 	g_assert_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY);
 	g_assert_cmpstr(error->message, ==,
-			"all 1 machines matching platform=linux are in use (1 disabled)");
+			"no machine matching platform=linux is free: 0 in use, 1 disabled (deb: "
+			"failed 3 times: restore timed out)");
 	nbx_machine_pool_set_disabled(f->pool, deb, NULL);
 	g_assert_true(acquire(f, &request) == deb);
 }

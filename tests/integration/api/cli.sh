@@ -14,6 +14,7 @@ cleanup() {
 trap cleanup EXIT
 unset NESTBOX_PLUGIN_PATH http_proxy HTTP_PROXY
 fail() { echo "FAIL: $*" >&2; [[ -f $tmp/daemon.log ]] && tail -20 "$tmp/daemon.log" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
 
 # expect CODE CMD...: runs CMD, output in $tmp/out and $tmp/err, checks its exit code.
 expect() {
@@ -58,13 +59,13 @@ export NESTBOX_SOCKET=$conf/run/api.sock
 expect 3 "$cli" health
 contains err "nestbox: cannot reach nestboxd at $NESTBOX_SOCKET"
 
+answers() {
+	kill -0 "$daemon_pid" 2>/dev/null || fail "nestboxd exited at start"
+	"$cli" health >/dev/null 2>&1
+}
 "$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 100); do
-	"$cli" health >/dev/null 2>&1 && break
-	kill -0 "$daemon_pid" 2>/dev/null || fail "nestboxd exited at start"
-	sleep 0.2
-done
+wait_for "nestboxd answering" answers
 
 # health, and the socket's mode.
 expect 0 "$cli" health
@@ -142,12 +143,8 @@ expect 0 "$cli" --json submit --platform windows --duration 60
 id=$(json 'j["id"]')
 expect 0 "$cli" cancel "$id"
 contains out "task $id"
-for _ in $(seq 100); do
-	"$cli" --json status "$id" >"$tmp/out" 2>/dev/null
-	[[ $(json 'j["state"]') == cancelled ]] && break
-	sleep 0.2
-done
-[[ $(json 'j["state"]') == cancelled ]] || fail "task $id was not cancelled: $(json 'j["state"]')"
+cancelled() { "$cli" --json status "$id" >"$tmp/out" 2>/dev/null && [[ $(json 'j["state"]') == cancelled ]]; }
+wait_for "task $id cancelled" cancelled
 expect 1 "$cli" cancel "$id"
 contains err "nestbox: task $id has already ended (cancelled)"
 

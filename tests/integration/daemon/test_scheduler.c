@@ -6,6 +6,7 @@
  * through the fake's machine keys.
  */
 #include <gio/gio.h>
+#include <signal.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -87,7 +88,7 @@ on_drained(gpointer data)
 static void
 spin_until(gboolean (*done)(Fixture *f, gpointer data), Fixture *f, gpointer data)
 {
-	gint64 give_up = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
+	gint64 give_up = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 
 	while (!done(f, data)) {
 		g_assert_cmpint(g_get_monotonic_time(), <, give_up);
@@ -214,6 +215,52 @@ running_marker_exists(Fixture *f, const char *machine)
 		g_strdup_printf("%s/plugins/fake/%s.running", f->setup->config->run_dir, machine);
 
 	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/* RUN_DIR/NAME.OP.SUFFIX of the fake machinery: its barrier files. */
+static char *
+fake_run_file(Fixture *f, const char *machine, const char *op, const char *suffix)
+{
+	return g_strdup_printf("%s/plugins/fake/%s.%s.%s", f->setup->config->run_dir, machine, op,
+			       suffix);
+}
+
+/* Stops @op of @machine at its barrier from now on (fake_machinery.c). */
+static void
+arm_barrier(Fixture *f, const char *machine, const char *op)
+{
+	g_autofree char *path = fake_run_file(f, machine, op, "barrier");
+
+	test_write("/", path, "");
+}
+
+static void
+release_barrier(Fixture *f, const char *machine, const char *op)
+{
+	g_autofree char *path = fake_run_file(f, machine, op, "barrier");
+
+	g_assert_cmpint(g_unlink(path), ==, 0);
+}
+
+static gboolean
+file_exists(Fixture *f, gpointer data)
+{
+	return g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+file_is_gone(Fixture *f, gpointer data)
+{
+	return !g_file_test(data, G_FILE_TEST_EXISTS);
+}
+
+/* Until @op of @machine waits at its barrier. */
+static void
+wait_barrier(Fixture *f, const char *machine, const char *op)
+{
+	g_autofree char *reached = fake_run_file(f, machine, op, "reached");
+
+	spin_until(file_exists, f, reached);
 }
 
 static NbxMachineStatus *
@@ -359,35 +406,59 @@ test_unserviceable(void)
 
 /* ---- timeouts ------------------------------------------------------------------- */
 
+/*
+ * An op that ignores its deadline is abandoned and its machine stays locked;
+ * once the op returns, the machine is stopped and says so (what it shows
+ * is true now: not "starting", not "locked until it does").
+ */
+static void
+check_abandoned(const char *fault, const char *op, const char *activity_while_hung,
+		NbxTaskState task_state)
+{
+	Fixture f = { 0 };
+	g_autofree char *core = g_strdup_printf("timeouts = { %s = 1; };\nscheduler = { op_grace = 1; };",
+						g_str_equal(op, "stop") ? "stop" : "restore");
+	g_autofree char *machine = g_strdup_printf(MACHINE("m1", "fault = \"%s\";"), fault);
+	g_autofree char *abandoned = g_strdup_printf(
+		"fake: machine m1: %s did not return within 1 s (its deadline) and was abandoned", op);
+	g_autofree char *wedged = g_strdup_printf(
+		"an operation on it did not return (%s); it stays locked until it does", abandoned);
+	g_autofree char *returned = g_strdup_printf(
+		"an operation on it returned only after it was abandoned (%s); the machine was "
+		"stopped since",
+		abandoned);
+	g_autofree char *stopped = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(NbxMachineStatus) hung = NULL;
+	g_autoptr(NbxMachineStatus) after = NULL;
+
+	start(&f, core, machine, NULL);
+	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(done->state, ==, task_state);
+	if (task_state == NBX_TASK_FAILED)
+		g_assert_cmpstr(done->reason, ==, abandoned);
+	/* The auxiliaries were still stopped. */
+	stopped = g_build_filename(done->analysis_dir, "aux-alpha.stopped", NULL);
+	g_assert_true(g_file_test(stopped, G_FILE_TEST_EXISTS));
+	/* The op still hangs at its barrier: nothing else may run on the machine. */
+	hung = machine_status(&f, "m1");
+	g_assert_cmpstr(hung->disabled_reason, ==, wedged);
+	g_assert_cmpstr(hung->activity, ==, activity_while_hung);
+	g_assert_false(nbx_scheduler_is_idle(f.scheduler));
+
+	release_barrier(&f, "m1", op);
+	spin_until(is_idle, &f, NULL);
+	after = machine_status(&f, "m1");
+	g_assert_cmpstr(after->disabled_reason, ==, returned);
+	g_assert_cmpstr(after->activity, ==, "idle");
+	g_assert_false(running_marker_exists(&f, "m1"));
+	stop(&f);
+}
+
 static void
 test_timeout_restore_hangs(void)
 {
-	Fixture f = { 0 };
-	g_autoptr(NbxTask) task = NULL;
-	g_autoptr(NbxTask) done = NULL;
-	g_autoptr(NbxMachineStatus) status = NULL;
-
-	start(&f, "timeouts = { restore = 1; };\nscheduler = { op_grace = 1; };",
-	      MACHINE("m1", "fault = \"restore_hangs\"; hang_s = 4;"), NULL);
-	task = submit(&f, "m1", 1, 0);
-	done = wait_final(&f, task->id);
-	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
-	g_assert_cmpstr(done->reason, ==,
-			"fake: machine m1: restore_start did not return within 1 s (its deadline) and "
-			"was abandoned");
-	/* The auxiliaries were still stopped. */
-	{
-		g_autofree char *stopped =
-			g_build_filename(done->analysis_dir, "aux-alpha.stopped", NULL);
-
-		g_assert_true(g_file_test(stopped, G_FILE_TEST_EXISTS));
-	}
-	status = machine_status(&f, "m1");
-	g_assert_nonnull(status->disabled_reason);
-	g_assert_true(strstr(status->disabled_reason, "did not return") != NULL);
-	/* Once the hung op returns, the machine is unlocked (still disabled). */
-	spin_until(is_idle, &f, NULL);
-	stop(&f);
+	check_abandoned("restore_hangs", "restore_start", "starting", NBX_TASK_FAILED);
 }
 
 static void
@@ -400,8 +471,9 @@ test_timeout_restore_deadline(void)
 	g_autofree char *names = NULL;
 	g_autoptr(NbxMachineStatus) status = NULL;
 
-	start(&f, "timeouts = { restore = 1; };", MACHINE("m1", "fault = \"restore_times_out\";"),
-	      NULL);
+	/* The op returns at its deadline: a grace that only a hang could use up. */
+	start(&f, "timeouts = { restore = 1; };\nscheduler = { op_grace = 120; };",
+	      MACHINE("m1", "fault = \"restore_times_out\";"), NULL);
 	task = submit(&f, "m1", 1, 0);
 	done = wait_final(&f, task->id);
 	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
@@ -477,24 +549,11 @@ test_agent_answers(void)
 	stop(&f);
 }
 
+/* The results are complete; the machine is what cannot be trusted. */
 static void
 test_timeout_stop(void)
 {
-	Fixture f = { 0 };
-	g_autoptr(NbxTask) done = NULL;
-	g_autoptr(NbxMachineStatus) status = NULL;
-
-	start(&f, "timeouts = { stop = 1; };\nscheduler = { op_grace = 1; };",
-	      MACHINE("m1", "fault = \"stop_hangs\"; hang_s = 4;"), NULL);
-	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
-	/* The results are complete; the machine is what cannot be trusted. */
-	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
-	status = machine_status(&f, "m1");
-	g_assert_cmpstr(status->disabled_reason, ==,
-			"an operation on it did not return (fake: machine m1: stop did not return "
-			"within 1 s (its deadline) and was abandoned); it stays locked until it does");
-	spin_until(is_idle, &f, NULL);
-	stop(&f);
+	check_abandoned("stop_hangs", "stop", "stopping", NBX_TASK_REPORTED);
 }
 
 static void
@@ -507,8 +566,12 @@ check_acpi(const char *fault, gboolean powers_off)
 	g_autofree char *names = NULL;
 	JsonObject *wait;
 
-	start(&f, "scheduler = { stop_method = \"acpi\"; };\ntimeouts = { acpi_stop = 1; };",
-	      machine, NULL);
+	g_autofree char *core = g_strdup_printf(
+		"scheduler = { stop_method = \"acpi\"; };\ntimeouts = { acpi_stop = %d; };",
+		/* A guest that powers off is waited for; one that ignores the button, 1 s. */
+		powers_off ? 600 : 1);
+
+	start(&f, core, machine, NULL);
 	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
 	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
 	report = read_report(done);
@@ -602,6 +665,17 @@ run_with_failing_aux(const char *fault, gboolean required, const char *core)
 				"analysis_dir auxiliary.aux-beta.start auxiliary.aux-alpha.start "
 				"restore_start run stop auxiliary.aux-beta.stop");
 	}
+	if (g_str_equal(fault, "hang_start")) {
+		/* The abandoned start still hangs: let it return before the plugin goes. */
+		g_autofree char *reached = g_strdup_printf("%s/plugins/aux-alpha/start.reached",
+							   f.setup->config->run_dir);
+		g_autofree char *barrier = g_strdup_printf("%s/plugins/aux-alpha/start.barrier",
+							   f.setup->config->run_dir);
+
+		g_assert_true(g_file_test(reached, G_FILE_TEST_EXISTS));
+		g_assert_cmpint(g_unlink(barrier), ==, 0);
+		spin_until(file_is_gone, &f, reached);
+	}
 	stop(&f);
 }
 
@@ -624,12 +698,6 @@ test_aux_hangs(void)
 			     "timeouts = { auxiliary_start = 1; };\nscheduler = { op_grace = 0; };");
 }
 
-static gboolean
-file_exists(Fixture *f, gpointer data)
-{
-	return g_file_test(data, G_FILE_TEST_EXISTS);
-}
-
 /* A start given up on that succeeds after all still gets its stop. */
 static void
 test_aux_late_start(void)
@@ -637,6 +705,7 @@ test_aux_late_start(void)
 	Fixture f = { 0 };
 	g_autoptr(NbxTask) done = NULL;
 	g_autofree char *stopped = NULL;
+	g_autofree char *barrier = NULL;
 
 	start(&f, "timeouts = { auxiliary_start = 1; };\nscheduler = { op_grace = 0; };",
 	      MACHINE("m1", ""),
@@ -646,11 +715,86 @@ test_aux_late_start(void)
 	done = wait_final(&f, submit_id(&f, "m1", 1, 0));
 	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
 	stopped = g_build_filename(done->analysis_dir, "aux-alpha.stopped", NULL);
+	g_assert_false(g_file_test(stopped, G_FILE_TEST_EXISTS));
+	/* The start hangs at its barrier until now, long after it was given up on. */
+	barrier = g_strdup_printf("%s/plugins/aux-alpha/start.barrier", f.setup->config->run_dir);
+	g_assert_cmpint(g_unlink(barrier), ==, 0);
 	spin_until(file_exists, &f, stopped);
 	stop(&f);
 }
 
 /* ---- machines --------------------------------------------------------------------- */
+
+typedef struct {
+	gint64 id;
+	const char *reason;
+} ReasonWanted;
+
+static gboolean
+task_has_reason(Fixture *f, gpointer data)
+{
+	ReasonWanted *wanted = data;
+	g_autoptr(NbxTask) task = get(f, wanted->id);
+
+	return g_strcmp0(task->reason, wanted->reason) == 0;
+}
+
+/* Until task @id's stored reason is @reason (a hang guard only, like spin_until). */
+static void
+wait_reason(Fixture *f, gint64 id, const char *reason)
+{
+	ReasonWanted wanted = { .id = id, .reason = reason };
+	gint64 give_up = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
+
+	while (!task_has_reason(f, &wanted)) {
+		if (g_get_monotonic_time() > give_up) {
+			g_autoptr(NbxTask) task = get(f, id);
+
+			g_error("task %" G_GINT64_FORMAT ": reason \"%s\", not \"%s\"", id,
+				task->reason, reason);
+		}
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(2000);
+	}
+}
+
+/*
+ * A queued task says why it waits, as it is now: the machine busy, then
+ * disabled under it, then enabled again.
+ */
+static void
+test_waiting_reason(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) first = NULL;
+	g_autoptr(NbxTask) second = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(GError) error = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	arm_barrier(&f, "m1", "stop");
+	first = submit(&f, "m1", 1, 0);
+	wait_barrier(&f, "m1", "stop");
+	second = submit(&f, "m1", 1, 0);
+	wait_reason(&f, second->id, "waiting: no machine matching name=m1 is free: 1 in use, 0 disabled");
+	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", "disk full", &error));
+	wait_reason(&f, second->id,
+		    "waiting: no machine matching name=m1 is free: 0 in use, 1 disabled (m1: disk "
+		    "full)");
+	release_barrier(&f, "m1", "stop");
+	done = wait_final(&f, first->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	g_clear_pointer(&done, nbx_task_free);
+	/* Still disabled: it still waits, for that reason. */
+	wait_reason(&f, second->id,
+		    "waiting: no machine matching name=m1 is free: 0 in use, 1 disabled (m1: disk "
+		    "full)");
+	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", NULL, &error));
+	done = wait_final(&f, second->id);
+	g_assert_cmpint(done->state, ==, NBX_TASK_REPORTED);
+	g_assert_null(done->reason);
+	stop(&f);
+}
 
 static void
 test_disable_enable(void)
@@ -673,13 +817,16 @@ test_disable_enable(void)
 			"disabled after 2 failed operations in a row; last: fake: machine m1: "
 			"restore_start: injected failure");
 
-	/* A disabled machine takes no task: this one waits... */
+	/* A disabled machine takes no task: this one waits, and says why... */
 	third = submit(&f, "m1", 1, 0);
-	for (int i = 0; i < 50; i++)
-		g_main_context_iteration(NULL, FALSE);
+	wait_reason(&f, third->id,
+		    "waiting: no machine matching name=m1 is free: 0 in use, 1 disabled (m1: "
+		    "disabled after 2 failed operations in a row; last: fake: machine m1: "
+		    "restore_start: injected failure)");
 	g_clear_pointer(&third, nbx_task_free);
 	third = get(&f, 3);
 	g_assert_cmpint(third->state, ==, NBX_TASK_QUEUED);
+	g_assert_cmpint(third->attempts, ==, 0);
 
 	/* ...until the machine is enabled again. */
 	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", NULL, &error));
@@ -710,17 +857,21 @@ test_stop_fails(void)
 	stop(&f);
 }
 
+/* @death_ms 0: the machine dies before its restore_start returns. */
 static void
-check_dies(gboolean retry)
+check_dies(gboolean retry, int death_ms)
 {
 	Fixture f = { 0 };
 	g_autofree char *core = g_strdup_printf(
 		"scheduler = { retry_on_machine_death = %s; max_attempts = 2; };",
 		retry ? "true" : "false");
+	g_autofree char *machine =
+		g_strdup_printf(MACHINE("m1", "fault = \"dies_while_running\"; death_ms = %d;"),
+				death_ms);
 	g_autoptr(NbxTask) done = NULL;
 	g_autofree char *aside = NULL;
 
-	start(&f, core, MACHINE("m1", "fault = \"dies_while_running\";"), NULL);
+	start(&f, core, machine, NULL);
 	done = wait_final(&f, submit_id(&f, "m1", 30, 0));
 	g_assert_cmpint(done->state, ==, NBX_TASK_FAILED);
 	g_assert_cmpstr(done->reason, ==,
@@ -736,13 +887,20 @@ check_dies(gboolean retry)
 static void
 test_machine_dies_retried(void)
 {
-	check_dies(TRUE);
+	check_dies(TRUE, 300);
 }
 
 static void
 test_machine_dies_not_retried(void)
 {
-	check_dies(FALSE);
+	check_dies(FALSE, 300);
+}
+
+/* However late the core sees the restore end, a death before that is not missed. */
+static void
+test_machine_dies_during_restore(void)
+{
+	check_dies(TRUE, 0);
 }
 
 static void
@@ -847,6 +1005,39 @@ restores_overlap(GPtrArray *intervals)
 	return FALSE;
 }
 
+static gboolean
+some_task_waits_for_a_restore_slot(Fixture *f, gpointer data)
+{
+	g_autoptr(GPtrArray) events = nbx_store_event_list(f->store, 0, NULL);
+
+	for (guint i = 0; i < events->len; i++) {
+		NbxStoredEvent *event = g_ptr_array_index(events, i);
+
+		if (g_strcmp0(event->kind, "restore.waiting") == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static gboolean
+restore_reached(Fixture *f, const char *machine)
+{
+	g_autofree char *reached = fake_run_file(f, machine, "restore_start", "reached");
+
+	return g_file_test(reached, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+one_restore_waits(Fixture *f, gpointer data)
+{
+	return restore_reached(f, "m1") || restore_reached(f, "m2");
+}
+
+/*
+ * Both machines' restores held at their barriers: with two slots both get
+ * there at once; with one, the second analysis waits for the slot (and says
+ * so) while the first restore is held.
+ */
 static void
 check_concurrency(gint64 restore_cap, gboolean expect_overlap)
 {
@@ -858,14 +1049,24 @@ check_concurrency(gint64 restore_cap, gboolean expect_overlap)
 	g_autoptr(GHashTable) used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	gint64 ids[6];
 
-	start(&f, core,
-	      MACHINE("m1", "delay_ms = 500;") ", " MACHINE_AT("m2", "127.0.0.2", "delay_ms = 500;"),
-	      NULL);
+	start(&f, core, MACHINE("m1", "") ", " MACHINE_AT("m2", "127.0.0.2", ""), NULL);
+	arm_barrier(&f, "m1", "restore_start");
+	arm_barrier(&f, "m2", "restore_start");
 	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
 		g_autoptr(NbxTask) task = submit(&f, NULL, 1, 0);
 
 		ids[i] = task->id;
 	}
+	if (expect_overlap) {
+		wait_barrier(&f, "m1", "restore_start");
+		wait_barrier(&f, "m2", "restore_start");
+	} else {
+		spin_until(one_restore_waits, &f, NULL);
+		spin_until(some_task_waits_for_a_restore_slot, &f, NULL);
+		g_assert_false(restore_reached(&f, "m1") && restore_reached(&f, "m2"));
+	}
+	release_barrier(&f, "m1", "restore_start");
+	release_barrier(&f, "m2", "restore_start");
 	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
 		g_autoptr(NbxTask) done = wait_final(&f, ids[i]);
 
@@ -989,46 +1190,140 @@ test_shutdown_requeues(void)
 	stop(&f);
 }
 
+/*
+ * A cancel that comes while a shutdown stops the machine (the shutdown
+ * asked for "run it again" first) is final all the same.
+ */
+static void
+test_cancel_during_shutdown(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) after = NULL;
+	g_autoptr(GError) error = NULL;
+	gboolean drained = FALSE;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	arm_barrier(&f, "m1", "stop");
+	task = submit(&f, "m1", 600, 0);
+	spin_until(task_is_running, &f, &task->id);
+	nbx_scheduler_shutdown(f.scheduler, 600, on_drained, &drained);
+	wait_barrier(&f, "m1", "stop");
+	g_assert_true(nbx_scheduler_cancel(f.scheduler, task->id, &error));
+	g_assert_no_error(error);
+	release_barrier(&f, "m1", "stop");
+	while (!drained)
+		g_main_context_iteration(NULL, TRUE);
+	after = get(&f, task->id);
+	g_assert_cmpstr(nbx_task_state_name(after->state), ==, "cancelled");
+	g_assert_cmpstr(after->reason, ==, "cancelled by the operator");
+	g_assert_false(running_marker_exists(&f, "m1"));
+	stop(&f);
+}
+
+static gboolean
+task_ran_again(Fixture *f, gint64 id)
+{
+	g_autoptr(GPtrArray) events = nbx_store_event_list(f->store, id, NULL);
+	guint runs = 0;
+
+	for (guint i = 0; i < events->len; i++)
+		runs += g_strcmp0(((NbxStoredEvent *)g_ptr_array_index(events, i))->kind,
+				  "task.running") == 0;
+	return runs > 0;
+}
+
+/* A task the "dead daemon" was running at @step, written behind the scheduler's back. */
+static gint64
+dead_daemons_task(Fixture *f, const char *step, gint64 attempts, const char *machine)
+{
+	g_autoptr(NbxTask) task = nbx_task_new();
+	g_autoptr(GError) error = NULL;
+
+	task->state = NBX_TASK_RUNNING;
+	task->step = g_strdup(step);
+	task->attempts = attempts;
+	task->duration_s = 1;
+	task->created_us = g_get_real_time();
+	task->assigned_machine = g_strdup(machine);
+	g_assert_true(nbx_store_task_insert(f->store, task, &error));
+	g_assert_no_error(error);
+	return task->id;
+}
+
+/* The dead daemon's machine m1, marked @activity for task @id and running. */
+static void
+dead_daemons_machine(Fixture *f, NbxMachineActivity activity, gint64 id)
+{
+	g_autofree char *marker =
+		g_strdup_printf("%s/plugins/fake/m1.running", f->setup->config->run_dir);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_true(nbx_store_machine_set_activity(f->store, "m1", activity, id, &error));
+	test_write("/", marker, "");
+}
+
+/*
+ * What a daemon killed while a cancelled task's machine was stopping
+ * leaves: a running task whose cancel was acknowledged. It ends cancelled
+ * and never runs again; its machine is stopped.
+ */
+static void
+test_recovery_keeps_cancel(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) after = NULL;
+	g_autoptr(NbxTask) next = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 cancelled;
+
+	start(&f, "scheduler = { max_attempts = 5; };", MACHINE("m1", ""), NULL);
+	nbx_scheduler_free(f.scheduler);
+	cancelled = dead_daemons_task(&f, "stop", 1, "m1");
+	g_assert_true(nbx_store_task_request_cancel(f.store, cancelled, &error));
+	dead_daemons_machine(&f, NBX_MACHINE_ACTIVITY_STOPPING, cancelled);
+
+	f.scheduler = nbx_scheduler_new(f.setup, f.store, &error);
+	g_assert_no_error(error);
+	after = get(&f, cancelled);
+	g_assert_cmpstr(nbx_task_state_name(after->state), ==, "cancelled");
+	g_assert_cmpstr(after->reason, ==,
+			"cancelled by the operator (nestboxd ended during step stop)");
+	g_assert_cmpint(after->attempts, ==, 1);
+	/* The machine is stopped, and the next task is what runs on it. */
+	next = wait_final(&f, submit_id(&f, "m1", 1, 0));
+	g_assert_cmpint(next->state, ==, NBX_TASK_REPORTED);
+	g_assert_false(running_marker_exists(&f, "m1"));
+	g_clear_pointer(&after, nbx_task_free);
+	after = get(&f, cancelled);
+	g_assert_cmpint(after->state, ==, NBX_TASK_CANCELLED);
+	g_assert_false(task_ran_again(&f, cancelled));
+	stop(&f);
+}
+
 /* What a daemon killed mid-analysis leaves: a running task, a machine marked running. */
 static void
 test_recovery(void)
 {
 	Fixture f = { 0 };
-	g_autoptr(NbxTask) again = nbx_task_new();
-	g_autoptr(NbxTask) spent = nbx_task_new();
 	g_autoptr(NbxTask) done_again = NULL;
 	g_autoptr(NbxTask) done_spent = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autofree char *marker = NULL;
+	gint64 again, spent;
 
 	start(&f, "scheduler = { max_attempts = 2; };", MACHINE("m1", ""), NULL);
-	/* The "dead daemon's" state, written behind the scheduler's back. */
 	nbx_scheduler_free(f.scheduler);
-	again->state = NBX_TASK_RUNNING;
-	again->step = g_strdup("run");
-	again->attempts = 1;
-	again->duration_s = 1;
-	again->created_us = g_get_real_time();
-	again->assigned_machine = g_strdup("m1");
-	g_assert_true(nbx_store_task_insert(f.store, again, &error));
-	spent->state = NBX_TASK_RUNNING;
-	spent->step = g_strdup("restore_start");
-	spent->attempts = 2;
-	spent->duration_s = 1;
-	spent->created_us = g_get_real_time();
-	g_assert_true(nbx_store_task_insert(f.store, spent, &error));
-	g_assert_true(nbx_store_machine_set_activity(f.store, "m1", NBX_MACHINE_ACTIVITY_RUNNING,
-						     again->id, &error));
-	marker = g_strdup_printf("%s/plugins/fake/m1.running", f.setup->config->run_dir);
-	test_write("/", marker, "");
+	again = dead_daemons_task(&f, "run", 1, "m1");
+	spent = dead_daemons_task(&f, "restore_start", 2, NULL);
+	dead_daemons_machine(&f, NBX_MACHINE_ACTIVITY_RUNNING, again);
 
 	f.scheduler = nbx_scheduler_new(f.setup, f.store, &error);
 	g_assert_no_error(error);
-	done_spent = get(&f, spent->id);
+	done_spent = get(&f, spent);
 	g_assert_cmpint(done_spent->state, ==, NBX_TASK_FAILED);
 	g_assert_cmpstr(done_spent->reason, ==,
 			"nestboxd ended during step restore_start, and it has used up its 2 attempts");
-	done_again = wait_final(&f, again->id);
+	done_again = wait_final(&f, again);
 	g_assert_cmpint(done_again->state, ==, NBX_TASK_REPORTED);
 	g_assert_cmpint(done_again->attempts, ==, 2);
 	g_assert_false(running_marker_exists(&f, "m1"));
@@ -1050,6 +1345,8 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	/* A plugin host, like nestboxd (nestboxd.c): a peer gone is an EPIPE, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 	/* The daemon warns when it disables a machine: expected here, not fatal. */
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	nbx_host_services_set_main_thread();
@@ -1068,15 +1365,19 @@ main(int argc, char **argv)
 	g_test_add_func("/scheduler/timeout/auxiliary", test_aux_hangs);
 	g_test_add_func("/scheduler/auxiliary/late-start", test_aux_late_start);
 	g_test_add_func("/scheduler/machine/disable-enable", test_disable_enable);
+	g_test_add_func("/scheduler/machine/waiting-reason", test_waiting_reason);
 	g_test_add_func("/scheduler/machine/stop-fails", test_stop_fails);
 	g_test_add_func("/scheduler/machine/dies-retried", test_machine_dies_retried);
 	g_test_add_func("/scheduler/machine/dies-not-retried", test_machine_dies_not_retried);
+	g_test_add_func("/scheduler/machine/dies-during-restore", test_machine_dies_during_restore);
 	g_test_add_func("/scheduler/machine/paused", test_paused);
 	g_test_add_func("/scheduler/concurrency/parallel", test_concurrency_parallel);
 	g_test_add_func("/scheduler/concurrency/restore-cap", test_concurrency_restore_cap);
 	g_test_add_func("/scheduler/priority", test_priority);
 	g_test_add_func("/scheduler/cancel", test_cancel);
 	g_test_add_func("/scheduler/shutdown-requeues", test_shutdown_requeues);
+	g_test_add_func("/scheduler/cancel-during-shutdown", test_cancel_during_shutdown);
 	g_test_add_func("/scheduler/recovery", test_recovery);
+	g_test_add_func("/scheduler/recovery-keeps-cancel", test_recovery_keeps_cancel);
 	return g_test_run();
 }

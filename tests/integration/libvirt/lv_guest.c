@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "lv_guest.h"
 
+#include "test_support.h"
+
 #include <arpa/inet.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
@@ -136,7 +138,7 @@ lv_guest_prepare(const LvGuest *g, virConnectPtr conn, const char *name)
 		g_error("define %s: %s", name, virGetLastErrorMessage());
 	if (virDomainCreate(dom) < 0)
 		g_error("start %s: %s", name, virGetLastErrorMessage());
-	booted = lv_guest_agent_wait(g, 90000);
+	booted = lv_guest_agent_wait(g);
 	if (booted < 0)
 		g_error("the demo guest did not answer within 90 s of its boot");
 	g_test_message("demo guest booted to its agent in %.2f s", booted);
@@ -211,7 +213,8 @@ agent_get(const char *ip, int port)
 		return g_string_free(answer, TRUE);
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-	if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) {
+	/* MSG_NOSIGNAL: a guest that resets the connection is a retry, not a SIGPIPE. */
+	if (send(fd, request, sizeof request - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof request - 1)) {
 		close(fd);
 		return g_string_free(answer, TRUE);
 	}
@@ -222,10 +225,10 @@ agent_get(const char *ip, int port)
 }
 
 double
-lv_guest_agent_wait(const LvGuest *g, unsigned timeout_ms)
+lv_guest_agent_wait(const LvGuest *g)
 {
 	gint64 start = g_get_monotonic_time();
-	gint64 until = start + (gint64)timeout_ms * 1000;
+	gint64 until = start + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 
 	while (g_get_monotonic_time() < until) {
 		g_autofree char *answer = agent_get(g->ip, g->agent_port);
@@ -249,9 +252,9 @@ lv_guest_qemu_pid(const char *run_dir, const char *name)
 }
 
 virConnectPtr
-lv_open_retrying(const char *uri, unsigned timeout_ms)
+lv_open_retrying(const char *uri)
 {
-	gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	gint64 until = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 	virConnectPtr conn;
 
 	while ((conn = virConnectOpen(uri)) == NULL && g_get_monotonic_time() < until)
@@ -272,10 +275,10 @@ lv_daemon_start(const LvGuest *g)
 	if (!g_spawn_async(NULL, (char **)argv, NULL,
 			   G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error))
 		g_error("run-libvirtd.sh: %s", error->message);
-	probe = lv_open_retrying(g->daemon_uri, 60000);
+	probe = lv_open_retrying(g->daemon_uri);
 	if (probe == NULL)
-		g_error("libvirtd on %s did not answer within 60 s: %s", g->daemon_dir,
-			virGetLastErrorMessage());
+		g_error("libvirtd on %s did not answer within %d s: %s", g->daemon_dir,
+			TEST_HANG_GUARD_S, virGetLastErrorMessage());
 	virConnectClose(probe);
 	return pid;
 }

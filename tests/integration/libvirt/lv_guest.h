@@ -50,8 +50,11 @@ virDomainPtr lv_guest_copy(const LvGuest *g, virConnectPtr conn, const char *nam
 
 void lv_guest_undefine(virDomainPtr dom);
 
-/* Waits up to @timeout_ms for the agent's answer; the seconds it took, or -1. */
-double lv_guest_agent_wait(const LvGuest *g, unsigned timeout_ms);
+/*
+ * Waits for the agent's answer; the seconds it took, or -1 after
+ * TEST_HANG_GUARD_S (a hang: a busy host only makes it late).
+ */
+double lv_guest_agent_wait(const LvGuest *g);
 
 /* QEMU's pid for the running domain @name of the root @run_dir/qemu (0 if none). */
 pid_t lv_guest_qemu_pid(const char *run_dir, const char *name);
@@ -62,5 +65,5 @@ pid_t lv_daemon_start(const LvGuest *g);
 /* SIGTERM, then waits for it to exit. */
 void lv_daemon_stop(pid_t pid);
 
-/* Opens @uri, retrying for up to @timeout_ms (a daemon that is starting). */
-virConnectPtr lv_open_retrying(const char *uri, unsigned timeout_ms);
+/* Opens @uri, retrying while a daemon starts (up to TEST_HANG_GUARD_S). */
+virConnectPtr lv_open_retrying(const char *uri);

@@ -97,5 +97,8 @@ LvOpResult lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *pa
 /* The state the core holds for @machine. */
 int32_t lv_test_pool_state(LvTest *t, const char *machine, char **reason);
 
-/* Waits up to @timeout_ms for the core to hold @state for @machine; false if it never did. */
-bool lv_test_wait_state(LvTest *t, const char *machine, int32_t state, unsigned timeout_ms);
+/*
+ * Waits for the core to hold @state for @machine; false if it did not
+ * within TEST_HANG_GUARD_S (a hang: a busy host only makes it late).
+ */
+bool lv_test_wait_state(LvTest *t, const char *machine, int32_t state);

@@ -36,20 +36,28 @@ guest_dir=${build_out##*$'\n'}
 [[ -f $guest_dir/machineinfo.json ]] || { say "no machineinfo.json in $guest_dir"; exit 1; }
 
 netns= scratch=
+# Whether process $1's command line names our scratch directory. Read
+# whole, not piped into grep -q: under pipefail a grep that stops early
+# would SIGPIPE tr and make a QEMU of ours look like someone else's.
+names_scratch() {
+	local cmdline
+	[[ $1 =~ ^[0-9]+$ ]] && cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) &&
+		[[ $cmdline == *"$scratch"* ]]
+}
 kill_our_qemus() {
 	local pidfile pid
 	for pidfile in "$scratch"/embed/run/qemu/*.pid "$scratch"/daemon/run/qemu/*.pid; do
 		[[ -f $pidfile ]] || continue
 		pid=$(<"$pidfile")
 		# Only a QEMU whose command line names our scratch directory is ours.
-		if [[ $pid =~ ^[0-9]+$ ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$scratch"; then
+		if names_scratch "$pid"; then
 			say "killing QEMU $pid left by the test"
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	done
 	if [[ -f $scratch/daemon/libvirtd.pid ]]; then
 		pid=$(<"$scratch/daemon/libvirtd.pid")
-		if [[ $pid =~ ^[0-9]+$ ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$scratch"; then
+		if names_scratch "$pid"; then
 			say "killing libvirtd $pid left by the test"
 			kill -9 "$pid" 2>/dev/null || true
 		fi

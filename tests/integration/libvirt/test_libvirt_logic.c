@@ -426,18 +426,18 @@ test_events(LvTest *t, gconstpointer data)
 
 	/* Paused by someone else: seen, and not resumed by nestbox. */
 	g_assert_cmpint(virDomainSuspend(dom), ==, 0);
-	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_PAUSED, 2000));
+	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_PAUSED));
 	r = lv_test_op(t, "a", LV_OP_HANDLE_PAUSED, NULL);
 	g_assert_false(r.ok);
 	g_assert_cmpint(r.err.code, ==, NBX_ERROR_INVALID);
 	g_assert_nonnull(strstr(r.err.message, "by a user"));
 	g_assert_cmpint(virDomainResume(dom), ==, 0);
-	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_RUNNING, 2000));
+	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_RUNNING));
 
 	/* Destroyed from outside: the core knows at once, without asking. */
 	start = g_get_monotonic_time();
 	g_assert_cmpint(virDomainDestroy(dom), ==, 0);
-	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_POWEROFF, 2000));
+	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_POWEROFF));
 	g_test_message("destroy seen after %.1f ms",
 		       (double)(g_get_monotonic_time() - start) / 1000.0);
 	lv_test_pool_state(t, "a", &reason);
@@ -504,7 +504,7 @@ test_acpi_norestore(LvTest *t, gconstpointer data)
 	g_assert_cmpint(r.err.code, ==, NBX_ERROR_INVALID);
 	/* The fake hypervisor shuts down at once; the event tells the core. */
 	lv_test_op_ok(t, "a", LV_OP_ACPI_STOP, NULL);
-	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_POWEROFF, 2000));
+	g_assert_true(lv_test_wait_state(t, "a", NBX_MACHINE_POWEROFF));
 	lv_test_unload(t);
 	undefine(dom);
 }

@@ -4,8 +4,10 @@
 # a real guest cannot be made to do on demand.
 #
 # Speaks QMP on the listening socket the plugin passes as fd 3, accepts a
-# restore (getfd, migrate-incoming) and reports the guest running. Then, after
-# a moment, plays the scenario named by "-nbx-scenario NAME" in its arguments:
+# restore (getfd, migrate-incoming) and reports the guest running. Then, when
+# the test sends it SIGUSR1 (once the restore has returned: no guess at how
+# long that takes), plays the scenario named by "-nbx-scenario NAME" in its
+# arguments:
 #   panic      GUEST_PANICKED + STOP; query-status says guest-panicked
 #   io-error   BLOCK_IO_ERROR (action stop) + STOP; query-status says io-error
 #   internal   STOP; query-status says internal-error
@@ -15,6 +17,8 @@
 # a hot-plugged device: device_del is accepted, DEVICE_DELETED never comes.
 import json
 import os
+import select
+import signal
 import socket
 import sys
 import time
@@ -65,19 +69,22 @@ def play():
 
 send({"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "fake"},
               "capabilities": []}})
+# SIGUSR1 wakes the loop through a pipe: the scenario is played between two
+# commands, never in the middle of one.
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGUSR1, lambda signum, frame: None)
 buf = b""
 while True:
-    if status == "running" and not played:
-        # Let the restore finish before the guest "crashes".
-        conn.settimeout(0.3)
-    else:
-        conn.settimeout(None)
-    try:
-        data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
-    except socket.timeout:
-        played = True
-        play()
+    ready, _, _ = select.select([conn, wake_r], [], [])
+    if wake_r in ready:
+        os.read(wake_r, 64)
+        if status == "running" and not played:
+            played = True
+            play()
         continue
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 4)
     for fd in fds:
         os.close(fd)
     if not data:

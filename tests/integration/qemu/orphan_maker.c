@@ -237,6 +237,8 @@ main(int argc, char **argv)
 	}
 	restore.ops = descriptor->ops.machinery;
 	glib_host_fill(&fake_host);
+	/* It stands in for nestboxd (nestboxd.c): a peer gone is an EPIPE, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!restore.ops->init(&fake_host, &restore.instance, &err)) {
 		fprintf(stderr, "orphan-maker: init: %s\n", err.message);
 		return 1;

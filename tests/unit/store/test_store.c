@@ -3,7 +3,8 @@
  * The task store: every field survives a round trip and a re-open, the
  * orders the scheduler and the API rely on, machine and event records, a
  * newer or unreachable database refused with words naming the file, WAL
- * really on, and inserts from several threads.
+ * really on, inserts from several threads, an operator's cancel that no
+ * update takes back, and the upgrade of a first-version store.
  */
 #include <glib/gstdio.h>
 #include <sqlite3.h>
@@ -515,6 +516,105 @@ raw_exec(const char *path, const char *sql)
 	g_assert_cmpint(sqlite3_close(db), ==, SQLITE_OK);
 }
 
+/*
+ * A cancel is recorded once, only for a task that has not ended, and no
+ * task update (the analysis thread's copy) takes it back.
+ */
+static void
+test_task_cancel(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	gint64 running = insert(f, NBX_TASK_RUNNING, 0, 1);
+	gint64 ended = insert(f, NBX_TASK_REPORTED, 0, 2);
+	g_autoptr(NbxTask) copy = get(f, running);
+	g_autoptr(NbxTask) got = NULL;
+	gint64 first;
+
+	g_assert_cmpint(copy->cancel_requested_us, ==, 0);
+	g_assert_true(nbx_store_task_request_cancel(f->store, running, &error));
+	g_assert_no_error(error);
+	got = get(f, running);
+	first = got->cancel_requested_us;
+	g_assert_cmpint(first, >, 0);
+	/* A second request keeps the first one's time. */
+	g_assert_true(nbx_store_task_request_cancel(f->store, running, &error));
+	g_clear_pointer(&got, nbx_task_free);
+	got = get(f, running);
+	g_assert_cmpint(got->cancel_requested_us, ==, first);
+	/* The runner writes its (older) copy of the task: the cancel stays, across a re-open. */
+	g_free(copy->step);
+	copy->step = g_strdup("stop");
+	g_assert_true(nbx_store_task_update(f->store, copy, &error));
+	reopen(f);
+	g_clear_pointer(&got, nbx_task_free);
+	got = get(f, running);
+	g_assert_cmpint(got->cancel_requested_us, ==, first);
+	g_assert_cmpstr(got->step, ==, "stop");
+
+	g_assert_false(nbx_store_task_request_cancel(f->store, ended, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	g_assert_false(nbx_store_task_request_cancel(f->store, 4242, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+}
+
+/* Why queued tasks wait, in one write; a task that left the queue keeps its reason. */
+static void
+test_task_queued_reasons(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) tasks = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_task_free);
+	gint64 queued = insert(f, NBX_TASK_QUEUED, 0, 1);
+	gint64 started = insert(f, NBX_TASK_RUNNING, 0, 2);
+	NbxTask *a = get(f, queued);
+	NbxTask *b = get(f, started);
+	g_autoptr(NbxTask) got_a = NULL;
+	g_autoptr(NbxTask) got_b = NULL;
+
+	g_assert_true(nbx_store_task_set_queued_reasons(f->store, tasks, &error));
+	a->reason = g_strdup("waiting: machine m1 is disabled");
+	b->reason = g_strdup("waiting: stale");
+	g_ptr_array_add(tasks, a);
+	g_ptr_array_add(tasks, b);
+	g_assert_true(nbx_store_task_set_queued_reasons(f->store, tasks, &error));
+	g_assert_no_error(error);
+	got_a = get(f, queued);
+	got_b = get(f, started);
+	g_assert_cmpstr(got_a->reason, ==, "waiting: machine m1 is disabled");
+	g_assert_null(got_b->reason);
+}
+
+/* A store of the first version gets the cancel column; its tasks are kept. */
+static void
+test_upgrade_from_v1(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = g_build_filename(f->dir, "v1.sqlite", NULL);
+	g_autoptr(NbxTask) task = NULL;
+	NbxStore *store;
+
+	raw_exec(path, "CREATE TABLE tasks (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		       " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),"
+		       " priority INTEGER NOT NULL DEFAULT 0, created_us INTEGER NOT NULL DEFAULT 0,"
+		       " started_us INTEGER NOT NULL DEFAULT 0, ended_us INTEGER NOT NULL DEFAULT 0,"
+		       " target TEXT, target_name TEXT, machine TEXT, platform TEXT, os_version TEXT,"
+		       " architecture TEXT, tags TEXT NOT NULL DEFAULT '[]',"
+		       " duration_s INTEGER NOT NULL DEFAULT 0, memory_dump INTEGER NOT NULL DEFAULT 0,"
+		       " debug INTEGER NOT NULL DEFAULT 0, options_json TEXT, assigned_machine TEXT,"
+		       " analysis_dir TEXT, step TEXT, reason TEXT, attempts INTEGER NOT NULL DEFAULT 0);"
+		       "INSERT INTO tasks (state, step) VALUES (1, 'stop');"
+		       "PRAGMA user_version = 1;");
+	store = nbx_store_open(path, &error);
+	g_assert_no_error(error);
+	task = nbx_store_task_get(store, 1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(task->step, ==, "stop");
+	g_assert_cmpint(task->cancel_requested_us, ==, 0);
+	g_assert_true(nbx_store_task_request_cancel(store, 1, &error));
+	g_assert_no_error(error);
+	nbx_store_close(store);
+}
+
 static void
 test_newer_version(Fixture *f, gconstpointer data)
 {
@@ -528,7 +628,7 @@ test_newer_version(Fixture *f, gconstpointer data)
 	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_VERSION);
 	g_assert_nonnull(strstr(error->message, path));
 	g_assert_nonnull(strstr(error->message, "99"));
-	g_assert_nonnull(strstr(error->message, "version 1"));
+	g_assert_nonnull(strstr(error->message, "version 2"));
 }
 
 static void
@@ -627,7 +727,7 @@ test_wal(Fixture *f, gconstpointer data)
 	g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL), ==,
 			SQLITE_OK);
 	g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
-	g_assert_cmpint(sqlite3_column_int(stmt, 0), ==, 1);
+	g_assert_cmpint(sqlite3_column_int(stmt, 0), ==, 2);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 }
@@ -832,6 +932,9 @@ main(int argc, char **argv)
 	ADD("/store/task/missing", test_task_missing);
 	ADD("/store/task/list", test_task_list);
 	ADD("/store/task/list-queued", test_task_list_queued);
+	ADD("/store/task/cancel", test_task_cancel);
+	ADD("/store/task/queued-reasons", test_task_queued_reasons);
+	ADD("/store/open/upgrade-from-v1", test_upgrade_from_v1);
 	ADD("/store/machine/ensure", test_machine_ensure);
 	ADD("/store/machine/disable", test_machine_disable);
 	ADD("/store/machine/missing", test_machine_missing);
