@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sha256.h"
+
 #ifndef NESTBOX_VERSION
 #define NESTBOX_VERSION "unknown"
 #endif
@@ -222,99 +224,6 @@ nbx_snapshot_manifest_free(NbxSnapshotManifest *manifest)
 	g_ptr_array_unref(manifest->fingerprint);
 	g_free(manifest->nestbox_version);
 	g_free(manifest);
-}
-
-/* ---- SHA-256 as the data passes ---- */
-
-/*
- * GLib's SHA-256 is portable C: about 230 MB/s here, slower than zstd at
- * level 3, so it sets the pace of an export and an import. libcrypto's
- * uses the CPU's SHA extensions (1.5 GB/s); the build picks it when it
- * defines NBX_HAVE_LIBCRYPTO and links libcrypto.
- */
-#ifdef NBX_HAVE_LIBCRYPTO
-#include <openssl/evp.h>
-
-typedef EVP_MD_CTX Sha256;
-
-static Sha256 *
-sha256_new(void)
-{
-	EVP_MD_CTX *context = EVP_MD_CTX_new();
-
-	if (context == NULL || EVP_DigestInit_ex(context, EVP_sha256(), NULL) != 1)
-		g_error("libcrypto cannot compute SHA-256");
-	return context;
-}
-
-static void
-sha256_update(Sha256 *sum, const void *data, gsize length)
-{
-	EVP_DigestUpdate(sum, data, length);
-}
-
-/* Lower-case hex; frees @sum. */
-static char *
-sha256_finish(Sha256 *sum)
-{
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int length = 0;
-	char *hex;
-
-	EVP_DigestFinal_ex(sum, digest, &length);
-	EVP_MD_CTX_free(sum);
-	hex = g_malloc(length * 2 + 1);
-	for (unsigned int i = 0; i < length; i++)
-		g_snprintf(hex + i * 2, 3, "%02x", digest[i]);
-	return hex;
-}
-
-static void
-sha256_free(Sha256 *sum)
-{
-	EVP_MD_CTX_free(sum);
-}
-#else
-typedef GChecksum Sha256;
-
-static Sha256 *
-sha256_new(void)
-{
-	return g_checksum_new(G_CHECKSUM_SHA256);
-}
-
-static void
-sha256_update(Sha256 *sum, const void *data, gsize length)
-{
-	g_checksum_update(sum, data, length);
-}
-
-/* Lower-case hex; frees @sum. */
-static char *
-sha256_finish(Sha256 *sum)
-{
-	char *hex = g_strdup(g_checksum_get_string(sum));
-
-	g_checksum_free(sum);
-	return hex;
-}
-
-static void
-sha256_free(Sha256 *sum)
-{
-	g_checksum_free(sum);
-}
-#endif
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Sha256, sha256_free)
-
-static char *
-sha256_of(const void *data, gsize length)
-{
-	Sha256 *sum = sha256_new();
-
-	sha256_update(sum, data, length);
-	return sha256_finish(sum);
 }
 
 /* ---- small helpers ---- */
@@ -569,7 +478,7 @@ static char *
 export_build_manifest(Export *x, gsize *length)
 {
 	g_autoptr(JsonBuilder) builder = json_builder_new();
-	g_autofree char *header_sha256 = sha256_of(x->header, x->header_length);
+	g_autofree char *header_sha256 = nbx_sha256_of(x->header, x->header_length);
 
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "files");
@@ -706,7 +615,7 @@ static gboolean
 export_file_entry(Export *x, ExportSource *source, GError **error)
 {
 	g_autofree char *entry = g_strconcat(FILES_PREFIX, source->file->name, NULL);
-	g_autoptr(Sha256) sum = sha256_new();
+	g_autoptr(NbxSha256) sum = nbx_sha256_new();
 	gint64 done = 0;
 	ssize_t n;
 	guchar extra;
@@ -730,7 +639,7 @@ export_file_entry(Export *x, ExportSource *source, GError **error)
 				    x->path, source->file->path, done, source->size);
 			return FALSE;
 		}
-		sha256_update(sum, x->buffer, n);
+		nbx_sha256_update(sum, x->buffer, n);
 		if (archive_write_data(x->archive, x->buffer, n) != n) {
 			export_set_archive_error(x, entry, error);
 			return FALSE;
@@ -752,7 +661,7 @@ export_file_entry(Export *x, ExportSource *source, GError **error)
 			    x->path, source->file->path, source->size);
 		return FALSE;
 	}
-	source->sha256 = sha256_finish(g_steal_pointer(&sum));
+	source->sha256 = nbx_sha256_finish(g_steal_pointer(&sum));
 	return TRUE;
 }
 
@@ -1370,7 +1279,7 @@ import_header(Import *im, NbxSnapshotArchiveCheck check, gpointer user_data, GEr
 				      &length, error);
 	if (data == NULL)
 		return FALSE;
-	im->header_sha256 = sha256_of(data, length);
+	im->header_sha256 = nbx_sha256_of(data, length);
 	if (!import_parse_header(im, data, length, error))
 		return FALSE;
 	im->header_done = TRUE;
@@ -1391,7 +1300,7 @@ static gboolean
 import_file_data(Import *im, NbxSnapshotArchiveFile *file, const char *name, int fd,
 		 GError **error)
 {
-	g_autoptr(Sha256) sum = sha256_new();
+	g_autoptr(NbxSha256) sum = nbx_sha256_new();
 	SyncedFile out = { .fd = fd };
 
 	im->entry = name;
@@ -1413,7 +1322,7 @@ import_file_data(Import *im, NbxSnapshotArchiveFile *file, const char *name, int
 					    "%s: data at offset %" G_GINT64_FORMAT
 					    " where %" G_GINT64_FORMAT " was expected",
 					    name, (gint64)offset, im->entry_done);
-		sha256_update(sum, block, length);
+		nbx_sha256_update(sum, block, length);
 		if (out.fd >= 0 && !synced_write(&out, block, length)) {
 			int saved = errno;
 
@@ -1425,7 +1334,7 @@ import_file_data(Import *im, NbxSnapshotArchiveFile *file, const char *name, int
 	}
 	if (im->entry_done != file->size)
 		return import_truncated(im, error);
-	file->sha256 = sha256_finish(g_steal_pointer(&sum));
+	file->sha256 = nbx_sha256_finish(g_steal_pointer(&sum));
 	return TRUE;
 }
 
