@@ -328,8 +328,7 @@ start_api(NbxScheduler *scheduler, GError **error)
 	options.socket_group = nbx_config_core_string(config, "api.socket_group", NULL);
 	options.tcp_address = nbx_config_core_string(config, "api.tcp", NULL);
 	options.token = token;
-	options.max_body_bytes =
-		(gsize)nbx_config_core_integer(config, "api.max_upload_mb", 256) * 1024 * 1024;
+	nbx_control_api_options_from_config(&options, config);
 	if (options.tcp_address != NULL && (token == NULL || *token == '\0')) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			    "%s: api.tcp is set but api.token_file is not (or the token is empty): "
