@@ -31,7 +31,8 @@ typedef struct {
 	/* Required as "Authorization: Bearer TOKEN", or NULL (the UNIX socket). */
 	char *token;
 	guint watch;
-	guint timer;
+	/* Wakes libmicrohttpd when it says; one source, re-armed, not one per run. */
+	GSource *timer;
 	/* A connection closed during this run (see listener_run()). */
 	gboolean closed_one;
 } Listener;
@@ -687,8 +688,6 @@ nbx_api_pending_respond_problem(NbxApiPending *pending, const NbxApiProblem *pro
 
 /* ---- the main loop ---- */
 
-static gboolean on_timer(gpointer data);
-
 /*
  * Lets libmicrohttpd do what is due, then wakes it again when it says. At
  * the connection cap it takes its listening socket out of its epoll set,
@@ -704,24 +703,41 @@ listener_run(Listener *listener)
 
 	listener->closed_one = FALSE;
 	MHD_run(listener->daemon);
-	if (listener->timer != 0)
-		g_source_remove(listener->timer);
-	listener->timer = 0;
 	due = MHD_get_timeout(listener->daemon, &timeout_ms) == MHD_YES;
 	if (listener->closed_one)
 		timeout_ms = 0;
 	if (due || listener->closed_one)
-		listener->timer = g_timeout_add((guint)MIN(timeout_ms, G_MAXINT), on_timer, listener);
+		g_source_set_ready_time(listener->timer,
+					g_get_monotonic_time() +
+						(gint64)MIN(timeout_ms, G_MAXINT32) * 1000);
+	else
+		g_source_set_ready_time(listener->timer, -1);
 }
 
 static gboolean
-on_timer(gpointer data)
+on_timer(GSource *source, GSourceFunc callback, gpointer data)
 {
-	Listener *listener = data;
+	g_source_set_ready_time(source, -1);
+	return callback(data);
+}
 
-	listener->timer = 0;
-	listener_run(listener);
-	return G_SOURCE_REMOVE;
+static gboolean
+on_timer_callback(gpointer data)
+{
+	listener_run(data);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSource *
+timer_new(Listener *listener)
+{
+	static GSourceFuncs funcs = { .dispatch = on_timer };
+	GSource *source = g_source_new(&funcs, sizeof(GSource));
+
+	g_source_set_callback(source, on_timer_callback, listener, NULL);
+	g_source_set_ready_time(source, -1);
+	g_source_attach(source, NULL);
+	return source;
 }
 
 static gboolean
@@ -747,8 +763,10 @@ listener_free(gpointer data)
 
 	if (listener->watch != 0)
 		g_source_remove(listener->watch);
-	if (listener->timer != 0)
-		g_source_remove(listener->timer);
+	if (listener->timer != NULL) {
+		g_source_destroy(listener->timer);
+		g_source_unref(listener->timer);
+	}
 	if (listener->daemon != NULL)
 		MHD_stop_daemon(listener->daemon);
 	g_free(listener->token);
@@ -791,6 +809,7 @@ nbx_api_server_add_listener(NbxApiServer *server, int fd, const char *token, GEr
 	}
 	info = MHD_get_daemon_info(listener->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	listener->watch = g_unix_fd_add(info->epoll_fd, G_IO_IN, on_ready, listener);
+	listener->timer = timer_new(listener);
 	g_ptr_array_add(server->listeners, listener);
 	listener_run(listener);
 	return TRUE;
