@@ -372,6 +372,13 @@ raw_receive(RawClient *client)
 	return TRUE;
 }
 
+void
+raw_read_available(RawClient *client)
+{
+	while (!client->closed && raw_receive(client))
+		;
+}
+
 gboolean
 raw_wait_closed(RawClient *client)
 {

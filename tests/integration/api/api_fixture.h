@@ -89,6 +89,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(RawClient, raw_free)
  */
 gboolean raw_send(RawClient *client, const char *data, gsize length);
 gboolean raw_send_text(RawClient *client, const char *text);
+/* Reads what the server sent so far, without waiting. */
+void raw_read_available(RawClient *client);
 /* Runs the main loop until the server closes the connection; FALSE after RAW_DEADLINE_S. */
 gboolean raw_wait_closed(RawClient *client);
 /*

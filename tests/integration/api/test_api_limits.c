@@ -247,8 +247,9 @@ test_connection_cap(Fixture *f, gconstpointer data)
 	waiting = raw_connect(f);
 	raw_send_text(waiting, "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
 	run_until_idle();
-	g_assert_cmpuint(nbx_control_api_connection_count(f->api), ==, 3);
+	raw_read_available(waiting);
 	g_assert_cmpuint(waiting->received->len, ==, 0);
+	g_assert_cmpuint(nbx_control_api_connection_count(f->api), ==, 3);
 	/* One goes: the fourth is served. */
 	raw_free(idle[0]);
 	g_assert_cmpuint(raw_read_answer(waiting, NULL), ==, 200);
