@@ -65,10 +65,11 @@ scan_trailing(Scan *scan, gsize end, NbxApiProblem *problem)
 {
 	for (gsize i = end; i < scan->length; i++) {
 		if (!g_ascii_isspace(scan->data[i]))
-			return nbx_api_problem_set(problem, 400, "malformed_json", scan->field,
-						   "%s: not valid JSON: more after the first value, "
-						   "at byte %" G_GSIZE_FORMAT " (send one object)",
-						   scan->field, i);
+			return nbx_api_problem_set(
+				problem, 400, "malformed_json", scan->field,
+				"%s: not valid JSON: more after the first value, "
+				"at byte %" G_GSIZE_FORMAT " (send one object)",
+				scan->field, i);
 	}
 	return TRUE;
 }
@@ -112,11 +113,10 @@ scan_document(Scan *scan, NbxApiProblem *problem)
 	const char *bad = NULL;
 
 	if (!g_utf8_validate_len(scan->data, scan->length, &bad))
-		return nbx_api_problem_set(problem, 400, "malformed_json", scan->field,
-					   "%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT,
-					   scan->field,
-					   *bad == '\0' ? "a NUL byte" : "invalid UTF-8",
-					   (gsize)(bad - scan->data));
+		return nbx_api_problem_set(
+			problem, 400, "malformed_json", scan->field,
+			"%s: not valid JSON: %s at byte %" G_GSIZE_FORMAT, scan->field,
+			*bad == '\0' ? "a NUL byte" : "invalid UTF-8", (gsize)(bad - scan->data));
 	for (gsize i = 0; i < scan->length; i++) {
 		gboolean ok = scan->in_string ? scan_string_byte(scan, &i, problem)
 					      : scan_structure_byte(scan, i, problem);
@@ -128,8 +128,7 @@ scan_document(Scan *scan, NbxApiProblem *problem)
 }
 
 JsonObject *
-nbx_api_json_parse_object(const char *field, const char *data, gsize length,
-			  NbxApiProblem *problem)
+nbx_api_json_parse_object(const char *field, const char *data, gsize length, NbxApiProblem *problem)
 {
 	g_autoptr(JsonParser) parser = NULL;
 	g_autoptr(GError) error = NULL;
@@ -222,8 +221,8 @@ nbx_api_check_name(const char *field, const char *name, NbxApiProblem *problem)
 		return nbx_api_problem_set(problem, 400, "invalid", field,
 					   "%s: is longer than %d bytes", field, NAME_MAX_BYTES);
 	if (!g_utf8_validate(name, -1, NULL))
-		return nbx_api_problem_set(problem, 400, "invalid", field,
-					   "%s: is not valid UTF-8", field);
+		return nbx_api_problem_set(problem, 400, "invalid", field, "%s: is not valid UTF-8",
+					   field);
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/') != NULL ||
 	    strchr(name, '\\') != NULL)
 		return nbx_api_problem_set(problem, 400, "invalid", field,

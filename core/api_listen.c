@@ -32,10 +32,11 @@ clear_stale_socket(const char *path, GError **error)
 		return FALSE;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-			    "api.socket: %s exists and is not a socket; remove it or choose another "
-			    "path",
-			    path);
+		g_set_error(
+			error, G_IO_ERROR, G_IO_ERROR_EXISTS,
+			"api.socket: %s exists and is not a socket; remove it or choose another "
+			"path",
+			path);
 		return FALSE;
 	}
 	probe = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
@@ -161,8 +162,7 @@ parse_tcp_address(const char *text, GError **error)
 		host = g_strndup(text + 1, colon - text - 2);
 	else if (colon != NULL && strchr(text, ':') == colon)
 		host = g_strndup(text, colon - text);
-	if (host == NULL ||
-	    !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL) ||
+	if (host == NULL || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL) ||
 	    (inet = g_inet_address_new_from_string(host)) == NULL) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			    "api.tcp: expected ADDRESS:PORT with an IP address and a port from 1 "
@@ -192,7 +192,8 @@ nbx_api_listen_tcp(const char *text, int backlog, GError **error)
 		return -1;
 	/* A restarted daemon must not wait for the old connections' TIME_WAIT. */
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&native, (socklen_t)size) != 0 || listen(fd, backlog) != 0) {
+	if (bind(fd, (struct sockaddr *)&native, (socklen_t)size) != 0 ||
+	    listen(fd, backlog) != 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
 			    "api.tcp: cannot listen on %s: %s", text, g_strerror(errno));
 		close(fd);

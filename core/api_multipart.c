@@ -124,8 +124,7 @@ nbx_api_multipart_new(NbxApiRequest *request, gsize task_limit, const char *samp
 }
 
 gboolean
-nbx_api_multipart_write(gpointer multipart, const char *data, gsize length,
-			NbxApiProblem *problem)
+nbx_api_multipart_write(gpointer multipart, const char *data, gsize length, NbxApiProblem *problem)
 {
 	NbxApiMultipart *mp = multipart;
 
@@ -133,8 +132,8 @@ nbx_api_multipart_write(gpointer multipart, const char *data, gsize length,
 		return TRUE;
 	if (mp->problem.status == 0)
 		return not_multipart(problem, "a part's headers are malformed or too long");
-	return nbx_api_problem_set(problem, mp->problem.status, mp->problem.code,
-				   mp->problem.field, "%s", mp->problem.message);
+	return nbx_api_problem_set(problem, mp->problem.status, mp->problem.code, mp->problem.field,
+				   "%s", mp->problem.message);
 }
 
 gboolean

@@ -11,7 +11,7 @@
 typedef struct {
 	guint status; /* 0: no problem */
 	const char *code;
-	char *field;  /* or NULL when no one field is to blame */
+	char *field; /* or NULL when no one field is to blame */
 	char *message;
 } NbxApiProblem;
 

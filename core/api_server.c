@@ -69,8 +69,8 @@ typedef struct {
 } Connection;
 
 typedef enum {
-	STAGE_HEAD,	/* waiting for the request line and headers */
-	STAGE_BODY,	/* the headers are in; the body is coming */
+	STAGE_HEAD,     /* waiting for the request line and headers */
+	STAGE_BODY,     /* the headers are in; the body is coming */
 	STAGE_COMPLETE, /* received whole: executed or refused */
 } Stage;
 
@@ -294,8 +294,8 @@ nbx_api_request_refuse(NbxApiRequest *request, const NbxApiProblem *problem)
 {
 	if (request->refusal.status != 0)
 		return;
-	nbx_api_problem_set(&request->refusal, problem->status, problem->code, problem->field,
-			    "%s", problem->message);
+	nbx_api_problem_set(&request->refusal, problem->status, problem->code, problem->field, "%s",
+			    problem->message);
 	request->drain_until_us = g_get_monotonic_time() + DRAIN_SECONDS * G_USEC_PER_SEC;
 	/* Nothing more is kept: the body is dropped from here on. */
 	g_clear_pointer(&request->kept, g_byte_array_unref);
@@ -322,7 +322,8 @@ declared_length(NbxApiRequest *request, gboolean *known)
 	const char *text = nbx_api_request_header(request, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	guint64 length = 0;
 
-	*known = text != NULL && g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &length, NULL);
+	*known =
+		text != NULL && g_ascii_string_to_unsigned(text, 10, 0, G_MAXUINT64, &length, NULL);
 	return length;
 }
 
@@ -415,14 +416,16 @@ check_head(NbxApiRequest *request, Connection *connection, NbxApiProblem *proble
 
 	if (request->uri_length > limits->max_header_bytes)
 		return nbx_api_problem_set(problem, 414, "too_large", "url",
-					   "url: %" G_GSIZE_FORMAT " bytes long; at most %" G_GSIZE_FORMAT
+					   "url: %" G_GSIZE_FORMAT
+					   " bytes long; at most %" G_GSIZE_FORMAT
 					   " (api.max_header_kb)",
 					   request->uri_length, limits->max_header_bytes);
 	if (head_size > limits->max_header_bytes)
-		return nbx_api_problem_set(problem, 431, "too_large", "headers",
-					   "headers: the request line and headers are %" G_GSIZE_FORMAT
-					   " bytes; at most %" G_GSIZE_FORMAT " (api.max_header_kb)",
-					   head_size, limits->max_header_bytes);
+		return nbx_api_problem_set(
+			problem, 431, "too_large", "headers",
+			"headers: the request line and headers are %" G_GSIZE_FORMAT
+			" bytes; at most %" G_GSIZE_FORMAT " (api.max_header_kb)",
+			head_size, limits->max_header_bytes);
 	if (connection != NULL && connection->over_cap)
 		return nbx_api_problem_set(problem, 503, "busy", NULL,
 					   "nestboxd serves %u connections at once "

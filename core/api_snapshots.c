@@ -35,7 +35,8 @@ member_string(JsonObject *body, const char *name)
 {
 	JsonNode *node = json_object_get_member(body, name);
 
-	return node != NULL && nbx_api_json_is(node, G_TYPE_STRING) ? json_node_get_string(node) : NULL;
+	return node != NULL && nbx_api_json_is(node, G_TYPE_STRING) ? json_node_get_string(node)
+								    : NULL;
 }
 
 static gboolean
@@ -67,7 +68,8 @@ snap_call_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 		}
 		break;
 	case SNAP_COMMIT:
-		ok = nbx_snapshot_manager_commit(snapshots, call->machine, &generation, &call->error);
+		ok = nbx_snapshot_manager_commit(snapshots, call->machine, &generation,
+						 &call->error);
 		if (ok) {
 			call->result = json_object_new();
 			json_object_set_int_member(call->result, "generation", generation);
@@ -93,17 +95,15 @@ snap_call_thread(GTask *task, gpointer source, gpointer data, GCancellable *canc
 		break;
 	}
 	case SNAP_EXPORT:
-		ok = nbx_snapshot_manager_export(snapshots, call->machine,
-						 member_boolean(call->body, "full"),
-						 member_string(call->body, "output"), &call->result,
-						 &call->error);
+		ok = nbx_snapshot_manager_export(
+			snapshots, call->machine, member_boolean(call->body, "full"),
+			member_string(call->body, "output"), &call->result, &call->error);
 		break;
 	case SNAP_IMPORT:
-		ok = nbx_snapshot_manager_import(snapshots, member_string(call->body, "input"),
-						 member_string(call->body, "machine"),
-						 member_boolean(call->body, "replace"),
-						 member_boolean(call->body, "minimal"), &call->result,
-						 &call->error);
+		ok = nbx_snapshot_manager_import(
+			snapshots, member_string(call->body, "input"),
+			member_string(call->body, "machine"), member_boolean(call->body, "replace"),
+			member_boolean(call->body, "minimal"), &call->result, &call->error);
 		break;
 	}
 	g_task_return_boolean(task, ok);
@@ -174,24 +174,27 @@ check_snap_body(JsonObject *body, const SnapField *fields, NbxApiProblem *proble
 		if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
 			if (f->required)
 				return nbx_api_problem_set(problem, 400, "invalid", f->name,
-						   "%s: required", f->name);
+							   "%s: required", f->name);
 			continue;
 		}
 		if (f->type == SNAP_STRINGS) {
 			JsonArray *array;
 
 			if (!JSON_NODE_HOLDS_ARRAY(node))
-				return nbx_api_json_wrong_type(f->name, "an array of strings", node, problem);
+				return nbx_api_json_wrong_type(f->name, "an array of strings", node,
+							       problem);
 			array = json_node_get_array(node);
 			for (guint i = 0; i < json_array_get_length(array); i++) {
-				if (!nbx_api_json_is(json_array_get_element(array, i), G_TYPE_STRING))
-					return nbx_api_json_wrong_type(f->name, "an array of strings", node,
-							  problem);
+				if (!nbx_api_json_is(json_array_get_element(array, i),
+						     G_TYPE_STRING))
+					return nbx_api_json_wrong_type(
+						f->name, "an array of strings", node, problem);
 			}
 		} else if (!nbx_api_json_is(node, f->type == SNAP_STRING ? G_TYPE_STRING
-								     : G_TYPE_BOOLEAN)) {
-			return nbx_api_json_wrong_type(f->name, f->type == SNAP_STRING ? "a string" : "a boolean",
-					  node, problem);
+									 : G_TYPE_BOOLEAN)) {
+			return nbx_api_json_wrong_type(
+				f->name, f->type == SNAP_STRING ? "a string" : "a boolean", node,
+				problem);
 		}
 	}
 	return TRUE;
@@ -240,15 +243,14 @@ nbx_api_snapshot_begin(NbxControlApi *api, NbxApiRequest *request, char **args, 
 }
 
 void
-nbx_api_snapshot_commit(NbxControlApi *api, NbxApiRequest *request, char **args,
-		       GHashTable *query)
+nbx_api_snapshot_commit(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
 {
 	start_snap_call(api, request, SNAP_COMMIT, args[0], NULL, no_fields);
 }
 
 void
 nbx_api_snapshot_rollback(NbxControlApi *api, NbxApiRequest *request, char **args,
-			 GHashTable *query)
+			  GHashTable *query)
 {
 	start_snap_call(api, request, SNAP_ROLLBACK, args[0], NULL, no_fields);
 }
@@ -262,8 +264,7 @@ nbx_api_snapshot_copy(NbxControlApi *api, NbxApiRequest *request, char **args, G
 }
 
 void
-nbx_api_snapshot_export(NbxControlApi *api, NbxApiRequest *request, char **args,
-		       GHashTable *query)
+nbx_api_snapshot_export(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
 {
 	static const SnapField fields[] = { { "output", SNAP_STRING, TRUE },
 					    { "full", SNAP_BOOLEAN, FALSE },
@@ -273,8 +274,7 @@ nbx_api_snapshot_export(NbxControlApi *api, NbxApiRequest *request, char **args,
 }
 
 void
-nbx_api_snapshot_import(NbxControlApi *api, NbxApiRequest *request, char **args,
-		       GHashTable *query)
+nbx_api_snapshot_import(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
 {
 	static const SnapField fields[] = { { "input", SNAP_STRING, TRUE },
 					    { "machine", SNAP_STRING, FALSE },
@@ -282,16 +282,16 @@ nbx_api_snapshot_import(NbxControlApi *api, NbxApiRequest *request, char **args,
 					    { "minimal", SNAP_BOOLEAN, FALSE },
 					    { 0 } };
 
-	start_snap_call(api, request, SNAP_IMPORT, NULL, "input, machine, replace, minimal", fields);
+	start_snap_call(api, request, SNAP_IMPORT, NULL, "input, machine, replace, minimal",
+			fields);
 }
 
 void
-nbx_api_snapshot_status(NbxControlApi *api, NbxApiRequest *request, char **args,
-		       GHashTable *query)
+nbx_api_snapshot_status(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
 {
 	if (api->snapshots == NULL) {
 		nbx_api_request_respond_error(request, 503, "unavailable", NULL,
-			      "this daemon does not manage snapshots");
+					      "this daemon does not manage snapshots");
 		return;
 	}
 	nbx_api_request_respond(request, 200, nbx_snapshot_manager_status(api->snapshots));

@@ -209,8 +209,9 @@ nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *pr
 			return FALSE;
 	}
 	if (json_object_has_member(object, "duration") && request->duration_s < 1)
-		return nbx_api_problem_set(problem, 400, "invalid", "duration",
-					   "duration: must be at least 1 second, found %" G_GINT64_FORMAT,
-					   request->duration_s);
+		return nbx_api_problem_set(
+			problem, 400, "invalid", "duration",
+			"duration: must be at least 1 second, found %" G_GINT64_FORMAT,
+			request->duration_s);
 	return TRUE;
 }

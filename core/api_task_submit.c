@@ -146,8 +146,8 @@ begin_body(NbxControlApi *api, NbxApiRequest *request, SubmitBody *body, NbxApiP
 	if (media_type_is(type, "multipart/form-data")) {
 		body->kind = BODY_MULTIPART;
 		body->multipart = nbx_api_multipart_new(
-			request, api->max_json_bytes,
-			nbx_scheduler_get_samples_dir(api->scheduler), problem);
+			request, api->max_json_bytes, nbx_scheduler_get_samples_dir(api->scheduler),
+			problem);
 		if (body->multipart == NULL)
 			return FALSE;
 		nbx_api_request_stream_body(request, api->max_body_bytes, "api.max_upload_mb",
@@ -234,8 +234,8 @@ read_multipart_task(NbxApiMultipart *multipart, NbxTask *task, NbxApiProblem *pr
 	if (bytes != NULL) {
 		gsize length;
 		const char *data = g_bytes_get_data(bytes, &length);
-		g_autoptr(JsonObject) object =
-			nbx_api_json_parse_object("task", data != NULL ? data : "", length, problem);
+		g_autoptr(JsonObject) object = nbx_api_json_parse_object(
+			"task", data != NULL ? data : "", length, problem);
 
 		if (object == NULL || !nbx_api_read_task_object(object, task, problem))
 			return FALSE;
@@ -283,7 +283,8 @@ check_key(const char *key, NbxApiProblem *problem)
 	for (gsize i = 0; i < length; i++) {
 		if (key[i] <= ' ' || key[i] > '~')
 			return nbx_api_problem_set(problem, 400, "invalid", IDEMPOTENCY_HEADER,
-						   IDEMPOTENCY_HEADER ": must be printable ASCII "
+						   IDEMPOTENCY_HEADER
+						   ": must be printable ASCII "
 						   "without spaces (a UUID will do)");
 	}
 	return TRUE;
@@ -313,8 +314,7 @@ respond_created(NbxApiRequest *request, const NbxTask *task)
 
 /* TRUE when @key made a task already: answered (that task, or 422), nothing submitted. */
 static gboolean
-answer_known_key(NbxControlApi *api, NbxApiRequest *request, const char *key,
-		 const char *digest)
+answer_known_key(NbxControlApi *api, NbxApiRequest *request, const char *key, const char *digest)
 {
 	NbxStore *store = nbx_scheduler_get_store(api->scheduler);
 	g_autofree char *known_digest = NULL;
@@ -327,7 +327,8 @@ answer_known_key(NbxControlApi *api, NbxApiRequest *request, const char *key,
 		return FALSE;
 	if (id > 0 && g_strcmp0(known_digest, digest) != 0) {
 		nbx_api_request_respond_error(request, 422, "conflict", IDEMPOTENCY_HEADER,
-					      IDEMPOTENCY_HEADER ": already used for task %" G_GINT64_FORMAT
+					      IDEMPOTENCY_HEADER
+					      ": already used for task %" G_GINT64_FORMAT
 					      ", which asked for something else; use a new key "
 					      "for a new task",
 					      id);

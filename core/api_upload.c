@@ -25,8 +25,8 @@ set_errno_error(GError **error, const char *what, const char *path)
 {
 	int saved = errno;
 
-	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot %s %s: %s", what,
-		    path, g_strerror(saved));
+	g_set_error(error, G_IO_ERROR, g_io_error_from_errno(saved), "cannot %s %s: %s", what, path,
+		    g_strerror(saved));
 	return FALSE;
 }
 

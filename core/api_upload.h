@@ -14,8 +14,7 @@ typedef struct _NbxApiUpload NbxApiUpload;
 
 /* A new, empty ".upload-XXXXXX" in @dir (made if missing). */
 NbxApiUpload *nbx_api_upload_new(const char *dir, GError **error);
-gboolean nbx_api_upload_write(NbxApiUpload *upload, const void *data, gsize length,
-			      GError **error);
+gboolean nbx_api_upload_write(NbxApiUpload *upload, const void *data, gsize length, GError **error);
 /* Syncs the file to disk: it is then whole, and nbx_api_upload_sha256() is its digest. */
 gboolean nbx_api_upload_finish(NbxApiUpload *upload, GError **error);
 

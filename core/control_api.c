@@ -81,7 +81,8 @@ nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 	g_autofree char *field = NULL;
 
 	if (error->domain == NBX_STORE_ERROR && error->code == NBX_STORE_ERROR_NOT_FOUND) {
-		nbx_api_request_respond_error(request, 404, "not_found", NULL, "%s", error->message);
+		nbx_api_request_respond_error(request, 404, "not_found", NULL, "%s",
+					      error->message);
 		return;
 	}
 	if (error->domain != NBX_SCHEDULER_ERROR) {
@@ -94,7 +95,8 @@ nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 		nbx_api_request_respond_error(request, 400, "invalid", field, "%s", error->message);
 		return;
 	case NBX_SCHEDULER_ERROR_NOT_FOUND:
-		nbx_api_request_respond_error(request, 404, "not_found", NULL, "%s", error->message);
+		nbx_api_request_respond_error(request, 404, "not_found", NULL, "%s",
+					      error->message);
 		return;
 	case NBX_SCHEDULER_ERROR_CONFLICT:
 		nbx_api_request_respond_error(request, conflict_status, conflict_code, NULL, "%s",
@@ -183,7 +185,8 @@ handle_health(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTabl
 	JsonObject *machines = json_object_new();
 
 	nbx_scheduler_health(api->scheduler, &health);
-	json_object_set_string_member(root, "status", health.shutting_down ? "shutting_down" : "ok");
+	json_object_set_string_member(root, "status",
+				      health.shutting_down ? "shutting_down" : "ok");
 	json_object_set_string_member(root, "version", NESTBOX_VERSION);
 	json_object_set_int_member(root, "queued", health.queued);
 	json_object_set_int_member(root, "running", health.running);
@@ -205,8 +208,8 @@ parse_id(const char *field, const char *text, gint64 *id, NbxApiProblem *problem
 	if (text == NULL || !g_ascii_isdigit(*text) ||
 	    !g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &value, NULL))
 		return nbx_api_problem_set(problem, 400, "invalid", field,
-				   "%s: expected a positive integer, found \"%s\"", field,
-				   text != NULL ? text : "");
+					   "%s: expected a positive integer, found \"%s\"", field,
+					   text != NULL ? text : "");
 	*id = (gint64)value;
 	return TRUE;
 }
@@ -223,7 +226,8 @@ state_names(void)
 }
 
 static gboolean
-read_list_query(GHashTable *query, int *state, gint64 *limit, gint64 *before, NbxApiProblem *problem)
+read_list_query(GHashTable *query, int *state, gint64 *limit, gint64 *before,
+		NbxApiProblem *problem)
 {
 	static const char *const known[] = { "state", "limit", "before", NULL };
 	const char *text;
@@ -238,16 +242,18 @@ read_list_query(GHashTable *query, int *state, gint64 *limit, gint64 *before, Nb
 			g_autofree char *names = state_names();
 
 			return nbx_api_problem_set(problem, 400, "invalid", "state",
-					   "state: unknown state \"%s\" (known: %s)", text, names);
+						   "state: unknown state \"%s\" (known: %s)", text,
+						   names);
 		}
 	}
 	text = query != NULL ? g_hash_table_lookup(query, "limit") : NULL;
 	if (text != NULL) {
 		if (!g_ascii_isdigit(*text) ||
 		    !g_ascii_string_to_unsigned(text, 10, 1, LIST_LIMIT_MAX, &value, NULL))
-			return nbx_api_problem_set(problem, 400, "invalid", "limit",
-					   "limit: expected an integer from 1 to %d, found \"%s\"",
-					   LIST_LIMIT_MAX, text);
+			return nbx_api_problem_set(
+				problem, 400, "invalid", "limit",
+				"limit: expected an integer from 1 to %d, found \"%s\"",
+				LIST_LIMIT_MAX, text);
 		*limit = (gint64)value;
 	}
 	text = query != NULL ? g_hash_table_lookup(query, "before") : NULL;
@@ -317,7 +323,7 @@ respond_task(NbxControlApi *api, NbxApiRequest *request, gint64 id, gboolean wit
 	if (task == NULL) {
 		if (g_error_matches(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND))
 			nbx_api_request_respond_error(request, 404, "not_found", "id",
-				      "id: no task %" G_GINT64_FORMAT, id);
+						      "id: no task %" G_GINT64_FORMAT, id);
 		else
 			nbx_api_respond_scheduler_error(request, error, "conflict", 409);
 		return;
@@ -345,7 +351,8 @@ handle_task_get(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTa
 	g_auto(NbxApiProblem) problem = { 0 };
 	gint64 id = 0;
 
-	if (!parse_id("id", args[0], &id, &problem) || !nbx_api_check_query(query, none, &problem)) {
+	if (!parse_id("id", args[0], &id, &problem) ||
+	    !nbx_api_check_query(query, none, &problem)) {
 		nbx_api_request_respond_problem(request, &problem);
 		return;
 	}
@@ -368,7 +375,7 @@ handle_task_cancel(NbxControlApi *api, NbxApiRequest *request, char **args, GHas
 	if (!nbx_scheduler_cancel(api->scheduler, id, &error)) {
 		if (g_error_matches(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND))
 			nbx_api_request_respond_error(request, 404, "not_found", "id", "%s",
-				      error->message);
+						      error->message);
 		else
 			nbx_api_respond_scheduler_error(request, error, "conflict", 409);
 		return;
@@ -434,7 +441,7 @@ respond_machine(NbxControlApi *api, NbxApiRequest *request, const char *name)
 	}
 	/* Gone between the change and the listing: only a reload can do that. */
 	nbx_api_request_respond_error(request, 404, "not_found", "name", "name: no machine \"%s\"",
-		      name);
+				      name);
 }
 
 static void
@@ -446,7 +453,7 @@ set_machine_disabled(NbxControlApi *api, NbxApiRequest *request, const char *nam
 	if (!nbx_scheduler_set_machine_disabled(api->scheduler, name, reason, &error)) {
 		if (g_error_matches(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND))
 			nbx_api_request_respond_error(request, 404, "not_found", "name", "%s",
-				      error->message);
+						      error->message);
 		else
 			nbx_api_respond_scheduler_error(request, error, "conflict", 409);
 		return;
@@ -472,8 +479,9 @@ handle_machine_disable(NbxControlApi *api, NbxApiRequest *request, char **args, 
 		if (!nbx_api_json_is(node, G_TYPE_STRING))
 			nbx_api_json_wrong_type("reason", "a string", node, &problem);
 		else if (*json_node_get_string(node) == '\0')
-			nbx_api_problem_set(&problem, 400, "invalid", "reason",
-				    "reason: must not be empty (leave it out for the default)");
+			nbx_api_problem_set(
+				&problem, 400, "invalid", "reason",
+				"reason: must not be empty (leave it out for the default)");
 		else if (nbx_api_check_text("reason", json_node_get_string(node), &problem))
 			reason = json_node_get_string(node);
 		if (problem.status != 0) {
@@ -561,7 +569,6 @@ handle_plugin_list(NbxControlApi *api, NbxApiRequest *request, char **args, GHas
 	nbx_api_request_respond_object(request, 200, root);
 }
 
-
 void
 nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots)
 {
@@ -619,10 +626,9 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 	g_autoptr(GString) allow = g_string_new(NULL);
 
 	if (!g_str_has_prefix(path, NBX_API_PREFIX "/"))
-		return nbx_api_problem_set(problem, 404, "not_found", NULL,
-					   "no such resource: %s (the API lives under "
-					   NBX_API_PREFIX "/)",
-					   path);
+		return nbx_api_problem_set(
+			problem, 404, "not_found", NULL,
+			"no such resource: %s (the API lives under " NBX_API_PREFIX "/)", path);
 	call->segments = g_strsplit(path + strlen(NBX_API_PREFIX "/"), "/", -1);
 	for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
 		char *args[2] = { NULL, NULL };
@@ -637,8 +643,8 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 		g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
 	}
 	if (allow->len == 0)
-		return nbx_api_problem_set(problem, 404, "not_found", NULL,
-					   "no such resource: %s", path);
+		return nbx_api_problem_set(problem, 404, "not_found", NULL, "no such resource: %s",
+					   path);
 	nbx_api_request_add_header(request, "Allow", allow->str);
 	return nbx_api_problem_set(problem, 405, "method_not_allowed", NULL,
 				   "%s is not allowed on %s (allowed: %s)", method, path,
@@ -691,10 +697,13 @@ nbx_control_api_options_from_config(NbxControlApiOptions *options, const NbxConf
 		(gsize)nbx_config_core_integer(config, "api.max_json_kb", 1024) * 1024;
 	options->max_header_bytes =
 		(gsize)nbx_config_core_integer(config, "api.max_header_kb", 16) * 1024;
-	options->max_connections = (guint)nbx_config_core_integer(config, "api.max_connections", 128);
-	options->header_timeout_s = (guint)nbx_config_core_integer(config, "api.header_timeout", 10);
+	options->max_connections =
+		(guint)nbx_config_core_integer(config, "api.max_connections", 128);
+	options->header_timeout_s =
+		(guint)nbx_config_core_integer(config, "api.header_timeout", 10);
 	options->idle_timeout_s = (guint)nbx_config_core_integer(config, "api.idle_timeout", 60);
-	options->listen_backlog = (guint)nbx_config_core_integer(config, "api.listen_backlog", 1024);
+	options->listen_backlog =
+		(guint)nbx_config_core_integer(config, "api.listen_backlog", 1024);
 }
 
 /* The limits, with 0 taking the defaults the settings have. */
@@ -715,8 +724,7 @@ server_limits(const NbxControlApiOptions *options)
 /* ---- listening ---- */
 
 static gboolean
-listen_unix(NbxControlApi *api, const NbxControlApiOptions *options, int backlog,
-	    GError **error)
+listen_unix(NbxControlApi *api, const NbxControlApiOptions *options, int backlog, GError **error)
 {
 	int fd = nbx_api_listen_unix(options->socket_path, options->socket_group, backlog,
 				     &api->socket_dev, &api->socket_ino, error);

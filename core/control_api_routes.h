@@ -60,8 +60,7 @@ typedef struct {
  */
 JsonObject *nbx_api_read_small_object(NbxApiRequest *request, const char *allowed,
 				      NbxApiProblem *problem);
-gboolean nbx_api_check_query(GHashTable *query, const char *const *known,
-			     NbxApiProblem *problem);
+gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApiProblem *problem);
 /*
  * Answers a scheduler's (or the store's) error: 400 invalid naming the
  * field, 404, @conflict_status with @conflict_code, else 500.

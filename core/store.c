@@ -284,9 +284,10 @@ rollback(NbxStore *store)
 
 /*
  * Creates the schema, or brings an older one to this version, in one
- * transaction, so a crash leaves the store as it was or at this version. IMMEDIATE takes the write lock before
- * the version is read again: a second process opening the same new file
- * waits and then sees version 1 instead of creating the tables twice.
+ * transaction, so a crash leaves the store as it was or at this version.
+ * IMMEDIATE takes the write lock before the version is read again: a
+ * second process opening the same new file waits and then sees the new
+ * version instead of creating the tables twice.
  */
 static gboolean
 prepare_schema(NbxStore *store, GError **error)
@@ -549,7 +550,10 @@ nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
 	return insert_task(store, task, error, what);
 }
 
-/* Remembers @key for the task just inserted, and forgets keys made before @expired_us; lock held. */
+/*
+ * Remembers @key for the task just inserted, and forgets the keys made
+ * before @expired_us; lock held.
+ */
 static gboolean
 insert_key(NbxStore *store, const NbxTask *task, const char *key, const char *request_digest,
 	   gint64 expired_us, GError **error, const char *what)

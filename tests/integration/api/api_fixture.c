@@ -43,7 +43,8 @@ setup_fixture(Fixture *f, gconstpointer data)
 		   "machines = (\n"
 		   "  { name = \"win10\"; label = \"w10\"; ip = \"192.0.2.10\"; platform = "
 		   "\"windows\"; os_version = \"win10\"; tags = [ \"office\" ]; },\n"
-		   "  { name = \"deb\"; label = \"deb12\"; ip = \"192.0.2.11\"; platform = \"linux\"; }\n"
+		   "  { name = \"deb\"; label = \"deb12\"; ip = \"192.0.2.11\"; platform = "
+		   "\"linux\"; }\n"
 		   ");\n");
 	test_write(f->dir, "auxiliary.conf", "aux-alpha = { };\n");
 	f->setup = nbx_setup_load(f->dir, NULL, diagnostics);
@@ -117,8 +118,8 @@ on_sent(GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	Pending *pending = user_data;
 
-	pending->body = soup_session_send_and_read_finish(SOUP_SESSION(source), result,
-							  &pending->error);
+	pending->body =
+		soup_session_send_and_read_finish(SOUP_SESSION(source), result, &pending->error);
 	pending->done = TRUE;
 }
 
@@ -179,7 +180,8 @@ assert_error(const Reply *reply, guint status, const char *code, const char *fie
 	JsonObject *error;
 
 	if (reply->status != status) {
-		g_autofree char *text = reply->root != NULL ? json_to_string(reply->root, FALSE) : NULL;
+		g_autofree char *text =
+			reply->root != NULL ? json_to_string(reply->root, FALSE) : NULL;
 
 		g_error("status %u, wanted %u: %s", reply->status, status, text);
 	}
@@ -226,8 +228,8 @@ submit_json(Fixture *f, const char *body)
 }
 
 GBytes *
-multipart_body(const char *task_json, const char *part_name, const char *filename,
-	       GBytes *file, char **content_type)
+multipart_body(const char *task_json, const char *part_name, const char *filename, GBytes *file,
+	       char **content_type)
 {
 	g_autoptr(SoupMultipart) multipart = soup_multipart_new(SOUP_FORM_MIME_TYPE_MULTIPART);
 	g_autoptr(SoupMessageHeaders) headers =
@@ -252,13 +254,13 @@ post_multipart(Fixture *f, const char *task_json, const char *part_name, const c
 	       GBytes *file, Reply *reply)
 {
 	g_autofree char *content_type = NULL;
-	g_autoptr(GBytes) body = multipart_body(task_json, part_name, filename, file, &content_type);
+	g_autoptr(GBytes) body =
+		multipart_body(task_json, part_name, filename, file, &content_type);
 	g_autoptr(SoupMessage) msg = soup_message_new("POST", "http://localhost/api/v1/tasks");
 
 	soup_message_set_request_body_from_bytes(msg, content_type, body);
 	exchange(f->session, msg, reply);
 }
-
 
 /* ---- raw clients ---- */
 
@@ -306,8 +308,8 @@ on_deadline(gpointer user_data)
 static gboolean
 raw_wait(RawClient *client, GIOCondition condition, gint64 deadline_us)
 {
-	GSource *source = g_socket_create_source(client->socket, condition | G_IO_HUP | G_IO_ERR,
-						 NULL);
+	GSource *source =
+		g_socket_create_source(client->socket, condition | G_IO_HUP | G_IO_ERR, NULL);
 	gboolean ready = FALSE;
 	gboolean late = FALSE;
 	guint timer = g_timeout_add(MAX(1, (deadline_us - g_get_monotonic_time()) / 1000),

@@ -63,8 +63,8 @@ guint stored_sample_count(Fixture *f);
 gint64 submit_json(Fixture *f, const char *body);
 GBytes *multipart_body(const char *task_json, const char *part_name, const char *filename,
 		       GBytes *file, char **content_type);
-void post_multipart(Fixture *f, const char *task_json, const char *part_name,
-		    const char *filename, GBytes *file, Reply *reply);
+void post_multipart(Fixture *f, const char *task_json, const char *part_name, const char *filename,
+		    GBytes *file, Reply *reply);
 
 /*
  * A client on the fixture's UNIX socket that sends exactly the bytes it is

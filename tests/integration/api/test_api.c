@@ -177,7 +177,8 @@ static const BadJson bad_json[] = {
 	{ "", 400, "invalid", "body" },
 	/* One object, not two, and nothing after it. */
 	{ "{}{}", 400, "malformed_json", "body" },
-	{ "{\"platform\": \"linux\"} {\"platform\": \"windows\"}", 400, "malformed_json", "body" },
+	{ "{\"platform\": \"linux\"} {\"platform\": \"windows\"}", 400, "malformed_json",
+	  "body" },
 	{ "{\"platform\": \"linux\"} x", 400, "malformed_json", "body" },
 	/* A NUL would cut the string: "f1\u0000x" would run on f1. */
 	{ "{\"machine\": \"f1\\u0000x\"}", 400, "invalid", "machine" },

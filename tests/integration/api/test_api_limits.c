@@ -52,8 +52,8 @@ cut_multipart(void)
 	g_autofree char *content_type = NULL;
 	g_autofree char *file = g_strnfill(20000, 'M');
 	g_autoptr(GBytes) sample = g_bytes_new(file, strlen(file));
-	g_autoptr(GBytes) body = multipart_body("{\"platform\": \"linux\"}", "file", "a.exe", sample,
-						&content_type);
+	g_autoptr(GBytes) body =
+		multipart_body("{\"platform\": \"linux\"}", "file", "a.exe", sample, &content_type);
 	gsize length;
 	const char *data = g_bytes_get_data(body, &length);
 
@@ -81,7 +81,8 @@ test_cut_short(Fixture *f, gconstpointer data)
 		"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n",
 		"POST /api/v1/machines/win10/disable HTTP/1.1\r\nHost: x\r\n"
 		"Content-Type: application/json\r\nContent-Length: 30\r\n\r\n{\"reason\": ",
-		"POST /api/v1/machines/deb/disable HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n",
+		"POST /api/v1/machines/deb/disable HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		"10\r\n\r\n",
 		multipart,
 		raw,
 	};
@@ -186,8 +187,9 @@ assert_head_refused(Fixture *f, gboolean in_url, gsize size, guint status, gbool
 	g_autofree char *head =
 		in_url ? g_strdup_printf("GET /api/v1/health?x=%s HTTP/1.1\r\nHost: x\r\n\r\n",
 					 filler)
-		       : g_strdup_printf("GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
-					 filler);
+		       : g_strdup_printf(
+				 "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n",
+				 filler);
 	g_autofree char *body = NULL;
 
 	g_test_message("%s of %" G_GSIZE_FORMAT " bytes", in_url ? "URL" : "header", size);
@@ -266,7 +268,8 @@ static const ApiFixtureConfig two_connections_tcp = {
 static void
 test_connection_cap_shared(Fixture *f, gconstpointer data)
 {
-	g_autoptr(SoupSession) session = soup_session_new_with_options("proxy-resolver", NULL, NULL);
+	g_autoptr(SoupSession) session =
+		soup_session_new_with_options("proxy-resolver", NULL, NULL);
 	g_autofree char *url = g_strdup_printf("http://%s/api/v1/health", f->tcp_address);
 	g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
 	g_autoptr(RawClient) first = raw_connect(f);
@@ -279,10 +282,10 @@ test_connection_cap_shared(Fixture *f, gconstpointer data)
 	exchange(session, msg, &reply);
 	assert_error(&reply, 503, "busy", NULL);
 	g_assert_cmpuint(first->received->len + second->received->len, ==, 0);
-	g_assert_nonnull(strstr(json_object_get_string_member(
-					json_object_get_object_member(object_of(&reply), "error"),
-					"message"),
-				"api.max_connections"));
+	g_assert_nonnull(strstr(
+		json_object_get_string_member(
+			json_object_get_object_member(object_of(&reply), "error"), "message"),
+		"api.max_connections"));
 }
 
 /* ---- item 1: a connection the client closes leaves nothing open ---- */
@@ -347,11 +350,11 @@ test_json_depth(Fixture *f, gconstpointer data)
 
 		request(f, "POST", "/api/v1/tasks", "application/json", deep, &reply);
 		assert_error(&reply, 400, "invalid", "body");
-		g_assert_nonnull(strstr(json_object_get_string_member(
-						json_object_get_object_member(object_of(&reply),
-									      "error"),
-						"message"),
-					"nested deeper than 32 levels"));
+		g_assert_nonnull(
+			strstr(json_object_get_string_member(
+				       json_object_get_object_member(object_of(&reply), "error"),
+				       "message"),
+			       "nested deeper than 32 levels"));
 	}
 	{
 		g_auto(Reply) reply = { 0 };
@@ -472,8 +475,7 @@ post_keyed(Fixture *f, const char *key, const char *body, Reply *reply)
 	g_autoptr(SoupMessage) msg = soup_message_new("POST", "http://localhost/api/v1/tasks");
 	g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
 
-	soup_message_headers_replace(soup_message_get_request_headers(msg), "Idempotency-Key",
-				     key);
+	soup_message_headers_replace(soup_message_get_request_headers(msg), "Idempotency-Key", key);
 	soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
 	exchange(f->session, msg, reply);
 }
@@ -579,15 +581,14 @@ main(int argc, char **argv)
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	g_assert_nonnull(g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR"));
 
-#define ADD(name, config, func) \
+#define ADD(name, config, func)                                                                    \
 	g_test_add(name, Fixture, config, setup_fixture, func, teardown_fixture)
 	ADD("/api-limits/cut-short", NULL, test_cut_short);
 	ADD("/api-limits/header-deadline", &short_header_deadline, test_header_deadline);
 	ADD("/api-limits/idle-timeout", &short_idle_timeout, test_idle_timeout);
 	ADD("/api-limits/oversized-head", NULL, test_oversized_head);
 	ADD("/api-limits/connection-cap", &three_connections, test_connection_cap);
-	ADD("/api-limits/connection-cap-shared", &two_connections_tcp,
-	    test_connection_cap_shared);
+	ADD("/api-limits/connection-cap-shared", &two_connections_tcp, test_connection_cap_shared);
 	ADD("/api-limits/connections-closed", NULL, test_connections_closed);
 	ADD("/api-limits/json-depth", &big_bodies, test_json_depth);
 	ADD("/api-limits/raw-upload", NULL, test_raw_upload);
