@@ -167,7 +167,7 @@ JSON = [("Content-Type", "application/json")]
 NOWHERE = json.dumps({"platform": "no-such-platform"}).encode()
 
 
-def soak_valid(rng):
+def soak_valid(rng, seed):
     kind = rng.randrange(7)
     sample = rng.randbytes(rng.randrange(1, 4096))
     if kind == 0:
@@ -185,7 +185,7 @@ def soak_valid(rng):
         path = raw_path({"file_name": "r.bin", "platform": "no-such-platform"})
         return "submit", request("POST", path, [("Content-Type", "application/octet-stream")],
                                  sample), 201
-    key = f"soak-{rng.randrange(50)}"
+    key = f"soak-{seed}-{rng.randrange(50)}"
     return "submit", request("POST", "/api/v1/tasks", JSON + [("Idempotency-Key", key)],
                              NOWHERE), 201
 
@@ -225,7 +225,7 @@ def soak_cut(rng):
     return whole[:rng.randrange(1, len(whole) - 1)]
 
 
-def soak_one(sock, rng, counts):
+def soak_one(sock, rng, seed, counts):
     roll = rng.random()
     if roll < 0.2:
         s = connect_unix(sock)
@@ -237,7 +237,7 @@ def soak_one(sock, rng, counts):
         kind = "invalid"
         data, want = soak_invalid(rng)
     else:
-        kind, data, want = soak_valid(rng)
+        kind, data, want = soak_valid(rng, seed)
     status, body = exchange(lambda: connect_unix(sock), data)
     if status != want:
         counts["unexpected"].append(f"{kind}: {status}, wanted {want}: {body[:200]!r}")
@@ -256,7 +256,7 @@ def soak(sock, n, threads, seed):
         mine = {"valid": 0, "submit": 0, "invalid": 0, "cut": 0, "unexpected": [],
                 "created_ids": set()}
         for _ in range(n // threads + (index < n % threads)):
-            soak_one(sock, rng, mine)
+            soak_one(sock, rng, seed, mine)
         with lock:
             for key in ("valid", "submit", "invalid", "cut"):
                 counts[key] += mine[key]
