@@ -426,11 +426,14 @@ check_head(NbxApiRequest *request, Connection *connection, NbxApiProblem *proble
 			"headers: the request line and headers are %" G_GSIZE_FORMAT
 			" bytes; at most %" G_GSIZE_FORMAT " (api.max_header_kb)",
 			head_size, limits->max_header_bytes);
-	if (connection != NULL && connection->over_cap)
+	if (connection != NULL && connection->over_cap) {
+		/* Not kept: a client that comes back later may find room. */
+		nbx_api_request_add_header(request, MHD_HTTP_HEADER_CONNECTION, "close");
 		return nbx_api_problem_set(problem, 503, "busy", NULL,
 					   "nestboxd serves %u connections at once "
 					   "(api.max_connections); try again",
 					   limits->max_connections);
+	}
 	if (!is_authorized(request))
 		return nbx_api_problem_set(problem, 401, "unauthorized", NULL,
 					   "over TCP every request needs \"Authorization: Bearer "
