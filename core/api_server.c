@@ -670,6 +670,11 @@ resume(NbxApiRequest *request)
 	request->pending = NULL;
 	request->server->suspended = g_list_remove(request->server->suspended, request);
 	MHD_resume_connection(request->mhd);
+	/*
+	 * Without a thread of its own, libmicrohttpd takes a resumed
+	 * connection back only when it next runs: run it now.
+	 */
+	g_source_set_ready_time(request->listener->timer, 0);
 }
 
 void
@@ -677,13 +682,13 @@ nbx_api_pending_respond(NbxApiPending *pending, guint status, JsonNode *body)
 {
 	NbxApiRequest *request = pending->request;
 
-	g_free(pending);
 	if (request == NULL) {
 		json_node_unref(body);
-		return;
+	} else {
+		nbx_api_request_respond(request, status, body);
+		resume(request);
 	}
-	nbx_api_request_respond(request, status, body);
-	resume(request);
+	g_free(pending);
 }
 
 void

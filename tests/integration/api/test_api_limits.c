@@ -573,6 +573,72 @@ test_idempotency_key_upload(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(stored_sample_count(f), ==, 1);
 }
 
+/* ---- answers that come later: the snapshot routes ---- */
+
+static NbxSetup *
+snapshots_get_setup(gpointer data)
+{
+	return nbx_scheduler_get_setup(data);
+}
+
+static NbxPoolMachine *
+snapshots_hold(gpointer data, const char *name, GError **error)
+{
+	return nbx_scheduler_hold_machine(data, name, error);
+}
+
+static void
+snapshots_release(gpointer data, NbxPoolMachine *machine)
+{
+	nbx_scheduler_unhold_machine(data, machine);
+}
+
+/*
+ * A snapshot call runs on a worker thread while its request is suspended;
+ * the main loop serves other requests meanwhile, and the answer comes when
+ * the call is done.
+ */
+static void
+test_suspended_answers(Fixture *f, gconstpointer data)
+{
+	NbxSnapshotHost host = { .get_setup = snapshots_get_setup,
+				 .hold_machine = snapshots_hold,
+				 .release_machine = snapshots_release,
+				 .user_data = f->scheduler };
+	g_autoptr(GError) error = NULL;
+	NbxSnapshotManager *snapshots =
+		nbx_snapshot_manager_new(f->setup->config->state_dir, f->store, &host, &error);
+	static const char *const calls[] = { "begin", "rollback", "begin", "rollback",
+					     "begin", "commit" };
+
+	g_assert_no_error(error);
+	nbx_scheduler_set_snapshots(f->scheduler, snapshots);
+	nbx_control_api_set_snapshots(f->api, snapshots);
+	for (guint i = 0; i < G_N_ELEMENTS(calls); i++) {
+		g_autoptr(RawClient) client = raw_connect(f);
+		g_autofree char *head = g_strdup_printf(
+			"POST /api/v1/snapshots/win10/%s HTTP/1.1\r\nHost: x\r\n"
+			"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+			calls[i]);
+		g_autofree char *body = NULL;
+
+		raw_send_text(client, head);
+		if (i % 2 == 1) {
+			/* Another client meanwhile (on the first calls, none: nothing else
+			 * wakes the server when the answer is ready). */
+			g_autoptr(RawClient) other = raw_connect(f);
+
+			raw_send_text(other, "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+			g_assert_cmpuint(raw_read_answer(other, NULL), ==, 200);
+		}
+		g_assert_cmpuint(raw_read_answer(client, &body), ==, 200);
+		g_test_message("%s: %s", calls[i], body);
+	}
+	nbx_control_api_set_snapshots(f->api, NULL);
+	nbx_scheduler_set_snapshots(f->scheduler, NULL);
+	nbx_snapshot_manager_free(snapshots);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -596,6 +662,7 @@ main(int argc, char **argv)
 	ADD("/api-limits/idempotency-key", NULL, test_idempotency_key);
 	ADD("/api-limits/idempotency-key-expires", NULL, test_idempotency_key_expires);
 	ADD("/api-limits/idempotency-key-upload", NULL, test_idempotency_key_upload);
+	ADD("/api-limits/suspended-answers", NULL, test_suspended_answers);
 #undef ADD
 	return g_test_run();
 }
