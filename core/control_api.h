@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The control API: HTTP + JSON (libsoup-3) on a UNIX socket, and optionally
- * on TCP with a bearer token. Every handler runs on the main thread and
- * calls the scheduler; what it answers is documented in control_api.c.
+ * The control API: HTTP + JSON on a UNIX socket, and optionally on TCP with
+ * a bearer token (api_server.c serves it with libmicrohttpd on the main
+ * loop). Every handler runs on the main thread and calls the scheduler;
+ * what it answers is documented in control_api.c.
  */
 #pragma once
 
 #include <glib.h>
 
+#include "config.h"
 #include "scheduler.h"
 #include "snapshot_manager.h"
 
@@ -20,8 +22,25 @@ typedef struct {
 	const char *tcp_address;
 	/* The bearer token TCP clients must send; required with @tcp_address. */
 	const char *token;
-	/* Largest request body accepted, in bytes. */
+	/* Largest request body accepted (an upload), in bytes. */
 	gsize max_body_bytes;
+	/*
+	 * The limits below are api.* settings; 0 takes the default (that of
+	 * core_schema.c, or for max_json_bytes the smaller of 1 MiB and
+	 * max_body_bytes).
+	 */
+	/* Largest JSON document (a task, a small request body), in bytes. */
+	gsize max_json_bytes;
+	/* Request line and headers, in bytes. */
+	gsize max_header_bytes;
+	/* Ordinary connections served at once. */
+	guint max_connections;
+	/* Seconds to receive a request's headers. */
+	guint header_timeout_s;
+	/* Seconds a connection may go without a byte moving. */
+	guint idle_timeout_s;
+	/* Connections the kernel queues for each listening socket. */
+	guint listen_backlog;
 } NbxControlApiOptions;
 
 typedef struct _NbxControlApi NbxControlApi;
@@ -32,3 +51,6 @@ void nbx_control_api_free(NbxControlApi *api);
 
 /* Serves the snapshot routes from @snapshots (borrowed; must outlive the API). */
 void nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots);
+
+/* Ordinary client connections open now. */
+guint nbx_control_api_connection_count(NbxControlApi *api);

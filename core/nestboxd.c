@@ -467,6 +467,12 @@ start_api(NbxScheduler *scheduler, GError **error)
 		.tcp_address = api->tcp_address,
 		.token = api->token,
 		.max_body_bytes = api->max_body_bytes,
+		.max_json_bytes = api->max_json_bytes,
+		.max_header_bytes = api->max_header_bytes,
+		.max_connections = api->max_connections,
+		.header_timeout_s = api->header_timeout_s,
+		.idle_timeout_s = api->idle_timeout_s,
+		.listen_backlog = api->listen_backlog,
 	};
 
 	return nbx_control_api_new(scheduler, &options, error);

@@ -861,32 +861,49 @@ validate_options(NbxScheduler *scheduler, const char *options_json, GError **err
 	return TRUE;
 }
 
-/* Samples are kept once, by content: state_dir/samples/SHA256. */
+/*
+ * Samples are kept once, by content: state_dir/samples/SHA256. The upload
+ * is already synced; renaming it is atomic, so a sample is whole or absent.
+ */
 static char *
-store_sample(NbxScheduler *scheduler, GBytes *sample, GError **error)
+store_sample(NbxScheduler *scheduler, const NbxSubmission *submission, GError **error)
 {
-	g_autofree char *digest =
-		g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, sample);
-	g_autofree char *path = g_build_filename(scheduler->samples_dir, digest, NULL);
-	gsize size;
-	const char *data = g_bytes_get_data(sample, &size);
+	g_autofree char *path =
+		g_build_filename(scheduler->samples_dir, submission->sample_sha256, NULL);
 
-	if (g_mkdir_with_parents(scheduler->samples_dir, 0750) != 0) {
+	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
+		g_unlink(submission->sample_file);
+		return g_steal_pointer(&path);
+	}
+	if (g_rename(submission->sample_file, path) != 0) {
 		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_FAILED,
-			    "cannot create %s: %s", scheduler->samples_dir, g_strerror(errno));
+			    "cannot move the sample to %s: %s", path, g_strerror(errno));
 		return NULL;
 	}
-	if (!g_file_test(path, G_FILE_TEST_EXISTS) &&
-	    !g_file_set_contents_full(path, data, (gssize)size,
-				      G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-				      0640, error))
-		return NULL;
 	return g_steal_pointer(&path);
 }
 
+const char *
+nbx_scheduler_get_samples_dir(NbxScheduler *scheduler)
+{
+	return scheduler->samples_dir;
+}
+
+static gboolean
+insert_task(NbxScheduler *scheduler, NbxTask *task, const NbxSubmission *submission,
+	    GError **error)
+{
+	if (submission != NULL && submission->idempotency_key != NULL)
+		return nbx_store_task_insert_keyed(scheduler->store, task,
+						   submission->idempotency_key,
+						   submission->request_digest,
+						   submission->keys_expired_us, error);
+	return nbx_store_task_insert(scheduler->store, task, error);
+}
+
 NbxTask *
-nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request, GBytes *sample,
-		     GError **error)
+nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
+		     const NbxSubmission *submission, GError **error)
 {
 	g_autoptr(NbxTask) task = nbx_task_new();
 	g_autoptr(GError) no_match = NULL;
@@ -921,8 +938,8 @@ nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request, GBytes *sa
 	task->memory_dump = request->memory_dump;
 	task->debug = request->debug;
 	task->options_json = g_strdup(request->options_json);
-	if (sample != NULL) {
-		task->target = store_sample(scheduler, sample, error);
+	if (submission != NULL && submission->sample_file != NULL) {
+		task->target = store_sample(scheduler, submission, error);
 		if (task->target == NULL)
 			return NULL;
 	}
@@ -934,7 +951,7 @@ nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request, GBytes *sa
 		task->ended_us = task->created_us;
 		task->reason = g_strdup(no_match->message);
 	}
-	if (!nbx_store_task_insert(scheduler->store, task, error))
+	if (!insert_task(scheduler, task, submission, error))
 		return NULL;
 	event(scheduler, task->id, NULL, "task.submitted", "priority %" G_GINT64_FORMAT,
 	      task->priority);

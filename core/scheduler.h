@@ -84,11 +84,33 @@ NbxSetup *nbx_scheduler_get_setup(NbxScheduler *scheduler);
 NbxStore *nbx_scheduler_get_store(NbxScheduler *scheduler);
 
 /*
+ * What comes with a submission besides the task's fields; every member may
+ * be NULL.
+ */
+typedef struct {
+	/*
+	 * The sample: a file the caller wrote into nbx_scheduler_get_samples_dir()
+	 * (so that it can be renamed into place) and its SHA-256 (lower-case
+	 * hex). The scheduler moves it to samples/SHA256 (or removes it when that
+	 * exists) once it stores the task; otherwise it stays the caller's.
+	 */
+	const char *sample_file;
+	const char *sample_sha256;
+	/*
+	 * A client's Idempotency-Key and a digest of what the request asked for,
+	 * stored with the task (the control API looks them up before it submits).
+	 */
+	const char *idempotency_key;
+	const char *request_digest;
+	/* Keys older than this (wall-clock microseconds) are forgotten. */
+	gint64 keys_expired_us;
+} NbxSubmission;
+
+/*
  * Accepts a task. @request carries what the submitter asked for (priority,
  * machine / platform / os_version / architecture / tags, duration,
  * memory_dump, debug, options_json, target_name); the rest is ignored.
- * @sample is the file to analyse or NULL: it is stored under
- * state_dir/samples by its SHA-256 before the task is.
+ * @submission (or NULL) brings the sample and the idempotency key.
  *
  * Invalid requests (unknown auxiliary in options, duration out of range...)
  * fail with NBX_SCHEDULER_ERROR_INVALID and store nothing. A request no
@@ -96,8 +118,10 @@ NbxStore *nbx_scheduler_get_store(NbxScheduler *scheduler);
  * with the reason: that is a returned task, not an error.
  * Returns the stored task.
  */
-NbxTask *nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request, GBytes *sample,
-			      GError **error);
+NbxTask *nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
+			      const NbxSubmission *submission, GError **error);
+/* state_dir/samples, where samples are kept by their SHA-256. */
+const char *nbx_scheduler_get_samples_dir(NbxScheduler *scheduler);
 
 /*
  * Cancels a queued task at once, or asks a running analysis to stop its

@@ -13,7 +13,7 @@ G_DEFINE_QUARK(nbx-store-error-quark, nbx_store_error)
  * Bump with a migration in store_prepare_schema(); a database with a newer
  * version is refused rather than guessed at.
  */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Long enough to ride out another process's checkpoint, short enough to report a stuck lock. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -88,8 +88,24 @@ static const char schema_v2[] =
 	"ALTER TABLE tasks ADD COLUMN cancel_requested_us INTEGER NOT NULL DEFAULT 0;"
 	"PRAGMA user_version = 2;";
 
+/*
+ * Version 3: the Idempotency-Key a client sent with a submission, so that
+ * a retried submission finds the task the first one made (control_api.c).
+ * A key is looked for only within a window, so an old one may be reused:
+ * the row is then replaced.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE idempotency_keys ("
+	"  key TEXT PRIMARY KEY NOT NULL,"
+	"  task_id INTEGER NOT NULL,"
+	"  request_digest TEXT NOT NULL,"
+	"  created_us INTEGER NOT NULL"
+	");"
+	"CREATE INDEX idempotency_keys_created ON idempotency_keys (created_us);"
+	"PRAGMA user_version = 3;";
+
 /* migrations[N] takes a store from version N to N + 1. */
-static const char *const migrations[] = { schema_v1, schema_v2 };
+static const char *const migrations[] = { schema_v1, schema_v2, schema_v3 };
 G_STATIC_ASSERT(G_N_ELEMENTS(migrations) == STORE_SCHEMA_VERSION);
 
 /* The order of the columns is the order of the ?N parameters in bind_task(). */
@@ -519,22 +535,14 @@ task_state_is_valid(NbxStore *store, const NbxTask *task, GError **error, const 
 	return FALSE;
 }
 
-gboolean
-nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+/* Inserts @task and sets its id; lock held. */
+static gboolean
+insert_task(NbxStore *store, NbxTask *task, GError **error, const char *what)
 {
 	static const char sql[] = "INSERT INTO tasks (" TASK_COLUMNS ") VALUES (" TASK_PARAMS ")";
-	const char *what = "cannot store a new task";
-	g_autofree char *tags_json = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_autofree char *tags_json = tags_to_json(task->tags);
+	g_autoptr(sqlite3_stmt) stmt = prepare(store, sql, error, what);
 
-	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
-
-	if (!task_state_is_valid(store, task, error, what))
-		return FALSE;
-	tags_json = tags_to_json(task->tags);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = prepare(store, sql, error, what);
 	if (stmt == NULL)
 		return FALSE;
 	bind_task(stmt, task, tags_json);
@@ -543,6 +551,111 @@ nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
 	/* Under the lock: no other insert on this connection can come between. */
 	task->id = sqlite3_last_insert_rowid(store->db);
 	return TRUE;
+}
+
+gboolean
+nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+{
+	const char *what = "cannot store a new task";
+	g_autoptr(GMutexLocker) locker = NULL;
+
+	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
+
+	if (!task_state_is_valid(store, task, error, what))
+		return FALSE;
+	locker = g_mutex_locker_new(&store->lock);
+	return insert_task(store, task, error, what);
+}
+
+/*
+ * Remembers @key for the task just inserted, and forgets the keys made
+ * before @expired_us; lock held.
+ */
+static gboolean
+insert_key(NbxStore *store, const NbxTask *task, const char *key, const char *request_digest,
+	   gint64 expired_us, GError **error, const char *what)
+{
+	g_autoptr(sqlite3_stmt) purge =
+		prepare(store, "DELETE FROM idempotency_keys WHERE created_us < ?1", error, what);
+	g_autoptr(sqlite3_stmt) insert = NULL;
+
+	if (purge == NULL)
+		return FALSE;
+	sqlite3_bind_int64(purge, 1, expired_us);
+	if (!step_done(store, purge, error, what))
+		return FALSE;
+	insert = prepare(store,
+			 "INSERT OR REPLACE INTO idempotency_keys (key, task_id, request_digest, "
+			 "created_us) VALUES (?1, ?2, ?3, ?4)",
+			 error, what);
+	if (insert == NULL)
+		return FALSE;
+	bind_text(insert, 1, key);
+	sqlite3_bind_int64(insert, 2, task->id);
+	bind_text(insert, 3, request_digest);
+	sqlite3_bind_int64(insert, 4, task->created_us);
+	return step_done(store, insert, error, what);
+}
+
+gboolean
+nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
+			    const char *request_digest, gint64 expired_us, GError **error)
+{
+	const char *what = "cannot store a new task";
+	g_autoptr(GMutexLocker) locker = NULL;
+
+	g_return_val_if_fail(store != NULL && task != NULL && key != NULL, FALSE);
+	g_return_val_if_fail(request_digest != NULL, FALSE);
+
+	if (!task_state_is_valid(store, task, error, what))
+		return FALSE;
+	locker = g_mutex_locker_new(&store->lock);
+	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+		return FALSE;
+	}
+	if (!insert_task(store, task, error, what) ||
+	    !insert_key(store, task, key, request_digest, expired_us, error, what)) {
+		rollback(store);
+		return FALSE;
+	}
+	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+		rollback(store);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gint64
+nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since_us,
+			   char **request_digest, GError **error)
+{
+	const char *what = "cannot look up an Idempotency-Key";
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	g_return_val_if_fail(store != NULL && key != NULL, -1);
+
+	locker = g_mutex_locker_new(&store->lock);
+	stmt = prepare(store,
+		       "SELECT task_id, request_digest FROM idempotency_keys "
+		       "WHERE key = ?1 AND created_us >= ?2",
+		       error, what);
+	if (stmt == NULL)
+		return -1;
+	bind_text(stmt, 1, key);
+	sqlite3_bind_int64(stmt, 2, since_us);
+	switch (sqlite3_step(stmt)) {
+	case SQLITE_ROW:
+		*request_digest = column_strdup(stmt, 1);
+		return sqlite3_column_int64(stmt, 0);
+	case SQLITE_DONE:
+		return 0;
+	default:
+		set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+		return -1;
+	}
 }
 
 gboolean

@@ -75,6 +75,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxStore, nbx_store_close)
 /* Inserts @task (its id is ignored) and sets task->id. */
 gboolean nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error);
 /*
+ * The same, and remembers in the same transaction that a client's
+ * Idempotency-Key @key (with a digest of what it asked for) made the task;
+ * keys made before @expired_us are forgotten.
+ */
+gboolean nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
+				     const char *request_digest, gint64 expired_us, GError **error);
+/*
+ * The id of the task @key made since @since_us, and its request's digest
+ * (@request_digest, owned by the caller); 0 when there is none, -1 with
+ * @error when the store failed.
+ */
+gint64 nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since_us,
+				  char **request_digest, GError **error);
+/*
  * Writes every field of @task over the stored row with its id, except
  * cancel_requested_us (nbx_store_task_request_cancel() owns it).
  */

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
 	meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 	libglib2.0-dev libjson-glib-dev libconfig-dev
-	abigail-tools libsqlite3-dev libsoup-3.0-dev libarchive-dev libssl-dev time valgrind
+	abigail-tools libsqlite3-dev libsoup-3.0-dev libmicrohttpd-dev libarchive-dev libssl-dev time valgrind
 	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 	curl

@@ -5,28 +5,42 @@
  * socket, or over TCP with a bearer token, prints tables for people and the
  * API's own JSON with --json, and says what went wrong in its exit status.
  */
+#include <errno.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum {
 	EXIT_OK = 0,
 	/* The task failed or was cancelled, or the daemon refused (4xx). */
 	EXIT_REFUSED = 1,
 	EXIT_USAGE = 2,
+	/* Not running: no socket, nobody listening on it, no route to it. */
 	EXIT_UNREACHABLE = 3,
-	/* The daemon failed (5xx) or answered something that is not the API. */
+	/* The daemon failed (5xx), stayed busy, or answered something that is not the API. */
 	EXIT_SERVER = 4,
 };
 
 #define DEFAULT_SOCKET "/run/nestbox/api.sock"
 #define POLL_INTERVAL_US (G_USEC_PER_SEC / 2)
+/*
+ * A busy daemon (every connection it serves at once taken, its listen
+ * queue full) is tried again for this long; one that is not there, for a
+ * moment only (it may be restarting).
+ */
+#define BUSY_RETRY_US (5 * G_USEC_PER_SEC)
+#define DOWN_RETRY_US (G_USEC_PER_SEC / 2)
+#define RETRY_FIRST_US (10 * 1000)
+#define RETRY_MAX_US (G_USEC_PER_SEC / 2)
 
 static char *opt_socket = NULL;
 static char *opt_url = NULL;
@@ -179,8 +193,8 @@ static const char commands_help[] =
 	"  0  success (with submit --wait: the task was reported)\n"
 	"  1  the task failed or was cancelled, or the daemon refused the request (4xx)\n"
 	"  2  usage error\n"
-	"  3  cannot reach the daemon\n"
-	"  4  the daemon failed (5xx) or its answer made no sense\n";
+	"  3  cannot reach the daemon: it is not running (a busy one is tried again)\n"
+	"  4  the daemon failed (5xx), stayed busy, or its answer made no sense\n";
 
 G_GNUC_PRINTF(1, 2)
 static void
@@ -313,42 +327,67 @@ reply_error_message(const Reply *reply, SoupMessage *msg)
 			       soup_message_get_reason_phrase(msg));
 }
 
-/*
- * Sends one request; on success fills @reply and returns EXIT_OK. Anything
- * else has been reported on stderr, and the exit status is returned.
- */
-static int
-client_call(Client *client, const char *method, const char *path, const char *content_type,
-	    GBytes *body, Reply *reply)
+/* One request as the CLI sends it, perhaps more than once. */
+typedef struct {
+	const char *method;
+	const char *path;
+	const char *content_type;
+	GBytes *body; /* or NULL */
+	/* The body streamed from this file instead, and its size. */
+	const char *file;
+	goffset file_size;
+	/* Makes a retried submission safe: the daemon answers with the task it made. */
+	const char *idempotency_key;
+} Call;
+
+static SoupMessage *
+call_message(Client *client, const Call *call, int *status)
 {
-	g_autofree char *url = g_strconcat(client->base, path, NULL);
-	g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) answer = NULL;
-	g_autofree char *message = NULL;
-	gsize length;
-	const char *data;
+	g_autofree char *url = g_strconcat(client->base, call->path, NULL);
+	g_autoptr(SoupMessage) msg = soup_message_new(call->method, url);
+	SoupMessageHeaders *headers;
 
 	if (msg == NULL) {
 		say_error("cannot build a request for %s", url);
-		return EXIT_USAGE;
+		*status = EXIT_USAGE;
+		return NULL;
 	}
+	headers = soup_message_get_request_headers(msg);
 	if (client->token != NULL) {
 		g_autofree char *header = g_strconcat("Bearer ", client->token, NULL);
 
-		soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
-					     header);
+		soup_message_headers_replace(headers, "Authorization", header);
 	}
-	if (body != NULL)
-		soup_message_set_request_body_from_bytes(msg, content_type, body);
-	answer = soup_session_send_and_read(client->session, msg, NULL, &error);
-	if (answer == NULL) {
-		say_error("cannot reach nestboxd at %s: %s%s", client->where, error->message,
-			  opt_url == NULL ? " (is it running? use --socket or NESTBOX_SOCKET)" : "");
-		return EXIT_UNREACHABLE;
+	if (call->idempotency_key != NULL)
+		soup_message_headers_replace(headers, "Idempotency-Key", call->idempotency_key);
+	if (call->body != NULL)
+		soup_message_set_request_body_from_bytes(msg, call->content_type, call->body);
+	if (call->file != NULL) {
+		g_autoptr(GFile) file = g_file_new_for_path(call->file);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GFileInputStream) stream = g_file_read(file, NULL, &error);
+
+		if (stream == NULL) {
+			say_error("cannot read %s: %s", call->file, error->message);
+			*status = EXIT_USAGE;
+			return NULL;
+		}
+		soup_message_set_request_body(msg, call->content_type, G_INPUT_STREAM(stream),
+					      call->file_size);
 	}
+	return g_steal_pointer(&msg);
+}
+
+/* The daemon's answer; EXIT_OK for a 2xx with a JSON object, else reported. */
+static int
+read_reply(Client *client, SoupMessage *msg, GBytes *answer, Reply *reply)
+{
+	g_autofree char *message = NULL;
+	gsize length;
+	const char *data = g_bytes_get_data(answer, &length);
+
 	reply->status = soup_message_get_status(msg);
-	data = g_bytes_get_data(answer, &length);
+	g_clear_pointer(&reply->root, json_node_unref);
 	if (length > 0) {
 		/* The body is not NUL-terminated: parse it by its length. */
 		g_autoptr(JsonParser) parser = json_parser_new();
@@ -370,10 +409,142 @@ client_call(Client *client, const char *method, const char *path, const char *co
 	return SOUP_STATUS_IS_CLIENT_ERROR(reply->status) ? EXIT_REFUSED : EXIT_SERVER;
 }
 
+/* A 503 "busy": the daemon had all the connections it serves at once. */
+static gboolean
+is_busy_answer(SoupMessage *msg, GBytes *answer)
+{
+	g_autoptr(JsonParser) parser = json_parser_new();
+	gsize length;
+	const char *data = g_bytes_get_data(answer, &length);
+	JsonNode *root;
+	JsonObject *error;
+
+	if (soup_message_get_status(msg) != SOUP_STATUS_SERVICE_UNAVAILABLE || length == 0 ||
+	    !json_parser_load_from_data(parser, data, length, NULL))
+		return FALSE;
+	root = json_parser_get_root(parser);
+	error = root != NULL && JSON_NODE_HOLDS_OBJECT(root)
+			? object_member(json_node_get_object(root), "error")
+			: NULL;
+	return error != NULL && g_strcmp0(string_member(error, "code"), "busy") == 0;
+}
+
+/*
+ * Why a request got no answer. The daemon is down when its socket is
+ * missing or nobody listens on it (or the host or port cannot be reached);
+ * it is busy when the kernel's queue of connections waiting for it is full
+ * (EAGAIN on connect): that is not "not running", and it passes.
+ */
+typedef enum { FAILURE_DOWN, FAILURE_BUSY, FAILURE_LOST } Failure;
+
+static Failure
+classify_failure(const GError *error)
+{
+	static const GIOErrorEnum down[] = {
+		G_IO_ERROR_NOT_FOUND,	      G_IO_ERROR_CONNECTION_REFUSED,
+		G_IO_ERROR_PERMISSION_DENIED, G_IO_ERROR_HOST_UNREACHABLE,
+		G_IO_ERROR_NETWORK_UNREACHABLE, G_IO_ERROR_TIMED_OUT,
+		G_IO_ERROR_HOST_NOT_FOUND,
+	};
+
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+		return FAILURE_BUSY;
+	for (guint i = 0; i < G_N_ELEMENTS(down); i++) {
+		if (g_error_matches(error, G_IO_ERROR, down[i]))
+			return FAILURE_DOWN;
+	}
+	return FAILURE_LOST;
+}
+
+/* How long each kind of failure is retried, in microseconds. */
+static gint64
+retry_budget(Failure failure, const Call *call)
+{
+	switch (failure) {
+	case FAILURE_BUSY:
+		return BUSY_RETRY_US;
+	case FAILURE_DOWN:
+		/* A daemon being restarted: its socket comes back in a moment. */
+		return DOWN_RETRY_US;
+	case FAILURE_LOST:
+		/* Sent, but no answer: only what is safe to send twice is. */
+		return g_strcmp0(call->method, "GET") == 0 || call->idempotency_key != NULL
+			       ? BUSY_RETRY_US
+			       : 0;
+	}
+	g_assert_not_reached();
+}
+
+static int
+report_failure(Client *client, Failure failure, const GError *error)
+{
+	switch (failure) {
+	case FAILURE_DOWN:
+		say_error("cannot reach nestboxd at %s: %s%s", client->where, error->message,
+			  opt_url == NULL ? " (is it running? use --socket or NESTBOX_SOCKET)"
+					  : "");
+		return EXIT_UNREACHABLE;
+	case FAILURE_BUSY:
+		say_error("nestboxd at %s is busy: its queue of waiting connections stayed full "
+			  "for %d s (api.listen_backlog); try again later",
+			  client->where, (int)(BUSY_RETRY_US / G_USEC_PER_SEC));
+		return EXIT_SERVER;
+	case FAILURE_LOST:
+		say_error("nestboxd at %s did not answer: %s", client->where, error->message);
+		return EXIT_SERVER;
+	}
+	g_assert_not_reached();
+}
+
+/*
+ * Sends @call until it is answered; a daemon that is busy (or restarting)
+ * is tried again, with growing pauses, for a while. On success fills
+ * @reply and returns EXIT_OK; anything else has been reported on stderr,
+ * and the exit status is returned.
+ */
+static int
+client_send(Client *client, const Call *call, Reply *reply)
+{
+	gint64 start = g_get_monotonic_time();
+	gint64 pause = RETRY_FIRST_US;
+	gboolean told_busy = FALSE;
+
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GBytes) answer = NULL;
+		g_autoptr(SoupMessage) msg = NULL;
+		int status = EXIT_OK;
+		Failure failure = FAILURE_BUSY;
+
+		msg = call_message(client, call, &status);
+		if (msg == NULL)
+			return status;
+		answer = soup_session_send_and_read(client->session, msg, NULL, &error);
+		if (answer != NULL && !is_busy_answer(msg, answer))
+			return read_reply(client, msg, answer, reply);
+		if (answer == NULL)
+			failure = classify_failure(error);
+		else
+			g_set_error(&error, G_IO_ERROR, G_IO_ERROR_BUSY,
+				    "it serves all the connections it takes at once");
+		if (g_get_monotonic_time() - start + pause > retry_budget(failure, call))
+			return report_failure(client, failure, error);
+		if (failure == FAILURE_BUSY && !told_busy) {
+			fprintf(stderr, "nestbox: nestboxd at %s is busy; trying again\n",
+				client->where);
+			told_busy = TRUE;
+		}
+		g_usleep(pause);
+		pause = MIN(pause * 2, RETRY_MAX_US);
+	}
+}
+
 static int
 client_get(Client *client, const char *path, Reply *reply)
 {
-	return client_call(client, "GET", path, NULL, NULL, reply);
+	Call call = { .method = "GET", .path = path };
+
+	return client_send(client, &call, reply);
 }
 
 static int
@@ -381,9 +552,10 @@ client_post_json(Client *client, const char *path, JsonNode *node, Reply *reply)
 {
 	g_autofree char *text = node != NULL ? json_to_string(node, FALSE) : NULL;
 	g_autoptr(GBytes) body = text != NULL ? g_bytes_new(text, strlen(text)) : NULL;
+	Call call = { .method = "POST", .path = path, .body = body,
+		      .content_type = body != NULL ? "application/json" : NULL };
 
-	return client_call(client, "POST", path, body != NULL ? "application/json" : NULL, body,
-			   reply);
+	return client_send(client, &call, reply);
 }
 
 /* ---- printing ---- */
@@ -618,38 +790,49 @@ submit_request(const char *file)
 	return node;
 }
 
+/*
+ * The file is the body (streamed, never read into memory), the task's JSON
+ * in ?task=; every submission carries a new Idempotency-Key, so one sent
+ * again after a lost answer does not make a second task.
+ */
 static int
 send_submission(Client *client, const char *file, JsonNode *task, Reply *reply)
 {
-	g_autoptr(SoupMultipart) multipart = NULL;
-	g_autoptr(SoupMessageHeaders) headers = NULL;
-	g_autoptr(GMappedFile) mapped = NULL;
-	g_autoptr(GBytes) sample = NULL;
-	g_autoptr(GBytes) body = NULL;
-	g_autoptr(GBytes) task_bytes = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree char *task_text = json_to_string(task, FALSE);
+	g_autofree char *key = g_uuid_string_random();
+	g_autofree char *text = NULL;
+	g_autofree char *escaped = NULL;
+	g_autofree char *path = NULL;
 	g_autofree char *name = NULL;
-	g_autofree char *content_type = NULL;
+	g_autoptr(GBytes) body = NULL;
+	GStatBuf st;
+	Call call = { .method = "POST", .idempotency_key = key };
 
-	if (file == NULL)
-		return client_post_json(client, "/api/v1/tasks", task, reply);
-	mapped = g_mapped_file_new(file, FALSE, &error);
-	if (mapped == NULL) {
-		say_error("cannot read %s: %s", file, error->message);
+	if (file == NULL) {
+		text = json_to_string(task, FALSE);
+		body = g_bytes_new(text, strlen(text));
+		call.path = "/api/v1/tasks";
+		call.content_type = "application/json";
+		call.body = body;
+		return client_send(client, &call, reply);
+	}
+	if (g_stat(file, &st) != 0 || g_access(file, R_OK) != 0) {
+		say_error("cannot read %s: %s", file, g_strerror(errno));
 		return EXIT_USAGE;
 	}
-	sample = g_mapped_file_get_bytes(mapped);
+	if (!S_ISREG(st.st_mode)) {
+		say_error("cannot read %s: not a regular file", file);
+		return EXIT_USAGE;
+	}
 	name = g_path_get_basename(file);
-	task_bytes = g_bytes_new(task_text, strlen(task_text));
-	multipart = soup_multipart_new(SOUP_FORM_MIME_TYPE_MULTIPART);
-	soup_multipart_append_form_file(multipart, "task", NULL, "application/json", task_bytes);
-	soup_multipart_append_form_file(multipart, "file", name, "application/octet-stream",
-					sample);
-	headers = soup_message_headers_new(SOUP_MESSAGE_HEADERS_REQUEST);
-	soup_multipart_to_message(multipart, headers, &body);
-	content_type = g_strdup(soup_message_headers_get_one(headers, "Content-Type"));
-	return client_call(client, "POST", "/api/v1/tasks", content_type, body, reply);
+	json_object_set_string_member(json_node_get_object(task), "file_name", name);
+	text = json_to_string(task, FALSE);
+	escaped = g_uri_escape_string(text, NULL, FALSE);
+	path = g_strconcat("/api/v1/tasks?task=", escaped, NULL);
+	call.path = path;
+	call.content_type = "application/octet-stream";
+	call.file = file;
+	call.file_size = st.st_size;
+	return client_send(client, &call, reply);
 }
 
 static const char *

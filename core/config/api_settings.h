@@ -23,7 +23,13 @@ typedef struct {
 	char *tcp_address;  /* "ADDRESS:PORT", or NULL: no TCP */
 	char *token_file;   /* NULL when not set */
 	char *token;	    /* the file's contents without surrounding blanks, or NULL */
-	gsize max_body_bytes;
+	gsize max_body_bytes;	 /* api.max_upload_mb */
+	gsize max_json_bytes;	 /* api.max_json_kb */
+	gsize max_header_bytes;	 /* api.max_header_kb */
+	guint max_connections;	 /* api.max_connections */
+	guint header_timeout_s;	 /* api.header_timeout */
+	guint idle_timeout_s;	 /* api.idle_timeout */
+	guint listen_backlog;	 /* api.listen_backlog */
 } NbxApiSettings;
 
 /*

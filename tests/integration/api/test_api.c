@@ -12,247 +12,8 @@
 #include <libsoup/soup.h>
 #include <sys/stat.h>
 
-#include "control_api.h"
-#include "daemon_setup.h"
-#include "scheduler.h"
-#include "store.h"
+#include "api_fixture.h"
 #include "test_support.h"
-
-#define MAX_BODY (64 * 1024)
-#define TEST_TOKEN "0123456789abcdef-test-token"
-
-static const char *good_dir;
-
-typedef struct {
-	char *dir;
-	char *socket_path;
-	NbxSetup *setup;
-	NbxStore *store;
-	NbxScheduler *scheduler;
-	NbxControlApi *api;
-	SoupSession *session;
-	char *tcp_address; /* "127.0.0.1:PORT" when the fixture listens on TCP */
-} Fixture;
-
-/* A port that was free a moment ago; the race with other processes is tiny. */
-static guint16
-free_port(void)
-{
-	g_autoptr(GSocket) socket =
-		g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
-	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
-	g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
-	g_autoptr(GSocketAddress) bound = NULL;
-
-	g_assert_true(g_socket_bind(socket, any, TRUE, NULL));
-	bound = g_socket_get_local_address(socket, NULL);
-	return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
-}
-
-static void
-setup_fixture(Fixture *f, gconstpointer data)
-{
-	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GSocketAddress) address = NULL;
-	g_autofree char *store_path = NULL;
-	NbxControlApiOptions options = { .max_body_bytes = MAX_BODY };
-	gboolean with_tcp = GPOINTER_TO_INT(data);
-
-	f->dir = test_config_dir_new(good_dir, "\"fake\"");
-	test_write(f->dir, "machinery/fake.conf",
-		   "machines = (\n"
-		   "  { name = \"win10\"; label = \"w10\"; ip = \"192.0.2.10\"; platform = "
-		   "\"windows\"; os_version = \"win10\"; tags = [ \"office\" ]; },\n"
-		   "  { name = \"deb\"; label = \"deb12\"; ip = \"192.0.2.11\"; platform = \"linux\"; }\n"
-		   ");\n");
-	test_write(f->dir, "auxiliary.conf", "aux-alpha = { };\n");
-	f->setup = nbx_setup_load(f->dir, NULL, diagnostics);
-	g_assert_nonnull(f->setup);
-	if (nbx_diagnostics_count(diagnostics) > 0)
-		g_error("config: %s", nbx_diagnostics_get(diagnostics, 0));
-	g_assert_cmpint(g_mkdir_with_parents(f->setup->config->state_dir, 0750), ==, 0);
-	g_assert_cmpint(g_mkdir_with_parents(f->setup->config->run_dir, 0750), ==, 0);
-	g_assert_cmpint(g_mkdir_with_parents(f->setup->config->analyses_dir, 0750), ==, 0);
-	store_path = g_build_filename(f->setup->config->state_dir, "nestbox.sqlite", NULL);
-	f->store = nbx_store_open(store_path, &error);
-	g_assert_no_error(error);
-	f->scheduler = nbx_scheduler_new(f->setup, f->store, &error);
-	g_assert_no_error(error);
-
-	f->socket_path = g_build_filename(f->dir, "api.sock", NULL);
-	options.socket_path = f->socket_path;
-	if (with_tcp) {
-		f->tcp_address = g_strdup_printf("127.0.0.1:%u", free_port());
-		options.tcp_address = f->tcp_address;
-		options.token = TEST_TOKEN "\n";
-	}
-	f->api = nbx_control_api_new(f->scheduler, &options, &error);
-	g_assert_no_error(error);
-	address = g_unix_socket_address_new(f->socket_path);
-	f->session = soup_session_new_with_options("remote-connectable", address, NULL);
-}
-
-static void
-on_shutdown_done(gpointer user_data)
-{
-	*(gboolean *)user_data = TRUE;
-}
-
-static void
-teardown_fixture(Fixture *f, gconstpointer data)
-{
-	gboolean done = FALSE;
-
-	g_clear_object(&f->session);
-	nbx_control_api_free(f->api);
-	nbx_scheduler_shutdown(f->scheduler, 10, on_shutdown_done, &done);
-	/* Recovery runs on a thread of its own and may outlive the shutdown. */
-	while (!done || !nbx_scheduler_is_idle(f->scheduler))
-		g_main_context_iteration(NULL, TRUE);
-	nbx_scheduler_free(f->scheduler);
-	nbx_store_close(f->store);
-	nbx_setup_free(f->setup);
-	test_dir_remove(f->dir);
-	g_free(f->dir);
-	g_free(f->socket_path);
-	g_free(f->tcp_address);
-}
-
-/* ---- talking to it ---- */
-
-typedef struct {
-	guint status;
-	JsonNode *root;
-	SoupMessageHeaders *headers;
-} Reply;
-
-static void
-reply_clear(Reply *reply)
-{
-	g_clear_pointer(&reply->root, json_node_unref);
-	g_clear_pointer(&reply->headers, soup_message_headers_unref);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Reply, reply_clear)
-
-typedef struct {
-	GBytes *body;
-	GError *error;
-	gboolean done;
-} Pending;
-
-static void
-on_sent(GObject *source, GAsyncResult *result, gpointer user_data)
-{
-	Pending *pending = user_data;
-
-	pending->body = soup_session_send_and_read_finish(SOUP_SESSION(source), result,
-							  &pending->error);
-	pending->done = TRUE;
-}
-
-/* Sends @msg and runs the main loop (the server lives on it too) until the answer. */
-static void
-exchange(SoupSession *session, SoupMessage *msg, Reply *reply)
-{
-	Pending pending = { 0 };
-	gsize length;
-	const char *data;
-
-	soup_session_send_and_read_async(session, msg, G_PRIORITY_DEFAULT, NULL, on_sent, &pending);
-	while (!pending.done)
-		g_main_context_iteration(NULL, TRUE);
-	g_assert_no_error(pending.error);
-	reply->status = soup_message_get_status(msg);
-	reply->headers = soup_message_headers_ref(soup_message_get_response_headers(msg));
-	data = g_bytes_get_data(pending.body, &length);
-	if (length > 0) {
-		g_autoptr(JsonParser) parser = json_parser_new();
-		g_autoptr(GError) error = NULL;
-
-		json_parser_load_from_data(parser, data, length, &error);
-		g_assert_no_error(error);
-		reply->root = json_node_copy(json_parser_get_root(parser));
-	}
-	g_bytes_unref(pending.body);
-}
-
-static void
-request(Fixture *f, const char *method, const char *path, const char *content_type,
-	const char *body, Reply *reply)
-{
-	g_autofree char *url = g_strconcat("http://localhost", path, NULL);
-	g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-
-	g_assert_nonnull(msg);
-	if (body != NULL) {
-		g_autoptr(GBytes) bytes = g_bytes_new(body, strlen(body));
-
-		soup_message_set_request_body_from_bytes(msg, content_type, bytes);
-	}
-	exchange(f->session, msg, reply);
-}
-
-static JsonObject *
-object_of(const Reply *reply)
-{
-	g_assert_nonnull(reply->root);
-	g_assert_true(JSON_NODE_HOLDS_OBJECT(reply->root));
-	return json_node_get_object(reply->root);
-}
-
-/* Checks an error reply: status, code, and the field it names (NULL: none). */
-static void
-assert_error(const Reply *reply, guint status, const char *code, const char *field)
-{
-	JsonObject *error;
-
-	if (reply->status != status) {
-		g_autofree char *text = reply->root != NULL ? json_to_string(reply->root, FALSE) : NULL;
-
-		g_error("status %u, wanted %u: %s", reply->status, status, text);
-	}
-	error = json_object_get_object_member(object_of(reply), "error");
-	g_assert_nonnull(error);
-	g_assert_cmpstr(json_object_get_string_member(error, "code"), ==, code);
-	g_assert_true(strlen(json_object_get_string_member(error, "message")) > 0);
-	if (field == NULL)
-		g_assert_true(json_object_get_null_member(error, "field"));
-	else
-		g_assert_cmpstr(json_object_get_string_member(error, "field"), ==, field);
-}
-
-static guint
-stored_task_count(Fixture *f)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) tasks = nbx_store_task_list(f->store, -1, 0, 0, &error);
-
-	g_assert_no_error(error);
-	return tasks->len;
-}
-
-static guint
-stored_sample_count(Fixture *f)
-{
-	g_autofree char *dir = g_build_filename(f->setup->config->state_dir, "samples", NULL);
-	g_autoptr(GDir) handle = g_dir_open(dir, 0, NULL);
-	guint count = 0;
-
-	while (handle != NULL && g_dir_read_name(handle) != NULL)
-		count++;
-	return count;
-}
-
-static gint64
-submit_json(Fixture *f, const char *body)
-{
-	g_auto(Reply) reply = { 0 };
-
-	request(f, "POST", "/api/v1/tasks", "application/json", body, &reply);
-	g_assert_cmpuint(reply.status, ==, 201);
-	return json_object_get_int_member(object_of(&reply), "id");
-}
 
 /* ---- cases ---- */
 
@@ -328,40 +89,6 @@ test_submit_unservable(Fixture *f, gconstpointer data)
 	task = object_of(&reply);
 	g_assert_cmpstr(json_object_get_string_member(task, "state"), ==, "failed");
 	g_assert_nonnull(json_object_get_string_member(task, "reason"));
-}
-
-static GBytes *
-multipart_body(const char *task_json, const char *part_name, const char *filename,
-	       GBytes *file, char **content_type)
-{
-	g_autoptr(SoupMultipart) multipart = soup_multipart_new(SOUP_FORM_MIME_TYPE_MULTIPART);
-	g_autoptr(SoupMessageHeaders) headers =
-		soup_message_headers_new(SOUP_MESSAGE_HEADERS_REQUEST);
-	GBytes *body = NULL;
-
-	if (task_json != NULL) {
-		g_autoptr(GBytes) task = g_bytes_new(task_json, strlen(task_json));
-
-		soup_multipart_append_form_file(multipart, "task", NULL, "application/json", task);
-	}
-	if (file != NULL)
-		soup_multipart_append_form_file(multipart, part_name, filename,
-						"application/octet-stream", file);
-	soup_multipart_to_message(multipart, headers, &body);
-	*content_type = g_strdup(soup_message_headers_get_one(headers, "Content-Type"));
-	return body;
-}
-
-static void
-post_multipart(Fixture *f, const char *task_json, const char *part_name, const char *filename,
-	       GBytes *file, Reply *reply)
-{
-	g_autofree char *content_type = NULL;
-	g_autoptr(GBytes) body = multipart_body(task_json, part_name, filename, file, &content_type);
-	g_autoptr(SoupMessage) msg = soup_message_new("POST", "http://localhost/api/v1/tasks");
-
-	soup_message_set_request_body_from_bytes(msg, content_type, body);
-	exchange(f->session, msg, reply);
 }
 
 static void
@@ -446,6 +173,17 @@ static const BadJson bad_json[] = {
 	{ "not json at all", 400, "malformed_json", "body" },
 	{ "[1, 2]", 400, "invalid", "body" },
 	{ "\"a string\"", 400, "invalid", "body" },
+	/* No body is not "every default": an empty request is refused. */
+	{ "", 400, "invalid", "body" },
+	/* One object, not two, and nothing after it. */
+	{ "{}{}", 400, "malformed_json", "body" },
+	{ "{\"platform\": \"linux\"} {\"platform\": \"windows\"}", 400, "malformed_json",
+	  "body" },
+	{ "{\"platform\": \"linux\"} x", 400, "malformed_json", "body" },
+	/* A NUL would cut the string: "f1\u0000x" would run on f1. */
+	{ "{\"machine\": \"f1\\u0000x\"}", 400, "invalid", "machine" },
+	{ "{\"tags\": [\"a\\u0000b\"]}", 400, "invalid", "tags" },
+	{ "{\"platform\": \"\xff\xfe\"}", 400, "malformed_json", "body" },
 };
 
 static void
@@ -997,12 +735,13 @@ test_tcp_token(Fixture *f, gconstpointer data)
 int
 main(int argc, char **argv)
 {
+	static const ApiFixtureConfig tcp_config = { .tcp = TRUE };
+
 	g_test_init(&argc, &argv, NULL);
 	/* The scheduler warns when a machine is disabled, as an operator should
 	 * see; here that is the point of the test. Criticals stay fatal. */
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-	good_dir = g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR");
-	g_assert_nonnull(good_dir);
+	g_assert_nonnull(g_getenv("NESTBOX_TEST_GOOD_PLUGIN_DIR"));
 
 #define ADD(name, func) \
 	g_test_add(name, Fixture, NULL, setup_fixture, func, teardown_fixture)
@@ -1022,7 +761,7 @@ main(int argc, char **argv)
 	ADD("/api/socket/in-use", test_socket_in_use);
 	ADD("/api/socket/stale-and-wrong", test_socket_stale_and_wrong);
 #undef ADD
-	g_test_add("/api/tcp/token", Fixture, GINT_TO_POINTER(TRUE), setup_fixture, test_tcp_token,
+	g_test_add("/api/tcp/token", Fixture, &tcp_config, setup_fixture, test_tcp_token,
 		   teardown_fixture);
 	return g_test_run();
 }

@@ -628,7 +628,36 @@ test_newer_version(Fixture *f, gconstpointer data)
 	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_VERSION);
 	g_assert_nonnull(strstr(error->message, path));
 	g_assert_nonnull(strstr(error->message, "99"));
-	g_assert_nonnull(strstr(error->message, "version 2"));
+	g_assert_nonnull(strstr(error->message, "version 3"));
+}
+
+/*
+ * A store of schema 1 (before the cancel column and the Idempotency-Key
+ * table) is brought to 3
+ * when opened, its tasks kept.
+ */
+static void
+test_migration_from_1(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NbxTask) kept = NULL;
+	g_autoptr(NbxTask) keyed = nbx_task_new();
+	g_autofree char *digest = NULL;
+	gint64 id = insert(f, NBX_TASK_QUEUED, 0, 1);
+
+	nbx_store_close(f->store);
+	raw_exec(f->path, "DROP TABLE idempotency_keys; "
+			  "ALTER TABLE tasks DROP COLUMN cancel_requested_us; PRAGMA user_version = 1;");
+	f->store = nbx_store_open(f->path, &error);
+	g_assert_no_error(error);
+	kept = nbx_store_task_get(f->store, id, &error);
+	g_assert_no_error(error);
+	keyed->created_us = g_get_real_time();
+	g_assert_true(nbx_store_task_insert_keyed(f->store, keyed, "key", "digest", 0, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(nbx_store_task_find_by_key(f->store, "key", 0, &digest, &error), ==,
+			keyed->id);
+	g_assert_cmpstr(digest, ==, "digest");
 }
 
 static void
@@ -941,6 +970,7 @@ main(int argc, char **argv)
 	ADD("/store/events", test_events);
 	ADD("/store/open/reopen", test_reopen);
 	ADD("/store/open/newer-version", test_newer_version);
+	ADD("/store/open/migration-from-1", test_migration_from_1);
 	ADD("/store/open/not-a-database", test_not_a_database);
 	ADD("/store/open/foreign-tables", test_foreign_tables);
 	ADD("/store/open/unwritable-dir", test_unwritable_dir);

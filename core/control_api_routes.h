@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Between the control API's router (control_api.c) and the files that
+ * serve its bigger routes (api_task_submit.c, api_snapshots.c): the API's
+ * state and what every route uses. Not for anything outside the API.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "api_problem.h"
+#include "api_server.h"
+#include "control_api.h"
+
+#define NBX_API_PREFIX "/api/v1"
+
+struct _NbxControlApi {
+	NbxScheduler *scheduler;
+	/* NULL until set: the snapshot routes then answer 503. */
+	NbxSnapshotManager *snapshots;
+	NbxApiServer *server;
+	char *socket_path;
+	/* The socket file we bound, so we never unlink one that replaced it. */
+	dev_t socket_dev;
+	ino_t socket_ino;
+	gsize max_body_bytes;
+	gsize max_json_bytes;
+};
+
+typedef void (*NbxApiRouteFunc)(NbxControlApi *api, NbxApiRequest *request, char **args,
+				GHashTable *query);
+/*
+ * Called once the route's headers are in, to say where its body goes (or
+ * refuse it); without one, a route takes a JSON body of up to
+ * api.max_json_kb.
+ */
+typedef void (*NbxApiRouteHead)(NbxControlApi *api, NbxApiRequest *request);
+
+typedef struct {
+	const char *method;
+	/* Segments after /api/v1/; "*" matches one non-empty segment. */
+	const char *pattern;
+	NbxApiRouteFunc func;
+	NbxApiRouteHead head;
+} NbxApiRoute;
+
+/* What the router keeps with a request (its data): the route and the route's own state. */
+typedef struct {
+	const NbxApiRoute *route;
+	char **segments;
+	/* The segments "*" matched. */
+	char *args[2];
+	gpointer state;
+	GDestroyNotify state_free;
+} NbxApiCall;
+
+/*
+ * A body that must be empty or a JSON object holding only @allowed (NULL
+ * for none). Returns the object (possibly empty) or NULL with the problem.
+ */
+JsonObject *nbx_api_read_small_object(NbxApiRequest *request, const char *allowed,
+				      NbxApiProblem *problem);
+gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApiProblem *problem);
+/*
+ * Answers a scheduler's (or the store's) error: 400 invalid naming the
+ * field, 404, @conflict_status with @conflict_code, else 500.
+ */
+void nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
+				     const char *conflict_code, guint conflict_status);
+
+/* POST /tasks (api_task_submit.c). */
+void nbx_api_task_submit_head(NbxControlApi *api, NbxApiRequest *request);
+void nbx_api_task_submit(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
+
+/* /snapshots (api_snapshots.c). */
+void nbx_api_snapshot_status(NbxControlApi *api, NbxApiRequest *request, char **args,
+			     GHashTable *query);
+void nbx_api_snapshot_begin(NbxControlApi *api, NbxApiRequest *request, char **args,
+			    GHashTable *query);
+void nbx_api_snapshot_commit(NbxControlApi *api, NbxApiRequest *request, char **args,
+			     GHashTable *query);
+void nbx_api_snapshot_rollback(NbxControlApi *api, NbxApiRequest *request, char **args,
+			       GHashTable *query);
+void nbx_api_snapshot_copy(NbxControlApi *api, NbxApiRequest *request, char **args,
+			   GHashTable *query);
+void nbx_api_snapshot_export(NbxControlApi *api, NbxApiRequest *request, char **args,
+			     GHashTable *query);
+void nbx_api_snapshot_import(NbxControlApi *api, NbxApiRequest *request, char **args,
+			     GHashTable *query);
