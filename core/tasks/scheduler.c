@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
+#include "machinery_client.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -451,21 +452,17 @@ machine_stops_thread(gpointer data)
 
 	for (guint i = 0; i < stops->machines->len; i++) {
 		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
-		NbxPluginInstance *machinery = machine->machinery;
-		struct nbx_call call = {
-			.struct_size = sizeof call,
+		NbxOpContext context = {
 			.deadline_us = g_get_monotonic_time() +
 				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
 		};
-		struct nbx_error err = { 0 };
+		g_autoptr(GError) error = NULL;
 
-		if (machinery->plugin->machinery.stop(machinery->instance, &machine->machine, &call,
-						      &err)) {
+		if (nbx_machinery_call(machine->machinery, NBX_MACHINERY_OP_STOP, &machine->machine,
+				       &context, &error))
 			g_ptr_array_add(stops->failures, NULL);
-		} else {
-			err.message[sizeof err.message - 1] = '\0';
-			g_ptr_array_add(stops->failures, g_strdup(err.message));
-		}
+		else
+			g_ptr_array_add(stops->failures, g_strdup(error->message));
 	}
 	g_idle_add(machine_stops_done, stops);
 	return NULL;
