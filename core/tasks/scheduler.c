@@ -108,6 +108,39 @@ on_machine_state(NbxPoolMachine *machine, gint32 state, const char *reason, gpoi
 	nbx_analysis_unref(analysis);
 }
 
+/*
+ * machinery.h's promise: a machinery with state events is asked `state`
+ * once for each machine, so a machine someone else left running is known
+ * at once, and then trusted to report changes. On the main thread, before
+ * anything is scheduled on the machines: the plugin's deadline bounds it.
+ * A machine already in use (left running by a dead daemon, being stopped)
+ * is skipped; its stop reports what it becomes.
+ */
+static void
+ask_states_once(NbxScheduler *scheduler, NbxSetup *setup)
+{
+	GPtrArray *machines = setup->pool->machines;
+
+	for (guint i = 0; i < machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+		NbxOpContext context = {
+			.deadline_us = g_get_monotonic_time() +
+				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
+		};
+		g_autoptr(GError) error = NULL;
+		g_autofree char *reason = NULL;
+		gint32 state = NBX_MACHINE_UNKNOWN;
+
+		if (machine->in_use || !nbx_machinery_has_state_events(machine->machinery))
+			continue;
+		if (nbx_machinery_state(machine->machinery, &machine->machine, &context, &state,
+					&reason, &error))
+			nbx_machine_pool_note_state(setup->pool, &machine->machine, state, reason);
+		else
+			g_warning("%s", error->message);
+	}
+}
+
 /* Machine rows in the store for every configured machine; their disabled reasons back in the pool. */
 static void
 sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
@@ -130,6 +163,7 @@ sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
 	}
 	setup->pool->state_listener = on_machine_state;
 	setup->pool->state_listener_data = scheduler;
+	ask_states_once(scheduler, setup);
 }
 
 /* ---- task endings --------------------------------------------------------------------- */

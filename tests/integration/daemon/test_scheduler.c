@@ -362,6 +362,22 @@ test_lifecycle(void)
 	stop(&f);
 }
 
+/*
+ * machinery.h: with state events, the core asks `state` once per machine
+ * at start, so `nestbox machines` tells the truth before the first run.
+ */
+static void
+test_state_asked_at_start(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->state, ==, "poweroff");
+	stop(&f);
+}
+
 static void
 test_unserviceable(void)
 {
@@ -1351,6 +1367,7 @@ main(int argc, char **argv)
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	nbx_host_services_set_main_thread();
 	g_test_add_func("/scheduler/lifecycle", test_lifecycle);
+	g_test_add_func("/scheduler/state-asked-at-start", test_state_asked_at_start);
 	g_test_add_func("/scheduler/unserviceable-and-invalid", test_unserviceable);
 	g_test_add_func("/scheduler/timeout/restore-hangs", test_timeout_restore_hangs);
 	g_test_add_func("/scheduler/timeout/restore-deadline", test_timeout_restore_deadline);
