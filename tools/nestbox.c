@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * nestbox: the command-line client of nestboxd's control API (see
- * core/control_api.c for the routes). It talks HTTP over the daemon's UNIX
+ * core/api/control_api.c for the routes). It talks HTTP over the daemon's UNIX
  * socket, or over TCP with a bearer token, prints tables for people and the
  * API's own JSON with --json, and says what went wrong in its exit status.
  */

@@ -18,7 +18,6 @@
 #include "diagnostics.h"
 #include "host_children.h"
 #include "host_services.h"
-#include "machine_pool.h"
 #include "plugin_instance.h"
 #include "report.h"
 #include "schema.h"
@@ -363,12 +362,9 @@ host_machine_state_changed(const struct nbx_host *host, struct nbx_machine *mach
 {
 	NbxPluginInstance *instance = instance_of(host);
 
-	if (instance->pool == NULL || machine == NULL)
+	if (instance->machine_sink == NULL || machine == NULL)
 		return;
-	g_debug("%s: machine %s is now %s%s%s", nbx_plugin_instance_name(instance), machine->name,
-		nbx_machine_state_name(state), reason != NULL ? ": " : "",
-		reason != NULL ? reason : "");
-	nbx_machine_pool_note_state(instance->pool, machine, state, reason);
+	instance->machine_sink->state_changed(instance->machine_owner, machine, state, reason);
 }
 
 static bool
@@ -379,7 +375,7 @@ host_machine_declare(const struct nbx_host *host, struct nbx_machine_loader *loa
 	g_autofree char *location = NULL;
 	struct nbx_machine copy = { 0 };
 
-	if (loader == NULL || machine == NULL) {
+	if (loader == NULL || machine == NULL || loader->instance->machine_sink == NULL) {
 		host_error_set(host, err, NBX_ERROR_INVALID,
 			       "machine_declare is only valid inside load_machines");
 		return false;
@@ -389,7 +385,8 @@ host_machine_declare(const struct nbx_host *host, struct nbx_machine_loader *loa
 	location = copy.config != NULL
 			   ? nbx_setting_location(NBX_SETTING(copy.config))
 			   : g_strdup_printf("machinery %s", nbx_plugin_instance_name(loader->instance));
-	if (!nbx_machine_pool_add(loader->pool, loader->instance, &copy, location, problems)) {
+	if (!loader->instance->machine_sink->declare(loader->instance->machine_owner, loader->instance,
+						     &copy, location, problems)) {
 		host_error_set(host, err, NBX_ERROR_INVALID, "%s",
 			       nbx_diagnostics_get(problems, 0));
 		return false;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 
-#include "machine_pool.h"
 
 G_DEFINE_QUARK(nbx-plugin-error-quark, nbx_plugin_error)
 
@@ -103,21 +102,38 @@ nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error)
 	return TRUE;
 }
 
+typedef struct {
+	NbxPluginInstance *instance;
+	void (*free_machine)(void *, struct nbx_machine *);
+} FreeMachines;
+
+static void
+free_one_machine(struct nbx_machine *machine, gpointer data)
+{
+	FreeMachines *free_machines = data;
+
+	free_machines->free_machine(free_machines->instance->instance, machine);
+}
+
 /* ABI 1.2: the plugin frees each machine's plugin_data before `shutdown`. */
 static void
 free_machines(NbxPluginInstance *instance)
 {
-	void (*free_machine)(void *, struct nbx_machine *) = instance->plugin->machinery.free_machine;
+	FreeMachines free_machines = { instance, instance->plugin->machinery.free_machine };
 
-	if (instance->plugin->descriptor.kind != NBX_PLUGIN_MACHINERY || free_machine == NULL ||
-	    instance->pool == NULL)
+	if (instance->plugin->descriptor.kind != NBX_PLUGIN_MACHINERY ||
+	    free_machines.free_machine == NULL || instance->machine_sink == NULL)
 		return;
-	for (guint i = 0; i < instance->pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(instance->pool->machines, i);
+	instance->machine_sink->foreach(instance->machine_owner, instance, free_one_machine,
+					&free_machines);
+}
 
-		if (machine->machinery == instance)
-			free_machine(instance->instance, &machine->machine);
-	}
+void
+nbx_plugin_instance_set_machine_sink(NbxPluginInstance *instance, const NbxMachineSink *sink,
+				     gpointer owner)
+{
+	instance->machine_sink = sink;
+	instance->machine_owner = owner;
 }
 
 void

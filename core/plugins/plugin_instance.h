@@ -17,9 +17,31 @@
 #define NBX_PLUGIN_ERROR (nbx_plugin_error_quark())
 GQuark nbx_plugin_error_quark(void);
 
-typedef struct _NbxMachinePool NbxMachinePool;
+typedef struct _NbxPluginInstance NbxPluginInstance;
 
-typedef struct _NbxPluginInstance {
+/*
+ * Where what a machinery says about its machines goes. The owner of the
+ * machines (core/machines) sets it, so that plugins/ calls nothing above it:
+ * the host services report through it, the instance walks it for
+ * `free_machine`.
+ */
+typedef struct {
+	/*
+	 * A machine declared in `load_machines`: checked and added. FALSE, with
+	 * the problem in @problems, when it is refused.
+	 */
+	gboolean (*declare)(gpointer owner, NbxPluginInstance *machinery,
+			    const struct nbx_machine *machine, const char *location,
+			    NbxDiagnostics *problems);
+	/* The host service machine_state_changed, from any thread. */
+	void (*state_changed)(gpointer owner, struct nbx_machine *machine, gint32 state,
+			      const char *reason);
+	/* Calls @each for every machine of @machinery. */
+	void (*foreach)(gpointer owner, NbxPluginInstance *machinery,
+			void (*each)(struct nbx_machine *machine, gpointer data), gpointer data);
+} NbxMachineSink;
+
+struct _NbxPluginInstance {
 	NbxPlugin *plugin;
 	NbxPluginSection *section;
 	const NbxConfig *config;
@@ -36,10 +58,11 @@ typedef struct _NbxPluginInstance {
 	GMutex lock;
 	GHashTable *children;
 	GHashTable *sources;
-	/* Set while the instance may declare machines or report check problems. */
-	NbxMachinePool *pool;
+	/* The machines' owner; NULL sink: nobody listens (a plugin being checked). */
+	const NbxMachineSink *machine_sink;
+	gpointer machine_owner;
 	NbxDiagnostics *diagnostics;
-} NbxPluginInstance;
+};
 
 /*
  * The circumstances of one call into a plugin, as the core knows them (the
@@ -63,7 +86,6 @@ struct nbx_check {
 
 struct nbx_machine_loader {
 	NbxPluginInstance *instance;
-	NbxMachinePool *pool;
 	NbxDiagnostics *diagnostics;
 };
 
@@ -71,6 +93,10 @@ NbxPluginInstance *nbx_plugin_instance_new(NbxPluginSection *section, const NbxC
 
 /* Creates its directories and calls the plugin's `init`. */
 gboolean nbx_plugin_instance_init(NbxPluginInstance *instance, GError **error);
+
+/* Makes @sink (with @owner) the receiver of what the plugin says about machines. */
+void nbx_plugin_instance_set_machine_sink(NbxPluginInstance *instance, const NbxMachineSink *sink,
+					  gpointer owner);
 
 /* Calls `shutdown` once, if `init` succeeded. */
 void nbx_plugin_instance_shutdown(NbxPluginInstance *instance);

@@ -362,6 +362,76 @@ test_lifecycle(void)
 	stop(&f);
 }
 
+/*
+ * machinery.h: with state events, the core asks `state` once per machine
+ * at start, so `nestbox machines` tells the truth before the first run.
+ */
+static void
+test_state_asked_at_start(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxMachineStatus) status = NULL;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	status = machine_status(&f, "m1");
+	g_assert_cmpstr(status->state, ==, "poweroff");
+	stop(&f);
+}
+
+static gboolean
+setup_is(Fixture *f, gpointer data)
+{
+	return nbx_scheduler_get_setup(f->scheduler) == data;
+}
+
+/*
+ * machinery.h: a reload makes a new instance with new machine structs; the
+ * old instance gets free_machine for each of its own, still valid, before
+ * its shutdown.
+ */
+static void
+test_reload_new_machines(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	g_autofree char *path = NULL;
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	g_auto(GStrv) old = NULL;
+	g_auto(GStrv) new = NULL;
+	g_autoptr(GError) error = NULL;
+	NbxSetup *reloaded;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	path = g_build_filename(f.dir, "ledger.lifecycle", NULL);
+	/* Two reloads: the first ends the first instance, the second the second. */
+	for (int round = 0; round < 2; round++) {
+		reloaded = nbx_setup_load(f.dir, NULL, diagnostics);
+		g_assert_nonnull(reloaded);
+		g_assert_cmpuint(nbx_diagnostics_count(diagnostics), ==, 0);
+		nbx_scheduler_replace_setup(f.scheduler, reloaded);
+		spin_until(setup_is, &f, reloaded);
+		f.setup = reloaded;
+	}
+	/* Each instance freed its own machine, then shut down. */
+	g_file_get_contents(path, &text, NULL, &error);
+	g_assert_no_error(error);
+	lines = g_strsplit(text, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, 5);
+	old = g_strsplit(lines[0], " ", -1);
+	new = g_strsplit(lines[2], " ", -1);
+	g_assert_cmpstr(old[0], ==, "free_machine");
+	g_assert_cmpstr(old[1], ==, "m1");
+	g_assert_true(g_str_has_prefix(lines[1], "shutdown -"));
+	g_assert_cmpstr(new[0], ==, "free_machine");
+	g_assert_cmpstr(new[1], ==, "m1");
+	g_assert_true(g_str_has_prefix(lines[3], "shutdown -"));
+	/* A new struct for the same machine (the old one was still allocated when
+	 * the new instance made its own, so the addresses cannot coincide). */
+	g_assert_cmpstr(new[2], !=, old[2]);
+	stop(&f);
+}
+
 static void
 test_unserviceable(void)
 {
@@ -1351,6 +1421,8 @@ main(int argc, char **argv)
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	nbx_host_services_set_main_thread();
 	g_test_add_func("/scheduler/lifecycle", test_lifecycle);
+	g_test_add_func("/scheduler/state-asked-at-start", test_state_asked_at_start);
+	g_test_add_func("/scheduler/reload-new-machines", test_reload_new_machines);
 	g_test_add_func("/scheduler/unserviceable-and-invalid", test_unserviceable);
 	g_test_add_func("/scheduler/timeout/restore-hangs", test_timeout_restore_hangs);
 	g_test_add_func("/scheduler/timeout/restore-deadline", test_timeout_restore_deadline);

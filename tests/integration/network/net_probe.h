@@ -17,7 +17,7 @@
 #include <glib.h>
 #include <netinet/in.h>
 
-#include "network/segment.h"
+#include "segment.h"
 
 #define NET_PROBE_TIMEOUT_MS 4000
 

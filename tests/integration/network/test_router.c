@@ -32,7 +32,7 @@
 #include "daemon_setup.h"
 #include "host_services.h"
 #include "net_probe.h"
-#include "network/segment.h"
+#include "segment.h"
 #include "report.h"
 #include "test_support.h"
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "net_probe.h"
-#include "network/segment.h"
+#include "segment.h"
 
 #define HOST_ADDRESS "10.213.0.1/24"
 #define HOST_MAC "52:54:00:0a:0b:01"

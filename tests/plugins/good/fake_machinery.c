@@ -94,9 +94,35 @@ fake_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	return true;
 }
 
+/*
+ * "WHAT NAME ADDRESS" to LEDGER.lifecycle (not the ledger: its lines are
+ * op intervals): which machine struct was freed, and when the instance ended.
+ */
+static void
+lifecycle(struct fake *fake, const char *what, const struct nbx_machine *machine)
+{
+	const char *ledger = fake->host->config_string(fake->host, NULL, "ledger");
+	char path[4096];
+	FILE *f;
+
+	if (ledger == NULL || snprintf(path, sizeof path, "%s.lifecycle", ledger) >= (int)sizeof path ||
+	    (f = fopen(path, "ae")) == NULL)
+		return;
+	fprintf(f, "%s %s %p\n", what, machine != NULL ? machine->name : "-", (const void *)machine);
+	fclose(f);
+}
+
+/* ABI 1.2: before `shutdown`, for each machine; it reads the name, so ASan sees a freed one. */
+static void
+fake_free_machine(void *instance, struct nbx_machine *machine)
+{
+	lifecycle(instance, "free_machine", machine);
+}
+
 static void
 fake_shutdown(void *instance)
 {
+	lifecycle(instance, "shutdown", NULL);
 	free(instance);
 }
 
@@ -616,6 +642,7 @@ static const struct nbx_machinery_ops fake_ops = {
 	.capabilities = NBX_MACHINERY_CAP_STATE_EVENTS,
 	.init = fake_init,
 	.shutdown = fake_shutdown,
+	.free_machine = fake_free_machine,
 	.check_machine = fake_check_machine,
 	.restore_start = fake_restore_start,
 	.handle_paused = fake_handle_paused,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "daemon_setup.h"
 
+#include "machinery_client.h"
+
 NbxPluginRegistry *
 nbx_setup_scan_plugins(char **dirs)
 {
@@ -22,26 +24,18 @@ add_refusals(const NbxPluginRegistry *registry, NbxDiagnostics *diagnostics)
 static void
 load_machines(NbxSetup *setup, NbxPluginInstance *instance, NbxDiagnostics *diagnostics)
 {
-	bool (*load)(void *, struct nbx_machine_loader *, struct nbx_error *) =
-		instance->plugin->machinery.load_machines;
-	struct nbx_machine_loader loader = {
-		.instance = instance, .pool = setup->pool, .diagnostics = diagnostics
-	};
-	struct nbx_error err = { 0 };
+	struct nbx_machine_loader loader = { .instance = instance, .diagnostics = diagnostics };
+	g_autoptr(GError) error = NULL;
 
-	if (load == NULL) {
+	if (!nbx_machinery_declares_machines(instance)) {
 		nbx_machine_pool_add_configured(
 			setup->pool, instance,
 			config_setting_get_member(instance->section->root, "machines"), diagnostics);
 		return;
 	}
-	if (!load(instance->instance, &loader, &err)) {
-		g_autoptr(GError) error = NULL;
-
-		nbx_plugin_error_propagate(&error, instance, NULL, "load_machines", &err);
+	if (!nbx_machinery_load_machines(instance, &loader, &error))
 		nbx_diagnostics_add(diagnostics, instance->section->file->path, NULL, "%s",
 				    error->message);
-	}
 }
 
 static void
@@ -51,19 +45,13 @@ check_machines(NbxSetup *setup, NbxDiagnostics *diagnostics)
 		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
 		NbxPluginInstance *instance = machine->machinery;
 		struct nbx_check check = { .instance = instance, .diagnostics = diagnostics };
-		struct nbx_error err = { 0 };
+		g_autoptr(GError) error = NULL;
 
-		if (instance->plugin->machinery.check_machine == NULL || !instance->initialized)
+		if (!instance->initialized)
 			continue;
-		if (!instance->plugin->machinery.check_machine(instance->instance, &machine->machine,
-							       &check, &err)) {
-			g_autoptr(GError) error = NULL;
-
-			nbx_plugin_error_propagate(&error, instance, machine->machine.name,
-						   "check_machine", &err);
+		if (!nbx_machinery_check_machine(instance, &machine->machine, &check, &error))
 			nbx_diagnostics_add(diagnostics, machine->location, NULL, "%s",
 					    error->message);
-		}
 	}
 }
 
@@ -93,7 +81,7 @@ make_instances(NbxSetup *setup, GPtrArray *sections)
 		NbxPluginInstance *instance =
 			nbx_plugin_instance_new(g_ptr_array_index(sections, i), setup->config);
 
-		instance->pool = setup->pool;
+		nbx_plugin_instance_set_machine_sink(instance, nbx_machine_pool_sink(), setup->pool);
 		g_ptr_array_add(instances, instance);
 	}
 	return instances;
@@ -153,7 +141,7 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	for (guint i = 0; i < setup->machineries->len; i++) {
 		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
 
-		if (instance->plugin->machinery.load_machines == NULL)
+		if (!nbx_machinery_declares_machines(instance))
 			load_machines(setup, instance, diagnostics);
 	}
 	init_instances(setup->machineries, diagnostics);
@@ -161,7 +149,7 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	for (guint i = 0; i < setup->machineries->len; i++) {
 		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
 
-		if (instance->plugin->machinery.load_machines != NULL && instance->initialized)
+		if (nbx_machinery_declares_machines(instance) && instance->initialized)
 			load_machines(setup, instance, diagnostics);
 	}
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);

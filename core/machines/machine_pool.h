@@ -57,6 +57,8 @@ typedef struct {
 	const char *const *tags;
 } NbxMachineRequest;
 
+typedef struct _NbxMachinePool NbxMachinePool;
+
 struct _NbxMachinePool {
 	GMutex lock;
 	/*
@@ -131,6 +133,12 @@ NbxPoolMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
 /* Records what the hypervisor says (host service machine_state_changed). */
 void nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
 				 const char *reason);
+
+/*
+ * What the machineries declare and report goes to the pool that is the
+ * sink's owner (nbx_plugin_instance_set_machine_sink()).
+ */
+const NbxMachineSink *nbx_machine_pool_sink(void);
 
 /* The last state noted, and its reason (a copy, or NULL) when @reason is set. */
 gint32 nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason);

@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
+#include "machinery_client.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -107,6 +108,39 @@ on_machine_state(NbxPoolMachine *machine, gint32 state, const char *reason, gpoi
 	nbx_analysis_unref(analysis);
 }
 
+/*
+ * machinery.h's promise: a machinery with state events is asked `state`
+ * once for each machine, so a machine someone else left running is known
+ * at once, and then trusted to report changes. On the main thread, before
+ * anything is scheduled on the machines: the plugin's deadline bounds it.
+ * A machine already in use (left running by a dead daemon, being stopped)
+ * is skipped; its stop reports what it becomes.
+ */
+static void
+ask_states_once(NbxScheduler *scheduler, NbxSetup *setup)
+{
+	GPtrArray *machines = setup->pool->machines;
+
+	for (guint i = 0; i < machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+		NbxOpContext context = {
+			.deadline_us = g_get_monotonic_time() +
+				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
+		};
+		g_autoptr(GError) error = NULL;
+		g_autofree char *reason = NULL;
+		gint32 state = NBX_MACHINE_UNKNOWN;
+
+		if (machine->in_use || !nbx_machinery_has_state_events(machine->machinery))
+			continue;
+		if (nbx_machinery_state(machine->machinery, &machine->machine, &context, &state,
+					&reason, &error))
+			nbx_machine_pool_note_state(setup->pool, &machine->machine, state, reason);
+		else
+			g_warning("%s", error->message);
+	}
+}
+
 /* Machine rows in the store for every configured machine; their disabled reasons back in the pool. */
 static void
 sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
@@ -129,6 +163,7 @@ sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
 	}
 	setup->pool->state_listener = on_machine_state;
 	setup->pool->state_listener_data = scheduler;
+	ask_states_once(scheduler, setup);
 }
 
 /* ---- task endings --------------------------------------------------------------------- */
@@ -451,21 +486,17 @@ machine_stops_thread(gpointer data)
 
 	for (guint i = 0; i < stops->machines->len; i++) {
 		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
-		NbxPluginInstance *machinery = machine->machinery;
-		struct nbx_call call = {
-			.struct_size = sizeof call,
+		NbxOpContext context = {
 			.deadline_us = g_get_monotonic_time() +
 				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
 		};
-		struct nbx_error err = { 0 };
+		g_autoptr(GError) error = NULL;
 
-		if (machinery->plugin->machinery.stop(machinery->instance, &machine->machine, &call,
-						      &err)) {
+		if (nbx_machinery_call(machine->machinery, NBX_MACHINERY_OP_STOP, &machine->machine,
+				       &context, &error))
 			g_ptr_array_add(stops->failures, NULL);
-		} else {
-			err.message[sizeof err.message - 1] = '\0';
-			g_ptr_array_add(stops->failures, g_strdup(err.message));
-		}
+		else
+			g_ptr_array_add(stops->failures, g_strdup(error->message));
 	}
 	g_idle_add(machine_stops_done, stops);
 	return NULL;

@@ -450,6 +450,49 @@ nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, g
 		pool->state_listener(entry, state, reason, pool->state_listener_data);
 }
 
+/* ---- the sink the machineries report through ---- */
+
+static gboolean
+sink_declare(gpointer owner, NbxPluginInstance *machinery, const struct nbx_machine *machine,
+	     const char *location, NbxDiagnostics *problems)
+{
+	return nbx_machine_pool_add(owner, machinery, machine, location, problems);
+}
+
+static void
+sink_state_changed(gpointer owner, struct nbx_machine *machine, gint32 state, const char *reason)
+{
+	g_debug("machine %s is now %s%s%s", machine->name, nbx_machine_state_name(state),
+		reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	nbx_machine_pool_note_state(owner, machine, state, reason);
+}
+
+static void
+sink_foreach(gpointer owner, NbxPluginInstance *machinery,
+	     void (*each)(struct nbx_machine *machine, gpointer data), gpointer data)
+{
+	NbxMachinePool *pool = owner;
+
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+
+		if (machine->machinery == machinery)
+			each(&machine->machine, data);
+	}
+}
+
+static const NbxMachineSink pool_sink = {
+	.declare = sink_declare,
+	.state_changed = sink_state_changed,
+	.foreach = sink_foreach,
+};
+
+const NbxMachineSink *
+nbx_machine_pool_sink(void)
+{
+	return &pool_sink;
+}
+
 gint32
 nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason)
 {

@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 unset NESTBOX_PLUGIN_PATH
 fail() { echo "FAIL: $*" >&2; exit 1; }
-source "$(dirname "${BASH_SOURCE[0]}")/wait-for.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
 
 # expect CODE CMD...: runs CMD, output in $tmp/out and $tmp/err, checks its exit code.
 expect() {
