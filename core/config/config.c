@@ -247,6 +247,8 @@ nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 
 	root = config_root_setting(&file->config);
 	clean = nbx_schema_validate_group(schema, root, NULL, &validation);
+	if (clean)
+		nbx_settings_read(&config->settings, root);
 	config->plugin_dirs = plugin_search_path(root, builtin_plugin_dir);
 	config->machinery_names = string_list(root, "machineries");
 	config->state_dir = string_value(root, "state_dir");

@@ -11,6 +11,7 @@
 
 #include "api_settings.h"
 #include "diagnostics.h"
+#include "settings.h"
 #include "plugin_loader.h"
 #include "schema.h"
 
@@ -44,6 +45,8 @@ typedef struct {
 	char *log_level;
 	/* The control API's, checked as start-up uses them. */
 	NbxApiSettings *api;
+	/* `timeouts` and `scheduler`; zero when nestbox.conf is not valid. */
+	NbxSettings settings;
 	/* NbxConfigFile *: every file read besides nestbox.conf. */
 	GPtrArray *files;
 	/* NbxPluginSection *: enabled machineries, in nestbox.conf's order. */

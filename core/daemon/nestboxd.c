@@ -277,7 +277,7 @@ on_terminate(gpointer data)
 	daemon->stopping = TRUE;
 	g_message("stopping");
 	nbx_scheduler_shutdown(daemon->scheduler,
-			       nbx_config_core_integer(setup->config, "scheduler.shutdown_timeout", 60),
+			       setup->config->settings.scheduler.shutdown_timeout,
 			       on_drained, daemon);
 	return G_SOURCE_CONTINUE;
 }

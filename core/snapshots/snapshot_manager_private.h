@@ -154,8 +154,8 @@ typedef enum {
 #define SNAPSHOT_SMALL_OP_TIMEOUT_S 120
 #define SNAPSHOT_COPY_IN_TIMEOUT_S 600
 
-/* The core setting @path (a timeout in seconds), @fallback when unset. */
-gint64 nbx_snapshot_timeout(NbxSnapshotManager *manager, const char *path, gint64 fallback);
+/* The settings of the configuration in use (its timeouts). */
+const NbxSettings *nbx_snapshot_settings(NbxSnapshotManager *manager);
 gboolean nbx_snapshot_has_op(const NbxPoolMachine *machine, SnapshotOp op);
 /* Whether @machine's machinery keeps generations at all. */
 gboolean nbx_snapshot_has_generations(const NbxPoolMachine *machine);

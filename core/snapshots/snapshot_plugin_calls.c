@@ -44,12 +44,12 @@ call_with(guint32 flags, gint64 timeout_s)
 	};
 }
 
-gint64
-nbx_snapshot_timeout(NbxSnapshotManager *manager, const char *path, gint64 fallback)
+const NbxSettings *
+nbx_snapshot_settings(NbxSnapshotManager *manager)
 {
 	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
 
-	return nbx_config_core_integer(setup->config, path, fallback);
+	return &setup->config->settings;
 }
 
 gboolean

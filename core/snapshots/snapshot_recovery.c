@@ -52,7 +52,7 @@ recover_session(NbxSnapshotManager *manager, SnapshotBase *base, SnapshotSession
 		session->held = manager->host.hold_machine(manager->host.user_data,
 							   session->machine, NULL);
 		if (!nbx_snapshot_plugin_rollback(&target,
-						  nbx_snapshot_timeout(manager, "timeouts.stop", 120),
+						  nbx_snapshot_settings(manager)->timeouts.stop,
 						  &args, &err))
 			g_warning("snapshot base %s: rollback of the abandoned session: %s",
 				  base->name, err.message);

@@ -186,7 +186,7 @@ session_start(NbxSnapshotManager *manager, const SnapshotTarget *target, Snapsho
 	struct nbx_error err = { 0 };
 
 	if (!nbx_snapshot_plugin_begin(target, session->cold_boot ? NBX_SNAPSHOT_COLD_BOOT : 0,
-				       nbx_snapshot_timeout(manager, "timeouts.restore", 300),
+				       nbx_snapshot_settings(manager)->timeouts.restore,
 				       &args, &err)) {
 		nbx_snapshot_op_failed(target, SNAPSHOT_OP_BEGIN, &err, error);
 		nbx_snapshot_session_end(manager, base);
@@ -348,7 +348,7 @@ commit_stage(NbxSnapshotManager *manager, SessionCall *session, const char *name
 	session->args.new_dir = staged;
 	if (!nbx_snapshot_plugin_commit(
 		    &session->target,
-		    nbx_snapshot_timeout(manager, "timeouts.snapshot_commit", 1800), &session->args,
+		    nbx_snapshot_settings(manager)->timeouts.snapshot_commit, &session->args,
 		    &err)) {
 		nbx_snapshot_op_failed(&session->target, SNAPSHOT_OP_COMMIT, &err, error);
 		nbx_remove_tree(staged);
@@ -417,7 +417,7 @@ nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *name, GEr
 	}
 	base = session.base;
 	if (!nbx_snapshot_plugin_rollback(&session.target,
-					  nbx_snapshot_timeout(manager, "timeouts.stop", 120),
+					  nbx_snapshot_settings(manager)->timeouts.stop,
 					  &session.args, &err)) {
 		/* The machine may still run: the session stays, so it is not reused. */
 		nbx_snapshot_op_failed(&session.target, SNAPSHOT_OP_ROLLBACK, &err, error);

@@ -58,35 +58,30 @@ static void stop_in_background(NbxScheduler *scheduler, GPtrArray *machines,
 
 /* ---- settings ------------------------------------------------------------------ */
 
-static gint64
-core_integer(NbxSetup *setup, const char *path, gint64 fallback)
-{
-	return nbx_config_core_integer(setup->config, path, fallback);
-}
-
+/* The analyses' copy of the settings nestbox.conf gave (its schema, their defaults). */
 static void
 read_settings(NbxScheduler *scheduler, NbxSetup *setup)
 {
+	const NbxSettings *settings = &setup->config->settings;
 	NbxAnalysisSettings *s = &scheduler->settings;
 
-	s->timeouts.auxiliary_start = core_integer(setup, "timeouts.auxiliary_start", 60);
-	s->timeouts.restore = core_integer(setup, "timeouts.restore", 300);
-	s->timeouts.agent = core_integer(setup, "timeouts.agent", 120);
-	s->timeouts.dump_memory = core_integer(setup, "timeouts.dump_memory", 600);
-	s->timeouts.acpi_stop = core_integer(setup, "timeouts.acpi_stop", 30);
-	s->timeouts.stop = core_integer(setup, "timeouts.stop", 120);
-	s->timeouts.auxiliary_stop = core_integer(setup, "timeouts.auxiliary_stop", 120);
-	s->graceful_stop = g_strcmp0(nbx_config_core_string(setup->config, "scheduler.stop_method",
-							    "hard"),
-				     "acpi") == 0;
-	s->retry_on_machine_death =
-		nbx_config_core_boolean(setup->config, "scheduler.retry_on_machine_death", TRUE);
-	s->max_attempts = core_integer(setup, "scheduler.max_attempts", 2);
-	s->grace_s = core_integer(setup, "scheduler.op_grace", 5);
+	s->timeouts = (NbxStepTimeouts){
+		.auxiliary_start = settings->timeouts.auxiliary_start,
+		.restore = settings->timeouts.restore,
+		.agent = settings->timeouts.agent,
+		.dump_memory = settings->timeouts.dump_memory,
+		.acpi_stop = settings->timeouts.acpi_stop,
+		.stop = settings->timeouts.stop,
+		.auxiliary_stop = settings->timeouts.auxiliary_stop,
+	};
+	s->graceful_stop = settings->scheduler.graceful_stop;
+	s->retry_on_machine_death = settings->scheduler.retry_on_machine_death;
+	s->max_attempts = settings->scheduler.max_attempts;
+	s->grace_s = settings->scheduler.op_grace;
 	s->snapshots = scheduler->snapshots;
-	scheduler->failure_limit = core_integer(setup, "scheduler.machine_failure_limit", 3);
-	scheduler->default_duration = core_integer(setup, "scheduler.default_duration", 60);
-	scheduler->max_duration = core_integer(setup, "scheduler.max_duration", 3600);
+	scheduler->failure_limit = settings->scheduler.machine_failure_limit;
+	scheduler->default_duration = settings->scheduler.default_duration;
+	scheduler->max_duration = settings->scheduler.max_duration;
 }
 
 /* ---- machine state events ------------------------------------------------------------ */
@@ -706,7 +701,7 @@ nbx_scheduler_new(NbxSetup *setup, NbxStore *store, GError **error)
 	scheduler->samples_dir = g_build_filename(setup->config->state_dir, "samples", NULL);
 	read_settings(scheduler, setup);
 	nbx_restore_gate_init(&scheduler->gate,
-			      core_integer(setup, "scheduler.max_concurrent_restores", 2));
+			      setup->config->settings.scheduler.max_concurrent_restores);
 	sync_machines(scheduler, setup);
 	if (!recover(scheduler, error)) {
 		nbx_scheduler_free(scheduler);
@@ -759,8 +754,7 @@ swap_pending_setup(NbxScheduler *scheduler)
 	scheduler->setup = g_steal_pointer(&scheduler->pending_setup);
 	read_settings(scheduler, scheduler->setup);
 	g_mutex_lock(&scheduler->gate.lock);
-	scheduler->gate.limit = MAX(core_integer(scheduler->setup,
-						 "scheduler.max_concurrent_restores", 2), 1);
+	scheduler->gate.limit = scheduler->setup->config->settings.scheduler.max_concurrent_restores;
 	g_mutex_unlock(&scheduler->gate.lock);
 	sync_machines(scheduler, scheduler->setup);
 	g_free(scheduler->samples_dir);

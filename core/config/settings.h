@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The core's settings of nestbox.conf (`timeouts`, `scheduler`) as one typed
+ * struct, filled once after validation. The schema (core_schema.c) applied
+ * every default already, so this file holds no default of its own and no
+ * other code reads these keys by name: a default exists once, in the schema.
+ * (The `api` group has its checks and struct in api_settings.h; paths and
+ * plugin lists are fields of NbxConfig.)
+ */
+#pragma once
+
+#include <glib.h>
+#include <libconfig.h>
+
+typedef struct {
+	/* Seconds each step of an analysis, or a snapshot op, may take. */
+	struct {
+		gint64 auxiliary_start;
+		gint64 restore;
+		gint64 agent;
+		gint64 dump_memory;
+		gint64 acpi_stop;
+		gint64 stop;
+		gint64 auxiliary_stop;
+		gint64 snapshot_commit;
+	} timeouts;
+	struct {
+		gint64 max_concurrent_restores;
+		gint64 machine_failure_limit;
+		gboolean retry_on_machine_death;
+		gint64 max_attempts;
+		gint64 default_duration;
+		gint64 max_duration;
+		gint64 shutdown_timeout;
+		/* stop_method = "acpi". */
+		gboolean graceful_stop;
+		gint64 op_grace;
+	} scheduler;
+} NbxSettings;
+
+/*
+ * Fills @settings from @root, nestbox.conf after its schema's validation.
+ * A key missing there is a bug of the schema table (a setting without a
+ * default): it aborts, and the settings test finds it first.
+ */
+void nbx_settings_read(NbxSettings *settings, const config_setting_t *root);
+
+/*
+ * "group.key" of every setting nbx_settings_read() reads, NULL-terminated:
+ * the settings test checks it against the schema, both ways.
+ */
+const char *const *nbx_settings_paths(void);

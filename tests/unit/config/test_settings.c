@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * NbxSettings holds every `timeouts` and `scheduler` key of the core schema,
+ * and no default of its own: an empty nestbox.conf gives the schema's.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "config.h"
+#include "core_schema.h"
+#include "settings.h"
+#include "test_support.h"
+
+static const struct nbx_config_field *
+group(const char *name)
+{
+	for (const struct nbx_config_field *f = nbx_core_fields; f->name != NULL; f++)
+		if (g_strcmp0(f->name, name) == 0)
+			return f->children;
+	g_assert_not_reached();
+}
+
+/* Every key of the two groups is read, and nothing else is. */
+static void
+test_every_key(void)
+{
+	const char *const groups[] = { "timeouts", "scheduler" };
+	const char *const *paths = nbx_settings_paths();
+	guint in_schema = 0;
+
+	for (guint g = 0; g < G_N_ELEMENTS(groups); g++) {
+		for (const struct nbx_config_field *f = group(groups[g]); f->name != NULL; f++) {
+			g_autofree char *path = g_strdup_printf("%s.%s", groups[g], f->name);
+
+			g_assert_true(g_strv_contains((const char *const *)paths, path));
+			g_assert_nonnull(f->default_value);
+			in_schema++;
+		}
+	}
+	g_assert_cmpuint(g_strv_length((char **)paths), ==, in_schema);
+}
+
+static NbxConfig *
+load(const char *dir, const char *text)
+{
+	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	NbxConfig *config;
+
+	test_write(dir, "nestbox.conf", text);
+	config = nbx_config_load_core(dir, NULL, diagnostics);
+	for (guint i = 0; i < nbx_diagnostics_count(diagnostics); i++)
+		g_test_message("%s", nbx_diagnostics_get(diagnostics, i));
+	g_assert_cmpuint(nbx_diagnostics_count(diagnostics), ==, 0);
+	return config;
+}
+
+/* The schema's defaults arrive; what the file says wins. */
+static void
+test_values(void)
+{
+	g_autofree char *dir = test_dir_new();
+	const char *base = "state_dir = \"state\";\nrun_dir = \"run\";\n"
+			   "analyses_dir = \"analyses\";\nbuiltin_plugin_dir = false;\n";
+	g_autofree char *custom = g_strconcat(base,
+					      "timeouts = { restore = 7; snapshot_commit = 9; };\n"
+					      "scheduler = { stop_method = \"acpi\"; "
+					      "retry_on_machine_death = false; op_grace = 0; };\n",
+					      NULL);
+	NbxConfig *config;
+
+	config = load(dir, base);
+	g_assert_cmpint(config->settings.timeouts.restore, ==, 300);
+	g_assert_cmpint(config->settings.timeouts.snapshot_commit, ==, 1800);
+	g_assert_cmpint(config->settings.scheduler.max_concurrent_restores, ==, 2);
+	g_assert_cmpint(config->settings.scheduler.shutdown_timeout, ==, 60);
+	g_assert_cmpint(config->settings.scheduler.op_grace, ==, 5);
+	g_assert_false(config->settings.scheduler.graceful_stop);
+	g_assert_true(config->settings.scheduler.retry_on_machine_death);
+	nbx_config_free(config);
+
+	config = load(dir, custom);
+	g_assert_cmpint(config->settings.timeouts.restore, ==, 7);
+	g_assert_cmpint(config->settings.timeouts.snapshot_commit, ==, 9);
+	g_assert_true(config->settings.scheduler.graceful_stop);
+	g_assert_false(config->settings.scheduler.retry_on_machine_death);
+	g_assert_cmpint(config->settings.scheduler.op_grace, ==, 0);
+	nbx_config_free(config);
+	test_dir_remove(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/settings/every-key", test_every_key);
+	g_test_add_func("/settings/values", test_values);
+	return g_test_run();
+}
