@@ -12,18 +12,20 @@
 #include <glib.h>
 #include <libconfig.h>
 
+/* Seconds each step of an analysis, or a snapshot op, may take. */
 typedef struct {
-	/* Seconds each step of an analysis, or a snapshot op, may take. */
-	struct {
-		gint64 auxiliary_start;
-		gint64 restore;
-		gint64 agent;
-		gint64 dump_memory;
-		gint64 acpi_stop;
-		gint64 stop;
-		gint64 auxiliary_stop;
-		gint64 snapshot_commit;
-	} timeouts;
+	gint64 auxiliary_start;
+	gint64 restore;
+	gint64 agent;
+	gint64 dump_memory;
+	gint64 acpi_stop;
+	gint64 stop;
+	gint64 auxiliary_stop;
+	gint64 snapshot_commit;
+} NbxTimeouts;
+
+typedef struct {
+	NbxTimeouts timeouts;
 	struct {
 		gint64 max_concurrent_restores;
 		gint64 machine_failure_limit;

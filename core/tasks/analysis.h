@@ -21,17 +21,6 @@
 #include "store.h"
 #include "task.h"
 
-/* Seconds each step may take (nestbox.conf `timeouts`). */
-typedef struct {
-	gint64 auxiliary_start;
-	gint64 restore;
-	gint64 agent;
-	gint64 dump_memory;
-	gint64 acpi_stop;
-	gint64 stop;
-	gint64 auxiliary_stop;
-} NbxStepTimeouts;
-
 /* Caps how many machines are being restored at the same time. */
 typedef struct {
 	GMutex lock;
@@ -44,7 +33,8 @@ void nbx_restore_gate_init(NbxRestoreGate *gate, gint64 limit);
 void nbx_restore_gate_clear(NbxRestoreGate *gate);
 
 typedef struct {
-	NbxStepTimeouts timeouts;
+	/* Seconds each step may take (nestbox.conf `timeouts`). */
+	NbxTimeouts timeouts;
 	/* Ask the guest to power off (acpi_stop) before pulling the plug. */
 	gboolean graceful_stop;
 	/* A machine that dies under a task: run the task again once. */

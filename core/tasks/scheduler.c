@@ -65,15 +65,7 @@ read_settings(NbxScheduler *scheduler, NbxSetup *setup)
 	const NbxSettings *settings = &setup->config->settings;
 	NbxAnalysisSettings *s = &scheduler->settings;
 
-	s->timeouts = (NbxStepTimeouts){
-		.auxiliary_start = settings->timeouts.auxiliary_start,
-		.restore = settings->timeouts.restore,
-		.agent = settings->timeouts.agent,
-		.dump_memory = settings->timeouts.dump_memory,
-		.acpi_stop = settings->timeouts.acpi_stop,
-		.stop = settings->timeouts.stop,
-		.auxiliary_stop = settings->timeouts.auxiliary_stop,
-	};
+	s->timeouts = settings->timeouts;
 	s->graceful_stop = settings->scheduler.graceful_stop;
 	s->retry_on_machine_death = settings->scheduler.retry_on_machine_death;
 	s->max_attempts = settings->scheduler.max_attempts;
