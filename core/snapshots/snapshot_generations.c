@@ -180,18 +180,16 @@ unused_generations(NbxSnapshotManager *manager, SnapshotBase *base)
 static gboolean
 forget_generation(NbxPoolMachine *owner, const char *path)
 {
-	struct nbx_error err = { 0 };
+	g_autoptr(GError) error = NULL;
 
 	if (owner == NULL || !nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) ||
-	    nbx_snapshot_plugin_remove(owner, path, &err))
+	    nbx_snapshot_plugin_remove(owner, path, &error))
 		return TRUE;
 	/* Kept, so a later pass can try again: a leak beats a lost snapshot. */
-	if (err.code == NBX_ERROR_BUSY)
-		g_message("%s: old generation %s kept for now: %s",
-			  nbx_plugin_instance_name(owner->machinery), path, err.message);
+	if (g_error_matches(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT))
+		g_message("old generation %s kept for now: %s", path, error->message);
 	else
-		g_warning("%s: cannot remove old generation %s: %s",
-			  nbx_plugin_instance_name(owner->machinery), path, err.message);
+		g_warning("cannot remove old generation %s: %s", path, error->message);
 	return FALSE;
 }
 

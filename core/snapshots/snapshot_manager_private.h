@@ -161,30 +161,29 @@ gboolean nbx_snapshot_has_op(const NbxPoolMachine *machine, SnapshotOp op);
 gboolean nbx_snapshot_has_generations(const NbxPoolMachine *machine);
 /* FALSE with NOT_SUPPORTED, naming the machine and the machinery, when @op is missing. */
 gboolean nbx_snapshot_require_op(const SnapshotTarget *target, SnapshotOp op, GError **error);
-/* Turns a plugin's error from @op into ours, naming the plugin, the machine and the op. */
-gboolean nbx_snapshot_op_failed(const SnapshotTarget *target, SnapshotOp op,
-				struct nbx_error *err, GError **error);
-
-/* The calls: each FALSE with @err as the plugin filled it. */
+/*
+ * The calls: each FALSE with @error naming the plugin, the machine and the
+ * op (NBX_SNAPSHOT_ERROR; a busy plugin is CONFLICT, an unsupported op
+ * NOT_SUPPORTED).
+ */
 gboolean nbx_snapshot_plugin_begin(const SnapshotTarget *target, guint32 flags,
 				   gint64 timeout_s, struct nbx_snapshot_session *args,
-				   struct nbx_error *err);
+				   GError **error);
 gboolean nbx_snapshot_plugin_commit(const SnapshotTarget *target, gint64 timeout_s,
-				    struct nbx_snapshot_session *args, struct nbx_error *err);
+				    struct nbx_snapshot_session *args, GError **error);
 gboolean nbx_snapshot_plugin_rollback(const SnapshotTarget *target, gint64 timeout_s,
-				      struct nbx_snapshot_session *args, struct nbx_error *err);
+				      struct nbx_snapshot_session *args, GError **error);
 gboolean nbx_snapshot_plugin_copy_in(const SnapshotTarget *target,
 				     struct nbx_snapshot_session *args, const char *const *paths,
-				     struct nbx_error *err);
+				     GError **error);
 /* snapshot_files of @dir (NULL: generation 0) into @manifest. */
 gboolean nbx_snapshot_plugin_files(const SnapshotTarget *target, const char *dir,
-				   NbxSnapshotManifest *manifest, struct nbx_error *err);
+				   NbxSnapshotManifest *manifest, GError **error);
 /* snapshot_fingerprint of @dir into @manifest; @flags: NBX_SNAPSHOT_FINGERPRINT_HOST or 0. */
 gboolean nbx_snapshot_plugin_fingerprint(const SnapshotTarget *target, guint32 flags,
 					 const char *dir, NbxSnapshotManifest *manifest,
-					 struct nbx_error *err);
+					 GError **error);
 gboolean nbx_snapshot_plugin_import(const SnapshotTarget *target, guint32 flags,
-				    const char *dir, struct nbx_error *err);
+				    const char *dir, GError **error);
 /* snapshot_remove of @dir on @owner, the machine whose base it is. */
-gboolean nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir,
-				    struct nbx_error *err);
+gboolean nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir, GError **error);

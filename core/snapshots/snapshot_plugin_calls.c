@@ -1,44 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Every call of the snapshot manager into a machinery plugin, and every
- * look at its ops table: the slot checks, the deadlines, and the error
- * that names the plugin, the machine and the op.
- *
- * To be replaced by the core's machinery client (one function per op that
- * checks the slot and the flags, calls, and builds the prefixed error), as
- * the rest of the core's plugin calls are: until then this file is the one
- * place in core/snapshots/ that reaches into struct nbx_machinery_ops.
+ * Every call of the snapshot manager into a machinery plugin goes through
+ * the machinery client (core/plugins/machinery_client.h), which checks the
+ * slot and the flags and names the plugin, the machine and the op in its
+ * error; here the deadlines the manager gives each op, and the plugin's
+ * error code turned into the manager's (a busy plugin is a conflict).
  */
 #include "config.h"
+#include "machinery_client.h"
 #include "snapshot_manager_private.h"
 
-static const struct {
-	gsize offset;
-	const char *name;
-} op_slots[] = {
-#define SLOT(op, slot) [op] = { G_STRUCT_OFFSET(struct nbx_machinery_ops, slot), #slot }
-	SLOT(SNAPSHOT_OP_BEGIN, snapshot_begin),
-	SLOT(SNAPSHOT_OP_COMMIT, snapshot_commit),
-	SLOT(SNAPSHOT_OP_ROLLBACK, snapshot_rollback),
-	SLOT(SNAPSHOT_OP_COPY_IN, snapshot_copy_in),
-	SLOT(SNAPSHOT_OP_FILES, snapshot_files),
-	SLOT(SNAPSHOT_OP_FINGERPRINT, snapshot_fingerprint),
-	SLOT(SNAPSHOT_OP_IMPORT, snapshot_import),
-	SLOT(SNAPSHOT_OP_REMOVE, snapshot_remove),
-#undef SLOT
+static const NbxMachineryOp machinery_ops[] = {
+	[SNAPSHOT_OP_BEGIN] = NBX_MACHINERY_OP_SNAPSHOT_BEGIN,
+	[SNAPSHOT_OP_COMMIT] = NBX_MACHINERY_OP_SNAPSHOT_COMMIT,
+	[SNAPSHOT_OP_ROLLBACK] = NBX_MACHINERY_OP_SNAPSHOT_ROLLBACK,
+	[SNAPSHOT_OP_COPY_IN] = NBX_MACHINERY_OP_SNAPSHOT_COPY_IN,
+	[SNAPSHOT_OP_FILES] = NBX_MACHINERY_OP_SNAPSHOT_FILES,
+	[SNAPSHOT_OP_FINGERPRINT] = NBX_MACHINERY_OP_SNAPSHOT_FINGERPRINT,
+	[SNAPSHOT_OP_IMPORT] = NBX_MACHINERY_OP_SNAPSHOT_IMPORT,
+	[SNAPSHOT_OP_REMOVE] = NBX_MACHINERY_OP_SNAPSHOT_REMOVE,
 };
 
-static const struct nbx_machinery_ops *
-ops_of(const NbxPoolMachine *machine)
+static NbxOpContext
+context_with(guint32 flags, gint64 timeout_s)
 {
-	return &machine->machinery->plugin->machinery;
-}
-
-static struct nbx_call
-call_with(guint32 flags, gint64 timeout_s)
-{
-	return (struct nbx_call){
-		.struct_size = sizeof(struct nbx_call),
+	return (NbxOpContext){
 		.flags = flags,
 		.deadline_us = g_get_monotonic_time() + timeout_s * G_USEC_PER_SEC,
 	};
@@ -55,90 +41,97 @@ nbx_snapshot_settings(NbxSnapshotManager *manager)
 gboolean
 nbx_snapshot_has_op(const NbxPoolMachine *machine, SnapshotOp op)
 {
-	return G_STRUCT_MEMBER(gpointer, ops_of(machine), op_slots[op].offset) != NULL;
+	return nbx_machinery_has(machine->machinery, machinery_ops[op]);
 }
 
 gboolean
 nbx_snapshot_has_generations(const NbxPoolMachine *machine)
 {
-	return nbx_snapshot_has_op(machine, SNAPSHOT_OP_COMMIT) ||
-	       nbx_snapshot_has_op(machine, SNAPSHOT_OP_IMPORT);
+	return nbx_machinery_has_generations(machine->machinery);
 }
 
 gboolean
 nbx_snapshot_require_op(const SnapshotTarget *target, SnapshotOp op, GError **error)
 {
+	const char *name = nbx_machinery_op_name(machinery_ops[op]);
+
 	if (nbx_snapshot_has_op(target->machine, op))
 		return TRUE;
 	g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_NOT_SUPPORTED,
 		    "machine %s: machinery %s does not support %s (it has no %s op)",
 		    target->machine->machine.name, nbx_plugin_instance_name(target->machinery),
-		    op_slots[op].name, op_slots[op].name);
+		    name, name);
 	return FALSE;
 }
 
-gboolean
-nbx_snapshot_op_failed(const SnapshotTarget *target, SnapshotOp op, struct nbx_error *err,
-		       GError **error)
+/* The client's error (NBX_PLUGIN_ERROR, the plugin's code) as the manager's. */
+static gboolean
+snapshot_error(gboolean ok, GError *plugin_error, GError **error)
 {
 	NbxSnapshotError code = NBX_SNAPSHOT_ERROR_FAILED;
 
-	err->message[sizeof err->message - 1] = '\0';
-	if (err->code == NBX_ERROR_NOT_SUPPORTED)
-		code = NBX_SNAPSHOT_ERROR_NOT_SUPPORTED;
-	else if (err->code == NBX_ERROR_INVALID)
-		code = NBX_SNAPSHOT_ERROR_INVALID;
-	else if (err->code == NBX_ERROR_BUSY)
-		code = NBX_SNAPSHOT_ERROR_CONFLICT;
-	g_set_error(error, NBX_SNAPSHOT_ERROR, code, "%s: machine %s: %s: %s",
-		    nbx_plugin_instance_name(target->machinery), target->machine->machine.name,
-		    op_slots[op].name,
-		    err->message[0] != '\0' ? err->message : "failed (no reason given)");
+	if (ok)
+		return TRUE;
+	if (plugin_error->domain == NBX_PLUGIN_ERROR) {
+		if (plugin_error->code == NBX_ERROR_NOT_SUPPORTED)
+			code = NBX_SNAPSHOT_ERROR_NOT_SUPPORTED;
+		else if (plugin_error->code == NBX_ERROR_INVALID)
+			code = NBX_SNAPSHOT_ERROR_INVALID;
+		else if (plugin_error->code == NBX_ERROR_BUSY)
+			code = NBX_SNAPSHOT_ERROR_CONFLICT;
+	}
+	g_set_error_literal(error, NBX_SNAPSHOT_ERROR, code, plugin_error->message);
+	g_error_free(plugin_error);
 	return FALSE;
 }
 
 /* ---- the calls ---- */
 
+static gboolean
+session_op(const SnapshotTarget *target, SnapshotOp op, guint32 flags, gint64 timeout_s,
+	   struct nbx_snapshot_session *args, GError **error)
+{
+	NbxOpContext context = context_with(flags, timeout_s);
+	GError *plugin_error = NULL;
+
+	return snapshot_error(nbx_machinery_session(target->machinery, machinery_ops[op],
+						    &target->machine->machine, &context, args,
+						    &plugin_error),
+			      plugin_error, error);
+}
+
 gboolean
 nbx_snapshot_plugin_begin(const SnapshotTarget *target, guint32 flags, gint64 timeout_s,
-			  struct nbx_snapshot_session *args, struct nbx_error *err)
+			  struct nbx_snapshot_session *args, GError **error)
 {
-	struct nbx_call call = call_with(flags, timeout_s);
-
-	return ops_of(target->machine)->snapshot_begin(target->machinery->instance,
-						       &target->machine->machine, &call, args, err);
+	return session_op(target, SNAPSHOT_OP_BEGIN, flags, timeout_s, args, error);
 }
 
 gboolean
 nbx_snapshot_plugin_commit(const SnapshotTarget *target, gint64 timeout_s,
-			   struct nbx_snapshot_session *args, struct nbx_error *err)
+			   struct nbx_snapshot_session *args, GError **error)
 {
-	struct nbx_call call = call_with(0, timeout_s);
-
-	return ops_of(target->machine)->snapshot_commit(target->machinery->instance,
-							&target->machine->machine, &call, args, err);
+	return session_op(target, SNAPSHOT_OP_COMMIT, 0, timeout_s, args, error);
 }
 
 gboolean
 nbx_snapshot_plugin_rollback(const SnapshotTarget *target, gint64 timeout_s,
-			     struct nbx_snapshot_session *args, struct nbx_error *err)
+			     struct nbx_snapshot_session *args, GError **error)
 {
-	struct nbx_call call = call_with(0, timeout_s);
-
-	return ops_of(target->machine)->snapshot_rollback(target->machinery->instance,
-							  &target->machine->machine, &call, args,
-							  err);
+	return session_op(target, SNAPSHOT_OP_ROLLBACK, 0, timeout_s, args, error);
 }
 
 gboolean
 nbx_snapshot_plugin_copy_in(const SnapshotTarget *target, struct nbx_snapshot_session *args,
-			    const char *const *paths, struct nbx_error *err)
+			    const char *const *paths, GError **error)
 {
-	struct nbx_call call = call_with(0, SNAPSHOT_COPY_IN_TIMEOUT_S);
+	NbxOpContext context = context_with(0, SNAPSHOT_COPY_IN_TIMEOUT_S);
+	GError *plugin_error = NULL;
 
-	return ops_of(target->machine)->snapshot_copy_in(target->machinery->instance,
-							 &target->machine->machine, &call, args,
-							 paths, err);
+	return snapshot_error(nbx_machinery_snapshot_copy_in(target->machinery,
+							     &target->machine->machine, &context,
+							     args, paths, &plugin_error),
+			      plugin_error, error);
 }
 
 static bool
@@ -157,41 +150,53 @@ add_fingerprint(void *user_data, const char *key, const char *value)
 
 gboolean
 nbx_snapshot_plugin_files(const SnapshotTarget *target, const char *dir,
-			  NbxSnapshotManifest *manifest, struct nbx_error *err)
+			  NbxSnapshotManifest *manifest, GError **error)
 {
-	struct nbx_call call = call_with(0, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	NbxOpContext context = context_with(0, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	GError *plugin_error = NULL;
 
-	return ops_of(target->machine)->snapshot_files(target->machinery->instance,
-						       &target->machine->machine, &call, dir,
-						       add_file, manifest, err);
+	return snapshot_error(nbx_machinery_snapshot_files(target->machinery,
+							   &target->machine->machine, &context,
+							   dir, add_file, manifest, &plugin_error),
+			      plugin_error, error);
 }
 
 gboolean
 nbx_snapshot_plugin_fingerprint(const SnapshotTarget *target, guint32 flags, const char *dir,
-				NbxSnapshotManifest *manifest, struct nbx_error *err)
+				NbxSnapshotManifest *manifest, GError **error)
 {
-	struct nbx_call call = call_with(flags, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	NbxOpContext context = context_with(flags, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	GError *plugin_error = NULL;
 
-	return ops_of(target->machine)->snapshot_fingerprint(target->machinery->instance,
-							     &target->machine->machine, &call, dir,
-							     add_fingerprint, manifest, err);
+	return snapshot_error(nbx_machinery_snapshot_fingerprint(
+				      target->machinery, &target->machine->machine, &context, dir,
+				      add_fingerprint, manifest, &plugin_error),
+			      plugin_error, error);
 }
 
 gboolean
 nbx_snapshot_plugin_import(const SnapshotTarget *target, guint32 flags, const char *dir,
-			   struct nbx_error *err)
+			   GError **error)
 {
-	struct nbx_call call = call_with(flags, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	NbxOpContext context = context_with(flags, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	GError *plugin_error = NULL;
 
-	return ops_of(target->machine)->snapshot_import(target->machinery->instance,
-							&target->machine->machine, &call, dir, err);
+	return snapshot_error(nbx_machinery_generation_op(target->machinery,
+							  NBX_MACHINERY_OP_SNAPSHOT_IMPORT,
+							  &target->machine->machine, &context, dir,
+							  &plugin_error),
+			      plugin_error, error);
 }
 
 gboolean
-nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir, struct nbx_error *err)
+nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir, GError **error)
 {
-	struct nbx_call call = call_with(0, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	NbxOpContext context = context_with(0, SNAPSHOT_SMALL_OP_TIMEOUT_S);
+	GError *plugin_error = NULL;
 
-	return ops_of(owner)->snapshot_remove(owner->machinery->instance, &owner->machine, &call,
-					      dir, err);
+	return snapshot_error(nbx_machinery_generation_op(owner->machinery,
+							  NBX_MACHINERY_OP_SNAPSHOT_REMOVE,
+							  &owner->machine, &context, dir,
+							  &plugin_error),
+			      plugin_error, error);
 }

@@ -18,14 +18,13 @@ forget_in_plugin(NbxSnapshotManager *manager, SnapshotBase *base, const char *pa
 {
 	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
 	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
-	struct nbx_error err = { 0 };
+	g_autoptr(GError) error = NULL;
 
 	if (owner == NULL || !nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) ||
 	    !g_file_test(path, G_FILE_TEST_IS_DIR))
 		return;
-	if (!nbx_snapshot_plugin_remove(owner, path, &err))
-		g_warning("%s: what %s left in the hypervisor may stay: %s",
-			  nbx_plugin_instance_name(owner->machinery), path, err.message);
+	if (!nbx_snapshot_plugin_remove(owner, path, &error))
+		g_warning("what %s left in the hypervisor may stay: %s", path, error->message);
 }
 
 /* A session a dead daemon left: the plugin cleans up what it can, the files go. */
@@ -47,15 +46,15 @@ recover_session(NbxSnapshotManager *manager, SnapshotBase *base, SnapshotSession
 		g_autofree char *from_dir = NULL;
 		struct nbx_snapshot_session args =
 			nbx_snapshot_session_args(base, session, work, NULL, &from_dir);
-		struct nbx_error err = { 0 };
+		g_autoptr(GError) rollback_error = NULL;
 
 		session->held = manager->host.hold_machine(manager->host.user_data,
 							   session->machine, NULL);
 		if (!nbx_snapshot_plugin_rollback(&target,
 						  nbx_snapshot_settings(manager)->timeouts.stop,
-						  &args, &err))
+						  &args, &rollback_error))
 			g_warning("snapshot base %s: rollback of the abandoned session: %s",
-				  base->name, err.message);
+				  base->name, rollback_error->message);
 	}
 	nbx_store_event_addf(manager->store, 0, session->machine, "snapshot.rollback",
 			     "session on base %s rolled back at start-up (the daemon had died)",

@@ -183,12 +183,10 @@ session_start(NbxSnapshotManager *manager, const SnapshotTarget *target, Snapsho
 	g_autofree char *from_dir = NULL;
 	struct nbx_snapshot_session args =
 		nbx_snapshot_session_args(base, session, work, NULL, &from_dir);
-	struct nbx_error err = { 0 };
 
 	if (!nbx_snapshot_plugin_begin(target, session->cold_boot ? NBX_SNAPSHOT_COLD_BOOT : 0,
 				       nbx_snapshot_settings(manager)->timeouts.restore,
-				       &args, &err)) {
-		nbx_snapshot_op_failed(target, SNAPSHOT_OP_BEGIN, &err, error);
+				       &args, error)) {
 		nbx_snapshot_session_end(manager, base);
 		return FALSE;
 	}
@@ -312,17 +310,14 @@ nbx_snapshot_manager_copy_in(NbxSnapshotManager *manager, const char *name,
 			     const char *const *paths, GError **error)
 {
 	SessionCall session = { 0 };
-	struct nbx_error err = { 0 };
 	gboolean ok;
 
 	if (!check_copy_in_paths(paths, error))
 		return FALSE;
 	ok = session_call_open(manager, name, SNAPSHOT_OP_COPY_IN, &session, error);
 	if (ok) {
-		ok = nbx_snapshot_plugin_copy_in(&session.target, &session.args, paths, &err);
-		if (!ok)
-			nbx_snapshot_op_failed(&session.target, SNAPSHOT_OP_COPY_IN, &err, error);
-		else
+		ok = nbx_snapshot_plugin_copy_in(&session.target, &session.args, paths, error);
+		if (ok)
 			nbx_store_event_addf(manager->store, 0, name, "snapshot.copy",
 					     "%u file(s) handed to the guest",
 					     g_strv_length((char **)paths));
@@ -338,7 +333,6 @@ commit_stage(NbxSnapshotManager *manager, SessionCall *session, const char *name
 {
 	g_autofree char *staged_name = g_strdup_printf(".commit-%" G_GINT64_FORMAT, next);
 	g_autofree char *staged = g_build_filename(session->base->dir, staged_name, NULL);
-	struct nbx_error err = { 0 };
 
 	if (g_mkdir(staged, 0750) != 0) {
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_FAILED,
@@ -349,8 +343,7 @@ commit_stage(NbxSnapshotManager *manager, SessionCall *session, const char *name
 	if (!nbx_snapshot_plugin_commit(
 		    &session->target,
 		    nbx_snapshot_settings(manager)->timeouts.snapshot_commit, &session->args,
-		    &err)) {
-		nbx_snapshot_op_failed(&session->target, SNAPSHOT_OP_COMMIT, &err, error);
+		    error)) {
 		nbx_remove_tree(staged);
 		nbx_store_event_addf(manager->store, 0, name, "snapshot.commit_failed", "%s",
 				     (*error)->message);
@@ -408,7 +401,6 @@ gboolean
 nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *name, GError **error)
 {
 	SessionCall session = { 0 };
-	struct nbx_error err = { 0 };
 	SnapshotBase *base;
 
 	if (!session_call_open(manager, name, SNAPSHOT_OP_ROLLBACK, &session, error)) {
@@ -418,9 +410,8 @@ nbx_snapshot_manager_rollback(NbxSnapshotManager *manager, const char *name, GEr
 	base = session.base;
 	if (!nbx_snapshot_plugin_rollback(&session.target,
 					  nbx_snapshot_settings(manager)->timeouts.stop,
-					  &session.args, &err)) {
+					  &session.args, error)) {
 		/* The machine may still run: the session stays, so it is not reused. */
-		nbx_snapshot_op_failed(&session.target, SNAPSHOT_OP_ROLLBACK, &err, error);
 		session_call_close(manager, &session);
 		return FALSE;
 	}

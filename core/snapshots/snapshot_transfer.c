@@ -18,13 +18,8 @@ static gboolean
 describe_generation(const SnapshotTarget *target, const char *dir, NbxSnapshotManifest *manifest,
 		    GError **error)
 {
-	struct nbx_error err = { 0 };
-
-	if (!nbx_snapshot_plugin_files(target, dir, manifest, &err))
-		return nbx_snapshot_op_failed(target, SNAPSHOT_OP_FILES, &err, error);
-	if (!nbx_snapshot_plugin_fingerprint(target, 0, dir, manifest, &err))
-		return nbx_snapshot_op_failed(target, SNAPSHOT_OP_FINGERPRINT, &err, error);
-	return TRUE;
+	return nbx_snapshot_plugin_files(target, dir, manifest, error) &&
+	       nbx_snapshot_plugin_fingerprint(target, 0, dir, manifest, error);
 }
 
 static JsonObject *
@@ -130,14 +125,13 @@ static gboolean
 target_has_snapshot(Import *im, const char *name)
 {
 	g_autoptr(NbxSnapshotManifest) probe = NULL;
-	struct nbx_error err = { 0 };
-
 	if (im->base->current > 0)
 		return TRUE;
 	if (!nbx_snapshot_has_op(im->target.machine, SNAPSHOT_OP_FILES))
 		return FALSE;
 	probe = nbx_snapshot_manifest_new(name, "", FALSE);
-	return nbx_snapshot_plugin_files(&im->target, NULL, probe, &err);
+	/* A plugin that cannot list generation 0 has none to list. */
+	return nbx_snapshot_plugin_files(&im->target, NULL, probe, NULL);
 }
 
 static gboolean
@@ -244,13 +238,12 @@ import_check_fingerprint(Import *im, const NbxSnapshotManifest *manifest, GError
 	g_autoptr(NbxSnapshotManifest) here =
 		nbx_snapshot_manifest_new(manifest->machine, manifest->machinery, TRUE);
 	g_autofree char *differences = NULL;
-	struct nbx_error err = { 0 };
 
 	if (!nbx_snapshot_require_op(&im->target, SNAPSHOT_OP_FINGERPRINT, error))
 		return FALSE;
 	if (!nbx_snapshot_plugin_fingerprint(&im->target, NBX_SNAPSHOT_FINGERPRINT_HOST,
-					     im->staged, here, &err))
-		return nbx_snapshot_op_failed(&im->target, SNAPSHOT_OP_FINGERPRINT, &err, error);
+					     im->staged, here, error))
+		return FALSE;
 	differences = fingerprint_differences(manifest, here);
 	if (differences != NULL) {
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_INVALID,
@@ -269,11 +262,10 @@ import_into_base(Import *im, gboolean cold, gint64 *next, GError **error)
 {
 	g_autofree char *name = NULL;
 	g_autofree char *in_base = NULL;
-	struct nbx_error err = { 0 };
 
 	if (!nbx_snapshot_plugin_import(&im->target, cold ? NBX_SNAPSHOT_IMPORT_MINIMAL : 0,
-					im->staged, &err))
-		return nbx_snapshot_op_failed(&im->target, SNAPSHOT_OP_IMPORT, &err, error);
+					im->staged, error))
+		return FALSE;
 	/* Into the base's directory (same file system), under its final number's staging name. */
 	*next = nbx_snapshot_newest_generation(im->base) + 1;
 	name = g_strdup_printf(".import-%" G_GINT64_FORMAT, *next);
