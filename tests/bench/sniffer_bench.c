@@ -532,11 +532,19 @@ format_ratio_range(char *out, gsize size, const Measured *capturer, const Measur
 	g_snprintf(out, size, "%.2f-%.2f", low, high);
 }
 
-/* A rate's rows, tcpdump first (the reference); the load average after its runs. */
+/* A rate's rows, tcpdump first (the reference); the load average after its
+ * runs, and whether the generator held the rate: one that fell short (a
+ * busy machine, or the generator's own limit) measured a lower rate, and
+ * the row says so. */
 static void
-print_rate(const char *rate, const Measured *measured)
+print_rate(guint64 target, const Measured *measured)
 {
 	static const Capturer order[N_CAPTURERS] = { TCPDUMP, SNIFFER_DEFAULTS, SNIFFER_IMMEDIATE };
+	g_autoptr(GString) not_held = g_string_new(NULL);
+	char rate[16] = "max";
+
+	if (target > 0)
+		g_snprintf(rate, sizeof rate, "%" G_GUINT64_FORMAT, target);
 
 	for (int k = 0; k < N_CAPTURERS; k++) {
 		Capturer c = order[k];
@@ -551,7 +559,13 @@ print_rate(const char *rate, const Measured *measured)
 		       measured[c].pps / REPEATS, measured[c].late_ms, measured[c].captured,
 		       measured[c].sent - measured[c].captured, measured[c].kernel_drops, us, ratio,
 		       range);
+		if (target > 0 && measured[c].pps / REPEATS < 0.95 * (double)target)
+			g_string_append_printf(not_held, "%s%s", not_held->len > 0 ? ", " : "",
+					       capturer_names[c]);
 	}
+	if (not_held->len > 0)
+		printf("%-7s NOT HELD: the generator fell short of %" G_GUINT64_FORMAT
+		       " packets/s beside %s (see pps)\n", "", target, not_held->str);
 	printf("%-7s load average (1 min) %.2f\n", "", load_average());
 	fflush(stdout);
 }
@@ -602,18 +616,13 @@ main(int argc, char **argv)
 		guint64 count = MAX((guint64)((double)(rates[i] > 0 ? rates[i] : 300000) * seconds),
 				    MIN_FRAMES);
 		Measured measured[N_CAPTURERS] = { 0 };
-		char rate[16];
 
 		/* Interleaved, so that a slow moment of the machine hits all. */
 		for (int r = 0; r < REPEATS; r++)
 			for (int c = 0; c < N_CAPTURERS; c++)
 				measure(&measured[c], r, run(c, sniffers, count, rates[i], &(Generated){ 0 }),
 					count);
-		if (rates[i] > 0)
-			g_snprintf(rate, sizeof rate, "%" G_GUINT64_FORMAT, rates[i]);
-		else
-			g_strlcpy(rate, "max", sizeof rate);
-		print_rate(rate, measured);
+		print_rate(rates[i], measured);
 	}
 	unload_sniffer(&sniffers[SNIFFER_DEFAULTS]);
 	unload_sniffer(&sniffers[SNIFFER_IMMEDIATE]);
