@@ -5,10 +5,11 @@
  * packet rate a generator process writes N frames from the fake machine,
  * once while each capturer runs: the sniffer with its defaults, tcpdump, and
  * the sniffer with immediate_mode = true (the option's cost). Printed per
- * rate and capturer, over three interleaved runs: packets sent, captured (in
- * the file), dropped (sent - captured) and the kernel's own drop count,
- * summed; the median CPU time per captured packet and its ratio to
- * tcpdump's. CPU time is read from the kernel's per-thread and
+ * rate and capturer, over three interleaved runs: packets sent, the rate
+ * achieved and the generator's largest delay behind its schedule, captured
+ * (in the file), dropped (sent - captured) and the kernel's own drop count,
+ * summed; the median CPU time per captured packet, its ratio to tcpdump's,
+ * and the range of the runs' ratios. CPU time is read from the kernel's per-thread and
  * per-process CPU clocks (nanoseconds): the sniffer's capture thread, and
  * the tcpdump process, from the moment each listens until the traffic has
  * settled, so neither's start-up or shutdown is counted, nor the generator
@@ -22,6 +23,7 @@
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +43,7 @@
 typedef struct {
 	guint64 sent;
 	double seconds;
+	double late; /* the furthest behind its schedule a frame went out, seconds */
 } Generated;
 
 typedef struct {
@@ -48,6 +51,7 @@ typedef struct {
 	guint64 kernel_drops;
 	double cpu_seconds; /* of the capture, while it listened */
 	double pps;         /* the generator's rate, as it went */
+	double late_ms;     /* the generator's largest delay behind its schedule */
 } Captured;
 
 static const char *capture_side;
@@ -141,8 +145,36 @@ build_frame(guint8 *frame)
 	udp[5] = (guint8)(ip_length - 20);
 }
 
+static void
+sleep_until(double when)
+{
+	struct timespec t = { .tv_sec = (time_t)when };
+
+	t.tv_nsec = (long)((when - (double)t.tv_sec) * 1e9);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+		;
+}
+
+/* Sleeps until frame @i is due, and says how late it goes out. Sleeping,
+ * not spinning: a spinning generator held one of two cores for the whole
+ * run, beside the capturer it measures. A frame whose time has passed goes
+ * at once, so a generator held up catches up in a burst; its largest delay
+ * is printed, to show how steady the rate was. */
+static double
+wait_due(double start, guint64 i, double interval)
+{
+	double due = start + (double)i * interval;
+	double now = now_seconds();
+
+	if (now < due) {
+		sleep_until(due);
+		now = now_seconds();
+	}
+	return now - due;
+}
+
 /* The generator's own process (`sniffer-bench --generate COUNT RATE`): it
- * waits for a byte on stdin, sends, and prints "SENT SECONDS". Spawned
+ * waits for a byte on stdin, sends, and prints "SENT SECONDS LATE". Spawned
  * without fork's copy-on-write, before a capture starts, so none of its
  * cost lands on either capturer. */
 static int
@@ -152,23 +184,25 @@ generator_main(guint64 count, guint64 rate)
 	guint8 frame[FRAME_LENGTH];
 	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	double interval = rate > 0 ? 1.0 / (double)rate : 0;
-	double start;
+	double start, late = 0;
 	char go;
 
 	address.sll_ifindex = (int)if_nametoindex(peer_side);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&address, sizeof address) != 0)
 		return 1;
 	build_frame(frame);
+	/* Woken within microseconds of the due time, not the default 50. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	if (read(STDIN_FILENO, &go, 1) != 1)
 		return 1;
 	start = now_seconds();
 	for (guint64 i = 0; i < count; i++) {
-		while (rate > 0 && now_seconds() < start + (double)i * interval)
-			;
+		if (rate > 0)
+			late = MAX(late, wait_due(start, i, interval));
 		while (send(fd, frame, sizeof frame, 0) < 0)
 			; /* ENOBUFS: the veth's queue is full; offer it again */
 	}
-	printf("%" G_GUINT64_FORMAT " %.6f\n", count, now_seconds() - start);
+	printf("%" G_GUINT64_FORMAT " %.6f %.6f\n", count, now_seconds() - start, late);
 	return 0;
 }
 
@@ -209,8 +243,8 @@ generator_run(Generator *generator)
 	close(generator->out);
 	g_assert_cmpint(n, >, 0);
 	buffer[n] = '\0';
-	g_assert_cmpint(sscanf(buffer, "%" G_GUINT64_FORMAT " %lf", &generated.sent,
-			       &generated.seconds), ==, 2);
+	g_assert_cmpint(sscanf(buffer, "%" G_GUINT64_FORMAT " %lf %lf", &generated.sent,
+			       &generated.seconds, &generated.late), ==, 3);
 	g_assert_cmpint(waitpid(generator->pid, NULL, 0), ==, generator->pid);
 	return generated;
 }
@@ -315,6 +349,7 @@ run_sniffer(Loaded *loaded, guint64 count, guint64 rate, Generated *generated)
 	before = cpu_seconds(clock);
 	*generated = generator_run(&generator);
 	captured.pps = (double)generated->sent / generated->seconds;
+	captured.late_ms = generated->late * 1e3;
 	g_usleep(SETTLE_US);
 	after = cpu_seconds(clock);
 	if (!ops->stop(loaded->sniffer->instance, &context, data, &call, &err))
@@ -390,6 +425,7 @@ run_tcpdump(const char *dir, guint64 count, guint64 rate, Generated *generated)
 	before = cpu_seconds(clock);
 	*generated = generator_run(&generator);
 	captured.pps = (double)generated->sent / generated->seconds;
+	captured.late_ms = generated->late * 1e3;
 	g_usleep(SETTLE_US);
 	captured.cpu_seconds = cpu_seconds(clock) - before;
 	kill(pid, SIGINT); /* our own child, by pid */
@@ -435,6 +471,7 @@ typedef struct {
 	guint64 captured;
 	guint64 kernel_drops;
 	double pps;            /* summed over the runs */
+	double late_ms;        /* the largest over the runs */
 	double us[REPEATS];    /* CPU per captured packet of each run */
 } Measured;
 
@@ -445,6 +482,7 @@ measure(Measured *measured, int repeat, Captured captured, guint64 sent)
 	measured->captured += captured.captured;
 	measured->kernel_drops += captured.kernel_drops;
 	measured->pps += captured.pps;
+	measured->late_ms = MAX(measured->late_ms, captured.late_ms);
 	measured->us[repeat] = per_packet_us(&captured);
 }
 
@@ -466,12 +504,76 @@ median(const double *values, int n)
 	return sorted[n / 2];
 }
 
+/* The 1-minute load average now: the machine may be shared. */
+static double
+load_average(void)
+{
+	g_autofree char *text = NULL;
+
+	if (!g_file_get_contents("/proc/loadavg", &text, NULL, NULL))
+		return -1;
+	return g_ascii_strtod(text, NULL);
+}
+
+/* The lowest and highest of the runs' ratios to the same run's tcpdump. */
+static void
+format_ratio_range(char *out, gsize size, const Measured *capturer, const Measured *tcpdump)
+{
+	double low = G_MAXDOUBLE, high = 0;
+
+	for (int r = 0; r < REPEATS; r++) {
+		if (tcpdump->us[r] <= 0) {
+			g_strlcpy(out, "n/a", size);
+			return;
+		}
+		low = MIN(low, capturer->us[r] / tcpdump->us[r]);
+		high = MAX(high, capturer->us[r] / tcpdump->us[r]);
+	}
+	g_snprintf(out, size, "%.2f-%.2f", low, high);
+}
+
+/* A rate's rows, tcpdump first (the reference); the load average after its
+ * runs, and whether the generator held the rate: one that fell short (a
+ * busy machine, or the generator's own limit) measured a lower rate, and
+ * the row says so. */
+static void
+print_rate(guint64 target, const Measured *measured)
+{
+	static const Capturer order[N_CAPTURERS] = { TCPDUMP, SNIFFER_DEFAULTS, SNIFFER_IMMEDIATE };
+	g_autoptr(GString) not_held = g_string_new(NULL);
+	char rate[16] = "max";
+
+	if (target > 0)
+		g_snprintf(rate, sizeof rate, "%" G_GUINT64_FORMAT, target);
+
+	for (int k = 0; k < N_CAPTURERS; k++) {
+		Capturer c = order[k];
+		double us = median(measured[c].us, REPEATS);
+		char ratio[16], range[32];
+
+		format_cpu_ratio(ratio, sizeof ratio, us, median(measured[TCPDUMP].us, REPEATS));
+		format_ratio_range(range, sizeof range, &measured[c], &measured[TCPDUMP]);
+		printf("%-7s %-23s %8" G_GUINT64_FORMAT " %8.0f %7.1f %8" G_GUINT64_FORMAT
+		       " %8" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT " %11.2f %9s %11s\n",
+		       k == 0 ? rate : "", capturer_names[c], measured[c].sent,
+		       measured[c].pps / REPEATS, measured[c].late_ms, measured[c].captured,
+		       measured[c].sent - measured[c].captured, measured[c].kernel_drops, us, ratio,
+		       range);
+		if (target > 0 && measured[c].pps / REPEATS < 0.95 * (double)target)
+			g_string_append_printf(not_held, "%s%s", not_held->len > 0 ? ", " : "",
+					       capturer_names[c]);
+	}
+	if (not_held->len > 0)
+		printf("%-7s NOT HELD: the generator fell short of %" G_GUINT64_FORMAT
+		       " packets/s beside %s (see pps)\n", "", target, not_held->str);
+	printf("%-7s load average (1 min) %.2f\n", "", load_average());
+	fflush(stdout);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const guint64 rates[] = { 1000, 10000, 50000, 100000, 200000, 0 };
-	/* tcpdump first in each rate's rows: the reference. */
-	static const Capturer order[N_CAPTURERS] = { TCPDUMP, SNIFFER_DEFAULTS, SNIFFER_IMMEDIATE };
 	double seconds = 1.0;
 	Loaded sniffers[2] = { 0 };
 
@@ -497,43 +599,30 @@ main(int argc, char **argv)
 	printf("%d-byte UDP frames from the fake machine, %.1f s (at least %d frames) per rate, "
 	       "%d runs each, filter \"%s\",\n"
 	       "32 MiB kernel ring and snaplen 262144 for all; 'max' = as fast as the generator "
-	       "goes.\nsent, captured (in the file), dropped (sent - captured) and kernel (the "
-	       "capturer's own count of kernel drops)\nare summed over the runs; cpu = median "
-	       "over the runs of the capture's CPU time (the sniffer's thread, tcpdump's "
-	       "process)\nfrom listening until %.1f s after the last frame, per captured packet; "
-	       "ratio = cpu / tcpdump's cpu.\n",
+	       "goes.\npps = the generator's rate, as sent; late = the furthest behind its "
+	       "schedule a frame went out (largest over the runs).\nsent, captured (in the "
+	       "file), dropped (sent - captured) and kernel (the capturer's own count of kernel "
+	       "drops)\nare summed over the runs; cpu = median over the runs of the capture's CPU "
+	       "time (the sniffer's thread, tcpdump's process)\nfrom listening until %.1f s after "
+	       "the last frame, per captured packet; ratio = cpu / tcpdump's cpu;\nrange = the "
+	       "lowest and highest of each run's cpu / the same run's tcpdump cpu.\n",
 	       FRAME_LENGTH, seconds, MIN_FRAMES, REPEATS, FILTER, SETTLE_US / 1e6);
-	printf("\n%-7s %-23s %8s %8s %8s %8s %8s %11s %9s\n", "rate/s", "capturer", "sent", "pps",
-	       "captured", "dropped", "kernel", "cpu us/pkt", "cpu ratio");
+	printf("%u CPUs; load average (1 min) %.2f at the start\n", g_get_num_processors(),
+	       load_average());
+	printf("\n%-7s %-23s %8s %8s %7s %8s %8s %8s %11s %9s %11s\n", "rate/s", "capturer",
+	       "sent", "pps", "late ms", "captured", "dropped", "kernel", "cpu us/pkt", "cpu ratio",
+	       "range");
 	for (gsize i = 0; i < G_N_ELEMENTS(rates); i++) {
 		guint64 count = MAX((guint64)((double)(rates[i] > 0 ? rates[i] : 300000) * seconds),
 				    MIN_FRAMES);
 		Measured measured[N_CAPTURERS] = { 0 };
-		char rate[16];
 
 		/* Interleaved, so that a slow moment of the machine hits all. */
 		for (int r = 0; r < REPEATS; r++)
 			for (int c = 0; c < N_CAPTURERS; c++)
 				measure(&measured[c], r, run(c, sniffers, count, rates[i], &(Generated){ 0 }),
 					count);
-		if (rates[i] > 0)
-			g_snprintf(rate, sizeof rate, "%" G_GUINT64_FORMAT, rates[i]);
-		else
-			g_strlcpy(rate, "max", sizeof rate);
-		for (int k = 0; k < N_CAPTURERS; k++) {
-			Capturer c = order[k];
-			double us = median(measured[c].us, REPEATS);
-			char ratio[16];
-
-			format_cpu_ratio(ratio, sizeof ratio, us, median(measured[TCPDUMP].us, REPEATS));
-			printf("%-7s %-23s %8" G_GUINT64_FORMAT " %8.0f %8" G_GUINT64_FORMAT
-			       " %8" G_GUINT64_FORMAT " %8" G_GUINT64_FORMAT " %11.2f %9s\n",
-			       k == 0 ? rate : "", capturer_names[c], measured[c].sent,
-			       measured[c].pps / REPEATS, measured[c].captured,
-			       measured[c].sent - measured[c].captured, measured[c].kernel_drops, us,
-			       ratio);
-		}
-		fflush(stdout);
+		print_rate(rates[i], measured);
 	}
 	unload_sniffer(&sniffers[SNIFFER_DEFAULTS]);
 	unload_sniffer(&sniffers[SNIFFER_IMMEDIATE]);
