@@ -50,8 +50,8 @@ static const struct nbx_config_field sniffer_fields[] = {
 	  .doc = "Hand each packet over as it arrives instead of in kernel-filled blocks. Off "
 		 "(the default): packets reach dump.pcap a block at a time, up to 1 s late (2 s "
 		 "on some kernels), and stop may wait that long for the last one; less CPU per "
-		 "packet than tcpdump -w. On: packets are written at once, for 5 to 50 times "
-		 "that CPU, and some are dropped from about 100000 packets/s" },
+		 "packet than tcpdump -w. On: packets are written at once, for 7 to 45 times "
+		 "that CPU, and some are dropped from about 10000 packets/s" },
 	{ .name = "max_capture_size", .type = NBX_FIELD_INTEGER, .min = 0, .max = INT64_MAX,
 	  .default_value = "0",
 	  .doc = "Largest dump.pcap in bytes; later packets are counted, not written; 0: no limit" },
