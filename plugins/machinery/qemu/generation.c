@@ -117,9 +117,15 @@ edited(const MachineInfo *info, const Edit *edit)
 	const char *name;
 	JsonNode *node;
 
+	/* Always the flat shape: VMCloak's members come out of its "machine". */
 	json_object_iter_init(&iter, info->object);
 	while (json_object_iter_next(&iter, &name, &node))
 		json_object_set_member(object, name, json_node_copy(node));
+	if (json_object_has_member(object, "mac")) {
+		json_object_remove_member(object, "mac");
+		if (info->mac_address != NULL)
+			json_object_set_string_member(object, "mac_address", info->mac_address);
+	}
 	json_object_set_string_member(object, "disk", edit->disk);
 	if (edit->memory != NULL) {
 		json_object_set_string_member(object, "memory_snapshot", edit->memory);

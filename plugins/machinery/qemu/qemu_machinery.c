@@ -33,11 +33,13 @@
 #include "fingerprint.h"
 #include "generation.h"
 #include "machine_info.h"
+#include "qemu_args.h"
 #include "qemu_binary.h"
 #include "qemu_vm.h"
 #include "qmp_message.h"
 #include "run_record.h"
 #include "snapshot_session.h"
+#include "tap_device.h"
 
 typedef struct {
 	QemuSettings settings;
@@ -238,16 +240,14 @@ parse_version(const char *text, int *major, int *minor)
 	return at != NULL && sscanf(at, "version %d.%d", major, minor) == 2;
 }
 
-static bool
-qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
+/* `QEMU -version`'s output on a core without host->run (ABI 1.1); NULL with @why. */
+static char *
+version_output_1_1(Qemu *q, char **why)
 {
-	Qemu *q = instance;
-	const struct nbx_host *host = q->settings.host;
 	const char *argv[] = { q->settings.qemu_binary, "-version", NULL };
-	g_autofree char *out = NULL;
-	g_autofree char *qemu_img = NULL;
 	g_autoptr(GError) error = NULL;
-	int status = 0, major = 0, minor = 0;
+	char *out = NULL;
+	int status = 0;
 
 	/*
 	 * check runs on the main thread, where waiting for a spawn's exit
@@ -255,11 +255,44 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	 */
 	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
 			  NULL, &status, &error)) {
-		host->check_report(host, check, NULL, "qemu_binary", "cannot run %s: %s",
-				   q->settings.qemu_binary, error->message);
+		*why = g_strdup(error->message);
+		return NULL;
+	}
+	if (!g_spawn_check_wait_status(status, NULL)) {
+		g_free(out);
+		*why = g_strdup("it failed");
+		return NULL;
+	}
+	return out;
+}
+
+static bool
+qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	const struct nbx_host *host = q->settings.host;
+	g_autofree char *out = NULL;
+	g_autofree char *why = NULL;
+	g_autofree char *qemu_img = NULL;
+	struct nbx_error cause = { 0 };
+	int major = 0, minor = 0;
+
+	/* The core's run (ABI 1.2) tracks the child like every other. */
+	if (NBX_HOST_HAS(host, run)) {
+		const char *version = qemu_binary_version(q->binary, 0, &cause);
+
+		out = version != NULL ? g_strconcat("QEMU emulator version ", version, NULL) : NULL;
+		if (out == NULL)
+			why = g_strdup(cause.message);
+	} else {
+		out = version_output_1_1(q, &why);
+	}
+	if (out == NULL) {
+		host->check_report(host, check, NULL, "qemu_binary", "cannot run %s -version: %s",
+				   q->settings.qemu_binary, why);
 		return true;
 	}
-	if (!g_spawn_check_wait_status(status, NULL) || !parse_version(out, &major, &minor)) {
+	if (!parse_version(out, &major, &minor)) {
 		host->check_report(host, check, NULL, "qemu_binary",
 				   "%s -version did not print a QEMU version; is it QEMU?",
 				   q->settings.qemu_binary);
@@ -277,11 +310,47 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	return true;
 }
 
+/* Bridges of start_args' bridge netdevs must exist; the notes say what runs instead. */
+static void
+check_network(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
+	      struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	g_autoptr(GPtrArray) netdevs = qemu_netdevs(info);
+	g_autofree char *unsupported = qemu_args_unsupported(info);
+
+	if (unsupported != NULL)
+		host->check_report(host, check, machine->config, "machineinfo", "machine %s: %s: %s",
+				   machine->name, info->path, unsupported);
+	for (guint n = 0; n < netdevs->len; n++) {
+		const QemuNetdev *netdev = g_ptr_array_index(netdevs, n);
+		g_autoptr(GError) error = NULL;
+
+		if (!netdev->bridge)
+			continue;
+		/* In a namespace of its own, the bridge is looked for when QEMU starts. */
+		if ((!NBX_MACHINE_HAS(machine, network_namespace) ||
+		     machine->network_namespace == NULL) &&
+		    !tap_device_bridge_exists(netdev->bridge_name, &error)) {
+			host->check_report(host, check, machine->config, "machineinfo",
+					   "machine %s: start_args in %s attach the guest to %s: %s",
+					   machine->name, info->path, netdev->bridge_name,
+					   error->message);
+			continue;
+		}
+		host->log(host, NBX_LOG_INFO,
+			  "machine %s: -netdev %s: the plugin makes a tap in bridge %s and hands "
+			  "it to QEMU (no setuid bridge helper)",
+			  machine->name, netdev->id != NULL ? netdev->id : "?", netdev->bridge_name);
+	}
+}
+
 static void
 check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 	   struct nbx_check *check)
 {
 	const struct nbx_host *host = q->settings.host;
+	g_autofree char *override = NULL;
 	bool uses_tap = false;
 
 	if (g_access(info->disk, R_OK) != 0)
@@ -319,6 +388,11 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 				   "machine %s: start_args in %s use %%TAP_INTERFACE%%; set interface "
 				   "to the machine's tap device",
 				   machine->name, info->path);
+	check_network(q, machine, info, check);
+	override = qemu_args_accelerator_override(info, q->settings.accelerator);
+	host->log(host, NBX_LOG_INFO, "machine %s: accelerator %s%s%s%s", machine->name,
+		  q->settings.accelerator, override != NULL ? " (the setting wins over " : "",
+		  override != NULL ? override : "", override != NULL ? " of start_args)" : "");
 }
 
 static bool

@@ -15,12 +15,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_process.h"
 #include "memory_snapshot.h"
 #include "overlay.h"
+#include "qemu_args.h"
 #include "qmp_client.h"
 #include "run_record.h"
+#include "tap_device.h"
 
 #define QMP_CHILD_FD 3
+/* Tap or bridge netdevs a description may have (each gets descriptor 4, 5, ...). */
+#define MAX_NETDEVS 8
 
 struct QemuVm {
 	const QemuSettings *settings;
@@ -41,6 +46,8 @@ struct QemuVm {
 	char *qmp_path;
 	char *log_path;
 	char *record_path;
+	/* What a decompressor feeding the launch says. */
+	char *feeder_log;
 	/* The launch's record exists: tear_down removes it. */
 	bool record_written;
 
@@ -62,6 +69,8 @@ struct QemuVm {
 	char *migration_status;
 	/* Ids of the devices QEMU reported DEVICE_DELETED for since the launch. */
 	GPtrArray *deleted_devices;
+	/* The decompressor feeding the incoming migration, while it does. */
+	ChildProcess *feeder;
 	QmpClient *qmp;
 };
 
@@ -120,6 +129,7 @@ qemu_vm_free(QemuVm *vm)
 	g_free(vm->qmp_path);
 	g_free(vm->log_path);
 	g_free(vm->record_path);
+	g_free(vm->feeder_log);
 	g_ptr_array_unref(vm->deleted_devices);
 	g_free(vm->migration_status);
 	g_free(vm->state_reason);
@@ -479,11 +489,15 @@ fail:
 }
 
 static GPtrArray *
-build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **error)
+build_argv(QemuVm *vm, const QemuLaunch *launch, const int *netdev_fds, GError **error)
 {
-	g_autoptr(GPtrArray) args = machine_info_start_args(vm->launched, vm->overlay,
-							     vm->machine->interface,
-							     vm->settings->accelerator, error);
+	QemuArgsSpec spec = {
+		.overlay = vm->overlay,
+		.tap = vm->machine->interface,
+		.accelerator = vm->settings->accelerator,
+		.netdev_fds = netdev_fds,
+	};
+	g_autoptr(GPtrArray) args = qemu_args_build(vm->launched, &spec, error);
 
 	if (args == NULL)
 		return NULL;
@@ -493,9 +507,9 @@ build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **err
 			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
 	g_ptr_array_add(args, g_strdup("-mon"));
 	g_ptr_array_add(args, g_strdup("chardev=nbx-qmp,mode=control"));
-	for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
-		g_ptr_array_add(args, g_strdup(extra_args[i]));
-	if (restore) {
+	for (size_t i = 0; launch->extra_args != NULL && launch->extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, g_strdup(launch->extra_args[i]));
+	if (launch->restore) {
 		g_ptr_array_add(args, g_strdup("-incoming"));
 		g_ptr_array_add(args, g_strdup("defer"));
 	}
@@ -503,13 +517,61 @@ build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **err
 	return g_steal_pointer(&args);
 }
 
+static const char *
+machine_netns(QemuVm *vm)
+{
+	return NBX_MACHINE_HAS(vm->machine, network_namespace) ? vm->machine->network_namespace
+							       : NULL;
+}
+
+
+/*
+ * A tap of the plugin's for every bridge netdev of the launch (QEMU would
+ * need its setuid helper for them): @parent_fds gets the descriptors to
+ * close after the spawn, @child_fds what QEMU calls them (-1: none).
+ */
+static bool
+open_taps(QemuVm *vm, GPtrArray *netdevs, int *parent_fds, int *child_fds,
+	  struct nbx_error *err)
+{
+	for (guint n = 0; n < netdevs->len; n++) {
+		const QemuNetdev *netdev = g_ptr_array_index(netdevs, n);
+		g_autoptr(GError) error = NULL;
+		char name[IFNAMSIZ];
+
+		parent_fds[n] = child_fds[n] = -1;
+		if (!netdev->bridge)
+			continue;
+		parent_fds[n] = tap_device_open(machine_netns(vm), netdev->bridge_name, name, &error);
+		if (parent_fds[n] < 0) {
+			vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+					    "machine %s: -netdev %s (start_args of %s): %s",
+					    vm->machine->name, netdev->id != NULL ? netdev->id : "",
+					    vm->launched->path, error->message);
+			return false;
+		}
+		child_fds[n] = QMP_CHILD_FD + 1 + (int)n;
+	}
+	return true;
+}
+
+static void
+close_taps(int *parent_fds, guint n)
+{
+	for (guint i = 0; i < n; i++)
+		if (parent_fds[i] >= 0)
+			close(parent_fds[i]);
+}
+
 static bool
 spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) argv = build_argv(vm, launch->restore, launch->extra_args, &error);
+	g_autoptr(GPtrArray) netdevs = qemu_netdevs(vm->launched);
+	int parent_fds[MAX_NETDEVS], child_fds[MAX_NETDEVS];
+	g_autoptr(GPtrArray) argv = NULL;
 	int listener, connection;
-	struct nbx_fd_map fds[1];
+	struct nbx_fd_map fds[1 + MAX_NETDEVS];
 	struct nbx_spawn spawn = {
 		.struct_size = sizeof spawn,
 		.stdin_fd = -1,
@@ -518,17 +580,36 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		.n_fds = 1,
 		.on_exit = on_qemu_exit,
 		.user_data = vm,
+		.network_namespace = machine_netns(vm),
 	};
 	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
 	bool ok;
 
+	if (netdevs->len > MAX_NETDEVS) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "%s: start_args have %u tap or bridge netdevs; at most %d work",
+				    vm->launched->path, netdevs->len, MAX_NETDEVS);
+		return false;
+	}
+	if (!open_taps(vm, netdevs, parent_fds, child_fds, err)) {
+		close_taps(parent_fds, netdevs->len);
+		return false;
+	}
+	argv = build_argv(vm, launch, child_fds, &error);
 	if (argv == NULL) {
+		close_taps(parent_fds, netdevs->len);
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
 		return false;
 	}
-	if (!open_qmp_socket(vm, &listener, &connection, err))
+	if (!open_qmp_socket(vm, &listener, &connection, err)) {
+		close_taps(parent_fds, netdevs->len);
 		return false;
+	}
 	fds[0] = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	for (guint n = 0; n < netdevs->len; n++)
+		if (parent_fds[n] >= 0)
+			fds[spawn.n_fds++] =
+				(struct nbx_fd_map){ .parent_fd = parent_fds[n], .child_fd = child_fds[n] };
 	spawn.argv = (const char *const *)argv->pdata;
 	g_unlink(vm->log_path);
 	g_mutex_lock(&vm->lock);
@@ -550,6 +631,8 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		g_mutex_unlock(&vm->lock);
 	}
 	close(listener);
+	/* QEMU holds its own copies: the taps live as long as it does. */
+	close_taps(parent_fds, netdevs->len);
 	if (!ok) {
 		close(connection);
 		g_unlink(vm->qmp_path);
@@ -566,27 +649,61 @@ migration_ended(const char *status)
 				  strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
 }
 
+/* The feeder has exited with a failure; its wait status in *@status. Under vm->lock. */
+static bool
+feeder_failed(QemuVm *vm, int *status)
+{
+	return vm->feeder != NULL && child_process_exited(vm->feeder, status) &&
+	       !(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
 /*
  * Waits until QEMU reports the migration ended (MIGRATION events), it
- * exits, or @deadline_us. Returns the last status (g_free; NULL when none
- * came); *@alive tells whether QEMU still runs.
+ * exits, the feeder fails (QEMU waits forever on a stream that ends before
+ * its first byte), or @deadline_us. Returns the last status (g_free; NULL
+ * when none came); *@alive tells whether QEMU still runs, *@feeder_status
+ * (when not NULL) the failed feeder's wait status, else 0.
  */
 static char *
-wait_migration_end(QemuVm *vm, int64_t deadline_us, bool *alive)
+wait_migration_end(QemuVm *vm, int64_t deadline_us, bool *alive, int *feeder_status)
 {
+	int failed = 0;
 	char *status;
 
 	g_mutex_lock(&vm->lock);
-	while (vm->alive && !migration_ended(vm->migration_status)) {
+	while (vm->alive && !migration_ended(vm->migration_status) && !feeder_failed(vm, &failed)) {
 		if (deadline_us == 0)
 			g_cond_wait(&vm->cond, &vm->lock);
 		else if (!g_cond_wait_until(&vm->cond, &vm->lock, deadline_us))
 			break;
 	}
+	if (!feeder_failed(vm, &failed))
+		failed = 0;
 	*alive = vm->alive;
 	status = g_strdup(vm->migration_status);
 	g_mutex_unlock(&vm->lock);
+	if (feeder_status != NULL)
+		*feeder_status = failed;
 	return status;
+}
+
+/* "status 1: Data corruption detected", from the feeder's log. */
+static char *
+feeder_failure(QemuVm *vm, int status)
+{
+	g_autofree char *words = NULL;
+	g_autofree char *text = NULL;
+
+	if (g_file_get_contents(vm->feeder_log, &text, NULL, NULL)) {
+		g_auto(GStrv) lines = g_strsplit(g_strstrip(text), "\n", -1);
+		guint n = g_strv_length(lines);
+
+		words = g_strdup(n > 0 ? lines[n - 1] : "");
+	}
+	if (WIFEXITED(status))
+		return g_strdup_printf("status %d: %s", WEXITSTATUS(status),
+				       words != NULL ? words : "(no output)");
+	return g_strdup_printf("signal %d", WTERMSIG(status));
 }
 
 /* Waits for the incoming migration to end; false with @err when it did not complete. */
@@ -595,11 +712,17 @@ wait_migration(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
 {
 	const char *memory = vm->launched->memory_snapshot;
 	bool alive;
-	g_autofree char *status = wait_migration_end(vm, deadline_us, &alive);
+	int feeder_status = 0;
+	g_autofree char *status = wait_migration_end(vm, deadline_us, &alive, &feeder_status);
 
 	if (status != NULL && strcmp(status, "completed") == 0)
 		return true;
-	if (!alive) {
+	if (feeder_status != 0) {
+		g_autofree char *why = feeder_failure(vm, feeder_status);
+
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "memory snapshot %s: decompressing it failed with %s", memory, why);
+	} else if (!alive) {
 		g_autofree char *words = qemu_last_words(vm);
 
 		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
@@ -659,10 +782,21 @@ feed_snapshot(QemuVm *vm, MemorySnapshot *snapshot, int64_t deadline_us, struct 
 	/* QEMU holds its own copy now; ours would keep the pipe open for nothing. */
 	close(snapshot->fd);
 	snapshot->fd = -1;
-	return ok &&
-	       qmp_client_execute(vm->qmp, "migrate-incoming", incoming, -1, deadline_us, NULL,
-				  err) &&
-	       wait_migration(vm, deadline_us, err);
+	if (snapshot->decompressor != NULL)
+		child_process_notify(snapshot->decompressor, &vm->lock, &vm->cond);
+	g_mutex_lock(&vm->lock);
+	vm->feeder = snapshot->decompressor;
+	g_mutex_unlock(&vm->lock);
+	ok = ok &&
+	     qmp_client_execute(vm->qmp, "migrate-incoming", incoming, -1, deadline_us, NULL,
+				err) &&
+	     wait_migration(vm, deadline_us, err);
+	g_mutex_lock(&vm->lock);
+	vm->feeder = NULL;
+	g_mutex_unlock(&vm->lock);
+	if (snapshot->decompressor != NULL)
+		child_process_notify(snapshot->decompressor, NULL, NULL);
+	return ok;
 }
 
 static char *
@@ -880,16 +1014,19 @@ set_launch_paths(QemuVm *vm, const QemuLaunch *launch)
 	g_free(vm->log_path);
 	g_free(vm->record_path);
 	g_free(vm->session_dir);
+	g_free(vm->feeder_log);
 	vm->session_dir = g_strdup(launch->session_dir);
 	if (launch->session_dir == NULL) {
 		vm->qmp_path = g_strdup(vm->run_qmp_path);
 		vm->log_path = g_strdup(vm->run_log_path);
 		vm->record_path = g_strdup(vm->run_record_path);
-		return;
+	} else {
+		vm->qmp_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_QMP, NULL);
+		vm->log_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_LOG, NULL);
+		vm->record_path =
+			g_build_filename(launch->session_dir, QEMU_VM_SESSION_RECORD, NULL);
 	}
-	vm->qmp_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_QMP, NULL);
-	vm->log_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_LOG, NULL);
-	vm->record_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_RECORD, NULL);
+	vm->feeder_log = g_strconcat(vm->log_path, ".decompressor", NULL);
 }
 
 bool
@@ -927,8 +1064,10 @@ qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct
 				    vm->machine->name, launch->info->path);
 		return false;
 	}
+	set_launch_paths(vm, launch);
 	if (launch->restore &&
-	    !memory_snapshot_open(vm->host, launch->info->memory_snapshot, &snapshot, err))
+	    !memory_snapshot_open(vm->host, launch->info->memory_snapshot, vm->feeder_log, &snapshot,
+				  err))
 		return false;
 	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, overlay_dir,
 				     vm->machine->name, launch->info->disk, deadline_us, err);
@@ -937,7 +1076,6 @@ qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct
 		return false;
 	}
 	vm->launched = machine_info_ref(launch->info);
-	set_launch_paths(vm, launch);
 	ok = write_record(vm, &cause) && spawn_qemu(vm, launch, &cause) &&
 	     write_record(vm, &cause) &&
 	     (!launch->restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
@@ -1095,7 +1233,7 @@ qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *e
 	}
 	if (!qmp_client_execute(vm->qmp, "migrate", migrate, -1, deadline_us, NULL, err))
 		return false;
-	status = wait_migration_end(vm, deadline_us, &alive);
+	status = wait_migration_end(vm, deadline_us, &alive, NULL);
 	if (status != NULL && strcmp(status, "completed") == 0)
 		return true;
 	if (!alive) {
@@ -1115,7 +1253,7 @@ qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *e
 
 		/* A cancelled migration leaves the guest as it was, ready to resume. */
 		qmp_client_execute(vm->qmp, "migrate_cancel", NULL, -1, grace, NULL, NULL);
-		g_free(wait_migration_end(vm, grace, &alive));
+		g_free(wait_migration_end(vm, grace, &alive, NULL));
 		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
 				    "the memory of machine %s was not saved by the deadline "
 				    "(migration %s); cancelled",

@@ -324,16 +324,12 @@ last_line_of(const char *path)
 	return g_strdup(*text == '\0' ? "(no output)" : last != NULL ? last + 1 : text);
 }
 
-/* Descriptor 3 of the compressor: the memory file, opened here. */
-#define COMPRESSOR_OUTPUT_FD 3
-
 /*
  * Migrates the paused guest through zstd into @memory_fd (file @path).
  * The plugin opens the file itself, so that a read-only or missing
  * directory is said plainly before anything starts; zstd's own errors
  * ("No space left on device" above all) go to a log in work_dir, apart
- * from the stream. A fixed shell line moves the file to zstd's stdout:
- * spawn has no stdout of its own, and zstd's -o would reopen the path.
+ * from the stream.
  */
 static bool
 save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *path,
@@ -341,8 +337,7 @@ save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *pat
 {
 	const struct nbx_host *host = qemu_vm_settings(vm)->host;
 	g_autofree char *log = g_build_filename(session->work_dir, "zstd.log", NULL);
-	const char *argv[] = { "/bin/sh", "-c", "exec zstd -q -3 -c >&3 3>&-", "zstd", NULL };
-	struct nbx_fd_map output = { .parent_fd = memory_fd, .child_fd = COMPRESSOR_OUTPUT_FD };
+	const char *argv[] = { "zstd", "-q", "-3", "-c", NULL };
 	struct nbx_error cause = { 0 };
 	ChildProcess *zstd;
 	int pipe_fds[2], status = 0;
@@ -353,7 +348,7 @@ save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *pat
 		return false;
 	}
 	g_unlink(log);
-	zstd = child_process_spawn_fds(host, argv, pipe_fds[0], log, &output, 1, err);
+	zstd = child_process_spawn_to(host, argv, pipe_fds[0], memory_fd, log, err);
 	close(pipe_fds[0]);
 	if (zstd == NULL) {
 		close(pipe_fds[1]);

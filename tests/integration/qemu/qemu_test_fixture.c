@@ -32,13 +32,16 @@ load_info(const char *guest_dir)
 char *
 write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f))
 {
-	g_autoptr(JsonNode) copy = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(JsonNode) original = json_node_new(JSON_NODE_OBJECT);
 	g_autoptr(JsonNode) node = NULL;
 	g_autofree char *text = NULL;
 	char *path = g_build_filename(f->dir, name, NULL);
 
-	json_node_set_object(copy, f->info);
-	node = json_node_copy(copy);
+	/* json_node_copy() shares the object: a deep copy, so @edit leaves f->info alone. */
+	json_node_set_object(original, f->info);
+	text = json_to_string(original, FALSE);
+	node = json_from_string(text, NULL);
+	g_clear_pointer(&text, g_free);
 	if (edit != NULL)
 		edit(json_node_get_object(node), f);
 	text = json_to_string(node, TRUE);
@@ -201,6 +204,7 @@ route_to(Fixture *f, const char *tap)
 
 	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP0"));
 	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP1"));
+	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_BRIDGE"));
 	ip_command("neigh flush all");
 	ip_command("addr add %s/%" G_GINT64_FORMAT " dev %s", host_ip, prefix, tap);
 }
@@ -284,6 +288,34 @@ find_qemu(Fixture *f, const char *machine)
 	g_autofree char *needle = g_strdup_printf("%s/%s-", f->overlays, machine);
 
 	return find_qemu_with(needle);
+}
+
+static void
+collect_note(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+	g_ptr_array_add(data, g_strdup(message));
+}
+
+GPtrArray *
+load_collecting_notes(Fixture *f, const char *machines)
+{
+	GPtrArray *notes = g_ptr_array_new_with_free_func(g_free);
+	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
+
+	load(f, machines);
+	g_log_remove_handler("nestbox", handler);
+	return notes;
+}
+
+const char *
+find_note(GPtrArray *notes, const char *needle)
+{
+	for (guint i = 0; i < notes->len; i++)
+		if (strstr(g_ptr_array_index(notes, i), needle) != NULL)
+			return g_ptr_array_index(notes, i);
+	for (guint i = 0; i < notes->len; i++)
+		g_printerr("note: %s\n", (const char *)g_ptr_array_index(notes, i));
+	return NULL;
 }
 
 void

@@ -58,7 +58,10 @@ void run_on_worker(void (*fn)(gpointer data), gpointer data);
 /* The core's view of @name's hypervisor state. */
 gint32 pool_state(Fixture *f, const char *name);
 
-/* Puts the host address on @tap only, so the demo guest behind it is the one reached. */
+/*
+ * Puts the host address on @tap only (or on the bridge, $NBX_QEMU_TEST_BRIDGE),
+ * so the demo guest behind it is the one reached.
+ */
 void route_to(Fixture *f, const char *tap);
 /* Waits up to 30 s for the agent's answer; fails the test without one. */
 void assert_agent_answers(Fixture *f);
@@ -73,6 +76,11 @@ pid_t find_qemu(Fixture *f, const char *machine);
  * are their orphans' subreaper, so a killed QEMU lingers as one).
  */
 gboolean process_lives(pid_t pid);
+
+/* load(), collecting what the plugin says at INFO level (what --check prints as notes). */
+GPtrArray *load_collecting_notes(Fixture *f, const char *machines);
+/* The first note containing @needle, or NULL (then all notes are printed). */
+const char *find_note(GPtrArray *notes, const char *needle);
 
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

@@ -303,6 +303,214 @@ test_snapshot_formats(Fixture *f, gconstpointer data)
 	g_unsetenv("NBX_QEMU_TEST_SNAPSHOT");
 }
 
+/* ---- VMCloak's machines ------------------------------------------------ */
+
+static void assert_restore_fails(Fixture *f, const char *expect, gint32 code);
+
+static const char *vmcloak_bridge;
+
+/*
+ * The demo guest's start_args as VMCloak's qemu platform writes them: the
+ * guest on QEMU's bridge helper (-netdev type=bridge), -enable-kvm, no
+ * accelerator in -machine, -display none.
+ */
+static JsonArray *
+vmcloak_start_args(JsonObject *demo)
+{
+	JsonArray *from = json_object_get_array_member(demo, "start_args");
+	JsonArray *args = json_array_new();
+
+	for (guint i = 0; i < json_array_get_length(from); i++) {
+		const char *arg = json_array_get_string_element(from, i);
+		const char *previous = i > 0 ? json_array_get_string_element(from, i - 1) : "";
+		g_autofree char *value = NULL;
+
+		if (strcmp(previous, "-netdev") == 0)
+			value = g_strdup_printf("type=bridge,br=%s,id=net0", vmcloak_bridge);
+		else if (strcmp(previous, "-machine") == 0)
+			value = g_strndup(arg, strcspn(arg, ","));
+		json_array_add_string_element(args, value != NULL ? value : arg);
+	}
+	json_array_add_string_element(args, "-enable-kvm");
+	return args;
+}
+
+/* machineinfo.json of VMCloak's exact shape, members inside "machine". */
+static void
+to_vmcloak_shape(JsonObject *info, Fixture *f)
+{
+	JsonObject *machine = json_object_new();
+	g_autoptr(GList) members = json_object_get_members(info);
+
+	json_object_set_string_member(machine, "name", "v");
+	json_object_set_string_member(machine, "ip", json_object_get_string_member(info, "ip"));
+	json_object_set_int_member(machine, "agent_port", 8000);
+	json_object_set_string_member(machine, "os_name", "linux");
+	json_object_set_string_member(machine, "os_version", "12");
+	json_object_set_string_member(machine, "architecture", "amd64");
+	json_object_set_array_member(machine, "tags", json_array_new());
+	json_object_set_string_member(machine, "bridge", vmcloak_bridge);
+	json_object_set_string_member(machine, "mac",
+				      json_object_get_string_member(info, "mac_address"));
+	json_object_set_string_member(machine, "gateway",
+				      json_object_get_string_member(info, "host_ip"));
+	json_object_set_string_member(machine, "netmask", "255.255.255.0");
+	json_object_set_string_member(machine, "disk", "disk.qcow2");
+	json_object_set_array_member(machine, "start_args", vmcloak_start_args(info));
+	json_object_set_string_member(machine, "memory_snapshot", "memory.snapshot");
+	for (GList *l = members; l != NULL; l = l->next)
+		json_object_remove_member(info, l->data);
+	json_object_set_null_member(info, "vmcloak_version");
+	json_object_set_string_member(info, "machinery", "qemu");
+	json_object_set_string_member(info, "machinery_version", "7.2.22");
+	json_object_set_object_member(info, "machine", machine);
+}
+
+/* A VMCloak machine directory of the demo guest: its machineinfo.json's path. */
+static char *
+write_vmcloak_dir(Fixture *f)
+{
+	g_autofree char *dir = g_build_filename(f->dir, "vmcloak", NULL);
+	g_autofree char *written = NULL;
+	g_autofree char *script = NULL;
+	char *path = g_build_filename(dir, "machineinfo.json", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
+	script = g_strdup_printf("cp '%s' '%s/disk.qcow2' && zstd -qdc '%s' > '%s/memory.raw'",
+				 json_object_get_string_member(f->info, "disk"), dir,
+				 json_object_get_string_member(f->info, "memory_snapshot"), dir);
+	shell(script);
+	written = write_info(f, "vmcloak.json", to_vmcloak_shape);
+	g_assert_cmpint(g_rename(written, path), ==, 0);
+	return path;
+}
+
+/* VMCloak's memory.snapshot as its platform writes it: `lz4 -z`, `gzip -c -3`, or `cat`. */
+static void
+write_vmcloak_memory(const char *info, const char *format)
+{
+	g_autofree char *dir = g_path_get_dirname(info);
+	g_autofree char *script = NULL;
+
+	if (strcmp(format, "lz4") == 0)
+		script = g_strdup_printf("lz4 -q -z -c '%s/memory.raw' > '%s/memory.snapshot'", dir,
+					 dir);
+	else if (strcmp(format, "gzip") == 0)
+		script = g_strdup_printf("gzip -c -3 '%s/memory.raw' > '%s/memory.snapshot'", dir,
+					 dir);
+	else
+		script = g_strdup_printf("cat '%s/memory.raw' > '%s/memory.snapshot'", dir, dir);
+	shell(script);
+}
+
+static char *
+cmdline_of(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	char *cmdline = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &cmdline, &len, NULL));
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == '\0')
+			cmdline[i] = ' ';
+	return cmdline;
+}
+
+/* How many of the plugin's taps (nbxt*) are ports of @bridge now. */
+static guint
+taps_in(const char *bridge)
+{
+	g_autofree char *command = g_strdup_printf("ip -o link show master %s", bridge);
+	g_autofree char *out = NULL;
+	guint n = 0;
+
+	g_assert_true(g_spawn_command_line_sync(command, &out, NULL, NULL, NULL));
+	for (const char *at = out; (at = strstr(at, ": nbxt")) != NULL; at++)
+		n++;
+	return n;
+}
+
+/*
+ * VMCloak's machineinfo.json, as its qemu platform writes it, restores:
+ * its members from "machine", relative disk and memory.snapshot (lz4, gzip
+ * or raw), the bridge netdev on a tap the plugin makes in that bridge (no
+ * setuid helper), -enable-kvm dropped for the accelerator setting.
+ */
+static void
+test_vmcloak_machine(Fixture *f, gconstpointer data)
+{
+	static const char *const formats[] = { "lz4", "gzip", "raw" };
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	g_autoptr(GPtrArray) notes = NULL;
+	NbxPoolMachine *v;
+
+	vmcloak_bridge = env("NBX_QEMU_TEST_BRIDGE");
+	info = write_vmcloak_dir(f);
+	write_vmcloak_memory(info, "lz4");
+	machine = g_strdup_printf("{ name = \"v\"; label = \"v\"; ip = \"10.213.0.10\";\n"
+				  "  platform = \"linux\"; interface = \"%s\"; agent_port = 8000;\n"
+				  "  machineinfo = \"%s\"; }",
+				  vmcloak_bridge, info);
+	notes = load_collecting_notes(f, machine);
+	assert_clean_load(f);
+	g_assert_nonnull(find_note(notes, "machine v: accelerator tcg (the setting wins over "
+					  "-enable-kvm of start_args)"));
+	g_assert_nonnull(find_note(notes, "machine v: -netdev net0: the plugin makes a tap in "
+					  "bridge nbxqbr0"));
+	route_to(f, vmcloak_bridge);
+	v = nbx_machine_pool_lookup(f->setup->pool, "v");
+	for (guint i = 0; i < G_N_ELEMENTS(formats); i++) {
+		g_autofree char *cmdline = NULL;
+		pid_t pid;
+
+		g_test_message("memory.snapshot: %s", formats[i]);
+		write_vmcloak_memory(info, formats[i]);
+		g_assert_true(f->qemu->plugin->machinery.check_machine(
+			f->qemu->instance, &v->machine, NULL, &(struct nbx_error){ 0 }));
+		op_ok(f, "v", OP_RESTORE, NULL);
+		pid = find_qemu(f, "v");
+		g_assert_cmpint(pid, >, 0);
+		cmdline = cmdline_of(pid);
+		g_test_message("%s", cmdline);
+		g_assert_nonnull(strstr(cmdline, "-netdev tap,id=net0,fd=4 "));
+		g_assert_null(strstr(cmdline, "bridge"));
+		g_assert_null(strstr(cmdline, "-enable-kvm"));
+		g_assert_nonnull(strstr(cmdline, "-accel tcg"));
+		g_assert_nonnull(strstr(cmdline, "-display none"));
+		g_assert_cmpuint(taps_in(vmcloak_bridge), ==, 1);
+		assert_agent_answers(f);
+		op_ok(f, "v", OP_STOP, NULL);
+		/* The tap was QEMU's alone: it went with it. */
+		g_assert_cmpuint(taps_in(vmcloak_bridge), ==, 0);
+		g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	}
+}
+
+/* A bridge that is not there: --check names it, and a restore leaves nothing. */
+static void
+test_vmcloak_missing_bridge(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	const char *problem;
+
+	vmcloak_bridge = "nbxnobr0";
+	info = write_vmcloak_dir(f);
+	write_vmcloak_memory(info, "raw");
+	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+
+	load(f, machine);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), >=, 1);
+	problem = nbx_diagnostics_get(f->diagnostics, 0);
+	g_test_message("%s", problem);
+	g_assert_nonnull(strstr(problem, "machines.a.machineinfo"));
+	g_assert_nonnull(strstr(problem, "attach the guest to nbxnobr0: bridge nbxnobr0 does not "
+					 "exist"));
+	assert_restore_fails(f, "bridge nbxnobr0", NBX_ERROR_HYPERVISOR);
+}
+
 /* A restore that cannot finish by its deadline says so and leaves nothing behind. */
 static void
 test_deadline(Fixture *f, gconstpointer data)
@@ -468,7 +676,12 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 	/* ...and restore_start refuses it without starting anything. */
 	assert_restore_fails(f, "no-such-memory.bin", NBX_ERROR_NOT_FOUND);
 
-	/* The same machine, its machineinfo swapped for ones with corrupt snapshots. */
+	/*
+	 * The same machine, its machineinfo swapped for ones with corrupt
+	 * snapshots: a decompressor that fails says why (QEMU alone would wait
+	 * for ever on a stream that ends before its first byte); a file that is
+	 * no stream at all is refused before anything starts.
+	 */
 	a = nbx_machine_pool_lookup(f->setup->pool, "a");
 	for (int i = 0; i < 2; i++) {
 		const char *path = i == 0 ? corrupt : garbage;
@@ -480,7 +693,11 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 		g_assert_true(f->qemu->plugin->machinery.check_machine(f->qemu->instance,
 								       &a->machine, NULL,
 								       &(struct nbx_error){ 0 }));
-		assert_restore_fails(f, "memory snapshot", NBX_ERROR_HYPERVISOR);
+		if (i == 0)
+			assert_restore_fails(f, "decompressing it failed with status 1: ",
+					     NBX_ERROR_INVALID);
+		else
+			assert_restore_fails(f, "not a QEMU migration stream", NBX_ERROR_INVALID);
 	}
 }
 
@@ -611,7 +828,7 @@ set_fake_scenario(JsonObject *info, Fixture *f)
 				     "file=%DISPOSABLE_DISK_PATH%,format=qcow2,if=none,id=disk0",
 				     "-nbx-scenario", f->scenario };
 
-	g_assert_true(g_file_set_contents(memory, "raw memory", -1, NULL));
+	g_assert_true(g_file_set_contents(memory, "QEVM raw memory", -1, NULL));
 	json_object_set_string_member(info, "memory_snapshot", memory);
 	for (guint i = 0; i < G_N_ELEMENTS(list); i++)
 		json_array_add_string_element(args, list[i]);
@@ -1010,6 +1227,8 @@ main(int argc, char **argv)
 	ADD("acpi-stop", test_acpi_stop);
 	ADD("norestore-start", test_norestore_start);
 	ADD("snapshot-formats", test_snapshot_formats);
+	ADD("vmcloak-machine", test_vmcloak_machine);
+	ADD("vmcloak-missing-bridge", test_vmcloak_missing_bridge);
 	ADD("old-qemu", test_old_qemu);
 	ADD("deadline", test_deadline);
 	ADD("stop-hung-qemu", test_stop_hung_qemu);

@@ -1034,7 +1034,7 @@ set_fake(JsonObject *info, Fixture *f)
 	const char *const list[] = { "-machine", "pc,accel=tcg", "-drive",
 				     "file=%DISPOSABLE_DISK_PATH%,format=qcow2,if=none,id=disk0" };
 
-	g_assert_true(g_file_set_contents(memory, "raw memory", -1, NULL));
+	g_assert_true(g_file_set_contents(memory, "QEVM raw memory", -1, NULL));
 	json_object_set_string_member(info, "memory_snapshot", memory);
 	for (guint i = 0; i < G_N_ELEMENTS(list); i++)
 		json_array_add_string_element(args, list[i]);
