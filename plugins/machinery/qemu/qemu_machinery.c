@@ -22,6 +22,7 @@
  * with -9 the next one's init stops the QEMU left behind and removes its
  * files. A session keeps the same record in its work_dir.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -32,6 +33,7 @@
 
 #include "fingerprint.h"
 #include "generation.h"
+#include "host_side.h"
 #include "machine_info.h"
 #include "qemu_args.h"
 #include "qemu_binary.h"
@@ -310,6 +312,39 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	return true;
 }
 
+/*
+ * The guest's memory knows the host side by the MAC recorded as host_mac:
+ * a host side with another one costs a gratuitous ARP per restore (and
+ * seconds without it), so --check tells the operator to pin it.
+ */
+static void
+check_host_mac(Qemu *q, struct nbx_machine *machine, const MachineInfo *info)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *netns = NBX_MACHINE_HAS(machine, network_namespace)
+				    ? machine->network_namespace
+				    : NULL;
+	g_autoptr(GArray) sides = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (info->host_mac == NULL || info->memory_snapshot == NULL)
+		return;
+	sides = host_side_find(netns, machine->ip, &error);
+	for (guint i = 0; sides != NULL && i < sides->len; i++) {
+		const HostSide *side = &g_array_index(sides, HostSide, i);
+		g_autofree char *mac = host_side_mac(side);
+
+		if (strcmp(mac, info->host_mac) == 0)
+			continue;
+		host->log(host, NBX_LOG_INFO,
+			  "machine %s: its guest knows the host side (%s) as %s (host_mac in %s), "
+			  "but %s has %s now: every restore announces it to the guest (a gratuitous "
+			  "ARP); `ip link set %s address %s` spares that",
+			  machine->name, inet_ntoa(side->address), info->host_mac, info->path,
+			  side->name, mac, side->name, info->host_mac);
+	}
+}
+
 /* Bridges of start_args' bridge netdevs must exist; the notes say what runs instead. */
 static void
 check_network(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
@@ -389,6 +424,7 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 				   "to the machine's tap device",
 				   machine->name, info->path);
 	check_network(q, machine, info, check);
+	check_host_mac(q, machine, info);
 	override = qemu_args_accelerator_override(info, q->settings.accelerator);
 	host->log(host, NBX_LOG_INFO, "machine %s: accelerator %s%s%s%s", machine->name,
 		  q->settings.accelerator, override != NULL ? " (the setting wins over " : "",

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "child_process.h"
+#include "host_side.h"
 #include "memory_snapshot.h"
 #include "overlay.h"
 #include "qemu_args.h"
@@ -524,6 +525,11 @@ machine_netns(QemuVm *vm)
 							       : NULL;
 }
 
+const char *
+qemu_vm_network_namespace(QemuVm *vm)
+{
+	return machine_netns(vm);
+}
 
 /*
  * A tap of the plugin's for every bridge netdev of the launch (QEMU would
@@ -1029,6 +1035,28 @@ set_launch_paths(QemuVm *vm, const QemuLaunch *launch)
 	vm->feeder_log = g_strconcat(vm->log_path, ".decompressor", NULL);
 }
 
+/*
+ * The restored guest knows the host side by the MAC it had when the memory
+ * was saved: make it learn the current one now rather than after its ARP
+ * entry times out (host_side.h).
+ */
+static void
+announce_host_side(QemuVm *vm)
+{
+	g_autoptr(GError) error = NULL;
+	guint sent = 0;
+
+	if (!host_side_announce(machine_netns(vm), vm->machine->ip, &sent, &error))
+		vm->host->log(vm->host, NBX_LOG_WARNING,
+			      "machine %s: %s; the guest reaches the host only once its ARP entry "
+			      "expires",
+			      vm->machine->name, error->message);
+	else
+		vm->host->log(vm->host, NBX_LOG_DEBUG,
+			      "machine %s: host side announced to the guest (%u gratuitous ARP)",
+			      vm->machine->name, sent);
+}
+
 bool
 qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct nbx_error *err)
 {
@@ -1086,6 +1114,8 @@ qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct
 		tear_down(vm);
 		return false;
 	}
+	if (launch->restore)
+		announce_host_side(vm);
 	/* A panic seen while starting stays: note_state, not set_state. */
 	note_state(vm, NBX_MACHINE_RUNNING, NULL);
 	return true;

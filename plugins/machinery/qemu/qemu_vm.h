@@ -68,6 +68,8 @@ bool qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
 void qemu_vm_kill(QemuVm *vm);
 
 const QemuSettings *qemu_vm_settings(QemuVm *vm);
+/* The machine's network namespace (ABI 1.2), or NULL: the daemon's. */
+const char *qemu_vm_network_namespace(QemuVm *vm);
 struct nbx_machine *qemu_vm_machine(QemuVm *vm);
 
 /* QEMU runs and its QMP connection is up. */

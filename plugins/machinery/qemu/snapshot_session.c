@@ -15,6 +15,7 @@
 #include "durable_file.h"
 #include "fingerprint.h"
 #include "generation.h"
+#include "host_side.h"
 #include "qmp_message.h"
 #include "run_record.h"
 
@@ -421,6 +422,17 @@ sync_files(const struct nbx_host *host, const char *new_dir, struct nbx_error *e
 	return true;
 }
 
+/* The MAC of the host side the session's guest talks to now, or NULL. */
+static char *
+current_host_mac(QemuVm *vm)
+{
+	g_autoptr(GArray) sides =
+		host_side_find(qemu_vm_network_namespace(vm), qemu_vm_machine(vm)->ip, NULL);
+
+	return sides != NULL && sides->len > 0 ? host_side_mac(&g_array_index(sides, HostSide, 0))
+					       : NULL;
+}
+
 /* Everything of the generation, into @new_dir, with the guest paused. */
 static bool
 write_generation(SnapshotSession *session, QemuVm *vm, const char *version, int memory_fd,
@@ -432,11 +444,12 @@ write_generation(SnapshotSession *session, QemuVm *vm, const char *version, int 
 	g_autofree char *print_path = g_build_filename(new_dir, FINGERPRINT_FILE, NULL);
 	g_autoptr(JsonObject) print =
 		fingerprint_compute(session->from, version, settings->accelerator);
+	g_autofree char *host_mac = current_host_mac(vm);
 	g_autoptr(GError) error = NULL;
 
 	if (!save_memory(session, vm, memory_fd, memory, deadline_us, err) ||
 	    !flatten_disk(session, vm, disk, deadline_us, err) ||
-	    !generation_write(settings->host, session->from, new_dir, version, err))
+	    !generation_write(settings->host, session->from, new_dir, version, host_mac, err))
 		return false;
 	if (!fingerprint_write(print, print_path, &error)) {
 		settings->host->error_set(settings->host, err, NBX_ERROR_IO, "%s", error->message);

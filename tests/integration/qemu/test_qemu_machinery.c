@@ -10,14 +10,20 @@
  * the same IP and MAC (they live in the snapshot), so the taps are not
  * bridged: the host address sits on the tap of the guest being talked to.
  */
+#include <arpa/inet.h>
 #include <elf.h>
 #include <errno.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -509,6 +515,172 @@ test_vmcloak_missing_bridge(Fixture *f, gconstpointer data)
 	g_assert_nonnull(strstr(problem, "attach the guest to nbxnobr0: bridge nbxnobr0 does not "
 					 "exist"));
 	assert_restore_fails(f, "bridge nbxnobr0", NBX_ERROR_HYPERVISOR);
+}
+
+/* ---- the host side the guest knows ---------------------------------------- */
+
+/* Not the MAC any demo guest was saved with: build-demo-guest pins 02:6e:62:... */
+#define OTHER_HOST_MAC "02:00:5e:10:20:30"
+
+/*
+ * Every frame that crosses @iface, both ways, from a packet socket of the
+ * test's own (bound before the restore, so nothing is missed), until
+ * capture_stop().
+ */
+typedef struct {
+	int fd;
+	GThread *thread;
+	GPtrArray *frames;
+	gint stop;
+} Capture;
+
+static gpointer
+capture_main(gpointer data)
+{
+	Capture *capture = data;
+	unsigned char frame[2048];
+
+	while (!g_atomic_int_get(&capture->stop)) {
+		struct pollfd pfd = { .fd = capture->fd, .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		got = recv(capture->fd, frame, sizeof frame, 0);
+		if (got >= 14)
+			g_ptr_array_add(capture->frames, g_bytes_new(frame, (gsize)got));
+	}
+	return NULL;
+}
+
+static Capture *
+capture_start(const char *iface)
+{
+	Capture *capture = g_new0(Capture, 1);
+	struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				       .sll_ifindex = (int)if_nametoindex(iface) };
+
+	capture->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	g_assert_cmpint(capture->fd, >=, 0);
+	g_assert_cmpint(address.sll_ifindex, >, 0);
+	g_assert_cmpint(bind(capture->fd, (struct sockaddr *)&address, sizeof address), ==, 0);
+	capture->frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	capture->thread = g_thread_new("capture", capture_main, capture);
+	return capture;
+}
+
+static GPtrArray *
+capture_stop(Capture *capture)
+{
+	GPtrArray *frames = capture->frames;
+
+	g_atomic_int_set(&capture->stop, 1);
+	g_thread_join(capture->thread);
+	close(capture->fd);
+	g_free(capture);
+	return frames;
+}
+
+static char *
+mac_text(const unsigned char *mac)
+{
+	return g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+			       mac[4], mac[5]);
+}
+
+/* A gratuitous ARP request from @sender for @ip: sender and target address both @ip. */
+static gboolean
+is_announcement(const unsigned char *f, gsize len, const char *sender, const char *ip)
+{
+	g_autofree char *src = mac_text(f + 6);
+	g_autofree char *sha = NULL;
+	struct in_addr spa, tpa, want;
+
+	if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) != 0 ||
+	    f[20] != 0 || f[21] != 1 || inet_pton(AF_INET, ip, &want) != 1)
+		return FALSE;
+	sha = mac_text(f + 22);
+	memcpy(&spa, f + 28, 4);
+	memcpy(&tpa, f + 38, 4);
+	return strcmp(src, sender) == 0 && strcmp(sha, sender) == 0 &&
+	       spa.s_addr == want.s_addr && tpa.s_addr == want.s_addr;
+}
+
+/*
+ * A host side whose MAC is not the one in the guest's memory: --check says
+ * so, and after a restore the guest relearns it from the plugin's
+ * gratuitous ARP before its first answer, so no answer goes to the old MAC
+ * (which made the guest unreachable for 5 s until its ARP entry expired).
+ */
+static void
+test_host_side_announced(Fixture *f, gconstpointer data)
+{
+	const char *tap = env("NBX_QEMU_TEST_TAP0");
+	const char *guest_mac = json_object_get_string_member(f->info, "mac_address");
+	const char *host_mac = json_object_get_string_member_with_default(f->info, "host_mac", NULL);
+	g_autofree char *set_mac = g_strdup_printf("ip link set %s address " OTHER_HOST_MAC, tap);
+	g_autofree char *pin = NULL;
+	g_autofree char *neighbour = NULL;
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	g_autofree char *machine = machine_conf("a", "10.213.0.10", tap, info);
+	g_autoptr(GPtrArray) notes = NULL;
+	g_autoptr(GPtrArray) frames = NULL;
+	g_autofree char *expected = NULL;
+	guint answers = 0, announcements = 0;
+	Capture *capture;
+
+	g_assert_nonnull(host_mac);
+	shell(set_mac);
+	route_to(f, tap);
+	/*
+	 * The host knows the guest already (as after an earlier run), so it
+	 * sends no ARP request that would teach the guest the new MAC too: only
+	 * the plugin's announcement can.
+	 */
+	neighbour = g_strdup_printf("ip neigh replace 10.213.0.10 lladdr %s dev %s nud permanent",
+				    guest_mac, tap);
+	shell(neighbour);
+	notes = load_collecting_notes(f, machine);
+	assert_clean_load(f);
+	expected = g_strdup_printf("machine a: its guest knows the host side (10.213.0.1) as %s "
+				   "(host_mac in %s), but %s has " OTHER_HOST_MAC " now",
+				   host_mac, info, tap);
+	g_assert_nonnull(find_note(notes, expected));
+
+	capture = capture_start(tap);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+	frames = capture_stop(capture);
+	for (guint i = 0; i < frames->len; i++) {
+		gsize len = 0;
+		const unsigned char *frame = g_bytes_get_data(g_ptr_array_index(frames, i), &len);
+		g_autofree char *dst = mac_text(frame);
+		g_autofree char *src = mac_text(frame + 6);
+
+		if (is_announcement(frame, len, OTHER_HOST_MAC, "10.213.0.1"))
+			announcements++;
+		/* The guest's IPv4 frames: every one must go to the host side's MAC of now. */
+		if (strcmp(src, guest_mac) != 0 || frame[12] != 0x08 || frame[13] != 0x00)
+			continue;
+		if (strcmp(dst, OTHER_HOST_MAC) != 0)
+			g_error("frame %u of %u: the guest sent to %s, the host side's old MAC", i,
+				frames->len, dst);
+		answers++;
+	}
+	g_test_message("%u frames, %u announcements, %u from the guest", frames->len,
+		       announcements, answers);
+	g_assert_cmpuint(announcements, ==, 1);
+	g_assert_cmpuint(answers, >, 0);
+
+	/* With the MAC pinned, --check has nothing to say. */
+	unload(f);
+	pin = g_strdup_printf("ip link set %s address %s", tap, host_mac);
+	shell(pin);
+	g_clear_pointer(&notes, g_ptr_array_unref);
+	notes = load_collecting_notes(f, machine);
+	for (guint i = 0; i < notes->len; i++)
+		g_assert_null(strstr(g_ptr_array_index(notes, i), "knows the host side"));
 }
 
 /* A restore that cannot finish by its deadline says so and leaves nothing behind. */
@@ -1229,6 +1401,7 @@ main(int argc, char **argv)
 	ADD("snapshot-formats", test_snapshot_formats);
 	ADD("vmcloak-machine", test_vmcloak_machine);
 	ADD("vmcloak-missing-bridge", test_vmcloak_missing_bridge);
+	ADD("host-side-announced", test_host_side_announced);
 	ADD("old-qemu", test_old_qemu);
 	ADD("deadline", test_deadline);
 	ADD("stop-hung-qemu", test_stop_hung_qemu);
