@@ -95,7 +95,7 @@ snapshot_session_begin(QemuVm *vm, MachineInfo *from, const char *work_dir, bool
 	const char *const vnc[] = { "-vnc", "127.0.0.1:0,to=99", NULL };
 	QemuLaunch launch = {
 		.info = from,
-		.restore = !cold_boot,
+		.memory = cold_boot ? QEMU_MEMORY_BOOT : QEMU_MEMORY_STREAM,
 		.session_dir = work_dir,
 		.extra_args = vnc,
 	};
@@ -355,7 +355,7 @@ save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *pat
 		close(pipe_fds[1]);
 		return false;
 	}
-	saved = qemu_vm_save_memory(vm, pipe_fds[1], deadline_us, &cause);
+	saved = qemu_vm_save_memory(vm, pipe_fds[1], false, deadline_us, &cause);
 	/* zstd ends once QEMU closes the stream; it has ended already when it failed. */
 	if (!child_process_wait(zstd, saved ? deadline_us
 					    : host->monotonic_us(host) + G_USEC_PER_SEC,

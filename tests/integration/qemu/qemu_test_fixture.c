@@ -61,18 +61,24 @@ machine_conf(const char *name, const char *ip, const char *tap, const char *info
 }
 
 void
-load(Fixture *f, const char *machines)
+load_text(Fixture *f, const char *conf)
 {
-	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
-						"stop_timeout = 5;\nmachines = ( %s );\n",
-						f->overlays, machines);
-
 	test_write(f->dir, "machinery/qemu.conf", conf);
 	f->diagnostics = nbx_diagnostics_new();
 	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
 	g_assert_nonnull(f->setup);
 	if (f->setup->machineries->len > 0)
 		f->qemu = g_ptr_array_index(f->setup->machineries, 0);
+}
+
+void
+load(Fixture *f, const char *machines)
+{
+	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+						"stop_timeout = 5;\nmachines = ( %s );\n",
+						f->overlays, machines);
+
+	load_text(f, conf);
 }
 
 void
@@ -297,14 +303,24 @@ collect_note(const char *domain, GLogLevelFlags level, const char *message, gpoi
 }
 
 GPtrArray *
-load_collecting_notes(Fixture *f, const char *machines)
+load_text_collecting_notes(Fixture *f, const char *conf)
 {
 	GPtrArray *notes = g_ptr_array_new_with_free_func(g_free);
 	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
 
-	load(f, machines);
+	load_text(f, conf);
 	g_log_remove_handler("nestbox", handler);
 	return notes;
+}
+
+GPtrArray *
+load_collecting_notes(Fixture *f, const char *machines)
+{
+	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+						"stop_timeout = 5;\nmachines = ( %s );\n",
+						f->overlays, machines);
+
+	return load_text_collecting_notes(f, conf);
 }
 
 const char *

@@ -42,6 +42,8 @@ char *machine_conf(const char *name, const char *ip, const char *tap, const char
 
 /* Loads a config with the given machines (libconfig group list body). */
 void load(Fixture *f, const char *machines);
+/* Loads @conf as machinery/qemu.conf. */
+void load_text(Fixture *f, const char *conf);
 void assert_clean_load(Fixture *f);
 /* Drops the loaded config (the plugin instance shuts down). */
 void unload(Fixture *f);
@@ -79,6 +81,8 @@ gboolean process_lives(pid_t pid);
 
 /* load(), collecting what the plugin says at INFO level (what --check prints as notes). */
 GPtrArray *load_collecting_notes(Fixture *f, const char *machines);
+/* load_text(), likewise. */
+GPtrArray *load_text_collecting_notes(Fixture *f, const char *conf);
 /* The first note containing @needle, or NULL (then all notes are printed). */
 const char *find_note(GPtrArray *notes, const char *needle);
 

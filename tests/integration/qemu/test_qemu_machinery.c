@@ -1021,8 +1021,10 @@ load_fake(Fixture *f, const char *scenario)
 	f->scenario = scenario;
 	info = write_info(f, "fake.json", set_fake_scenario);
 	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	/* A scripted QEMU makes no memory template: it plays a restore, not a migration. */
 	conf = g_strdup_printf("qemu_binary = \"%s\";\naccelerator = \"tcg\";\n"
-			       "overlay_dir = \"%s\";\nstop_timeout = 5;\nmachines = ( %s );\n",
+			       "overlay_dir = \"%s\";\nstop_timeout = 5;\n"
+			       "restore_method = \"stream\";\nmachines = ( %s );\n",
 			       env("NBX_QEMU_TEST_FAKE_QEMU"), f->overlays, machine);
 	test_write(f->dir, "machinery/qemu.conf", conf);
 	f->diagnostics = nbx_diagnostics_new();
