@@ -3,8 +3,11 @@
 
 #include <arpa/inet.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *
@@ -358,4 +361,71 @@ process_lives(pid_t pid)
 	    (after_comm = strrchr(stat, ')')) == NULL)
 		return FALSE;
 	return after_comm[2] != 'Z' && after_comm[2] != 'X';
+}
+
+char *
+cmdline_of(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	char *cmdline = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &cmdline, &len, NULL));
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == '\0')
+			cmdline[i] = ' ';
+	return cmdline;
+}
+
+GPid
+orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
+		   const char *state_dir, int *out)
+{
+	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
+	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
+			       info, env("NBX_QEMU_TEST_TAP0"), mode, NULL };
+	g_auto(GStrv) envp = g_get_environ();
+	g_autoptr(GError) error = NULL;
+	GPid maker;
+
+	if (state_dir != NULL)
+		envp = g_environ_setenv(envp, "NBX_ORPHAN_STATE_DIR", state_dir, TRUE);
+	/* Orphans come to this process, not to init: the test can reap them. */
+	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
+	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
+					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker, NULL,
+					       out, NULL, &error));
+	g_assert_no_error(error);
+	return maker;
+}
+
+void
+orphan_maker_wait_ready(int out)
+{
+	char line[16] = { 0 };
+	size_t got = 0;
+
+	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
+		got++;
+	close(out);
+	g_assert_cmpstr(line, ==, "ready\n");
+}
+
+void
+orphan_maker_kill(GPid maker)
+{
+	int status;
+
+	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
+	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
+	g_spawn_close_pid(maker);
+}
+
+char *
+new_dir(Fixture *f, const char *name)
+{
+	char *dir = g_build_filename(f->dir, name, NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
+	return dir;
 }

@@ -37,6 +37,9 @@ const char *env(const char *name);
 /* Writes a copy of the demo machineinfo, changed by @edit, as DIR/@name and returns its path. */
 char *write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f));
 
+/* The directory f->dir/@name, made with its parents (g_free). */
+char *new_dir(Fixture *f, const char *name);
+
 /* A machine group for qemu.conf; @info NULL: without machineinfo. */
 char *machine_conf(const char *name, const char *ip, const char *tap, const char *info);
 
@@ -85,6 +88,23 @@ GPtrArray *load_collecting_notes(Fixture *f, const char *machines);
 GPtrArray *load_text_collecting_notes(Fixture *f, const char *conf);
 /* The first note containing @needle, or NULL (then all notes are printed). */
 const char *find_note(GPtrArray *notes, const char *needle);
+
+/* The command line of process @pid, its arguments joined by spaces (g_free). */
+char *cmdline_of(pid_t pid);
+
+/*
+ * Starts orphan-maker (a stand-in daemon whose QEMU outlives it, see
+ * orphan_maker.c) on machine "a" described by @info, with @run_dir as its
+ * run directory and @state_dir (NULL: @run_dir) as its state directory.
+ * @mode NULL restores; "prepare" prepares; else it is a snapshot session's
+ * work_dir. Orphans come to this process. *@out: its stdout.
+ */
+GPid orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
+			const char *state_dir, int *out);
+/* Until orphan-maker says "ready" on @out (closed then). */
+void orphan_maker_wait_ready(int out);
+/* SIGKILL, and reaped: a daemon's sudden death. */
+void orphan_maker_kill(GPid maker);
 
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

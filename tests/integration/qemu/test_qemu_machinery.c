@@ -22,7 +22,6 @@
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -407,20 +406,6 @@ write_vmcloak_memory(const char *info, const char *format)
 	else
 		script = g_strdup_printf("cat '%s/memory.raw' > '%s/memory.snapshot'", dir, dir);
 	shell(script);
-}
-
-static char *
-cmdline_of(pid_t pid)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
-	char *cmdline = NULL;
-	gsize len = 0;
-
-	g_assert_true(g_file_get_contents(path, &cmdline, &len, NULL));
-	for (gsize i = 0; i + 1 < len; i++)
-		if (cmdline[i] == '\0')
-			cmdline[i] = ' ';
-	return cmdline;
 }
 
 /* How many of the plugin's taps (nbxt*) are ports of @bridge now. */
@@ -1245,27 +1230,12 @@ static void
 make_orphan(Fixture *f, const char *run_dir, Orphan *orphan)
 {
 	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
-	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
-	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
-			       info, env("NBX_QEMU_TEST_TAP0"), NULL };
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GKeyFile) record = g_key_file_new();
-	char line[16] = { 0 };
-	size_t got = 0;
-	GPid maker;
-	int out, status;
+	int out;
+	GPid maker = orphan_maker_start(f, run_dir, info, NULL, NULL, &out);
 
-	/* Orphans come to this process, not to init: the test can reap them. */
-	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
-	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker,
-					       NULL, &out, NULL, &error));
-	g_assert_no_error(error);
-	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
-		got++;
-	close(out);
-	g_assert_cmpstr(line, ==, "ready\n");
-
+	orphan_maker_wait_ready(out);
 	orphan->record = g_build_filename(run_dir, "a.run", NULL);
 	g_assert_true(g_key_file_load_from_file(record, orphan->record, G_KEY_FILE_NONE, &error));
 	g_assert_no_error(error);
@@ -1274,10 +1244,7 @@ make_orphan(Fixture *f, const char *run_dir, Orphan *orphan)
 	orphan->socket = g_key_file_get_string(record, "run", "qmp_socket", NULL);
 	g_assert_cmpint(orphan->qemu, >, 0);
 	g_assert_true(g_file_test(orphan->overlay, G_FILE_TEST_EXISTS));
-
-	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
-	g_spawn_close_pid(maker);
+	orphan_maker_kill(maker);
 	/* The daemon is dead; its QEMU is not. */
 	g_assert_true(process_lives(orphan->qemu));
 }

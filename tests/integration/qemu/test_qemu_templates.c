@@ -16,132 +16,27 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qemu_test_call.h"
 #include "qemu_test_fixture.h"
 
-typedef enum {
-	RESTORE,
-	STOP,
-	PREPARE,
-	DISCARD,
-	BEGIN,
-	COMMIT,
-	FILES,
-	IMPORT,
-	REMOVE,
-	STATE,
-} Op;
-
-typedef struct {
-	Fixture *f;
-	Op op;
-	const char *generation;
-	struct nbx_snapshot_session session;
-	GPtrArray *files;
-	int32_t state;
-	bool ok;
-	struct nbx_error err;
-} Call;
-
-static bool
-collect_file(void *data, int32_t role, const char *path)
-{
-	g_ptr_array_add(((Call *)data)->files, g_strdup_printf("%d %s", role, path));
-	return true;
-}
-
-static void
-call_worker(gpointer data)
-{
-	Call *c = data;
-	const struct nbx_machinery_ops *ops = &c->f->qemu->plugin->machinery;
-	void *instance = c->f->qemu->instance;
-	struct nbx_machine *machine = &nbx_machine_pool_lookup(c->f->setup->pool, "a")->machine;
-	struct nbx_call call = {
-		.struct_size = sizeof call,
-		.deadline_us = g_get_monotonic_time() + 120 * G_USEC_PER_SEC,
-		.generation_dir = c->generation,
-	};
-
-	switch (c->op) {
-	case RESTORE:
-		c->ok = ops->restore_start(instance, machine, &call, &c->err);
-		break;
-	case STOP:
-		c->ok = ops->stop(instance, machine, &call, &c->err);
-		break;
-	case PREPARE:
-		c->ok = ops->prepare(instance, machine, &call, &c->err);
-		break;
-	case DISCARD:
-		c->ok = ops->discard(instance, machine, &call, &c->err);
-		break;
-	case BEGIN:
-		call.generation_dir = NULL;
-		c->ok = ops->snapshot_begin(instance, machine, &call, &c->session, &c->err);
-		break;
-	case COMMIT:
-		call.generation_dir = NULL;
-		c->ok = ops->snapshot_commit(instance, machine, &call, &c->session, &c->err);
-		break;
-	case FILES:
-		call.generation_dir = NULL;
-		c->ok = ops->snapshot_files(instance, machine, &call, c->generation, collect_file, c,
-					    &c->err);
-		break;
-	case IMPORT:
-		call.generation_dir = NULL;
-		c->ok = ops->snapshot_import(instance, machine, &call, c->generation, &c->err);
-		break;
-	case REMOVE:
-		call.generation_dir = NULL;
-		c->ok = ops->snapshot_remove(instance, machine, &call, c->generation, &c->err);
-		break;
-	case STATE:
-		call.generation_dir = NULL;
-		c->ok = ops->state(instance, machine, &call, &c->state, &c->err);
-		break;
-	}
-}
-
-static void
-call_free(Call *c)
-{
-	g_ptr_array_unref(c->files);
-	g_free(c);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Call, call_free)
-
+/* A call of @op on generation @generation (NULL: 0). */
 static Call *
-call_new(Fixture *f, Op op, const char *generation)
+call_on(Fixture *f, Op op, const char *generation)
 {
-	Call *c = g_new0(Call, 1);
+	Call *c = call_new(f, op);
 
-	c->f = f;
-	c->op = op;
 	c->generation = generation;
-	c->session.struct_size = sizeof c->session;
-	c->files = g_ptr_array_new_with_free_func(g_free);
-	return c;
-}
-
-static Call *
-run(Call *c)
-{
-	run_on_worker(call_worker, c);
-	if (!c->ok)
-		g_test_message("op %d failed: %s", c->op, c->err.message);
 	return c;
 }
 
 static void
 op_ok(Fixture *f, Op op, const char *generation)
 {
-	g_autoptr(Call) c = run(call_new(f, op, generation));
+	g_autoptr(Call) c = run(call_on(f, op, generation));
 
 	if (!c->ok)
 		g_printerr("op %d failed: %s\n", op, c->err.message);
@@ -149,15 +44,6 @@ op_ok(Fixture *f, Op op, const char *generation)
 }
 
 /* ---- what the tests look at ----------------------------------------------- */
-
-static char *
-new_dir(Fixture *f, const char *name)
-{
-	char *dir = g_build_filename(f->dir, name, NULL);
-
-	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
-	return dir;
-}
 
 static void
 load_a(Fixture *f, const char *extra_conf, void (*edit)(JsonObject *info, Fixture *f))
@@ -278,20 +164,6 @@ raw_stream_size(Fixture *f)
 	return g_ascii_strtoull(out, NULL, 10);
 }
 
-static char *
-cmdline_of(pid_t pid)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
-	char *cmdline = NULL;
-	gsize len = 0;
-
-	g_assert_true(g_file_get_contents(path, &cmdline, &len, NULL));
-	for (gsize i = 0; i + 1 < len; i++)
-		if (cmdline[i] == '\0')
-			cmdline[i] = ' ';
-	return cmdline;
-}
-
 /* Bytes process @pid has read so far (rchar of /proc/PID/io). */
 static guint64
 bytes_read(pid_t pid)
@@ -309,7 +181,7 @@ bytes_read(pid_t pid)
 static int32_t
 state_of(Fixture *f)
 {
-	g_autoptr(Call) c = run(call_new(f, STATE, NULL));
+	g_autoptr(Call) c = run(call_new(f, STATE));
 
 	g_assert_true(c->ok);
 	return c->state;
@@ -552,14 +424,11 @@ static void
 test_prepared_run_orphaned(Fixture *f, gconstpointer data)
 {
 	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
-	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
 	g_autofree char *run_dir = NULL;
 	g_autofree char *record_path = NULL;
 	g_autofree char *overlay = NULL;
 	g_autoptr(GKeyFile) record = g_key_file_new();
 	g_autoptr(GError) error = NULL;
-	char line[16] = { 0 };
-	size_t got = 0;
 	int out, status;
 	GPid maker;
 	pid_t qemu;
@@ -567,21 +436,8 @@ test_prepared_run_orphaned(Fixture *f, gconstpointer data)
 	load_a(f, NULL, NULL);
 	run_dir = g_strdup(f->qemu->run_dir);
 	unload(f);
-	{
-		const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir,
-				       f->overlays, info, env("NBX_QEMU_TEST_TAP0"), "prepare", NULL };
-
-		/* Orphans come to this process: the test can reap them. */
-		g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
-		g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-						       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-						       &maker, NULL, &out, NULL, &error));
-		g_assert_no_error(error);
-	}
-	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
-		got++;
-	close(out);
-	g_assert_cmpstr(line, ==, "ready\n");
+	maker = orphan_maker_start(f, run_dir, info, "prepare", NULL, &out);
+	orphan_maker_wait_ready(out);
 	record_path = g_build_filename(run_dir, "a.run", NULL);
 	g_assert_true(g_key_file_load_from_file(record, record_path, G_KEY_FILE_NONE, &error));
 	g_assert_no_error(error);
@@ -589,9 +445,7 @@ test_prepared_run_orphaned(Fixture *f, gconstpointer data)
 	overlay = g_key_file_get_string(record, "run", "overlay", NULL);
 	g_assert_cmpint(qemu, >, 0);
 	g_assert_true(g_file_test(overlay, G_FILE_TEST_EXISTS));
-	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
-	g_spawn_close_pid(maker);
+	orphan_maker_kill(maker);
 	g_assert_true(process_lives(qemu));
 
 	g_test_expect_message("nestbox", G_LOG_LEVEL_WARNING,
@@ -609,7 +463,7 @@ test_prepared_run_orphaned(Fixture *f, gconstpointer data)
 static GPtrArray *
 files_of(Fixture *f, const char *generation)
 {
-	g_autoptr(Call) c = run(call_new(f, FILES, generation));
+	g_autoptr(Call) c = run(call_on(f, FILES, generation));
 	GPtrArray *files = g_ptr_array_ref(c->files);
 
 	g_assert_true(c->ok);
@@ -641,11 +495,11 @@ test_commit_import_export(Fixture *f, gconstpointer data)
 	pid_t prepared;
 
 	load_a(f, NULL, NULL);
-	begin = call_new(f, BEGIN, NULL);
+	begin = call_new(f, BEGIN);
 	begin->session.work_dir = work;
 	g_assert_true(run(begin)->ok);
 	assert_agent_answers(f);
-	commit = call_new(f, COMMIT, NULL);
+	commit = call_new(f, COMMIT);
 	commit->session.work_dir = work;
 	commit->session.new_dir = gen;
 	g_assert_true(run(commit)->ok);
@@ -809,17 +663,15 @@ conversion_leftovers(const char *root)
 static void
 test_conversion_orphaned(Fixture *f, gconstpointer data)
 {
-	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
 	g_autofree char *info = NULL;
 	g_autofree char *run_dir = NULL;
 	g_autofree char *state_dir = NULL;
 	g_autofree char *templates = NULL;
 	g_autofree char *record_path = NULL;
-	g_auto(GStrv) envp = NULL;
 	g_autoptr(GKeyFile) record = g_key_file_new();
 	g_autoptr(GError) error = NULL;
 	gint64 until = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
-	int status;
+	int out, status;
 	GPid maker;
 	pid_t qemu;
 
@@ -831,25 +683,15 @@ test_conversion_orphaned(Fixture *f, gconstpointer data)
 	state_dir = g_strdup(f->qemu->state_dir);
 	templates = g_build_filename(state_dir, "templates", NULL);
 	unload(f);
-	envp = g_environ_setenv(g_get_environ(), "NBX_ORPHAN_STATE_DIR", state_dir, TRUE);
-	{
-		const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir,
-				       f->overlays, info, env("NBX_QEMU_TEST_TAP0"), NULL };
-
-		g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
-		g_assert_true(g_spawn_async(NULL, (char **)argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
-					    NULL, NULL, &maker, &error));
-		g_assert_no_error(error);
-	}
+	maker = orphan_maker_start(f, run_dir, info, NULL, state_dir, &out);
 	/* The conversion's QEMU runs, and the plugin waits for the stream. */
 	while ((record_path = conversion_record(run_dir)) == NULL && g_get_monotonic_time() < until)
 		g_usleep(20000);
 	g_assert_nonnull(record_path);
 	g_assert_true(g_key_file_load_from_file(record, record_path, G_KEY_FILE_NONE, &error));
 	qemu = (pid_t)g_key_file_get_int64(record, "run", "pid", NULL);
-	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
-	g_spawn_close_pid(maker);
+	orphan_maker_kill(maker);
+	close(out);
 	g_assert_true(process_lives(qemu));
 	g_assert_cmpuint(conversion_leftovers(templates), >, 0);
 
