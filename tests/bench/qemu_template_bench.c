@@ -384,10 +384,24 @@ rollup(pid_t pid, const char *member)
 }
 
 typedef struct {
+	gboolean measured;
 	guint64 pss_kb;
 	guint64 dirty_kb;
 	double slowest_s;
 } CloneMemory;
+
+/* MemAvailable of /proc/meminfo in MiB. */
+static guint64
+available_mib(void)
+{
+	g_autofree char *text = NULL;
+	const char *at;
+
+	if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL) ||
+	    (at = strstr(text, "MemAvailable:")) == NULL)
+		return 0;
+	return g_ascii_strtoull(at + strlen("MemAvailable:"), NULL, 10) / 1024;
+}
 
 /* Machines PREFIX0..7 restored at once, their memory counted after a while, stopped. */
 static CloneMemory
@@ -436,7 +450,27 @@ clones(Size *size, const char *prefix)
 	}
 	for (guint i = 0; i < CLONES; i++)
 		op_finish(ops[i], "a clone's stop");
+	memory.measured = TRUE;
 	return memory;
+}
+
+/*
+ * Streamed clones: each ends with the guest's whole RAM its own (QEMU
+ * reads every page of the stream's RAM to check it is zero), so 8 of them
+ * are only started where the host has the room.
+ */
+static CloneMemory
+stream_clones(Size *size)
+{
+	guint64 room = available_mib();
+
+	if ((guint64)size->memory_mb * CLONES > room * 7 / 10) {
+		g_printerr("qemu-template: %d streamed clones of %" G_GINT64_FORMAT
+			   " MiB do not fit in %" G_GUINT64_FORMAT " MiB available: not run\n",
+			   CLONES, size->memory_mb, room);
+		return (CloneMemory){ 0 };
+	}
+	return clones(size, "d");
 }
 
 /* ---- set-up, statistics, output ---------------------------------------------- */
@@ -546,10 +580,8 @@ typedef struct {
 } Result;
 
 static void
-print_size(const Size *size, Samples *samples, guint rounds, Result *result)
+print_times(const Size *size, Samples *samples, guint rounds, Result *result)
 {
-	double ram_mib = (double)size->memory_mb;
-
 	g_print("\n## demo guest with %" G_GINT64_FORMAT " MiB of RAM (mostly untouched)\n",
 		size->memory_mb);
 	g_print("%-20s %27s   %27s\n", "", "restore_start -> running (s)",
@@ -578,6 +610,13 @@ print_size(const Size *size, Samples *samples, guint rounds, Result *result)
 	g_print("goals: prepared -> running %.3f s (<= 0.050), unprepared %.3f s (<= 0.300), "
 		"prepared -> agent %.3f s (<= 0.200)\n",
 		result->running[TP], result->running[T], result->agent[TP]);
+}
+
+static void
+print_clones(const Size *size, const Result *result)
+{
+	double ram_mib = (double)size->memory_mb;
+
 	g_print("%d clones of one base, %.1f s after their restores (slowest restore %.3f / %.3f "
 		"s):\n",
 		CLONES, CLONE_SETTLE_US / 1e6, result->templates.slowest_s, result->streams.slowest_s);
@@ -586,6 +625,10 @@ print_size(const Size *size, Samples *samples, guint rounds, Result *result)
 		result->templates.pss_kb / 1024.0, result->templates.dirty_kb / 1024.0,
 		result->templates.pss_kb / 1024.0 / (CLONES * ram_mib), CLONES, 2.0 / CLONES,
 		CLONES);
+	if (!result->streams.measured) {
+		g_print("  stream:   not run (%d x RAM does not fit in this host's memory)\n", CLONES);
+		return;
+	}
 	g_print("  stream:   Pss %7.1f MiB, Private_Dirty %7.1f MiB = %.3f x %d x RAM\n",
 		result->streams.pss_kb / 1024.0, result->streams.dirty_kb / 1024.0,
 		result->streams.pss_kb / 1024.0 / (CLONES * ram_mib), CLONES);
@@ -628,10 +671,11 @@ run_size(Size *size, guint rounds, Result *result)
 		g_printerr("qemu-template: %" G_GINT64_FORMAT " MiB, round %u/%u done (load %s)\n",
 			   size->memory_mb, round + 1, rounds, load);
 	}
-	result->templates = clones(size, "c");
-	result->streams = clones(size, "d");
-	print_size(size, &samples, rounds, result);
+	print_times(size, &samples, rounds, result);
 	stall_watch_stop(watch, rounds * SIDES);
+	result->templates = clones(size, "c");
+	result->streams = stream_clones(size);
+	print_clones(size, result);
 	for (guint side = 0; side < SIDES; side++) {
 		g_free(samples.running[side]);
 		g_free(samples.agent[side]);
