@@ -194,16 +194,29 @@ lv_template_ram_args(const char *id, const char *path, guint64 size, bool share,
 	return (char **)g_ptr_array_free(args, FALSE);
 }
 
+static double
+seconds_since(gint64 *mark)
+{
+	gint64 now = g_get_monotonic_time();
+	double seconds = (double)(now - *mark) / G_USEC_PER_SEC;
+
+	*mark = now;
+	return seconds;
+}
+
 virDomainPtr
-lv_template_restore(virConnectPtr conn, const char *xml, const char *state, double *seconds)
+lv_template_restore(virConnectPtr conn, const char *xml, const char *state,
+		    LvTemplateTimes *times)
 {
 	gint64 start = g_get_monotonic_time();
+	gint64 mark = start;
 	virDomainPtr dom = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_PAUSED);
 	g_autofree char *error = NULL;
 	g_autofree char *loaded = NULL;
 
 	if (dom == NULL)
 		g_error("start for a template restore: %s", virGetLastErrorMessage());
+	times->start = seconds_since(&mark);
 	lv_qmp_ignore_shared(dom);
 	if (!lv_qmp_incoming_from_file(dom, state, &error))
 		g_error("load of %s into %s: %s", state, virDomainGetName(dom), error);
@@ -211,9 +224,11 @@ lv_template_restore(virConnectPtr conn, const char *xml, const char *state, doub
 	if (g_strcmp0(loaded, "paused") != 0)
 		g_error("%s is %s after loading %s", virDomainGetName(dom),
 			loaded != NULL ? loaded : "gone", state);
+	times->load = seconds_since(&mark);
 	if (virDomainResume(dom) < 0)
 		g_error("resume of %s: %s", virDomainGetName(dom), virGetLastErrorMessage());
-	*seconds = (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+	times->resume = seconds_since(&mark);
+	times->total = (double)(mark - start) / G_USEC_PER_SEC;
 	return dom;
 }
 
@@ -251,6 +266,7 @@ add_field(LvSmaps *sum, const char *line)
 		{ "Rss:", G_STRUCT_OFFSET(LvSmaps, rss) },
 		{ "Pss:", G_STRUCT_OFFSET(LvSmaps, pss) },
 		{ "Shared_Clean:", G_STRUCT_OFFSET(LvSmaps, shared_clean) },
+		{ "Shared_Dirty:", G_STRUCT_OFFSET(LvSmaps, shared_dirty) },
 		{ "Private_Clean:", G_STRUCT_OFFSET(LvSmaps, private_clean) },
 		{ "Private_Dirty:", G_STRUCT_OFFSET(LvSmaps, private_dirty) },
 	};

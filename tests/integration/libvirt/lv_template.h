@@ -54,20 +54,32 @@ char *lv_qmp_wait_loaded(virDomainPtr dom, unsigned timeout_ms);
 char **lv_template_ram_args(const char *id, const char *path, guint64 size, bool share,
 			    bool incoming);
 
+/* Where a template restore's time went, in seconds. */
+typedef struct {
+	/* virDomainCreateXML: libvirt starts QEMU, paused, waiting for its state. */
+	double start;
+	/* The capability, the fd and migrate-incoming, until QEMU has loaded the state. */
+	double load;
+	/* virDomainResume. */
+	double resume;
+	double total;
+} LvTemplateTimes;
+
 /*
  * Starts the domain of @xml (made with lv_template_ram_args(..., incoming
  * true)) paused, loads the device state @state into it and resumes it: a
- * restore from a template. *@seconds gets the time it took. Fails the test
- * when any step fails.
+ * restore from a template. *@times gets where the time went. Fails the
+ * test when any step fails.
  */
 virDomainPtr lv_template_restore(virConnectPtr conn, const char *xml, const char *state,
-				 double *seconds);
+				 LvTemplateTimes *times);
 
 /* Memory figures of /proc/PID/smaps, in KiB. */
 typedef struct {
 	guint64 rss;
 	guint64 pss;
 	guint64 shared_clean;
+	guint64 shared_dirty;
 	guint64 private_clean;
 	guint64 private_dirty;
 } LvSmaps;
