@@ -18,6 +18,10 @@
  *
  * Snapshot generations (ABI 1.1) are libvirt snapshots that a generation
  * directory names: snapshots.h.
+ *
+ * Memory templates (the qemu machinery's restore_method = "template") are
+ * not possible through libvirt 9.0; LIBVIRT-TEMPLATES.md at the top of the
+ * repository shows why, and the test libvirt-templates pins each reason.
  */
 #include <errno.h>
 #include <fcntl.h>
