@@ -153,10 +153,11 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 	g_free(task->reason);
 	task->reason = copy;
 	reason = copy;
-	if (!nbx_store_task_update(scheduler->store, task, &error))
-		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
+	/* The event first: the task's durable commit then carries it too (store.c, progress_done). */
 	event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
 	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	if (!nbx_store_task_update(scheduler->store, task, &error))
+		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
 	g_message("task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
 		  reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }

@@ -214,6 +214,33 @@ step_done(NbxStore *store, sqlite3_stmt *stmt, GError **error, const char *what)
 	return TRUE;
 }
 
+/*
+ * Progress records (events, a running task's step, a machine's activity and
+ * failure count) commit without an fsync of their own: synchronous=NORMAL
+ * for that one commit, then FULL again. A kill -9 loses none of them (the
+ * WAL is written before the commit returns; only its fsync is skipped). A
+ * power loss may lose those made since the last FULL commit, never more:
+ * every FULL commit fsyncs the WAL, and with it every earlier frame. What
+ * is acknowledged (a submission, a cancel, a task queued again or ended, a
+ * machine disabled) stays a FULL commit. A running task whose progress a
+ * power loss took is recovered like any running task (its steps redone).
+ * Lock held.
+ */
+static gboolean
+progress_done(NbxStore *store, sqlite3_stmt *stmt, GError **error, const char *what)
+{
+	gboolean ok;
+
+	if (sqlite3_exec(store->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+		g_warning("%s: cannot skip the fsync of a progress record: %s", store->path,
+			  sqlite3_errmsg(store->db));
+	ok = step_done(store, stmt, error, what);
+	if (sqlite3_exec(store->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK)
+		g_error("%s: cannot make commits durable again: %s", store->path,
+			sqlite3_errmsg(store->db));
+	return ok;
+}
+
 /* --- opening --- */
 
 static gboolean
@@ -679,7 +706,8 @@ nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
 		return FALSE;
 	bind_task(stmt, task, tags_json);
 	sqlite3_bind_int64(stmt, 22, task->id);
-	if (!step_done(store, stmt, error, what))
+	/* A running task's steps are progress; queued again and ended are acknowledged. */
+	if (!(task->state == NBX_TASK_RUNNING ? progress_done : step_done)(store, stmt, error, what))
 		return FALSE;
 	if (sqlite3_changes(store->db) == 0) {
 		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
@@ -954,10 +982,10 @@ nbx_store_machine_ensure(NbxStore *store, const char *name, const char *machiner
  * by the caller's values; NOT_FOUND when the machine has no row. Lock held.
  */
 static gboolean
-machine_update_done(NbxStore *store, sqlite3_stmt *stmt, const char *name, GError **error,
-		    const char *what)
+machine_update_done(NbxStore *store, sqlite3_stmt *stmt, const char *name, gboolean progress,
+		    GError **error, const char *what)
 {
-	if (!step_done(store, stmt, error, what))
+	if (!(progress ? progress_done : step_done)(store, stmt, error, what))
 		return FALSE;
 	if (sqlite3_changes(store->db) == 0) {
 		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
@@ -989,7 +1017,7 @@ nbx_store_machine_set_activity(NbxStore *store, const char *name, NbxMachineActi
 	sqlite3_bind_int(stmt, 2, (int)activity);
 	sqlite3_bind_int64(stmt, 3, task_id);
 	sqlite3_bind_int64(stmt, 4, g_get_real_time());
-	return machine_update_done(store, stmt, name, error, what);
+	return machine_update_done(store, stmt, name, TRUE, error, what);
 }
 
 gboolean
@@ -1017,7 +1045,7 @@ nbx_store_machine_set_disabled(NbxStore *store, const char *name, const char *re
 	if (reason != NULL)
 		bind_text(stmt, 2, reason);
 	sqlite3_bind_int64(stmt, 3, g_get_real_time());
-	return machine_update_done(store, stmt, name, error, what);
+	return machine_update_done(store, stmt, name, FALSE, error, what);
 }
 
 gboolean
@@ -1039,7 +1067,7 @@ nbx_store_machine_set_failures(NbxStore *store, const char *name, gint64 failure
 	bind_text(stmt, 1, name);
 	sqlite3_bind_int64(stmt, 2, failures);
 	sqlite3_bind_int64(stmt, 3, g_get_real_time());
-	return machine_update_done(store, stmt, name, error, what);
+	return machine_update_done(store, stmt, name, TRUE, error, what);
 }
 
 static NbxStoredMachine *
@@ -1145,7 +1173,7 @@ nbx_store_event_add(NbxStore *store, gint64 task_id, const char *machine, const 
 	bind_text(stmt, 3, machine);
 	bind_text(stmt, 4, kind);
 	bind_text(stmt, 5, message);
-	return step_done(store, stmt, error, what);
+	return progress_done(store, stmt, error, what);
 }
 
 static NbxStoredEvent *
