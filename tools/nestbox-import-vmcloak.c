@@ -12,18 +12,26 @@
  * appended. The file is parsed with libconfig before and after the edit and
  * written atomically (temporary file + rename, same mode).
  *
- * From machineinfo.json: name (also the label), ip, platform (else
- * os_name), os_version, architecture, tags, agent_port; the entry's
- * machineinfo key points at the file itself, from which the plugin reads
- * disk, memory_snapshot(_format), memory_mb, mac_address and start_args.
- * Any other field is named in a warning and ignored. A missing required
- * field (name, ip, platform/os_name) or one of the wrong type is an error
- * naming the file and the field, and nothing is written for that directory.
+ * machineinfo.json comes in two shapes: VMCloak's own (its machineconf.py:
+ * {"vmcloak_version", "machinery", "machinery_version", "machine": {...}},
+ * the machine's fields inside "machine", "machinery" must be "qemu") and
+ * the flat one tools/demo-guest writes (the same fields at the top).
  *
- * machineinfo.json does not say which host tap device the guest uses, yet
- * start_args that contain %TAP_INTERFACE% need the machine's `interface`:
- * give it with --interface (written to every imported machine); without it
- * such a directory is an error rather than a guess.
+ * From it: name (also the label), ip, platform (else os_name), os_version,
+ * architecture, tags, agent_port; the entry's machineinfo key points at the
+ * file itself, from which the plugin reads disk, memory_snapshot(_format),
+ * memory_mb, mac_address (VMCloak: mac), host_mac and start_args. Any other
+ * field is named in a warning and ignored. A missing required field (name,
+ * ip, platform/os_name) or one of the wrong type is an error naming the
+ * file and the field as the file has it ("machine.ip"), and nothing is
+ * written for that directory.
+ *
+ * The machine's `interface` is --interface when given, else VMCloak's
+ * "bridge": the bridge the guest is on, where the sniffer captures (the
+ * plugin gives `-netdev type=bridge` a tap of its own in it). start_args
+ * that contain %TAP_INTERFACE% need a tap device, which machineinfo.json
+ * does not name: give it with --interface; without it such a directory is
+ * an error rather than a guess.
  *
  * Exit: 0 all imported, 1 an error (the directories without error are still
  * imported), 2 usage.
@@ -49,8 +57,14 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 /* Fields read here, and fields the qemu plugin reads from machineinfo.json itself. */
 static const char *const known_fields[] = {
 	"name", "ip", "agent_port", "os_name", "platform", "os_version", "architecture", "tags",
-	"disk", "memory_snapshot", "memory_snapshot_format", "memory_mb", "mac_address",
-	"start_args", NULL,
+	"disk", "memory_snapshot", "memory_snapshot_format", "memory_mb", "mac_address", "mac",
+	"host_mac", "bridge", "start_args",
+	/* VMCloak's network: the plugin learns it from the host's interfaces instead. */
+	"gateway", "netmask", NULL,
+};
+/* VMCloak's wrapper around them. */
+static const char *const wrapper_fields[] = {
+	"vmcloak_version", "machinery", "machinery_version", "machine", NULL,
 };
 
 static void
@@ -76,6 +90,8 @@ typedef struct {
 	char *platform;
 	char *os_version;
 	char *architecture;
+	/* VMCloak's "bridge", or NULL. */
+	char *bridge;
 	GPtrArray *tags;
 	gint64 agent_port; /* 0: absent */
 	gboolean uses_tap;
@@ -90,33 +106,89 @@ machine_free(Machine *m)
 	g_free(m->platform);
 	g_free(m->os_version);
 	g_free(m->architecture);
+	g_free(m->bridge);
 	if (m->tags != NULL)
 		g_ptr_array_unref(m->tags);
 	g_free(m);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Machine, machine_free)
 
+/* Where the machine's fields are: VMCloak's "machine", or the top of a flat file. */
+typedef struct {
+	const char *path;
+	JsonObject *o;
+	/* "machine." or "", for messages. */
+	const char *prefix;
+} Fields;
+
 /* A string member: TRUE and *out set (or NULL when absent and !required). */
 static gboolean
-get_string(JsonObject *o, const char *path, const char *field, gboolean required, char **out)
+get_string(const Fields *f, const char *field, gboolean required, char **out)
 {
-	JsonNode *node = json_object_get_member(o, field);
+	JsonNode *node = json_object_get_member(f->o, field);
 
 	*out = NULL;
 	if (node == NULL || JSON_NODE_HOLDS_NULL(node)) {
 		if (required)
-			error_msg("%s: required field \"%s\" is missing", path, field);
+			error_msg("%s: required field \"%s%s\" is missing", f->path, f->prefix,
+				  field);
 		return !required;
 	}
 	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
-		error_msg("%s: field \"%s\" must be a string", path, field);
+		error_msg("%s: field \"%s%s\" must be a string", f->path, f->prefix, field);
 		return FALSE;
 	}
 	if (required && *json_node_get_string(node) == '\0') {
-		error_msg("%s: required field \"%s\" is empty", path, field);
+		error_msg("%s: required field \"%s%s\" is empty", f->path, f->prefix, field);
 		return FALSE;
 	}
 	*out = g_strdup(json_node_get_string(node));
+	return TRUE;
+}
+
+static void
+warn_unknown(const char *path, JsonObject *o, const char *prefix, const char *const *known)
+{
+	g_autoptr(GList) members = json_object_get_members(o);
+
+	for (GList *l = members; l != NULL; l = l->next)
+		if (!g_strv_contains(known, l->data))
+			g_printerr("nestbox-import-vmcloak: warning: %s: unknown field \"%s%s\" "
+				   "ignored\n",
+				   path, prefix, (const char *)l->data);
+}
+
+/* Finds the fields in @root: VMCloak's wrapper (machinery "qemu") or the flat shape. */
+static gboolean
+find_fields(JsonObject *root, Fields *f)
+{
+	JsonNode *machine = json_object_get_member(root, "machine");
+	JsonNode *machinery = json_object_get_member(root, "machinery");
+
+	f->o = root;
+	f->prefix = "";
+	if (machine == NULL) {
+		warn_unknown(f->path, root, "", known_fields);
+		return TRUE;
+	}
+	if (!JSON_NODE_HOLDS_OBJECT(machine)) {
+		error_msg("%s: field \"machine\" must be an object (VMCloak's machine "
+			  "description)",
+			  f->path);
+		return FALSE;
+	}
+	if (machinery != NULL && (!JSON_NODE_HOLDS_VALUE(machinery) ||
+				  json_node_get_value_type(machinery) != G_TYPE_STRING ||
+				  strcmp(json_node_get_string(machinery), "qemu") != 0)) {
+		error_msg("%s: field \"machinery\" must be \"qemu\": VMCloak made this machine "
+			  "for another hypervisor",
+			  f->path);
+		return FALSE;
+	}
+	warn_unknown(f->path, root, "", wrapper_fields);
+	f->o = json_node_get_object(machine);
+	f->prefix = "machine.";
+	warn_unknown(f->path, f->o, f->prefix, known_fields);
 	return TRUE;
 }
 
@@ -129,106 +201,126 @@ valid_name(const char *name)
 	return *name != '\0';
 }
 
+/* name, ip, platform (or os_name), os_version, architecture, bridge. */
+static gboolean
+read_identity(Machine *m, const Fields *f)
+{
+	gboolean ok = TRUE;
+
+	ok &= get_string(f, "name", TRUE, &m->name);
+	ok &= get_string(f, "ip", TRUE, &m->ip);
+	if (json_object_has_member(f->o, "platform"))
+		ok &= get_string(f, "platform", TRUE, &m->platform);
+	else if (json_object_has_member(f->o, "os_name"))
+		ok &= get_string(f, "os_name", TRUE, &m->platform);
+	else {
+		error_msg("%s: required field \"%splatform\" (or \"%sos_name\") is missing",
+			  f->path, f->prefix, f->prefix);
+		ok = FALSE;
+	}
+	ok &= get_string(f, "os_version", FALSE, &m->os_version);
+	ok &= get_string(f, "architecture", FALSE, &m->architecture);
+	ok &= get_string(f, "bridge", FALSE, &m->bridge);
+	if (m->name != NULL && !valid_name(m->name)) {
+		error_msg("%s: field \"%sname\": \"%s\" is not a machine name ([A-Za-z0-9_.-])",
+			  f->path, f->prefix, m->name);
+		ok = FALSE;
+	}
+	return ok;
+}
+
+static gboolean
+read_tags(Machine *m, const Fields *f)
+{
+	JsonNode *node = json_object_get_member(f->o, "tags");
+	JsonArray *a;
+
+	m->tags = g_ptr_array_new_with_free_func(g_free);
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_ARRAY(node)) {
+		error_msg("%s: field \"%stags\" must be a list of strings", f->path, f->prefix);
+		return FALSE;
+	}
+	a = json_node_get_array(node);
+	for (guint i = 0; i < json_array_get_length(a); i++) {
+		JsonNode *t = json_array_get_element(a, i);
+
+		if (!JSON_NODE_HOLDS_VALUE(t) || json_node_get_value_type(t) != G_TYPE_STRING) {
+			error_msg("%s: field \"%stags\" must be a list of strings", f->path,
+				  f->prefix);
+			return FALSE;
+		}
+		g_ptr_array_add(m->tags, g_strdup(json_node_get_string(t)));
+	}
+	return TRUE;
+}
+
+static gboolean
+read_agent_port(Machine *m, const Fields *f)
+{
+	JsonNode *node = json_object_get_member(f->o, "agent_port");
+
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64 ||
+	    json_node_get_int(node) < 1 || json_node_get_int(node) > 65535) {
+		error_msg("%s: field \"%sagent_port\" must be an integer 1..65535", f->path,
+			  f->prefix);
+		return FALSE;
+	}
+	m->agent_port = json_node_get_int(node);
+	return TRUE;
+}
+
+static gboolean
+start_args_use_tap(const Fields *f)
+{
+	JsonNode *node = json_object_get_member(f->o, "start_args");
+	JsonArray *a;
+
+	if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node))
+		return FALSE;
+	a = json_node_get_array(node);
+	for (guint i = 0; i < json_array_get_length(a); i++) {
+		JsonNode *t = json_array_get_element(a, i);
+
+		if (JSON_NODE_HOLDS_VALUE(t) && json_node_get_value_type(t) == G_TYPE_STRING &&
+		    strstr(json_node_get_string(t), "%TAP_INTERFACE%") != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static Machine *
 machine_read(const char *dir, const char *interface)
 {
 	g_autoptr(Machine) m = g_new0(Machine, 1);
 	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *abs_dir = NULL;
-	g_autofree char *resolved = NULL;
-	g_autoptr(GList) members = NULL;
-	JsonObject *o;
-	JsonNode *node;
+	g_autofree char *abs_dir = g_canonicalize_filename(dir, NULL);
+	g_autofree char *resolved = realpath(abs_dir, NULL);
+	Fields f = { 0 };
+	JsonNode *root;
 	gboolean ok = TRUE;
 
-	abs_dir = g_canonicalize_filename(dir, NULL);
-	resolved = realpath(abs_dir, NULL);
 	m->path = g_build_filename(resolved != NULL ? resolved : abs_dir, "machineinfo.json", NULL);
+	f.path = m->path;
 	if (!json_parser_load_from_file(parser, m->path, &error)) {
 		error_msg("%s: %s", m->path, error->message);
 		return NULL;
 	}
-	node = json_parser_get_root(parser);
-	if (node == NULL || !JSON_NODE_HOLDS_OBJECT(node)) {
+	root = json_parser_get_root(parser);
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
 		error_msg("%s: not a JSON object", m->path);
 		return NULL;
 	}
-	o = json_node_get_object(node);
-
-	members = json_object_get_members(o);
-	for (GList *l = members; l != NULL; l = l->next)
-		if (!g_strv_contains(known_fields, l->data))
-			g_printerr("nestbox-import-vmcloak: warning: %s: unknown field \"%s\" "
-				   "ignored\n",
-				   m->path, (const char *)l->data);
-
-	ok &= get_string(o, m->path, "name", TRUE, &m->name);
-	ok &= get_string(o, m->path, "ip", TRUE, &m->ip);
-	if (json_object_has_member(o, "platform"))
-		ok &= get_string(o, m->path, "platform", TRUE, &m->platform);
-	else if (json_object_has_member(o, "os_name"))
-		ok &= get_string(o, m->path, "os_name", TRUE, &m->platform);
-	else {
-		error_msg("%s: required field \"platform\" (or \"os_name\") is missing", m->path);
-		ok = FALSE;
-	}
-	ok &= get_string(o, m->path, "os_version", FALSE, &m->os_version);
-	ok &= get_string(o, m->path, "architecture", FALSE, &m->architecture);
-	if (m->name != NULL && !valid_name(m->name)) {
-		error_msg("%s: field \"name\": \"%s\" is not a machine name ([A-Za-z0-9_.-])",
-			  m->path, m->name);
-		ok = FALSE;
-	}
-
-	m->tags = g_ptr_array_new_with_free_func(g_free);
-	node = json_object_get_member(o, "tags");
-	if (node != NULL && !JSON_NODE_HOLDS_NULL(node)) {
-		if (!JSON_NODE_HOLDS_ARRAY(node)) {
-			error_msg("%s: field \"tags\" must be a list of strings", m->path);
-			ok = FALSE;
-		} else {
-			JsonArray *a = json_node_get_array(node);
-
-			for (guint i = 0; i < json_array_get_length(a); i++) {
-				JsonNode *t = json_array_get_element(a, i);
-
-				if (!JSON_NODE_HOLDS_VALUE(t) ||
-				    json_node_get_value_type(t) != G_TYPE_STRING) {
-					error_msg("%s: field \"tags\" must be a list of strings",
-						  m->path);
-					ok = FALSE;
-					break;
-				}
-				g_ptr_array_add(m->tags, g_strdup(json_node_get_string(t)));
-			}
-		}
-	}
-
-	node = json_object_get_member(o, "agent_port");
-	if (node != NULL && !JSON_NODE_HOLDS_NULL(node)) {
-		if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_INT64 ||
-		    json_node_get_int(node) < 1 || json_node_get_int(node) > 65535) {
-			error_msg("%s: field \"agent_port\" must be an integer 1..65535", m->path);
-			ok = FALSE;
-		} else {
-			m->agent_port = json_node_get_int(node);
-		}
-	}
-
-	node = json_object_get_member(o, "start_args");
-	if (node != NULL && JSON_NODE_HOLDS_ARRAY(node)) {
-		JsonArray *a = json_node_get_array(node);
-
-		for (guint i = 0; i < json_array_get_length(a); i++) {
-			JsonNode *t = json_array_get_element(a, i);
-
-			if (JSON_NODE_HOLDS_VALUE(t) &&
-			    json_node_get_value_type(t) == G_TYPE_STRING &&
-			    strstr(json_node_get_string(t), "%TAP_INTERFACE%") != NULL)
-				m->uses_tap = TRUE;
-		}
-	}
+	if (!find_fields(json_node_get_object(root), &f))
+		return NULL;
+	ok &= read_identity(m, &f);
+	ok &= read_tags(m, &f);
+	ok &= read_agent_port(m, &f);
+	m->uses_tap = start_args_use_tap(&f);
 	if (m->uses_tap && interface == NULL) {
 		error_msg("%s: start_args use %%TAP_INTERFACE%%, and machineinfo.json does not "
 			  "name the host's tap device: give it with --interface",
@@ -268,8 +360,8 @@ machine_group(const Machine *m, const char *interface)
 		nbx_config_append_quoted(out, g_ptr_array_index(m->tags, i));
 	}
 	g_string_append(out, " ];\n");
-	if (interface != NULL)
-		append_setting(out, "interface", interface);
+	/* Where the guest's traffic is: the tap given, else VMCloak's bridge. */
+	append_setting(out, "interface", interface != NULL ? interface : m->bridge);
 	if (m->agent_port != 0)
 		g_string_append_printf(out, "    agent_port = %" G_GINT64_FORMAT ";\n",
 				       m->agent_port);

@@ -257,6 +257,12 @@ snapshots_release(gpointer data, NbxPoolMachine *machine)
 }
 
 static void
+snapshots_generation_changed(gpointer data, const char *base)
+{
+	nbx_scheduler_generation_changed(data, base);
+}
+
+static void
 on_drained(gpointer data)
 {
 	Daemon *daemon = data;
@@ -558,6 +564,7 @@ run_daemon(void)
 			.get_setup = snapshots_get_setup,
 			.hold_machine = snapshots_hold,
 			.release_machine = snapshots_release,
+			.generation_changed = snapshots_generation_changed,
 			.user_data = daemon.scheduler,
 		};
 

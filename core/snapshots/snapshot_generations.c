@@ -152,6 +152,9 @@ nbx_snapshot_publish(NbxSnapshotManager *manager, SnapshotBase *base, const char
 	base->current = generation;
 	base->current_cold = json_object_get_boolean_member_with_default(meta, "cold_boot", FALSE);
 	g_mutex_unlock(&manager->lock);
+	/* Runs prepared from the old generation are no longer what the next restore needs. */
+	if (manager->host.generation_changed != NULL)
+		manager->host.generation_changed(manager->host.user_data, base->name);
 	return TRUE;
 }
 

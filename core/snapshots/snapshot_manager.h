@@ -53,6 +53,8 @@ typedef struct {
 	/* NULL with NBX_POOL_ERROR_BUSY (running a task, disabled) when it cannot. */
 	NbxPoolMachine *(*hold_machine)(gpointer user_data, const char *name, GError **error);
 	void (*release_machine)(gpointer user_data, NbxPoolMachine *machine);
+	/* A new generation of base @base is current; NULL: nobody to tell. */
+	void (*generation_changed)(gpointer user_data, const char *base);
 	gpointer user_data;
 } NbxSnapshotHost;
 

@@ -11,6 +11,7 @@
 #include "machine_pool.h"
 #include "plugin_instance.h"
 #include "machinery_client.h"
+#include "prepared_runs.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -46,6 +47,8 @@ struct _NbxScheduler {
 
 	/* Borrowed; NULL when snapshots are not managed (some tests). */
 	NbxSnapshotManager *snapshots;
+	/* Idle machines' next runs, made ahead (ABI 1.2 prepare / discard). */
+	NbxPreparedRuns *prepared;
 
 	NbxSchedulerDoneFunc shutdown_done;
 	gpointer shutdown_data;
@@ -53,6 +56,9 @@ struct _NbxScheduler {
 };
 
 static void schedule_soon(NbxScheduler *scheduler);
+static void discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine);
+static gboolean discard_all_prepared(NbxScheduler *scheduler);
+static void prepare_idle_machines(NbxScheduler *scheduler);
 static void stop_in_background(NbxScheduler *scheduler, GPtrArray *machines,
 			       NbxAnalysis *unwedged);
 
@@ -169,10 +175,11 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 	g_free(task->reason);
 	task->reason = copy;
 	reason = copy;
-	if (!nbx_store_task_update(scheduler->store, task, &error))
-		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
+	/* The event first: the task's durable commit then carries it too (store.c, progress_done). */
 	event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
 	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	if (!nbx_store_task_update(scheduler->store, task, &error))
+		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
 	g_message("task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
 		  reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
@@ -182,6 +189,7 @@ disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *re
 {
 	g_autoptr(GError) error = NULL;
 
+	discard_if_prepared(scheduler, machine);
 	nbx_machine_pool_set_disabled(scheduler->setup->pool, machine, reason);
 	if (!nbx_store_machine_set_disabled(scheduler->store, machine->machine.name, reason, &error))
 		g_warning("%s", error->message);
@@ -218,7 +226,7 @@ maybe_finish_shutdown(NbxScheduler *scheduler)
 	NbxSchedulerDoneFunc done = scheduler->shutdown_done;
 
 	if (!scheduler->shutting_down || done == NULL || g_hash_table_size(scheduler->analyses) > 0 ||
-	    scheduler->recovering)
+	    scheduler->recovering || discard_all_prepared(scheduler))
 		return;
 	scheduler->shutdown_done = NULL;
 	g_clear_handle_id(&scheduler->shutdown_timer, g_source_remove);
@@ -403,8 +411,10 @@ schedule(gpointer data)
 	if (scheduler->recovering || scheduler->shutting_down)
 		return G_SOURCE_REMOVE;
 	if (scheduler->pending_setup != NULL) {
+		/* The old plugins' prepared runs go with them: discarded first. */
 		if (g_hash_table_size(scheduler->analyses) > 0 || scheduler->wedged->len > 0 ||
-		    (scheduler->snapshots != NULL && nbx_snapshot_manager_busy(scheduler->snapshots)))
+		    (scheduler->snapshots != NULL && nbx_snapshot_manager_busy(scheduler->snapshots)) ||
+		    discard_all_prepared(scheduler))
 			return G_SOURCE_REMOVE;
 		swap_pending_setup(scheduler);
 	}
@@ -426,8 +436,11 @@ schedule(gpointer data)
 			continue;
 		}
 		machine = nbx_machine_pool_acquire(scheduler->setup->pool, &request, &busy);
-		if (machine != NULL)
+		if (machine != NULL) {
+			/* restore_start uses the prepared run or throws it away (machinery.h). */
+			nbx_prepared_runs_forget(scheduler->prepared, machine);
 			start_analysis(scheduler, task, machine);
+		}
 		else if (g_error_matches(busy, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH))
 			/* A reload may have removed the machines it was waiting for. */
 			end_task(scheduler, task, NBX_TASK_FAILED, busy->message);
@@ -436,6 +449,7 @@ schedule(gpointer data)
 	}
 	if (!nbx_store_task_set_queued_reasons(scheduler->store, waiting, &error))
 		g_warning("%s", error->message);
+	prepare_idle_machines(scheduler);
 	return G_SOURCE_REMOVE;
 }
 
@@ -444,6 +458,119 @@ schedule_soon(NbxScheduler *scheduler)
 {
 	if (scheduler->schedule_source == 0)
 		scheduler->schedule_source = g_idle_add(schedule, scheduler);
+}
+
+/* ---- prepared runs ---------------------------------------------------------------------- */
+
+/*
+ * An idle machine's next run is made ahead (ABI 1.2 `prepare`) while it is
+ * held, so no task and no snapshot session takes it meanwhile; only when
+ * nothing asks the machines to be let go (a reload, a shutdown). UNKNOWN
+ * counts as off: at start-up, recovery has stopped what a dead daemon left.
+ */
+static void
+prepare_idle_machines(NbxScheduler *scheduler)
+{
+	NbxMachinePool *pool = scheduler->setup->pool;
+
+	if (scheduler->pending_setup != NULL || scheduler->shutting_down || scheduler->recovering)
+		return;
+	for (guint i = 0; i < pool->machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachineRequest request = { .name = machine->machine.name };
+		gint32 state;
+
+		if (!nbx_prepared_runs_wanted(scheduler->prepared, machine))
+			continue;
+		state = nbx_machine_pool_get_state(pool, machine, NULL);
+		if (state != NBX_MACHINE_POWEROFF && state != NBX_MACHINE_UNKNOWN)
+			continue;
+		/* Busy or disabled machines are not held, and not prepared. */
+		if (nbx_machine_pool_acquire(pool, &request, NULL) == NULL)
+			continue;
+		nbx_prepared_runs_prepare(scheduler->prepared, machine, scheduler->snapshots,
+					  scheduler->settings.timeouts.restore);
+	}
+}
+
+/* A prepare or discard returned: the machine is let go, and may serve a task. */
+static void
+on_prepared_op_done(NbxPoolMachine *machine, gpointer data)
+{
+	NbxScheduler *scheduler = data;
+
+	nbx_machine_pool_release(scheduler->setup->pool, machine);
+	if (scheduler->shutting_down)
+		maybe_finish_shutdown(scheduler);
+	else
+		schedule_soon(scheduler);
+}
+
+/*
+ * Holds @machine and discards its prepared run, if it has one and is idle;
+ * one being prepared now is discarded as soon as its prepare returns.
+ */
+static void
+discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine)
+{
+	NbxMachineRequest request = { .name = machine->machine.name };
+
+	if (nbx_prepared_runs_doom(scheduler->prepared, machine) ||
+	    !nbx_prepared_runs_has(scheduler->prepared, machine) ||
+	    nbx_machine_pool_acquire(scheduler->setup->pool, &request, NULL) == NULL)
+		return;
+	nbx_prepared_runs_discard(scheduler->prepared, machine, scheduler->settings.timeouts.stop);
+}
+
+/*
+ * Discards every prepared run (a reload, a shutdown); TRUE while some
+ * prepare or discard has not returned, and the caller must wait for it
+ * (on_prepared_op_done comes back).
+ */
+static gboolean
+discard_all_prepared(NbxScheduler *scheduler)
+{
+	GPtrArray *machines = scheduler->setup->pool->machines;
+
+	for (guint i = 0; i < machines->len; i++)
+		discard_if_prepared(scheduler, g_ptr_array_index(machines, i));
+	return nbx_prepared_runs_in_flight(scheduler->prepared) > 0;
+}
+
+typedef struct {
+	NbxScheduler *scheduler;
+	char *base;
+} GenerationChange;
+
+static gboolean
+discard_base_runs(gpointer data)
+{
+	GenerationChange *change = data;
+	NbxScheduler *scheduler = change->scheduler;
+	GPtrArray *machines = scheduler->setup->pool->machines;
+
+	for (guint i = 0; i < machines->len; i++) {
+		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+
+		if (g_strcmp0(nbx_pool_machine_base(machine), change->base) == 0)
+			discard_if_prepared(scheduler, machine);
+	}
+	g_free(change->base);
+	g_free(change);
+	return G_SOURCE_REMOVE;
+}
+
+void
+nbx_scheduler_generation_changed(NbxScheduler *scheduler, const char *base)
+{
+	GenerationChange *change = g_new0(GenerationChange, 1);
+	g_autoptr(GSource) source = g_idle_source_new();
+
+	change->scheduler = scheduler;
+	change->base = g_strdup(base);
+	/* The scheduler is the main thread's; the snapshot manager calls from a worker. */
+	g_source_set_callback(source, discard_base_runs, change, NULL);
+	g_source_attach(source, NULL);
 }
 
 /* ---- machines stopped in the background ------------------------------------------------ */
@@ -694,6 +821,7 @@ nbx_scheduler_new(NbxSetup *setup, NbxStore *store, GError **error)
 	read_settings(scheduler, setup);
 	nbx_restore_gate_init(&scheduler->gate,
 			      setup->config->settings.scheduler.max_concurrent_restores);
+	scheduler->prepared = nbx_prepared_runs_new(on_prepared_op_done, scheduler);
 	sync_machines(scheduler, setup);
 	if (!recover(scheduler, error)) {
 		nbx_scheduler_free(scheduler);
@@ -716,6 +844,7 @@ nbx_scheduler_free(NbxScheduler *scheduler)
 	g_hash_table_unref(scheduler->by_machine);
 	g_mutex_clear(&scheduler->by_machine_lock);
 	nbx_restore_gate_clear(&scheduler->gate);
+	nbx_prepared_runs_free(scheduler->prepared);
 	nbx_setup_free(scheduler->pending_setup);
 	g_free(scheduler->samples_dir);
 	g_free(scheduler);
@@ -743,6 +872,8 @@ swap_pending_setup(NbxScheduler *scheduler)
 	NbxSetup *old = scheduler->setup;
 
 	old->pool->state_listener = NULL;
+	/* Every run was discarded; what is left (failed prepares) named the old machines. */
+	nbx_prepared_runs_forget_all(scheduler->prepared);
 	scheduler->setup = g_steal_pointer(&scheduler->pending_setup);
 	read_settings(scheduler, scheduler->setup);
 	g_mutex_lock(&scheduler->gate.lock);
@@ -768,9 +899,25 @@ NbxPoolMachine *
 nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name, GError **error)
 {
 	NbxMachineRequest request = { .name = name };
+	NbxPoolMachine *machine;
 
-	/* The pool has its own lock; the setup is not swapped while snapshots are busy. */
-	return nbx_machine_pool_acquire(scheduler->setup->pool, &request, error);
+	NbxPoolMachine *known = nbx_machine_pool_lookup(scheduler->setup->pool, name);
+	gint64 until = g_get_monotonic_time() +
+		       (scheduler->settings.timeouts.restore + scheduler->settings.grace_s) *
+			       G_USEC_PER_SEC;
+
+	/*
+	 * A machine held only while its next run is prepared is not busy for
+	 * an operator: wait for the prepare. The pool has its own lock; the
+	 * setup is not swapped while snapshots are busy.
+	 */
+	if (known != NULL && g_thread_self() != scheduler->thread)
+		nbx_prepared_runs_wait(scheduler->prepared, known, until);
+	machine = nbx_machine_pool_acquire(scheduler->setup->pool, &request, error);
+	/* snapshot_begin throws a prepared run away itself (machinery.h). */
+	if (machine != NULL)
+		nbx_prepared_runs_forget(scheduler->prepared, machine);
+	return machine;
 }
 
 static gboolean
@@ -1093,6 +1240,8 @@ nbx_scheduler_set_machine_disabled(NbxScheduler *scheduler, const char *name, co
 		return TRUE;
 	}
 	nbx_machine_pool_set_disabled(scheduler->setup->pool, machine, NULL);
+	/* A prepare that failed before is worth another try now. */
+	nbx_prepared_runs_forget(scheduler->prepared, machine);
 	if (!nbx_store_machine_set_disabled(scheduler->store, name, NULL, error))
 		return FALSE;
 	event(scheduler, 0, name, "machine.enabled", "enabled by the operator");
@@ -1158,6 +1307,7 @@ nbx_scheduler_shutdown(NbxScheduler *scheduler, gint64 timeout_s, NbxSchedulerDo
 			  g_hash_table_size(scheduler->analyses), timeout_s);
 	scheduler->shutdown_timer = g_timeout_add_seconds((guint)timeout_s, on_shutdown_timeout,
 							  scheduler);
+	/* Runs made ahead go too (maybe_finish_shutdown waits for them). */
 	maybe_finish_shutdown(scheduler);
 }
 
@@ -1165,5 +1315,5 @@ gboolean
 nbx_scheduler_is_idle(NbxScheduler *scheduler)
 {
 	return g_hash_table_size(scheduler->analyses) == 0 && scheduler->wedged->len == 0 &&
-	       !scheduler->recovering;
+	       !scheduler->recovering && nbx_prepared_runs_in_flight(scheduler->prepared) == 0;
 }

@@ -151,6 +151,13 @@ NbxPoolMachine *nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *
 void nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine);
 
 /*
+ * A new generation of @base became current (a commit, an import): the
+ * runs prepared from the old one are discarded, and the machines prepared
+ * again from the new one. Any thread.
+ */
+void nbx_scheduler_generation_changed(NbxScheduler *scheduler, const char *base);
+
+/*
  * Stops taking tasks and interrupts the running analyses (their tasks go
  * back to the queue with the reason); calls @done on the main thread once
  * every analysis has ended or @timeout_s has passed.
@@ -159,7 +166,7 @@ typedef void (*NbxSchedulerDoneFunc)(gpointer user_data);
 void nbx_scheduler_shutdown(NbxScheduler *scheduler, gint64 timeout_s, NbxSchedulerDoneFunc done,
 			    gpointer user_data);
 
-/* No analysis runs, none is wedged, recovery is over. */
+/* No analysis runs, none is wedged, recovery is over, no prepare or discard runs. */
 gboolean nbx_scheduler_is_idle(NbxScheduler *scheduler);
 
 void nbx_scheduler_free(NbxScheduler *scheduler);

@@ -9,8 +9,9 @@
  * script spawned) to the first HTTP answer that holds agent_expect.
  *
  * Runs inside the namespace that qemu_restore_bench.netns.sh creates:
- * $NBX_BENCH_TAP carries the host address and a static neighbour entry for
- * the guest, so no ARP retry timer quantizes the numbers.
+ * $NBX_BENCH_TAP is a port of a bridge that carries the host address with
+ * the MAC the guest was saved with (machineinfo's host_mac), so the guest
+ * reaches the host at once after a restore (no ARP stall).
  *
  * Prints a table (median, min, max, ratio plugin/shell); asserts no times.
  */
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent_poller.h"
 #include "daemon_setup.h"
 #include "host_services.h"
 #include "test_support.h"
@@ -44,132 +46,6 @@ drain_main_loop(void)
 {
 	while (g_main_context_iteration(NULL, FALSE))
 		;
-}
-
-/* GET / on a connected socket; TRUE when the body holds @expect. Closes @fd. */
-static gboolean
-get_answers(int fd, const char *expect)
-{
-	static const char request[] = "GET / HTTP/1.0\r\n\r\n";
-	struct timeval timeout = { .tv_sec = 2 };
-	GString *answer = g_string_new(NULL);
-	char buf[1024];
-	gboolean ok = FALSE;
-	ssize_t got;
-
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-	if (write(fd, request, sizeof request - 1) == (ssize_t)(sizeof request - 1)) {
-		while ((got = read(fd, buf, sizeof buf)) > 0)
-			g_string_append_len(answer, buf, got);
-		ok = strstr(answer->str, expect) != NULL;
-	}
-	close(fd);
-	g_string_free(answer, TRUE);
-	return ok;
-}
-
-/*
- * The agent poller, the same for both sides. A new non-blocking connect
- * every PROBE_EVERY_US, each left pending up to a second: a SYN that reaches
- * a guest not yet running is lost, and waiting for its retransmission (1 s)
- * or closing it early (the guest's late SYN-ACK then meets a RST) would
- * both put the poller's timers, not the restore, into the numbers.
- */
-#define PROBE_EVERY_US 10000
-#define PROBE_MAX 128
-
-typedef struct {
-	int fd[PROBE_MAX];
-	int64_t started[PROBE_MAX];
-	guint n;
-	int64_t last;
-	struct sockaddr_in address;
-	const char *expect;
-} Poller;
-
-static void
-poller_init(Poller *p, const char *ip, int port, const char *expect)
-{
-	memset(p, 0, sizeof *p);
-	p->address.sin_family = AF_INET;
-	p->address.sin_port = htons(port);
-	inet_pton(AF_INET, ip, &p->address.sin_addr);
-	p->expect = expect;
-}
-
-static void
-poller_drop(Poller *p, guint i)
-{
-	close(p->fd[i]);
-	p->n--;
-	p->fd[i] = p->fd[p->n];
-	p->started[i] = p->started[p->n];
-}
-
-static void
-poller_clear(Poller *p)
-{
-	while (p->n > 0)
-		poller_drop(p, 0);
-}
-
-/* Waits up to ~PROBE_EVERY_US; TRUE once the agent has answered. */
-static gboolean
-poller_step(Poller *p)
-{
-	struct pollfd pfd[PROBE_MAX];
-	int64_t now = g_get_monotonic_time();
-
-	for (guint i = 0; i < p->n;)
-		if (now - p->started[i] > G_USEC_PER_SEC)
-			poller_drop(p, i);
-		else
-			i++;
-	if (now - p->last >= PROBE_EVERY_US && p->n < PROBE_MAX) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-		if (fd < 0)
-			g_error("socket: %s", g_strerror(errno));
-		p->last = now;
-		if (connect(fd, (struct sockaddr *)&p->address, sizeof p->address) == 0 ||
-		    errno == EINPROGRESS) {
-			p->fd[p->n] = fd;
-			p->started[p->n++] = now;
-		} else {
-			close(fd);
-		}
-	}
-	for (guint i = 0; i < p->n; i++)
-		pfd[i] = (struct pollfd){ .fd = p->fd[i], .events = POLLOUT };
-	if (poll(pfd, p->n, PROBE_EVERY_US / 1000) <= 0) {
-		if (p->n == 0)
-			g_usleep(PROBE_EVERY_US);
-		return FALSE;
-	}
-	for (guint i = p->n; i-- > 0;) {
-		int soerr = 0;
-		socklen_t len = sizeof soerr;
-		int fd;
-
-		if (pfd[i].revents == 0)
-			continue;
-		if (getsockopt(p->fd[i], SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
-			poller_drop(p, i);
-			continue;
-		}
-		fd = p->fd[i];
-		p->fd[i] = -1;
-		p->n--;
-		p->fd[i] = p->fd[p->n];
-		p->started[i] = p->started[p->n];
-		if (get_answers(fd, p->expect)) {
-			poller_clear(p);
-			return TRUE;
-		}
-	}
-	return FALSE;
 }
 
 typedef struct {
@@ -247,13 +123,13 @@ plugin_round(Bench *b)
 	int64_t t0 = g_get_monotonic_time();
 	OpRun *run = op_start(b, TRUE);
 	double seconds;
-	Poller poller;
+	AgentPoller poller;
 
 	op_finish(run, "restore_start");
-	poller_init(&poller, b->ip, b->port, b->expect);
+	agent_poller_init(&poller, b->ip, b->port, b->expect);
 	for (;;) {
 		drain_main_loop();
-		if (poller_step(&poller))
+		if (agent_poller_step(&poller))
 			break;
 		if (g_get_monotonic_time() - t0 > b->timeout_us)
 			g_error("plugin: the agent did not answer within %" G_GINT64_FORMAT " s",
@@ -277,7 +153,7 @@ shell_round(Bench *b)
 	int out = -1;
 	char line[64];
 	ssize_t got;
-	Poller poller;
+	AgentPoller poller;
 
 	if (!g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
 				      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
@@ -290,9 +166,9 @@ shell_round(Bench *b)
 		waitpid(pid, &status, 0);
 		g_error("the shell restore failed (status %d)", status);
 	}
-	poller_init(&poller, b->ip, b->port, b->expect);
+	agent_poller_init(&poller, b->ip, b->port, b->expect);
 	for (;;) {
-		if (poller_step(&poller))
+		if (agent_poller_step(&poller))
 			break;
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			g_error("the shell restore ended (status %d) before the agent answered",
@@ -313,11 +189,10 @@ shell_round(Bench *b)
 }
 
 /*
- * Every restore brings back the guest's ARP entry for the host as it was at
- * snapshot time (another bridge MAC). The guest learns the current one from
- * the host's ARP request; a host that still knows the guest from the last
- * round sends none, and the guest's neighbour timers (seconds) would decide
- * the round. So each round starts with an empty neighbour table.
+ * Each round starts with an empty neighbour table, so both sides find the
+ * host as ignorant of the guest as the first round did. (The guest's entry
+ * for the host is right from the start: the bridge has the MAC it was
+ * saved with, and the plugin announces it besides.)
  */
 static void
 flush_neighbours(void)

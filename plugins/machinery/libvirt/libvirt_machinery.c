@@ -18,6 +18,10 @@
  *
  * Snapshot generations (ABI 1.1) are libvirt snapshots that a generation
  * directory names: snapshots.h.
+ *
+ * Memory templates (the qemu machinery's restore_method = "template") are
+ * not possible through libvirt 9.0; plugins/machinery/libvirt/README.md
+ * shows why, and the test libvirt-templates pins each reason.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,8 @@
 #include "libvirt_instance.h"
 #include "snapshots.h"
 
+static const char *const restore_methods[] = { "snapshot", "template", NULL };
+
 static const struct nbx_config_field libvirt_fields[] = {
 	{ .name = "dsn", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
 	  .default_value = "qemu:///system",
@@ -54,6 +60,11 @@ static const struct nbx_config_field libvirt_fields[] = {
 	{ .name = "reconnect_interval", .type = NBX_FIELD_INTEGER, .min = 1, .max = 3600,
 	  .default_value = "2",
 	  .doc = "Seconds between attempts to reopen a lost connection (a restarted libvirtd)" },
+	{ .name = "restore_method", .type = NBX_FIELD_ENUM, .choices = restore_methods,
+	  .default_value = "snapshot",
+	  .doc = "How restore_start restores: \"snapshot\" reverts the machine's libvirt snapshot. "
+		 "\"template\" (RAM mapped from a file, as the qemu machinery does) is refused: "
+		 "libvirt 9.0 cannot express it (plugins/machinery/libvirt/README.md)" },
 	{ 0 },
 };
 static const struct nbx_config_schema libvirt_schema = {
@@ -191,6 +202,26 @@ log_versions(Libvirt *lv, const char *dsn, virConnectPtr conn)
 		      type != NULL ? type : "(type unknown)", hv_text, lib_text);
 }
 
+/*
+ * Memory templates need two things libvirt lacks (plugins/machinery/libvirt/README.md
+ * shows each by running it): refused here, before any machine runs.
+ */
+static void
+check_restore_method(Libvirt *lv, struct nbx_check *check)
+{
+	const char *method = lv->host->config_string(lv->host, NULL, "restore_method");
+
+	if (g_strcmp0(method, "template") != 0)
+		return;
+	lv->host->check_report(
+		lv->host, check, NULL, "restore_method",
+		"libvirt (seen with 9.0) cannot restore a domain from a memory template: it never "
+		"sets QEMU's x-ignore-shared migration capability, so every save image holds the "
+		"guest's RAM and a restore of one without it is refused, and it places the RAM "
+		"file itself, new at each start (memory_backing_dir/ID-NAME/pc.ram); use "
+		"restore_method = \"snapshot\", or the qemu machinery for templates");
+}
+
 static bool
 libvirt_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 {
@@ -206,6 +237,7 @@ libvirt_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 		g_ptr_array_add(dsns, g_strdup(key));
 	g_mutex_unlock(&lv->lock);
 	g_ptr_array_sort(dsns, (GCompareFunc)g_strcmp0);
+	check_restore_method(lv, check);
 
 	for (guint i = 0; i < dsns->len; i++) {
 		const char *dsn = g_ptr_array_index(dsns, i);
@@ -366,6 +398,12 @@ libvirt_check_machine(void *instance, struct nbx_machine *machine, struct nbx_ch
 		return true;
 	}
 	check_snapshot(lv, machine, dom, check);
+	host->log(host, NBX_LOG_INFO,
+		  "machine %s: restore_start reverts domain %s to %s%s%s (restore_method "
+		  "\"snapshot\": libvirt cannot restore from a memory template)",
+		  machine->name, machine->label, machine->snapshot != NULL ? "snapshot \"" : "",
+		  machine->snapshot != NULL ? machine->snapshot : "its generation 0 snapshot",
+		  machine->snapshot != NULL ? "\"" : "");
 	/* The core learns where each machine stands before anything runs. */
 	lv_connection_report(m->connection, m, dom, &state, NULL);
 	lv_domain_state_clear(&state);

@@ -24,36 +24,13 @@ fingerprint_machine_type(const MachineInfo *info)
 	return NULL;
 }
 
-/* The memory in MiB: memory_mb of the description, else its `-m` ("256", "size=1G"). */
-static int64_t
-memory_mb(const MachineInfo *info)
-{
-	const char *m = machine_info_option(info, "-m");
-	g_autofree char *size = NULL;
-	char *end = NULL;
-	guint64 value;
-
-	if (info->memory_mb > 0)
-		return info->memory_mb;
-	if (m == NULL)
-		return 0;
-	size = g_strdup(g_str_has_prefix(m, "size=") ? m + strlen("size=") : m);
-	size[strcspn(size, ",")] = '\0';
-	value = g_ascii_strtoull(size, &end, 10);
-	if (end == size)
-		return 0;
-	if (*end == 'G' || *end == 'g')
-		return (int64_t)value * 1024;
-	return *end == '\0' || *end == 'M' || *end == 'm' ? (int64_t)value : 0;
-}
-
 JsonObject *
 fingerprint_compute(const MachineInfo *info, const char *version, const char *accelerator)
 {
 	JsonObject *fingerprint = json_object_new();
 	g_autofree char *machine_type = fingerprint_machine_type(info);
 	const char *cpu = machine_info_option(info, "-cpu");
-	int64_t memory = memory_mb(info);
+	int64_t memory = machine_info_memory_mb(info);
 
 	json_object_set_string_member(fingerprint, "hypervisor", "qemu");
 	if (version != NULL)

@@ -39,6 +39,8 @@ typedef struct {
 	/* NULL: unchanged. */
 	const char *mac;
 	const char *qemu_version;
+	/* The host side's MAC the guest knows (host_side.h); NULL: unchanged. */
+	const char *host_mac;
 } Edit;
 
 /* "virtio-net-pci,netdev=net0,mac=OLD" with mac=@mac. */
@@ -117,9 +119,15 @@ edited(const MachineInfo *info, const Edit *edit)
 	const char *name;
 	JsonNode *node;
 
+	/* Always the flat shape: VMCloak's members come out of its "machine". */
 	json_object_iter_init(&iter, info->object);
 	while (json_object_iter_next(&iter, &name, &node))
 		json_object_set_member(object, name, json_node_copy(node));
+	if (json_object_has_member(object, "mac")) {
+		json_object_remove_member(object, "mac");
+		if (info->mac_address != NULL)
+			json_object_set_string_member(object, "mac_address", info->mac_address);
+	}
 	json_object_set_string_member(object, "disk", edit->disk);
 	if (edit->memory != NULL) {
 		json_object_set_string_member(object, "memory_snapshot", edit->memory);
@@ -133,6 +141,8 @@ edited(const MachineInfo *info, const Edit *edit)
 		json_object_set_string_member(object, "mac_address", edit->mac);
 	if (edit->qemu_version != NULL)
 		json_object_set_string_member(object, "qemu_version", edit->qemu_version);
+	if (edit->host_mac != NULL)
+		json_object_set_string_member(object, "host_mac", edit->host_mac);
 	return object;
 }
 
@@ -191,7 +201,7 @@ carry_files(const struct nbx_host *host, const MachineInfo *from, const char *di
 
 bool
 generation_write(const struct nbx_host *host, const MachineInfo *from, const char *dir,
-		 const char *qemu_version, struct nbx_error *err)
+		 const char *qemu_version, const char *host_mac, struct nbx_error *err)
 {
 	g_autofree char *path = g_build_filename(dir, GENERATION_DESCRIPTION, NULL);
 	g_auto(GStrv) names = g_new0(char *, from->files->len + 1);
@@ -203,6 +213,7 @@ generation_write(const struct nbx_host *host, const MachineInfo *from, const cha
 		.memory = GENERATION_MEMORY,
 		.files = names,
 		.qemu_version = version_line,
+		.host_mac = host_mac,
 	};
 	g_autoptr(JsonObject) object = NULL;
 	g_autofree char *text = NULL;

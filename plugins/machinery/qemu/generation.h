@@ -28,11 +28,12 @@ MachineInfo *generation_load(const struct nbx_host *host, const char *dir, struc
  * Completes generation @dir, which holds GENERATION_DISK and
  * GENERATION_MEMORY already: the files @from names relatively (linked or
  * copied), and a description derived from @from naming them, with
- * @qemu_version (`--version`'s first line, or NULL) as what made it. All
+ * @qemu_version (`--version`'s first line, or NULL) as what made it and
+ * @host_mac (or NULL: @from's) as the host side the guest knows. All
  * fsynced, but not the directory (the caller syncs it last).
  */
 bool generation_write(const struct nbx_host *host, const MachineInfo *from, const char *dir,
-		      const char *qemu_version, struct nbx_error *err);
+		      const char *qemu_version, const char *host_mac, struct nbx_error *err);
 
 /*
  * Adopts @dir, into which an exported generation's files were unpacked by

@@ -4,9 +4,6 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#define DISK_PLACEHOLDER "%DISPOSABLE_DISK_PATH%"
-#define TAP_PLACEHOLDER "%TAP_INTERFACE%"
-
 static void
 machine_info_clear(MachineInfo *info)
 {
@@ -16,6 +13,7 @@ machine_info_clear(MachineInfo *info)
 	g_free(info->memory_snapshot);
 	g_free(info->memory_snapshot_format);
 	g_free(info->mac_address);
+	g_free(info->host_mac);
 	g_strfreev(info->start_args);
 	if (info->files != NULL)
 		g_array_unref(info->files);
@@ -36,30 +34,52 @@ machine_info_free(MachineInfo *info)
 		g_atomic_rc_box_release_full(info, (GDestroyNotify)machine_info_clear);
 }
 
-static char *
-required_string(JsonObject *root, const char *path, const char *member, GError **error)
+static void
+invalid(GError **error, const MachineInfo *info, const char *member, const char *what)
 {
-	JsonNode *node = json_object_get_member(root, member);
+	g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: \"%s%s\" %s", info->path,
+		    info->prefix, member, what);
+}
+
+static char *
+required_string(const MachineInfo *info, const char *member, GError **error)
+{
+	JsonNode *node = json_object_get_member(info->object, member);
 
 	if (node == NULL || !JSON_NODE_HOLDS_VALUE(node) ||
 	    json_node_get_value_type(node) != G_TYPE_STRING || *json_node_get_string(node) == '\0') {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-			    "%s: \"%s\" must be a non-empty string", path, member);
+		invalid(error, info, member, "must be a non-empty string");
 		return NULL;
 	}
 	return g_strdup(json_node_get_string(node));
 }
 
-static char **
-string_array(JsonObject *root, const char *path, const char *member, GError **error)
+/* An optional string member: TRUE with *@out NULL when absent. */
+static gboolean
+optional_string(const MachineInfo *info, const char *member, char **out, GError **error)
 {
-	JsonNode *node = json_object_get_member(root, member);
+	JsonNode *node = json_object_get_member(info->object, member);
+
+	*out = NULL;
+	if (node == NULL || JSON_NODE_HOLDS_NULL(node))
+		return TRUE;
+	if (!JSON_NODE_HOLDS_VALUE(node) || json_node_get_value_type(node) != G_TYPE_STRING) {
+		invalid(error, info, member, "must be a string");
+		return FALSE;
+	}
+	*out = g_ascii_strdown(json_node_get_string(node), -1);
+	return TRUE;
+}
+
+static char **
+string_array(const MachineInfo *info, const char *member, GError **error)
+{
+	JsonNode *node = json_object_get_member(info->object, member);
 	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
 	JsonArray *array;
 
 	if (node == NULL || !JSON_NODE_HOLDS_ARRAY(node)) {
-		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-			    "%s: \"%s\" must be a list of strings", path, member);
+		invalid(error, info, member, "must be a list of strings");
 		return NULL;
 	}
 	array = json_node_get_array(node);
@@ -69,7 +89,8 @@ string_array(JsonObject *root, const char *path, const char *member, GError **er
 		if (!JSON_NODE_HOLDS_VALUE(element) ||
 		    json_node_get_value_type(element) != G_TYPE_STRING) {
 			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-				    "%s: \"%s\"[%u] must be a string", path, member, i);
+				    "%s: \"%s%s\"[%u] must be a string", info->path, info->prefix,
+				    member, i);
 			return NULL;
 		}
 		g_ptr_array_add(args, g_strdup(json_node_get_string(element)));
@@ -79,8 +100,8 @@ string_array(JsonObject *root, const char *path, const char *member, GError **er
 }
 
 /* "--kernel" is "-kernel" to QEMU; "-M" is "-machine". */
-static const char *
-option_name(const char *arg)
+const char *
+machine_info_option_name(const char *arg)
 {
 	const char *name = g_str_has_prefix(arg, "--") ? arg + 1 : arg;
 
@@ -91,7 +112,7 @@ const char *
 machine_info_file_option(const char *arg)
 {
 	static const char *const file_options[] = { "-kernel", "-initrd", "-bios", "-dtb", NULL };
-	const char *name = option_name(arg);
+	const char *name = machine_info_option_name(arg);
 
 	for (size_t i = 0; file_options[i] != NULL; i++)
 		if (strcmp(name, file_options[i]) == 0)
@@ -105,9 +126,31 @@ machine_info_option(const MachineInfo *info, const char *option)
 	const char *value = NULL;
 
 	for (size_t i = 0; info->start_args[i] != NULL && info->start_args[i + 1] != NULL; i++)
-		if (strcmp(option_name(info->start_args[i]), option) == 0)
+		if (strcmp(machine_info_option_name(info->start_args[i]), option) == 0)
 			value = info->start_args[++i];
 	return value;
+}
+
+int64_t
+machine_info_memory_mb(const MachineInfo *info)
+{
+	const char *m = machine_info_option(info, "-m");
+	g_autofree char *size = NULL;
+	char *end = NULL;
+	guint64 value;
+
+	if (info->memory_mb > 0)
+		return info->memory_mb;
+	if (m == NULL)
+		return 0;
+	size = g_strdup(g_str_has_prefix(m, "size=") ? m + strlen("size=") : m);
+	size[strcspn(size, ",")] = '\0';
+	value = g_ascii_strtoull(size, &end, 10);
+	if (end == size || value > G_MAXINT32)
+		return 0;
+	if (*end == 'G' || *end == 'g')
+		return (int64_t)value * 1024;
+	return *end == '\0' || *end == 'M' || *end == 'm' ? (int64_t)value : 0;
 }
 
 /* @value made absolute against the description's directory. */
@@ -137,6 +180,62 @@ resolve_file_args(MachineInfo *info)
 	}
 }
 
+/*
+ * The object the machine's members are in: VMCloak's "machine" (its
+ * machinery must be qemu), or @root itself in the flat shape.
+ */
+static gboolean
+find_members(MachineInfo *info, JsonObject *root, GError **error)
+{
+	JsonNode *machine = json_object_get_member(root, "machine");
+	JsonNode *machinery = json_object_get_member(root, "machinery");
+
+	info->prefix = "";
+	if (machine == NULL) {
+		info->object = json_object_ref(root);
+		return TRUE;
+	}
+	if (!JSON_NODE_HOLDS_OBJECT(machine)) {
+		invalid(error, info, "machine", "must be an object (VMCloak's machine description)");
+		return FALSE;
+	}
+	if (machinery != NULL &&
+	    (!JSON_NODE_HOLDS_VALUE(machinery) ||
+	     json_node_get_value_type(machinery) != G_TYPE_STRING ||
+	     strcmp(json_node_get_string(machinery), "qemu") != 0)) {
+		invalid(error, info, "machinery",
+			"must be \"qemu\": this machine was made by VMCloak for another "
+			"hypervisor, which the qemu machinery cannot restore");
+		return FALSE;
+	}
+	info->object = json_object_ref(json_node_get_object(machine));
+	info->prefix = "machine.";
+	return TRUE;
+}
+
+/* memory_mb, mac_address (VMCloak: mac) and host_mac, all optional. */
+static gboolean
+read_optional(MachineInfo *info, GError **error)
+{
+	JsonNode *memory = json_object_get_member(info->object, "memory_mb");
+
+	if (memory != NULL && (!JSON_NODE_HOLDS_VALUE(memory) ||
+			       json_node_get_value_type(memory) != G_TYPE_INT64 ||
+			       json_node_get_int(memory) < 0)) {
+		invalid(error, info, "memory_mb", "must be a whole number of MiB");
+		return FALSE;
+	}
+	info->memory_mb = memory != NULL ? json_node_get_int(memory) : 0;
+	if (!optional_string(info, "mac_address", &info->mac_address, error) ||
+	    !optional_string(info, "host_mac", &info->host_mac, error))
+		return FALSE;
+	if (info->mac_address == NULL && !optional_string(info, "mac", &info->mac_address, error))
+		return FALSE;
+	info->memory_snapshot_format = g_strdup(json_object_get_string_member_with_default(
+		info->object, "memory_snapshot_format", "raw"));
+	return TRUE;
+}
+
 MachineInfo *
 machine_info_load(const char *path, GError **error)
 {
@@ -146,8 +245,9 @@ machine_info_load(const char *path, GError **error)
 	g_autofree char *absolute = NULL;
 	g_autofree char *disk = NULL;
 	JsonNode *root;
-	JsonObject *object;
 
+	info->path = g_strdup(path);
+	info->prefix = "";
 	if (!json_parser_load_from_mapped_file(parser, path, &parse_error)) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", path,
 			    parse_error->message);
@@ -158,31 +258,25 @@ machine_info_load(const char *path, GError **error)
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a JSON object", path);
 		return NULL;
 	}
-	object = json_node_get_object(root);
-	info->object = json_object_ref(object);
-	info->path = g_strdup(path);
+	if (!find_members(info, json_node_get_object(root), error))
+		return NULL;
 	absolute = g_canonicalize_filename(path, NULL);
 	info->dir = g_path_get_dirname(absolute);
-	if ((disk = required_string(object, path, "disk", error)) == NULL ||
-	    (info->start_args = string_array(object, path, "start_args", error)) == NULL)
+	if ((disk = required_string(info, "disk", error)) == NULL ||
+	    (info->start_args = string_array(info, "start_args", error)) == NULL)
 		return NULL;
 	info->disk = resolve(info, disk);
 	/* Absent in a generation imported without its memory: such a one only cold-boots. */
-	if (json_object_has_member(object, "memory_snapshot")) {
-		g_autofree char *memory = required_string(object, path, "memory_snapshot", error);
+	if (json_object_has_member(info->object, "memory_snapshot")) {
+		g_autofree char *memory = required_string(info, "memory_snapshot", error);
 
 		if (memory == NULL)
 			return NULL;
 		info->memory_snapshot = resolve(info, memory);
 	}
 	resolve_file_args(info);
-	info->memory_snapshot_format =
-		g_strdup(json_object_get_string_member_with_default(object, "memory_snapshot_format",
-								    "raw"));
-	info->memory_mb = json_object_get_int_member_with_default(object, "memory_mb", 0);
-	if (json_object_has_member(object, "mac_address"))
-		info->mac_address = g_ascii_strdown(
-			json_object_get_string_member_with_default(object, "mac_address", ""), -1);
+	if (!read_optional(info, error))
+		return NULL;
 	return g_steal_pointer(&info);
 }
 
@@ -192,85 +286,10 @@ machine_info_forbidden_arg(const char *arg)
 	static const char *const forbidden[] = { "-incoming", "-monitor", "-qmp", "-loadvm",
 						 "-no-shutdown", "-qmp-pretty", "-snapshot",
 						 "-daemonize", NULL };
-	const char *name = option_name(arg);
+	const char *name = machine_info_option_name(arg);
 
 	for (size_t i = 0; forbidden[i] != NULL; i++)
 		if (strcmp(name, forbidden[i]) == 0)
 			return forbidden[i];
 	return NULL;
-}
-
-static char *
-escape_commas(const char *value)
-{
-	g_auto(GStrv) parts = g_strsplit(value, ",", -1);
-
-	return g_strjoinv(",,", parts);
-}
-
-static char *
-replace_all(const char *text, const char *placeholder, const char *value)
-{
-	g_auto(GStrv) parts = g_strsplit(text, placeholder, -1);
-
-	return g_strjoinv(value, parts);
-}
-
-/* "pc,accel=tcg,usb=off" -> the same with accel=@accelerator; NULL when it names none. */
-static char *
-with_accelerator(const char *machine, const char *accelerator)
-{
-	g_auto(GStrv) options = g_strsplit(machine, ",", -1);
-	bool found = false;
-
-	for (size_t i = 0; options[i] != NULL; i++) {
-		if (g_str_has_prefix(options[i], "accel=")) {
-			g_free(options[i]);
-			options[i] = g_strconcat("accel=", accelerator, NULL);
-			found = true;
-		}
-	}
-	return found ? g_strjoinv(",", options) : NULL;
-}
-
-GPtrArray *
-machine_info_start_args(const MachineInfo *info, const char *overlay, const char *tap,
-			const char *accelerator, GError **error)
-{
-	g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
-	g_autofree char *disk = escape_commas(overlay);
-	g_autofree char *tap_escaped = tap != NULL ? escape_commas(tap) : NULL;
-	bool accel_set = false;
-
-	for (size_t i = 0; info->start_args[i] != NULL; i++) {
-		const char *arg = info->start_args[i];
-		const char *previous = i > 0 ? info->start_args[i - 1] : "";
-		g_autofree char *with_disk = replace_all(arg, DISK_PLACEHOLDER, disk);
-		char *final;
-
-		if (strstr(with_disk, TAP_PLACEHOLDER) != NULL && tap_escaped == NULL) {
-			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-				    "%s: start_args use %%TAP_INTERFACE%%"
-				    " but the machine has no `interface` (the tap device to use)",
-				    info->path);
-			return NULL;
-		}
-		final = tap_escaped != NULL ? replace_all(with_disk, TAP_PLACEHOLDER, tap_escaped)
-					    : g_strdup(with_disk);
-		if (*previous != '\0' && strcmp(option_name(previous), "-machine") == 0) {
-			char *rewritten = with_accelerator(final, accelerator);
-
-			if (rewritten != NULL) {
-				g_free(final);
-				final = rewritten;
-				accel_set = true;
-			}
-		}
-		g_ptr_array_add(args, final);
-	}
-	if (!accel_set) {
-		g_ptr_array_add(args, g_strdup("-accel"));
-		g_ptr_array_add(args, g_strdup(accelerator));
-	}
-	return g_steal_pointer(&args);
 }

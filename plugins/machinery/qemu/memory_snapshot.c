@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,15 +15,22 @@ memory_snapshot_format_of(const unsigned char *head, size_t len)
 {
 	static const unsigned char zstd[] = { 0x28, 0xb5, 0x2f, 0xfd };
 	static const unsigned char gzip[] = { 0x1f, 0x8b };
+	/* `lz4 -z` (VMCloak's), and the legacy format of `lz4 -l`. */
 	static const unsigned char lz4[] = { 0x04, 0x22, 0x4d, 0x18 };
+	static const unsigned char lz4_legacy[] = { 0x02, 0x21, 0x4c, 0x18 };
+	/* QEMU_VM_FILE_MAGIC: what an uncompressed migration stream starts with. */
+	static const unsigned char raw[] = { 'Q', 'E', 'V', 'M' };
 
 	if (len >= sizeof zstd && memcmp(head, zstd, sizeof zstd) == 0)
 		return "zstd";
 	if (len >= sizeof gzip && memcmp(head, gzip, sizeof gzip) == 0)
 		return "gzip";
-	if (len >= sizeof lz4 && memcmp(head, lz4, sizeof lz4) == 0)
+	if (len >= sizeof lz4 && (memcmp(head, lz4, sizeof lz4) == 0 ||
+				  memcmp(head, lz4_legacy, sizeof lz4_legacy) == 0))
 		return "lz4";
-	return "raw";
+	if (len >= sizeof raw && memcmp(head, raw, sizeof raw) == 0)
+		return "raw";
+	return NULL;
 }
 
 static int
@@ -47,17 +55,25 @@ open_file(const struct nbx_host *host, const char *path, const char **format,
 		return -1;
 	}
 	*format = memory_snapshot_format_of(head, (size_t)got);
+	if (*format == NULL) {
+		host->error_set(host, err, NBX_ERROR_INVALID,
+				"memory snapshot %s: not a QEMU migration stream, raw or compressed "
+				"with zstd, gzip or lz4 (it starts with %02x %02x %02x %02x)",
+				path, head[0], got > 1 ? head[1] : 0, got > 2 ? head[2] : 0,
+				got > 3 ? head[3] : 0);
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
 bool
-memory_snapshot_open(const struct nbx_host *host, const char *path, MemorySnapshot *out,
-		     struct nbx_error *err)
+memory_snapshot_open(const struct nbx_host *host, const char *path, const char *log_path,
+		     MemorySnapshot *out, struct nbx_error *err)
 {
 	const char *format = NULL;
 	int file = open_file(host, path, &format, err);
 	int pipe_fds[2];
-	g_autofree char *pipe_path = NULL;
 	const char *argv[] = { NULL, "-dc", NULL };
 
 	memset(out, 0, sizeof *out);
@@ -76,15 +92,10 @@ memory_snapshot_open(const struct nbx_host *host, const char *path, MemorySnapsh
 		return false;
 	}
 	argv[0] = format;
-	/*
-	 * struct nbx_spawn has no stdout descriptor, only an output path that
-	 * the core opens in the daemon: /proc/self/fd/N opens the pipe's write
-	 * end there. stderr goes into the stream too, which is harmless: a
-	 * decompressor writes to it only when it fails, and then QEMU rejects
-	 * the stream anyway.
-	 */
-	pipe_path = g_strdup_printf("/proc/self/fd/%d", pipe_fds[1]);
-	out->decompressor = child_process_spawn(host, argv, file, pipe_path, err);
+	/* Its diagnostics go to a log, never into the stream. */
+	if (log_path != NULL)
+		g_unlink(log_path);
+	out->decompressor = child_process_spawn_to(host, argv, file, pipe_fds[1], log_path, err);
 	close(file);
 	close(pipe_fds[1]);
 	if (out->decompressor == NULL) {

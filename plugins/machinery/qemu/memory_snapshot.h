@@ -19,15 +19,19 @@ typedef struct {
 	const char *format;
 } MemorySnapshot;
 
-/* "zstd", "gzip", "lz4" or "raw" for the first bytes of a file. */
+/*
+ * "zstd", "gzip", "lz4" or "raw" (a migration stream's own magic) for the
+ * first bytes of a file; NULL for anything else.
+ */
 const char *memory_snapshot_format_of(const unsigned char *head, size_t len);
 
 /*
- * Opens @path; a decompressor writes its output (and errors) into the
- * pipe. False with @err naming the file when it cannot be read.
+ * Opens @path; a decompressor writes its output into the pipe and its
+ * errors into @log_path (NULL: the daemon's log). False with @err naming
+ * the file when it cannot be read or is no migration stream.
  */
-bool memory_snapshot_open(const struct nbx_host *host, const char *path, MemorySnapshot *out,
-			  struct nbx_error *err);
+bool memory_snapshot_open(const struct nbx_host *host, const char *path, const char *log_path,
+			  MemorySnapshot *out, struct nbx_error *err);
 
 /* Closes what is still open and kills a decompressor that still runs. */
 void memory_snapshot_close(MemorySnapshot *snapshot);

@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child_process.h"
@@ -61,9 +62,35 @@ qemu_version_number(const char *text)
 	return len > 0 && g_ascii_isdigit(at[0]) ? g_strndup(at, len) : NULL;
 }
 
+/* ABI 1.2: the core runs it and collects what it prints (at most 256 KiB). */
+static char *
+ask_core(QemuBinary *binary, const char *const *argv, const char *what, int64_t deadline_us,
+	 struct nbx_error *err)
+{
+	const struct nbx_host *host = binary->host;
+	const size_t size = 256 * 1024;
+	g_autofree char *buffer = g_malloc(size);
+	struct nbx_output out = { .struct_size = sizeof out, .buffer = buffer, .size = size };
+	struct nbx_spawn spawn = { .struct_size = sizeof spawn, .argv = argv, .stdin_fd = -1 };
+	struct nbx_error cause = { 0 };
+	int32_t status = 0;
+
+	if (!host->run(host, &spawn, deadline_us, &out, NULL, &status, &cause)) {
+		host->error_set(host, err, cause.code, "%s: %s", what, cause.message);
+		return NULL;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		host->error_set(host, err, NBX_ERROR_FAILED, "%s: %s exited with status %d", what,
+				argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return NULL;
+	}
+	return g_steal_pointer(&buffer);
+}
+
 /*
- * The output of `QEMU OPTION VALUE`. A worker thread must not reap a
- * child itself (the core does), so the output goes through a file.
+ * The output of `QEMU OPTION VALUE`. A core older than ABI 1.2 has no
+ * `run`: then a worker thread must not reap a child itself (the core
+ * does), so the output goes through a file.
  */
 static char *
 ask(QemuBinary *binary, const char *option, const char *value, int64_t deadline_us,
@@ -74,8 +101,11 @@ ask(QemuBinary *binary, const char *option, const char *value, int64_t deadline_
 	g_autofree char *what = g_strdup_printf("asking QEMU for %s %s", option,
 						value != NULL ? value : "");
 	char *text = NULL;
-	int fd = g_mkstemp(output);
+	int fd;
 
+	if (NBX_HOST_HAS(binary->host, run))
+		return ask_core(binary, argv, what, deadline_us, err);
+	fd = g_mkstemp(output);
 	if (fd < 0) {
 		binary->host->error_set(binary->host, err, NBX_ERROR_IO,
 					"cannot create a file in %s: %s", binary->scratch_dir,

@@ -22,6 +22,7 @@
  * with -9 the next one's init stops the QEMU left behind and removes its
  * files. A session keeps the same record in its work_dir.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -32,12 +33,17 @@
 
 #include "fingerprint.h"
 #include "generation.h"
+#include "host_side.h"
 #include "machine_info.h"
+#include "qemu_args.h"
 #include "qemu_binary.h"
+#include "memory_template.h"
 #include "qemu_vm.h"
 #include "qmp_message.h"
+#include "restore_plan.h"
 #include "run_record.h"
 #include "snapshot_session.h"
+#include "tap_device.h"
 
 typedef struct {
 	QemuSettings settings;
@@ -52,9 +58,15 @@ typedef struct {
 	QemuVm *vm;
 	/* The snapshot session that runs (or ran, until commit or rollback), or NULL. */
 	SnapshotSession *session;
+	/* A run prepare made and no restore_start has used yet: for which generation... */
+	bool prepared;
+	char *prepared_generation;
+	/* ...and from which template (NULL: the stream). */
+	MemoryTemplate *prepared_template;
 } QemuMachine;
 
 static const char *const accelerators[] = { "kvm", "tcg", NULL };
+static const char *const restore_methods[] = { "template", "stream", NULL };
 
 static const struct nbx_config_field qemu_fields[] = {
 	{ .name = "qemu_binary", .type = NBX_FIELD_FILE, .flags = NBX_FIELD_EXECUTABLE,
@@ -69,6 +81,16 @@ static const struct nbx_config_field qemu_fields[] = {
 		 "directory, subdirectory overlays)" },
 	{ .name = "stop_timeout", .type = NBX_FIELD_INTEGER, .min = 1, .max = 3600,
 	  .default_value = "10", .doc = "Seconds stop waits for QEMU to quit before killing it" },
+	{ .name = "restore_method", .type = NBX_FIELD_ENUM, .choices = restore_methods,
+	  .default_value = "template",
+	  .doc = "template: restore a guest's RAM by mapping a file made once from its memory "
+		 "snapshot (milliseconds whatever its size; clones share unwritten pages), where "
+		 "its start_args allow (--check says per machine); stream: load the whole "
+		 "memory snapshot at every restore" },
+	{ .name = "template_dir", .type = NBX_FIELD_DIRECTORY, .flags = NBX_FIELD_WRITABLE,
+	  .doc = "Where memory templates are kept, one directory per base, entered by the "
+		 "daemon's user only (default: the plugin's state directory, subdirectory "
+		 "templates); it needs room for each guest's RAM, sparse" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_schema = {
@@ -78,11 +100,15 @@ static const struct nbx_config_schema qemu_schema = {
 };
 
 static const struct nbx_config_field qemu_machine_fields[] = {
+	{ .name = "qemu_restore_method", .type = NBX_FIELD_ENUM, .choices = restore_methods,
+	  .doc = "This machine's own restore_method (default: the plugin's)" },
 	{ .name = "machineinfo", .type = NBX_FIELD_FILE, .flags = NBX_FIELD_READABLE,
-	  .doc = "machineinfo.json of the machine's first snapshot: disk, memory_snapshot and "
-		 "start_args, relative paths meaning its own directory; %TAP_INTERFACE% in "
-		 "start_args becomes the machine's interface (its tap device). Leave it out for "
-		 "a machine whose snapshot comes from `nestbox snapshot import`" },
+	  .doc = "machineinfo.json of the machine's first snapshot (flat, or VMCloak's with its "
+		 "members in \"machine\"): disk, memory_snapshot and start_args, relative paths "
+		 "meaning its own directory; %TAP_INTERFACE% in start_args becomes the machine's "
+		 "interface (its tap device), and a -netdev type=bridge gets a tap the plugin "
+		 "makes in that bridge. Leave it out for a machine whose snapshot comes from "
+		 "`nestbox snapshot import`" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_machine_schema = {
@@ -107,39 +133,70 @@ qemu_machine_free(QemuMachine *m)
 {
 	snapshot_session_free(m->session);
 	qemu_vm_free(m->vm);
+	g_free(m->prepared_generation);
+	memory_template_free(m->prepared_template);
 	g_free(m);
+}
+
+/* @path under the plugin's state directory unless @configured names one; created. */
+static char *
+state_subdir(const struct nbx_host *host, const char *configured, const char *name, int mode,
+	     struct nbx_error *err)
+{
+	char *dir = configured != NULL
+			    ? g_strdup(configured)
+			    : g_build_filename(host->path(host, NBX_PATH_STATE_DIR), name, NULL);
+
+	if (g_mkdir_with_parents(dir, mode) != 0) {
+		host->error_set(host, err, NBX_ERROR_IO, "cannot create %s: %s", dir,
+				g_strerror(errno));
+		g_free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void
+settings_clear(QemuSettings *settings)
+{
+	g_free(settings->qemu_binary);
+	g_free(settings->qemu_img);
+	g_free(settings->accelerator);
+	g_free(settings->overlay_dir);
+	g_free(settings->template_dir);
+	g_free(settings->blank_dir);
 }
 
 static bool
 qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 {
 	Qemu *q = g_new0(Qemu, 1);
-	const char *overlay_dir = host->config_string(host, NULL, "overlay_dir");
+	const char *method = host->config_string(host, NULL, "restore_method");
 
 	q->settings.host = host;
 	q->settings.qemu_binary = g_strdup(host->config_string(host, NULL, "qemu_binary"));
 	q->settings.accelerator = g_strdup(host->config_string(host, NULL, "accelerator"));
 	q->settings.qemu_img = find_qemu_img(q->settings.qemu_binary);
+	q->settings.templates = method == NULL || strcmp(method, "template") == 0;
 	if (!host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s))
 		q->settings.stop_timeout_s = 10;
-	if (overlay_dir != NULL) {
-		q->settings.overlay_dir = g_strdup(overlay_dir);
-	} else {
-		q->settings.overlay_dir =
-			g_build_filename(host->path(host, NBX_PATH_STATE_DIR), "overlays", NULL);
-		if (g_mkdir_with_parents(q->settings.overlay_dir, 0750) != 0) {
-			host->error_set(host, err, NBX_ERROR_IO, "cannot create %s: %s",
-					q->settings.overlay_dir, g_strerror(errno));
-			g_free(q->settings.overlay_dir);
-			g_free(q->settings.qemu_binary);
-			g_free(q->settings.accelerator);
-			g_free(q->settings.qemu_img);
-			g_free(q);
-			return false;
-		}
+	q->settings.overlay_dir = state_subdir(host, host->config_string(host, NULL, "overlay_dir"),
+					       "overlays", 0750, err);
+	q->settings.template_dir = state_subdir(
+		host, host->config_string(host, NULL, "template_dir"), "templates", 0700, err);
+	q->settings.blank_dir = state_subdir(host, NULL, "blank-overlays", 0700, err);
+	if (q->settings.overlay_dir == NULL || q->settings.template_dir == NULL ||
+	    q->settings.blank_dir == NULL) {
+		settings_clear(&q->settings);
+		g_free(q);
+		return false;
 	}
-	/* What a daemon killed with -9 left running: its QEMUs and overlays. */
+	/*
+	 * What a daemon killed with -9 left running: its QEMUs (prepared or
+	 * not, or making a template) and overlays; then a template's leftovers.
+	 */
 	run_record_recover_all(host, host->path(host, NBX_PATH_RUN_DIR));
+	memory_template_clean(host, q->settings.template_dir);
 	g_mutex_init(&q->lock);
 	q->machines = g_ptr_array_new_with_free_func((GDestroyNotify)qemu_machine_free);
 	q->binary = qemu_binary_new(host, q->settings.qemu_binary,
@@ -156,10 +213,7 @@ qemu_shutdown(void *instance)
 	g_ptr_array_unref(q->machines);
 	qemu_binary_free(q->binary);
 	g_mutex_clear(&q->lock);
-	g_free(q->settings.qemu_binary);
-	g_free(q->settings.qemu_img);
-	g_free(q->settings.accelerator);
-	g_free(q->settings.overlay_dir);
+	settings_clear(&q->settings);
 	g_free(q);
 }
 
@@ -178,6 +232,28 @@ machine_of(Qemu *q, struct nbx_machine *machine)
 	}
 	g_mutex_unlock(&q->lock);
 	return m;
+}
+
+/* The base whose generations @machine restores: its base_machine, else itself. */
+static const char *
+base_of(Qemu *q, struct nbx_machine *machine)
+{
+	const char *base = machine->config != NULL
+				   ? q->settings.host->config_string(q->settings.host, machine->config,
+								     "base_machine")
+				   : NULL;
+
+	return base != NULL ? base : machine->name;
+}
+
+/* The machine's qemu_restore_method, or NULL for the plugin's restore_method. */
+static const char *
+method_of(Qemu *q, struct nbx_machine *machine)
+{
+	return machine->config != NULL ? q->settings.host->config_string(
+						 q->settings.host, machine->config,
+						 "qemu_restore_method")
+				       : NULL;
 }
 
 static QemuVm *
@@ -238,16 +314,14 @@ parse_version(const char *text, int *major, int *minor)
 	return at != NULL && sscanf(at, "version %d.%d", major, minor) == 2;
 }
 
-static bool
-qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
+/* `QEMU -version`'s output on a core without host->run (ABI 1.1); NULL with @why. */
+static char *
+version_output_1_1(Qemu *q, char **why)
 {
-	Qemu *q = instance;
-	const struct nbx_host *host = q->settings.host;
 	const char *argv[] = { q->settings.qemu_binary, "-version", NULL };
-	g_autofree char *out = NULL;
-	g_autofree char *qemu_img = NULL;
 	g_autoptr(GError) error = NULL;
-	int status = 0, major = 0, minor = 0;
+	char *out = NULL;
+	int status = 0;
 
 	/*
 	 * check runs on the main thread, where waiting for a spawn's exit
@@ -255,11 +329,44 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	 */
 	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
 			  NULL, &status, &error)) {
-		host->check_report(host, check, NULL, "qemu_binary", "cannot run %s: %s",
-				   q->settings.qemu_binary, error->message);
+		*why = g_strdup(error->message);
+		return NULL;
+	}
+	if (!g_spawn_check_wait_status(status, NULL)) {
+		g_free(out);
+		*why = g_strdup("it failed");
+		return NULL;
+	}
+	return out;
+}
+
+static bool
+qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	const struct nbx_host *host = q->settings.host;
+	g_autofree char *out = NULL;
+	g_autofree char *why = NULL;
+	g_autofree char *qemu_img = NULL;
+	struct nbx_error cause = { 0 };
+	int major = 0, minor = 0;
+
+	/* The core's run (ABI 1.2) tracks the child like every other. */
+	if (NBX_HOST_HAS(host, run)) {
+		const char *version = qemu_binary_version(q->binary, 0, &cause);
+
+		out = version != NULL ? g_strconcat("QEMU emulator version ", version, NULL) : NULL;
+		if (out == NULL)
+			why = g_strdup(cause.message);
+	} else {
+		out = version_output_1_1(q, &why);
+	}
+	if (out == NULL) {
+		host->check_report(host, check, NULL, "qemu_binary", "cannot run %s -version: %s",
+				   q->settings.qemu_binary, why);
 		return true;
 	}
-	if (!g_spawn_check_wait_status(status, NULL) || !parse_version(out, &major, &minor)) {
+	if (!parse_version(out, &major, &minor)) {
 		host->check_report(host, check, NULL, "qemu_binary",
 				   "%s -version did not print a QEMU version; is it QEMU?",
 				   q->settings.qemu_binary);
@@ -277,11 +384,102 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 	return true;
 }
 
+/*
+ * The guest's memory knows the host side by the MAC recorded as host_mac:
+ * a host side with another one costs a gratuitous ARP per restore (and
+ * seconds without it), so --check tells the operator to pin it.
+ */
+static void
+check_host_mac(Qemu *q, struct nbx_machine *machine, const MachineInfo *info)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *netns = NBX_MACHINE_HAS(machine, network_namespace)
+				    ? machine->network_namespace
+				    : NULL;
+	g_autoptr(GArray) sides = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (info->host_mac == NULL || info->memory_snapshot == NULL)
+		return;
+	sides = host_side_find(netns, machine->ip, &error);
+	for (guint i = 0; sides != NULL && i < sides->len; i++) {
+		const HostSide *side = &g_array_index(sides, HostSide, i);
+		g_autofree char *mac = host_side_mac(side);
+
+		if (strcmp(mac, info->host_mac) == 0)
+			continue;
+		host->log(host, NBX_LOG_INFO,
+			  "machine %s: its guest knows the host side (%s) as %s (host_mac in %s), "
+			  "but %s has %s now: every restore announces it to the guest (a gratuitous "
+			  "ARP); `ip link set %s address %s` spares that",
+			  machine->name, inet_ntoa(side->address), info->host_mac, info->path,
+			  side->name, mac, side->name, info->host_mac);
+	}
+}
+
+/* --check says how the machine restores its generation 0, and why. */
+static void
+check_restore_method(Qemu *q, struct nbx_machine *machine, const MachineInfo *info)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *why = restore_plan_stream_reason(&q->settings, method_of(q, machine), info);
+	g_autofree char *dir = NULL;
+
+	if (info->memory_snapshot == NULL)
+		return;
+	if (why != NULL) {
+		host->log(host, NBX_LOG_INFO, "machine %s: restores from its memory stream: %s",
+			  machine->name, why);
+		return;
+	}
+	dir = memory_template_dir(q->settings.template_dir, base_of(q, machine), info, NULL);
+	host->log(host, NBX_LOG_INFO,
+		  "machine %s: restores from a memory template (%s, made from %s at its first "
+		  "restore or prepare)",
+		  machine->name, dir != NULL ? dir : "?", info->memory_snapshot);
+}
+
+/* Bridges of start_args' bridge netdevs must exist; the notes say what runs instead. */
+static void
+check_network(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
+	      struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	g_autoptr(GPtrArray) netdevs = qemu_netdevs(info);
+	g_autofree char *unsupported = qemu_args_unsupported(info);
+
+	if (unsupported != NULL)
+		host->check_report(host, check, machine->config, "machineinfo", "machine %s: %s: %s",
+				   machine->name, info->path, unsupported);
+	for (guint n = 0; n < netdevs->len; n++) {
+		const QemuNetdev *netdev = g_ptr_array_index(netdevs, n);
+		g_autoptr(GError) error = NULL;
+
+		if (!netdev->bridge)
+			continue;
+		/* In a namespace of its own, the bridge is looked for when QEMU starts. */
+		if ((!NBX_MACHINE_HAS(machine, network_namespace) ||
+		     machine->network_namespace == NULL) &&
+		    !tap_device_bridge_exists(netdev->bridge_name, &error)) {
+			host->check_report(host, check, machine->config, "machineinfo",
+					   "machine %s: start_args in %s attach the guest to %s: %s",
+					   machine->name, info->path, netdev->bridge_name,
+					   error->message);
+			continue;
+		}
+		host->log(host, NBX_LOG_INFO,
+			  "machine %s: -netdev %s: the plugin makes a tap in bridge %s and hands "
+			  "it to QEMU (no setuid bridge helper)",
+			  machine->name, netdev->id != NULL ? netdev->id : "?", netdev->bridge_name);
+	}
+}
+
 static void
 check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 	   struct nbx_check *check)
 {
 	const struct nbx_host *host = q->settings.host;
+	g_autofree char *override = NULL;
 	bool uses_tap = false;
 
 	if (g_access(info->disk, R_OK) != 0)
@@ -319,6 +517,13 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 				   "machine %s: start_args in %s use %%TAP_INTERFACE%%; set interface "
 				   "to the machine's tap device",
 				   machine->name, info->path);
+	check_network(q, machine, info, check);
+	check_host_mac(q, machine, info);
+	check_restore_method(q, machine, info);
+	override = qemu_args_accelerator_override(info, q->settings.accelerator);
+	host->log(host, NBX_LOG_INFO, "machine %s: accelerator %s%s%s%s", machine->name,
+		  q->settings.accelerator, override != NULL ? " (the setting wins over " : "",
+		  override != NULL ? override : "", override != NULL ? " of start_args)" : "");
 }
 
 static bool
@@ -345,20 +550,128 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 	return true;
 }
 
+static TemplateMaker
+template_maker(Qemu *q)
+{
+	return (TemplateMaker){ .settings = &q->settings, .binary = q->binary };
+}
+
+/* Forgets the prepared run; its QEMU, if any, is the caller's to end. */
+static void
+forget_prepared(QemuMachine *m)
+{
+	m->prepared = false;
+	g_clear_pointer(&m->prepared_generation, g_free);
+	g_clear_pointer(&m->prepared_template, memory_template_free);
+}
+
+/* Throws the prepared run away, QEMU, overlay and all. */
+static void
+discard_prepared(QemuMachine *m)
+{
+	if (!m->prepared)
+		return;
+	qemu_vm_kill(m->vm);
+	forget_prepared(m);
+}
+
+/* Why the prepared run cannot serve a restore of @generation (g_free), or NULL when it can. */
+static char *
+prepared_unusable(QemuMachine *m, const char *generation)
+{
+	char *why = NULL;
+
+	if (!qemu_vm_prepared(m->vm))
+		return g_strdup("its QEMU has ended");
+	if (g_strcmp0(m->prepared_generation, generation) != 0)
+		return g_strdup("another generation is to be restored");
+	if (m->prepared_template != NULL && !memory_template_intact(m->prepared_template, &why))
+		return why;
+	return NULL;
+}
+
+/*
+ * Restores from the prepared run when it is there and fits; *@used says
+ * whether it was (a prepared run that does not fit is thrown away).
+ */
+static bool
+use_prepared(Qemu *q, QemuMachine *m, struct nbx_machine *machine, const char *generation,
+	     int64_t deadline_us, bool *used, struct nbx_error *err)
+{
+	g_autofree char *why = NULL;
+	struct nbx_error cause = { 0 };
+
+	*used = false;
+	if (!m->prepared)
+		return true;
+	why = prepared_unusable(m, generation);
+	if (why != NULL) {
+		q->settings.host->log(q->settings.host, NBX_LOG_WARNING,
+				      "machine %s: its prepared run is thrown away: %s", machine->name,
+				      why);
+		discard_prepared(m);
+		return true;
+	}
+	forget_prepared(m);
+	if (qemu_vm_resume(m->vm, deadline_us, &cause)) {
+		*used = true;
+		return true;
+	}
+	/* Out of time: no slow way fits either. Else the slow way: a prepared run is only a bet. */
+	if (cause.code == NBX_ERROR_TIMEOUT) {
+		*used = true;
+		q->settings.host->error_set(q->settings.host, err, cause.code, "%s", cause.message);
+		return false;
+	}
+	q->settings.host->log(q->settings.host, NBX_LOG_WARNING,
+			      "machine %s: its prepared run failed (%s); restoring anew",
+			      machine->name, cause.message);
+	return true;
+}
+
+/* Starts @machine from @generation: restored (the prepared run, or a new one), or booted. */
+static bool
+launch(Qemu *q, struct nbx_machine *machine, const char *generation, bool restore,
+       bool prepare_only, int64_t deadline_us, struct nbx_error *err)
+{
+	QemuMachine *m = machine_of(q, machine);
+	TemplateMaker maker = template_maker(q);
+	g_autoptr(MachineInfo) info = generation_info(q, machine, generation, err);
+	g_autoptr(MemoryTemplate) template = NULL;
+	QemuLaunch launch = { .info = info, .prepare_only = prepare_only };
+
+	if (info == NULL)
+		return false;
+	if (restore && !restore_plan_fill(&maker, machine, method_of(q, machine), base_of(q, machine),
+					  info, &launch, &template, deadline_us, err))
+		return false;
+	if (!qemu_vm_launch(m->vm, &launch, deadline_us, err))
+		return false;
+	if (prepare_only) {
+		m->prepared = true;
+		m->prepared_generation = g_strdup(generation);
+		m->prepared_template = g_steal_pointer(&template);
+	}
+	return true;
+}
+
 static bool
 start(Qemu *q, struct nbx_machine *machine, const struct nbx_call *call, bool restore,
       struct nbx_error *err)
 {
-	g_autoptr(MachineInfo) info = NULL;
-	QemuLaunch launch = { .restore = restore };
+	QemuMachine *m = machine_of(q, machine);
+	bool used = false, ok;
 
 	if (!check_flags(q, call, 0, err))
 		return false;
-	info = generation_info(q, machine, call_generation(call), err);
-	if (info == NULL)
-		return false;
-	launch.info = info;
-	return qemu_vm_launch(vm_of(q, machine), &launch, call->deadline_us, err);
+	if (restore) {
+		ok = use_prepared(q, m, machine, call_generation(call), call->deadline_us, &used,
+				  err);
+		if (used)
+			return ok;
+	}
+	discard_prepared(m);
+	return launch(q, machine, call_generation(call), restore, false, call->deadline_us, err);
 }
 
 static bool
@@ -386,8 +699,47 @@ qemu_stop(void *instance, struct nbx_machine *machine, const struct nbx_call *ca
 					    "unknown flags 0x%x", call->flags);
 		return false;
 	}
+	/* A prepared run goes with it (tear_down ends its QEMU). */
+	forget_prepared(machine_of(q, machine));
 	/* Stopping a machine that never ran needs no machineinfo. */
 	return qemu_vm_stop(vm_of(q, machine), call->deadline_us, err);
+}
+
+/* ---- prepared runs (ABI 1.2) ---- */
+
+static bool
+qemu_prepare(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+	     struct nbx_error *err)
+{
+	Qemu *q = instance;
+	QemuMachine *m = machine_of(q, machine);
+	const char *generation = call_generation(call);
+	g_autofree char *why = NULL;
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	if (m->prepared && (why = prepared_unusable(m, generation)) == NULL)
+		return true;
+	discard_prepared(m);
+	if (m->session != NULL || qemu_vm_running(m->vm)) {
+		q->settings.host->error_set(q->settings.host, err, NBX_ERROR_BUSY,
+					    "machine %s runs; only a machine that is off is prepared",
+					    machine->name);
+		return false;
+	}
+	return launch(q, machine, generation, true, true, call->deadline_us, err);
+}
+
+static bool
+qemu_discard(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+	     struct nbx_error *err)
+{
+	Qemu *q = instance;
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	discard_prepared(machine_of(q, machine));
+	return true;
 }
 
 static bool
@@ -520,6 +872,7 @@ qemu_snapshot_begin(void *instance, struct nbx_machine *machine, const struct nb
 	from = generation_info(q, machine, session->from_dir, err);
 	if (from == NULL)
 		return false;
+	discard_prepared(m);
 	/* A session whose QEMU ended without commit or rollback: the new one replaces it. */
 	if (m->session != NULL && !qemu_vm_running(m->vm))
 		g_clear_pointer(&m->session, snapshot_session_free);
@@ -568,6 +921,32 @@ qemu_snapshot_copy_in(void *instance, struct nbx_machine *machine, const struct 
 	       snapshot_session_copy_in(running, m->vm, paths, call->deadline_us, err);
 }
 
+/*
+ * Makes the memory template of the new generation @dir where generations
+ * are made, so no restore waits for it. A failure only costs the first
+ * restore that time: it is logged, the generation stands.
+ */
+static void
+make_template(Qemu *q, struct nbx_machine *machine, const char *dir, int64_t deadline_us)
+{
+	const struct nbx_host *host = q->settings.host;
+	TemplateMaker maker = template_maker(q);
+	struct nbx_error cause = { 0 };
+	g_autoptr(MachineInfo) info = generation_load(host, dir, &cause);
+	g_autoptr(MemoryTemplate) template = NULL;
+
+	if (info == NULL || restore_plan_stream_reason(&q->settings, method_of(q, machine), info) !=
+				    NULL)
+		return;
+	template = memory_template_ensure(&maker, machine, base_of(q, machine), info, deadline_us,
+					  &cause);
+	if (template == NULL)
+		host->log(host, NBX_LOG_WARNING,
+			  "machine %s: no memory template for generation %s yet (%s); its first "
+			  "restore makes it",
+			  machine->name, dir, cause.message);
+}
+
 static bool
 qemu_snapshot_commit(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		     struct nbx_snapshot_session *session, struct nbx_error *err)
@@ -589,6 +968,7 @@ qemu_snapshot_commit(void *instance, struct nbx_machine *machine, const struct n
 							call->deadline_us, err))
 		return false;
 	g_clear_pointer(&m->session, snapshot_session_free);
+	make_template(q, machine, session->new_dir, call->deadline_us);
 	return true;
 }
 
@@ -708,10 +1088,33 @@ qemu_snapshot_import(void *instance, struct nbx_machine *machine, const struct n
 {
 	Qemu *q = instance;
 
-	return check_flags(q, call, NBX_SNAPSHOT_IMPORT_MINIMAL, err) &&
-	       generation_import(q->settings.host, machine->name, generation_dir,
-				 (call->flags & NBX_SNAPSHOT_IMPORT_MINIMAL) != 0,
-				 machine->mac_address, err);
+	bool minimal = (call->flags & NBX_SNAPSHOT_IMPORT_MINIMAL) != 0;
+
+	if (!check_flags(q, call, NBX_SNAPSHOT_IMPORT_MINIMAL, err) ||
+	    !generation_import(q->settings.host, machine->name, generation_dir, minimal,
+			       machine->mac_address, err))
+		return false;
+	if (!minimal)
+		make_template(q, machine, generation_dir, call->deadline_us);
+	return true;
+}
+
+static bool
+qemu_snapshot_remove(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+		     const char *generation_dir, struct nbx_error *err)
+{
+	Qemu *q = instance;
+	struct nbx_error cause = { 0 };
+	g_autoptr(MachineInfo) info = NULL;
+
+	if (!check_flags(q, call, 0, err))
+		return false;
+	/* A generation the plugin cannot read has no template of its to remove. */
+	info = generation_load(q->settings.host, generation_dir, &cause);
+	if (info != NULL)
+		memory_template_remove(q->settings.host, q->settings.template_dir,
+				       base_of(q, machine), info);
+	return true;
 }
 
 static const struct nbx_machinery_ops qemu_ops = {
@@ -735,7 +1138,9 @@ static const struct nbx_machinery_ops qemu_ops = {
 	.snapshot_files = qemu_snapshot_files,
 	.snapshot_fingerprint = qemu_snapshot_fingerprint,
 	.snapshot_import = qemu_snapshot_import,
-	/* snapshot_remove: NULL, a generation is its directory and nothing else. */
+	.snapshot_remove = qemu_snapshot_remove,
+	.prepare = qemu_prepare,
+	.discard = qemu_discard,
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = "qemu", .version = "0.1.0",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* O_PATH */
 #define _GNU_SOURCE
-#include "qemu_vm.h"
+#include "qemu_vm_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,55 +15,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_process.h"
+#include "host_side.h"
 #include "memory_snapshot.h"
 #include "overlay.h"
+#include "qemu_args.h"
 #include "qmp_client.h"
 #include "run_record.h"
+#include "tap_device.h"
 
 #define QMP_CHILD_FD 3
+/* Tap or bridge netdevs a description may have (each gets descriptor 4, 5, ...). */
+#define MAX_NETDEVS 8
 
-struct QemuVm {
-	const QemuSettings *settings;
-	const struct nbx_host *host;
-	struct nbx_machine *machine;
-	/* Only touched by machine ops, which never overlap for one machine. */
-	MachineInfo *info;
-	/* Where an analysis run keeps its socket, log and record (the run dir). */
-	char *run_qmp_path;
-	char *run_log_path;
-	char *run_record_path;
-	/* The current (or last) launch, until tear_down: what it started from... */
-	MachineInfo *launched;
-	/* ...the work_dir of a snapshot session, or NULL for an analysis run... */
-	char *session_dir;
-	/* ...and its files: in the run dir for a run, in session_dir for a session. */
-	char *overlay;
-	char *qmp_path;
-	char *log_path;
-	char *record_path;
-	/* The launch's record exists: tear_down removes it. */
-	bool record_written;
-
-	GMutex lock;
-	GCond cond;
-	/* Guarded by @lock: written by main-thread callbacks, read by ops. */
-	int64_t pid;
-	bool alive;
-	int exit_status;
-	int32_t state;
-	/* Why the machine is in ERROR (or PAUSED); NULL otherwise. */
-	char *state_reason;
-	/* A STOP arrived while the guest ran and the plugin had not asked for it. */
-	bool stopped_while_running;
-	/* The guest was paused by someone else (another monitor, a debugger). */
-	bool foreign_pause;
-	/* The last BLOCK_IO_ERROR that stopped the guest, for the ERROR reason. */
-	char *io_error;
-	char *migration_status;
-	/* Ids of the devices QEMU reported DEVICE_DELETED for since the launch. */
-	GPtrArray *deleted_devices;
-	QmpClient *qmp;
-};
 
 QemuVm *
 qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
@@ -79,8 +43,18 @@ qemu_vm_new(const QemuSettings *settings, struct nbx_machine *machine)
 	vm->run_log_path = g_strdup_printf("%s/%s.log", run_dir, machine->name);
 	vm->run_record_path = run_record_path(run_dir, machine->name);
 	vm->deleted_devices = g_ptr_array_new_with_free_func(g_free);
+	vm->report = true;
 	g_mutex_init(&vm->lock);
 	g_cond_init(&vm->cond);
+	return vm;
+}
+
+QemuVm *
+qemu_vm_new_private(const QemuSettings *settings, struct nbx_machine *machine)
+{
+	QemuVm *vm = qemu_vm_new(settings, machine);
+
+	vm->report = false;
 	return vm;
 }
 
@@ -120,6 +94,9 @@ qemu_vm_free(QemuVm *vm)
 	g_free(vm->qmp_path);
 	g_free(vm->log_path);
 	g_free(vm->record_path);
+	g_free(vm->feeder_log);
+	g_free(vm->memory_file);
+	g_free(vm->state_file);
 	g_ptr_array_unref(vm->deleted_devices);
 	g_free(vm->migration_status);
 	g_free(vm->state_reason);
@@ -180,7 +157,7 @@ change_state(QemuVm *vm, int32_t state, const char *reason, bool force)
 		vm->foreign_pause = false;
 	g_cond_broadcast(&vm->cond);
 	g_mutex_unlock(&vm->lock);
-	if (changed)
+	if (changed && vm->report)
 		vm->host->machine_state_changed(vm->host, vm->machine, state, reason);
 }
 
@@ -380,17 +357,23 @@ on_qemu_exit(void *user_data, int64_t pid, int32_t wait_status)
 	ours = vm->alive && vm->pid == pid;
 	if (ours) {
 		vm->alive = false;
+		vm->exiting = true;
 		vm->exit_status = wait_status;
 		g_cond_broadcast(&vm->cond);
 	}
 	g_mutex_unlock(&vm->lock);
-	if (ours)
-		note_state(vm, NBX_MACHINE_POWEROFF, reason);
+	if (!ours)
+		return;
+	note_state(vm, NBX_MACHINE_POWEROFF, reason);
+	/* Last touch of @vm: tear_down waits for it, so a VM freed after it is not in use. */
+	g_mutex_lock(&vm->lock);
+	vm->exiting = false;
+	g_cond_broadcast(&vm->cond);
+	g_mutex_unlock(&vm->lock);
 }
 
-/* The last line QEMU wrote, which is where it says why it failed. */
-static char *
-qemu_last_words(QemuVm *vm)
+char *
+qemu_vm_last_words(QemuVm *vm)
 {
 	g_autofree char *text = NULL;
 	g_auto(GStrv) lines = NULL;
@@ -479,11 +462,18 @@ fail:
 }
 
 static GPtrArray *
-build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **error)
+build_argv(QemuVm *vm, const QemuLaunch *launch, const int *netdev_fds, GError **error)
 {
-	g_autoptr(GPtrArray) args = machine_info_start_args(vm->launched, vm->overlay,
-							     vm->machine->interface,
-							     vm->settings->accelerator, error);
+	QemuArgsSpec spec = {
+		.overlay = vm->overlay,
+		.tap = vm->machine->interface,
+		.accelerator = vm->settings->accelerator,
+		.netdev_fds = netdev_fds,
+		.memory_file = launch->memory_file,
+		.memory_shared = launch->memory == QEMU_MEMORY_CONVERT,
+		.memory_mb = launch->memory_mb,
+	};
+	g_autoptr(GPtrArray) args = qemu_args_build(vm->launched, &spec, error);
 
 	if (args == NULL)
 		return NULL;
@@ -493,9 +483,12 @@ build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **err
 			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
 	g_ptr_array_add(args, g_strdup("-mon"));
 	g_ptr_array_add(args, g_strdup("chardev=nbx-qmp,mode=control"));
-	for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
-		g_ptr_array_add(args, g_strdup(extra_args[i]));
-	if (restore) {
+	for (size_t i = 0; launch->extra_args != NULL && launch->extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, g_strdup(launch->extra_args[i]));
+	/* A template is made of a guest that never runs again. */
+	if (launch->memory == QEMU_MEMORY_CONVERT)
+		g_ptr_array_add(args, g_strdup("-S"));
+	if (launch->memory != QEMU_MEMORY_BOOT) {
 		g_ptr_array_add(args, g_strdup("-incoming"));
 		g_ptr_array_add(args, g_strdup("defer"));
 	}
@@ -503,13 +496,71 @@ build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **err
 	return g_steal_pointer(&args);
 }
 
+static const char *
+machine_netns(QemuVm *vm)
+{
+	return NBX_MACHINE_HAS(vm->machine, network_namespace) ? vm->machine->network_namespace
+							       : NULL;
+}
+
+const char *
+qemu_vm_network_namespace(QemuVm *vm)
+{
+	return machine_netns(vm);
+}
+
+/*
+ * A tap of the plugin's for every bridge netdev of the launch (QEMU would
+ * need its setuid helper for them): @parent_fds gets the descriptors to
+ * close after the spawn, @child_fds what QEMU calls them (-1: none).
+ */
+static bool
+open_taps(QemuVm *vm, const QemuLaunch *launch, GPtrArray *netdevs, int *parent_fds,
+	  int *child_fds, struct nbx_error *err)
+{
+	bool detached = launch->memory == QEMU_MEMORY_CONVERT;
+
+	for (guint n = 0; n < netdevs->len; n++) {
+		const QemuNetdev *netdev = g_ptr_array_index(netdevs, n);
+		g_autoptr(GError) error = NULL;
+		char name[IFNAMSIZ];
+
+		parent_fds[n] = child_fds[n] = -1;
+		if (!netdev->bridge && !detached)
+			continue;
+		/* A template's QEMU: taps like the guest's, in no bridge, in the daemon's namespace. */
+		parent_fds[n] = detached ? tap_device_open(NULL, NULL, name, &error)
+					 : tap_device_open(machine_netns(vm), netdev->bridge_name,
+							   name, &error);
+		if (parent_fds[n] < 0) {
+			vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+					    "machine %s: -netdev %s (start_args of %s): %s",
+					    vm->machine->name, netdev->id != NULL ? netdev->id : "",
+					    vm->launched->path, error->message);
+			return false;
+		}
+		child_fds[n] = QMP_CHILD_FD + 1 + (int)n;
+	}
+	return true;
+}
+
+static void
+close_taps(int *parent_fds, guint n)
+{
+	for (guint i = 0; i < n; i++)
+		if (parent_fds[i] >= 0)
+			close(parent_fds[i]);
+}
+
 static bool
 spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) argv = build_argv(vm, launch->restore, launch->extra_args, &error);
+	g_autoptr(GPtrArray) netdevs = qemu_netdevs(vm->launched);
+	int parent_fds[MAX_NETDEVS], child_fds[MAX_NETDEVS];
+	g_autoptr(GPtrArray) argv = NULL;
 	int listener, connection;
-	struct nbx_fd_map fds[1];
+	struct nbx_fd_map fds[1 + MAX_NETDEVS];
 	struct nbx_spawn spawn = {
 		.struct_size = sizeof spawn,
 		.stdin_fd = -1,
@@ -518,17 +569,37 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		.n_fds = 1,
 		.on_exit = on_qemu_exit,
 		.user_data = vm,
+		.network_namespace =
+			launch->memory == QEMU_MEMORY_CONVERT ? NULL : machine_netns(vm),
 	};
 	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
 	bool ok;
 
+	if (netdevs->len > MAX_NETDEVS) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "%s: start_args have %u tap or bridge netdevs; at most %d work",
+				    vm->launched->path, netdevs->len, MAX_NETDEVS);
+		return false;
+	}
+	if (!open_taps(vm, launch, netdevs, parent_fds, child_fds, err)) {
+		close_taps(parent_fds, netdevs->len);
+		return false;
+	}
+	argv = build_argv(vm, launch, child_fds, &error);
 	if (argv == NULL) {
+		close_taps(parent_fds, netdevs->len);
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
 		return false;
 	}
-	if (!open_qmp_socket(vm, &listener, &connection, err))
+	if (!open_qmp_socket(vm, &listener, &connection, err)) {
+		close_taps(parent_fds, netdevs->len);
 		return false;
+	}
 	fds[0] = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	for (guint n = 0; n < netdevs->len; n++)
+		if (parent_fds[n] >= 0)
+			fds[spawn.n_fds++] =
+				(struct nbx_fd_map){ .parent_fd = parent_fds[n], .child_fd = child_fds[n] };
 	spawn.argv = (const char *const *)argv->pdata;
 	g_unlink(vm->log_path);
 	g_mutex_lock(&vm->lock);
@@ -550,6 +621,8 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		g_mutex_unlock(&vm->lock);
 	}
 	close(listener);
+	/* QEMU holds its own copies: the taps live as long as it does. */
+	close_taps(parent_fds, netdevs->len);
 	if (!ok) {
 		close(connection);
 		g_unlink(vm->qmp_path);
@@ -557,112 +630,6 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 	}
 	vm->qmp = qmp_client_new(vm->host, connection, what, on_event, vm);
 	return true;
-}
-
-static bool
-migration_ended(const char *status)
-{
-	return status != NULL && (strcmp(status, "completed") == 0 ||
-				  strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
-}
-
-/*
- * Waits until QEMU reports the migration ended (MIGRATION events), it
- * exits, or @deadline_us. Returns the last status (g_free; NULL when none
- * came); *@alive tells whether QEMU still runs.
- */
-static char *
-wait_migration_end(QemuVm *vm, int64_t deadline_us, bool *alive)
-{
-	char *status;
-
-	g_mutex_lock(&vm->lock);
-	while (vm->alive && !migration_ended(vm->migration_status)) {
-		if (deadline_us == 0)
-			g_cond_wait(&vm->cond, &vm->lock);
-		else if (!g_cond_wait_until(&vm->cond, &vm->lock, deadline_us))
-			break;
-	}
-	*alive = vm->alive;
-	status = g_strdup(vm->migration_status);
-	g_mutex_unlock(&vm->lock);
-	return status;
-}
-
-/* Waits for the incoming migration to end; false with @err when it did not complete. */
-static bool
-wait_migration(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
-{
-	const char *memory = vm->launched->memory_snapshot;
-	bool alive;
-	g_autofree char *status = wait_migration_end(vm, deadline_us, &alive);
-
-	if (status != NULL && strcmp(status, "completed") == 0)
-		return true;
-	if (!alive) {
-		g_autofree char *words = qemu_last_words(vm);
-
-		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "QEMU exited while loading memory snapshot %s: %s", memory, words);
-	} else if (migration_ended(status)) {
-		g_autofree char *words = qemu_last_words(vm);
-
-		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "loading memory snapshot %s %s: %s", memory, status, words);
-	} else {
-		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
-				    "memory snapshot %s not loaded by the deadline (migration %s)",
-				    memory, status != NULL ? status : "not started");
-	}
-	return false;
-}
-
-static JsonObject *
-arguments_of(const char *first_key, ...)
-{
-	JsonObject *object = json_object_new();
-	va_list args;
-
-	va_start(args, first_key);
-	for (const char *key = first_key; key != NULL; key = va_arg(args, const char *))
-		json_object_set_string_member(object, key, va_arg(args, const char *));
-	va_end(args);
-	return object;
-}
-
-/* MIGRATION events tell when a migration ends, so nothing polls query-migrate. */
-static bool
-enable_migration_events(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
-{
-	g_autoptr(JsonObject) caps = json_object_new();
-	JsonArray *list = json_array_new();
-	JsonObject *events = json_object_new();
-
-	json_object_set_string_member(events, "capability", "events");
-	json_object_set_boolean_member(events, "state", TRUE);
-	json_array_add_object_element(list, events);
-	json_object_set_array_member(caps, "capabilities", list);
-	return qmp_client_execute(vm->qmp, "migrate-set-capabilities", caps, -1, deadline_us, NULL,
-				  err);
-}
-
-static bool
-feed_snapshot(QemuVm *vm, MemorySnapshot *snapshot, int64_t deadline_us, struct nbx_error *err)
-{
-	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-snapshot", NULL);
-	g_autoptr(JsonObject) incoming = arguments_of("uri", "fd:nbx-snapshot", NULL);
-	bool ok;
-
-	if (!enable_migration_events(vm, deadline_us, err))
-		return false;
-	ok = qmp_client_execute(vm->qmp, "getfd", getfd, snapshot->fd, deadline_us, NULL, err);
-	/* QEMU holds its own copy now; ours would keep the pipe open for nothing. */
-	close(snapshot->fd);
-	snapshot->fd = -1;
-	return ok &&
-	       qmp_client_execute(vm->qmp, "migrate-incoming", incoming, -1, deadline_us, NULL,
-				  err) &&
-	       wait_migration(vm, deadline_us, err);
 }
 
 static char *
@@ -717,8 +684,8 @@ tear_down(QemuVm *vm)
 	if (vm->alive)
 		/* Fails only if the core reaped it meanwhile: then alive is about to drop. */
 		vm->host->child_signal(vm->host, vm->pid, SIGKILL, NULL);
-	/* SIGKILL cannot be refused, so the exit callback comes. */
-	while (vm->alive)
+	/* SIGKILL cannot be refused, so the exit callback comes, and ends. */
+	while (vm->alive || vm->exiting)
 		g_cond_wait(&vm->cond, &vm->lock);
 	qmp = vm->qmp;
 	vm->qmp = NULL;
@@ -734,8 +701,11 @@ tear_down(QemuVm *vm)
 		vm->host->log(vm->host, NBX_LOG_WARNING, "cannot remove run record %s: %s",
 			      vm->record_path, g_strerror(errno));
 	vm->record_written = false;
+	vm->prepared = false;
 	g_clear_pointer(&vm->launched, machine_info_free);
 	g_clear_pointer(&vm->session_dir, g_free);
+	g_clear_pointer(&vm->memory_file, g_free);
+	g_clear_pointer(&vm->state_file, g_free);
 	set_state(vm, NBX_MACHINE_POWEROFF, "stopped");
 }
 
@@ -758,7 +728,7 @@ explain_failure(QemuVm *vm, const struct nbx_error *cause, struct nbx_error *err
 			;
 	exited = vm->qmp != NULL && !vm->alive;
 	g_mutex_unlock(&vm->lock);
-	words = exited ? qemu_last_words(vm) : NULL;
+	words = exited ? qemu_vm_last_words(vm) : NULL;
 	if (words != NULL && strstr(cause->message, words) == NULL)
 		vm->host->error_set(vm->host, err,
 				    cause->code == NBX_ERROR_TIMEOUT ? NBX_ERROR_TIMEOUT
@@ -880,76 +850,235 @@ set_launch_paths(QemuVm *vm, const QemuLaunch *launch)
 	g_free(vm->log_path);
 	g_free(vm->record_path);
 	g_free(vm->session_dir);
+	g_free(vm->feeder_log);
 	vm->session_dir = g_strdup(launch->session_dir);
 	if (launch->session_dir == NULL) {
 		vm->qmp_path = g_strdup(vm->run_qmp_path);
 		vm->log_path = g_strdup(vm->run_log_path);
 		vm->record_path = g_strdup(vm->run_record_path);
-		return;
+	} else {
+		vm->qmp_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_QMP, NULL);
+		vm->log_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_LOG, NULL);
+		vm->record_path =
+			g_build_filename(launch->session_dir, QEMU_VM_SESSION_RECORD, NULL);
 	}
-	vm->qmp_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_QMP, NULL);
-	vm->log_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_LOG, NULL);
-	vm->record_path = g_build_filename(launch->session_dir, QEMU_VM_SESSION_RECORD, NULL);
+	vm->feeder_log = g_strconcat(vm->log_path, ".decompressor", NULL);
+	/*
+	 * A QEMU of the plugin's own (a template's) is recorded in the run dir
+	 * like a run, so the orphan clean-up at init finds it too.
+	 */
+	if (!vm->report) {
+		g_free(vm->record_path);
+		vm->record_path = g_strdup(vm->run_record_path);
+	}
+}
+
+/*
+ * The restored guest knows the host side by the MAC it had when the memory
+ * was saved: make it learn the current one now rather than after its ARP
+ * entry times out (host_side.h).
+ */
+static void
+announce_host_side(QemuVm *vm)
+{
+	g_autoptr(GError) error = NULL;
+	guint sent = 0;
+
+	if (!host_side_announce(machine_netns(vm), vm->machine->ip, &sent, &error))
+		vm->host->log(vm->host, NBX_LOG_WARNING,
+			      "machine %s: %s; the guest reaches the host only once its ARP entry "
+			      "expires",
+			      vm->machine->name, error->message);
+	else
+		vm->host->log(vm->host, NBX_LOG_DEBUG,
+			      "machine %s: host side announced to the guest (%u gratuitous ARP)",
+			      vm->machine->name, sent);
+}
+
+/* False with @err when this VM runs a QEMU already. */
+static bool
+idle(QemuVm *vm, struct nbx_error *err)
+{
+	bool alive;
+
+	g_mutex_lock(&vm->lock);
+	alive = vm->alive;
+	g_mutex_unlock(&vm->lock);
+	if (!alive)
+		return true;
+	if (vm->session_dir != NULL)
+		vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+				    "machine %s is in a snapshot session (%s); commit or roll it "
+				    "back first",
+				    vm->machine->name, vm->session_dir);
+	else
+		vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
+				    "QEMU (pid %" G_GINT64_FORMAT ") still runs; stop it first", vm->pid);
+	return false;
+}
+
+/* The memory the launch loads, opened: a stream through its decompressor, or a template's state. */
+static bool
+open_memory(QemuVm *vm, MemorySnapshot *snapshot, const char **what, struct nbx_error *err)
+{
+	*snapshot = (MemorySnapshot){ .fd = -1 };
+	if (vm->memory != QEMU_MEMORY_TEMPLATE) {
+		*what = vm->launched->memory_snapshot;
+		return memory_snapshot_open(vm->host, vm->launched->memory_snapshot, vm->feeder_log,
+					    snapshot, err);
+	}
+	*what = vm->state_file;
+	snapshot->fd = open(vm->state_file, O_RDONLY | O_CLOEXEC);
+	if (snapshot->fd >= 0)
+		return true;
+	vm->host->error_set(vm->host, err, NBX_ERROR_IO, "memory template %s: %s", vm->state_file,
+			    g_strerror(errno));
+	return false;
+}
+
+/* Loads the launch's memory and, but for a template being made, runs the guest. */
+static bool
+load_and_run(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	MemorySnapshot snapshot;
+	const char *what = NULL;
+	bool ok;
+
+	if (!open_memory(vm, &snapshot, &what, err))
+		return false;
+	ok = qemu_vm_migration_load(vm, snapshot.fd, snapshot.decompressor, what, deadline_us, err);
+	snapshot.fd = -1;
+	memory_snapshot_close(&snapshot);
+	return ok && (vm->memory == QEMU_MEMORY_CONVERT || ensure_running(vm, deadline_us, err));
+}
+
+/* The launch's overlay, record and QEMU, waiting for its memory unless it boots. */
+static bool
+start(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct nbx_error *err)
+{
+	const char *overlay_dir =
+		launch->session_dir != NULL ? launch->session_dir : vm->settings->overlay_dir;
+	int64_t started = vm->host->monotonic_us(vm->host);
+
+	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, vm->settings->blank_dir,
+				     overlay_dir, vm->machine->name, launch->info->disk,
+				     deadline_us, err);
+	if (vm->overlay == NULL)
+		return false;
+	vm->overlay_us = vm->host->monotonic_us(vm->host) - started;
+	vm->launched = machine_info_ref(launch->info);
+	vm->memory = launch->memory;
+	vm->memory_file = g_strdup(launch->memory_file);
+	vm->state_file = g_strdup(launch->state_file);
+	return write_record(vm, err) && spawn_qemu(vm, launch, err) && write_record(vm, err) &&
+	       (launch->memory == QEMU_MEMORY_BOOT ||
+		qemu_vm_migration_setup(vm, launch->memory == QEMU_MEMORY_TEMPLATE, deadline_us,
+					err));
+}
+
+/* What a launch or resume that failed leaves: nothing, and the reason. */
+static bool
+launch_failed(QemuVm *vm, const struct nbx_error *cause, struct nbx_error *err)
+{
+	explain_failure(vm, cause, err);
+	tear_down(vm);
+	return false;
+}
+
+static const char *
+memory_name(QemuMemory memory)
+{
+	static const char *const names[] = { "booted", "restored from its stream",
+					     "restored from its template", "loaded for a template" };
+
+	return names[memory];
+}
+
+/* Where a launch's time went, for the log: the fixed costs are what a restore tries to cut. */
+static void
+log_timing(QemuVm *vm, int64_t started, int64_t qemu_up, bool prepared)
+{
+	int64_t now = vm->host->monotonic_us(vm->host);
+
+	vm->host->log(vm->host, NBX_LOG_DEBUG,
+		      "machine %s: %s in %.3f s%s (overlay %.3f s, QEMU up %.3f s, memory and "
+		      "cont %.3f s)",
+		      vm->machine->name, memory_name(vm->memory), (now - started) / 1e6,
+		      prepared ? " from its prepared run" : "", vm->overlay_us / 1e6,
+		      qemu_up != 0 ? (qemu_up - started) / 1e6 - vm->overlay_us / 1e6 : 0.0,
+		      (now - (qemu_up != 0 ? qemu_up : started)) / 1e6);
+}
+
+/* The guest runs: tell the guest where the host is, and the core that it runs. */
+static void
+running(QemuVm *vm)
+{
+	if (vm->memory != QEMU_MEMORY_BOOT)
+		announce_host_side(vm);
+	/* A panic seen while starting stays: note_state, not set_state. */
+	note_state(vm, NBX_MACHINE_RUNNING, NULL);
 }
 
 bool
 qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us, struct nbx_error *err)
 {
-	MemorySnapshot snapshot = { .fd = -1 };
 	struct nbx_error cause = { 0 };
-	const char *overlay_dir =
-		launch->session_dir != NULL ? launch->session_dir : vm->settings->overlay_dir;
-	bool ok;
+	int64_t started = vm->host->monotonic_us(vm->host), qemu_up;
 
-	g_mutex_lock(&vm->lock);
-	ok = !vm->alive;
-	g_mutex_unlock(&vm->lock);
-	if (!ok) {
-		if (vm->session_dir != NULL)
-			vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
-					    "machine %s is in a snapshot session (%s); commit or "
-					    "roll it back first",
-					    vm->machine->name, vm->session_dir);
-		else
-			vm->host->error_set(vm->host, err, NBX_ERROR_BUSY,
-					    "QEMU (pid %" G_GINT64_FORMAT ") still runs; stop it first",
-					    vm->pid);
-		return false;
-	}
-	if (!recover_leftover(vm, err))
+	if (!idle(vm, err) || !recover_leftover(vm, err))
 		return false;
 	/* A leftover of a run whose stop failed would otherwise leak. */
 	tear_down(vm);
-	if (launch->restore && launch->info->memory_snapshot == NULL) {
+	if ((launch->memory == QEMU_MEMORY_STREAM || launch->memory == QEMU_MEMORY_CONVERT) &&
+	    launch->info->memory_snapshot == NULL) {
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
 				    "machine %s: %s has no memory_snapshot (a snapshot imported "
 				    "without its memory): it needs a cold boot and a commit",
 				    vm->machine->name, launch->info->path);
 		return false;
 	}
-	if (launch->restore &&
-	    !memory_snapshot_open(vm->host, launch->info->memory_snapshot, &snapshot, err))
-		return false;
-	vm->overlay = overlay_create(vm->host, vm->settings->qemu_img, overlay_dir,
-				     vm->machine->name, launch->info->disk, deadline_us, err);
-	if (vm->overlay == NULL) {
-		memory_snapshot_close(&snapshot);
-		return false;
-	}
-	vm->launched = machine_info_ref(launch->info);
 	set_launch_paths(vm, launch);
-	ok = write_record(vm, &cause) && spawn_qemu(vm, launch, &cause) &&
-	     write_record(vm, &cause) &&
-	     (!launch->restore || feed_snapshot(vm, &snapshot, deadline_us, &cause)) &&
-	     ensure_running(vm, deadline_us, &cause);
-	memory_snapshot_close(&snapshot);
-	if (!ok) {
-		explain_failure(vm, &cause, err);
+	if (!start(vm, launch, deadline_us, &cause))
+		return launch_failed(vm, &cause, err);
+	qemu_up = vm->host->monotonic_us(vm->host);
+	if (launch->prepare_only && launch->memory != QEMU_MEMORY_BOOT) {
+		vm->prepared = true;
+		return true;
+	}
+	if (launch->memory == QEMU_MEMORY_BOOT ? !ensure_running(vm, deadline_us, &cause)
+					      : !load_and_run(vm, deadline_us, &cause))
+		return launch_failed(vm, &cause, err);
+	log_timing(vm, started, qemu_up, false);
+	if (launch->memory != QEMU_MEMORY_CONVERT)
+		running(vm);
+	return true;
+}
+
+bool
+qemu_vm_prepared(QemuVm *vm)
+{
+	return vm->prepared && qemu_vm_running(vm);
+}
+
+bool
+qemu_vm_resume(QemuVm *vm, int64_t deadline_us, struct nbx_error *err)
+{
+	struct nbx_error cause = { 0 };
+	int64_t started = vm->host->monotonic_us(vm->host);
+
+	if (!qemu_vm_prepared(vm)) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
+				    "machine %s has no prepared run (its QEMU ended?)",
+				    vm->machine->name);
 		tear_down(vm);
 		return false;
 	}
-	/* A panic seen while starting stays: note_state, not set_state. */
-	note_state(vm, NBX_MACHINE_RUNNING, NULL);
+	vm->prepared = false;
+	vm->overlay_us = 0;
+	if (!load_and_run(vm, deadline_us, &cause))
+		return launch_failed(vm, &cause, err);
+	log_timing(vm, started, 0, true);
+	running(vm);
 	return true;
 }
 
@@ -1057,75 +1186,4 @@ qemu_vm_wait_device_deleted(QemuVm *vm, const char *id, int64_t deadline_us)
 	}
 	g_mutex_unlock(&vm->lock);
 	return deleted;
-}
-
-/* QEMU's own words on why the last migration failed, from query-migrate. */
-static char *
-migration_error(QemuVm *vm, int64_t deadline_us)
-{
-	g_autoptr(JsonNode) result = NULL;
-	const char *desc = NULL;
-
-	if (qmp_client_execute(vm->qmp, "query-migrate", NULL, -1, deadline_us, &result, NULL) &&
-	    result != NULL && JSON_NODE_HOLDS_OBJECT(result))
-		desc = qmp_string_member(json_node_get_object(result), "error-desc");
-	return g_strdup(desc != NULL ? desc : "QEMU gave no reason");
-}
-
-bool
-qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *err)
-{
-	g_autoptr(JsonObject) getfd = arguments_of("fdname", "nbx-save", NULL);
-	g_autoptr(JsonObject) migrate = arguments_of("uri", "fd:nbx-save", NULL);
-	g_autofree char *status = NULL;
-	bool ok, alive;
-
-	g_mutex_lock(&vm->lock);
-	/* The restore's "completed" must not be taken for this migration's. */
-	g_clear_pointer(&vm->migration_status, g_free);
-	g_mutex_unlock(&vm->lock);
-	ok = qemu_vm_running(vm) && enable_migration_events(vm, deadline_us, err) &&
-	     qmp_client_execute(vm->qmp, "getfd", getfd, fd, deadline_us, NULL, err);
-	/* QEMU holds its own copy; the reader sees the end of the stream only once ours is gone. */
-	close(fd);
-	if (!ok) {
-		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
-				    "QEMU of machine %s is not running", vm->machine->name);
-		return false;
-	}
-	if (!qmp_client_execute(vm->qmp, "migrate", migrate, -1, deadline_us, NULL, err))
-		return false;
-	status = wait_migration_end(vm, deadline_us, &alive);
-	if (status != NULL && strcmp(status, "completed") == 0)
-		return true;
-	if (!alive) {
-		g_autofree char *words = qemu_last_words(vm);
-
-		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "QEMU of machine %s exited while saving its memory: %s",
-				    vm->machine->name, words);
-	} else if (migration_ended(status)) {
-		g_autofree char *why = migration_error(vm, deadline_us);
-
-		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-				    "saving the memory of machine %s %s: %s", vm->machine->name,
-				    status, why);
-	} else {
-		int64_t grace = vm->host->monotonic_us(vm->host) + 5 * G_USEC_PER_SEC;
-
-		/* A cancelled migration leaves the guest as it was, ready to resume. */
-		qmp_client_execute(vm->qmp, "migrate_cancel", NULL, -1, grace, NULL, NULL);
-		g_free(wait_migration_end(vm, grace, &alive));
-		vm->host->error_set(vm->host, err, NBX_ERROR_TIMEOUT,
-				    "the memory of machine %s was not saved by the deadline "
-				    "(migration %s); cancelled",
-				    vm->machine->name, status != NULL ? status : "not started");
-	}
-	return false;
-}
-
-char *
-qemu_vm_last_words(QemuVm *vm)
-{
-	return qemu_last_words(vm);
 }

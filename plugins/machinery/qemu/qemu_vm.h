@@ -20,6 +20,12 @@ typedef struct {
 	char *accelerator;
 	char *overlay_dir;
 	int64_t stop_timeout_s;
+	/* restore_method = "template": restore from memory templates where a guest can. */
+	bool templates;
+	/* Where memory templates live (memory_template.h). */
+	char *template_dir;
+	/* Where the blank overlays of base disks live (overlay.h). */
+	char *blank_dir;
 } QemuSettings;
 
 typedef struct QemuVm QemuVm;
@@ -42,25 +48,72 @@ MachineInfo *qemu_vm_info(QemuVm *vm, const char *path, struct nbx_error *err);
 #define QEMU_VM_SESSION_LOG "qemu.log"
 #define QEMU_VM_SESSION_RECORD "qemu.run"
 
+/* What a launch does with the guest's memory. */
+typedef enum {
+	/* None: a cold boot from the disk. */
+	QEMU_MEMORY_BOOT = 0,
+	/* Load the description's memory_snapshot, a classic stream (decompressed). */
+	QEMU_MEMORY_STREAM,
+	/*
+	 * Map @memory_file private (memory-backend-file share=off) and load the
+	 * device state of @state_file with x-ignore-shared: a memory template.
+	 */
+	QEMU_MEMORY_TEMPLATE,
+	/*
+	 * Load memory_snapshot into @memory_file mapped shared, so QEMU writes
+	 * the RAM into it, and keep the guest paused (-S): making a template.
+	 * The guest's network devices get taps of their own, attached nowhere.
+	 */
+	QEMU_MEMORY_CONVERT,
+} QemuMemory;
+
 /* How to start QEMU. */
 typedef struct {
 	/* The description to start from; the VM keeps a reference until stopped. */
 	MachineInfo *info;
-	/* From its memory snapshot; else a cold boot from the disk. */
-	bool restore;
+	QemuMemory memory;
+	/* QEMU_MEMORY_TEMPLATE and _CONVERT: the RAM file, and its size in MiB. */
+	const char *memory_file;
+	int64_t memory_mb;
+	/* QEMU_MEMORY_TEMPLATE: the device state stream. */
+	const char *state_file;
 	/*
 	 * NULL for an analysis run: overlay in overlay_dir, socket, log and
-	 * record in the run dir. Else a snapshot session's work_dir, which
-	 * gets them all (QEMU_VM_SESSION_*).
+	 * record in the run dir. Else a directory of its own (a snapshot
+	 * session's work_dir, a template's scratch dir), which gets them all
+	 * (QEMU_VM_SESSION_*).
 	 */
 	const char *session_dir;
 	/* NULL-terminated, or NULL: more QEMU arguments (a session's console). */
 	const char *const *extra_args;
+	/*
+	 * Start QEMU waiting for its memory and return (a prepared run):
+	 * qemu_vm_resume() loads it later. The machine stays POWEROFF to the
+	 * core meanwhile.
+	 */
+	bool prepare_only;
 } QemuLaunch;
 
 /* Starts QEMU on a fresh overlay; on failure nothing of it is left. */
 bool qemu_vm_launch(QemuVm *vm, const QemuLaunch *launch, int64_t deadline_us,
 		    struct nbx_error *err);
+
+/* A prepared launch waits for its memory: qemu_vm_resume() may follow. */
+bool qemu_vm_prepared(QemuVm *vm);
+
+/*
+ * Loads the memory of a prepared launch and runs the guest. On failure
+ * nothing of the launch is left.
+ */
+bool qemu_vm_resume(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
+
+/*
+ * A VM of the plugin's own for @machine's description (a template's
+ * conversion): named @name in messages, and the core never hears of its
+ * state. @machine must outlive it.
+ */
+QemuVm *qemu_vm_new_private(const QemuSettings *settings, struct nbx_machine *machine);
+
 /* quit, SIGKILL after stop_timeout, then removes what the launch made. */
 bool qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
 
@@ -68,6 +121,8 @@ bool qemu_vm_stop(QemuVm *vm, int64_t deadline_us, struct nbx_error *err);
 void qemu_vm_kill(QemuVm *vm);
 
 const QemuSettings *qemu_vm_settings(QemuVm *vm);
+/* The machine's network namespace (ABI 1.2), or NULL: the daemon's. */
+const char *qemu_vm_network_namespace(QemuVm *vm);
 struct nbx_machine *qemu_vm_machine(QemuVm *vm);
 
 /* QEMU runs and its QMP connection is up. */
@@ -110,5 +165,7 @@ bool qemu_vm_wait_device_deleted(QemuVm *vm, const char *id, int64_t deadline_us
  * closed here, so the reader sees the end of the stream when QEMU is
  * done), waiting for the end by @deadline_us; a migration still running
  * then is cancelled. Afterwards QEMU is "postmigrate": `cont` resumes it.
+ * With @ignore_shared, RAM mapped shared stays out (a template's state).
  */
-bool qemu_vm_save_memory(QemuVm *vm, int fd, int64_t deadline_us, struct nbx_error *err);
+bool qemu_vm_save_memory(QemuVm *vm, int fd, bool ignore_shared, int64_t deadline_us,
+			 struct nbx_error *err);

@@ -15,6 +15,7 @@
 #include "durable_file.h"
 #include "fingerprint.h"
 #include "generation.h"
+#include "host_side.h"
 #include "qmp_message.h"
 #include "run_record.h"
 
@@ -94,7 +95,7 @@ snapshot_session_begin(QemuVm *vm, MachineInfo *from, const char *work_dir, bool
 	const char *const vnc[] = { "-vnc", "127.0.0.1:0,to=99", NULL };
 	QemuLaunch launch = {
 		.info = from,
-		.restore = !cold_boot,
+		.memory = cold_boot ? QEMU_MEMORY_BOOT : QEMU_MEMORY_STREAM,
 		.session_dir = work_dir,
 		.extra_args = vnc,
 	};
@@ -324,16 +325,12 @@ last_line_of(const char *path)
 	return g_strdup(*text == '\0' ? "(no output)" : last != NULL ? last + 1 : text);
 }
 
-/* Descriptor 3 of the compressor: the memory file, opened here. */
-#define COMPRESSOR_OUTPUT_FD 3
-
 /*
  * Migrates the paused guest through zstd into @memory_fd (file @path).
  * The plugin opens the file itself, so that a read-only or missing
  * directory is said plainly before anything starts; zstd's own errors
  * ("No space left on device" above all) go to a log in work_dir, apart
- * from the stream. A fixed shell line moves the file to zstd's stdout:
- * spawn has no stdout of its own, and zstd's -o would reopen the path.
+ * from the stream.
  */
 static bool
 save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *path,
@@ -341,8 +338,7 @@ save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *pat
 {
 	const struct nbx_host *host = qemu_vm_settings(vm)->host;
 	g_autofree char *log = g_build_filename(session->work_dir, "zstd.log", NULL);
-	const char *argv[] = { "/bin/sh", "-c", "exec zstd -q -3 -c >&3 3>&-", "zstd", NULL };
-	struct nbx_fd_map output = { .parent_fd = memory_fd, .child_fd = COMPRESSOR_OUTPUT_FD };
+	const char *argv[] = { "zstd", "-q", "-3", "-c", NULL };
 	struct nbx_error cause = { 0 };
 	ChildProcess *zstd;
 	int pipe_fds[2], status = 0;
@@ -353,13 +349,13 @@ save_memory(SnapshotSession *session, QemuVm *vm, int memory_fd, const char *pat
 		return false;
 	}
 	g_unlink(log);
-	zstd = child_process_spawn_fds(host, argv, pipe_fds[0], log, &output, 1, err);
+	zstd = child_process_spawn_to(host, argv, pipe_fds[0], memory_fd, log, err);
 	close(pipe_fds[0]);
 	if (zstd == NULL) {
 		close(pipe_fds[1]);
 		return false;
 	}
-	saved = qemu_vm_save_memory(vm, pipe_fds[1], deadline_us, &cause);
+	saved = qemu_vm_save_memory(vm, pipe_fds[1], false, deadline_us, &cause);
 	/* zstd ends once QEMU closes the stream; it has ended already when it failed. */
 	if (!child_process_wait(zstd, saved ? deadline_us
 					    : host->monotonic_us(host) + G_USEC_PER_SEC,
@@ -426,6 +422,17 @@ sync_files(const struct nbx_host *host, const char *new_dir, struct nbx_error *e
 	return true;
 }
 
+/* The MAC of the host side the session's guest talks to now, or NULL. */
+static char *
+current_host_mac(QemuVm *vm)
+{
+	g_autoptr(GArray) sides =
+		host_side_find(qemu_vm_network_namespace(vm), qemu_vm_machine(vm)->ip, NULL);
+
+	return sides != NULL && sides->len > 0 ? host_side_mac(&g_array_index(sides, HostSide, 0))
+					       : NULL;
+}
+
 /* Everything of the generation, into @new_dir, with the guest paused. */
 static bool
 write_generation(SnapshotSession *session, QemuVm *vm, const char *version, int memory_fd,
@@ -437,11 +444,12 @@ write_generation(SnapshotSession *session, QemuVm *vm, const char *version, int 
 	g_autofree char *print_path = g_build_filename(new_dir, FINGERPRINT_FILE, NULL);
 	g_autoptr(JsonObject) print =
 		fingerprint_compute(session->from, version, settings->accelerator);
+	g_autofree char *host_mac = current_host_mac(vm);
 	g_autoptr(GError) error = NULL;
 
 	if (!save_memory(session, vm, memory_fd, memory, deadline_us, err) ||
 	    !flatten_disk(session, vm, disk, deadline_us, err) ||
-	    !generation_write(settings->host, session->from, new_dir, version, err))
+	    !generation_write(settings->host, session->from, new_dir, version, host_mac, err))
 		return false;
 	if (!fingerprint_write(print, print_path, &error)) {
 		settings->host->error_set(settings->host, err, NBX_ERROR_IO, "%s", error->message);

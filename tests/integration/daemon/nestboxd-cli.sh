@@ -99,7 +99,7 @@ contains out "aux-alpha            auxiliary  1.0.0      $abi   2     $good/aux-
 expect 0 "$nestboxd" --config "$conf" --config-template fake
 cp "$tmp/out" "$conf/machinery/fake.conf"
 contains out 'speed = 5;'
-contains out '    # # (enum, one of: none, restore_fails, reject_in_check, restore_hangs, restore_times_out, stop_fails, dies_while_running, comes_back_paused, paused_unresumable, stop_hangs, ignores_acpi, dump_fails, begin_fails, commit_fails, commit_hangs)'
+contains out '    # # (enum, one of: none, restore_fails, reject_in_check, restore_hangs, restore_times_out, stop_fails, dies_while_running, comes_back_paused, paused_unresumable, stop_hangs, ignores_acpi, dump_fails, begin_fails, commit_fails, commit_hangs, prepare_fails)'
 expect 0 "$nestboxd" --config "$conf" --check
 contains out "machines: 0"
 expect 0 "$nestboxd" --config "$conf" --config-template aux-strict

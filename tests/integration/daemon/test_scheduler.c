@@ -103,15 +103,21 @@ is_idle(Fixture *f, gpointer data)
 	return nbx_scheduler_is_idle(f->scheduler);
 }
 
+/* Shuts the scheduler down and waits until it has drained. */
+static void
+drain(Fixture *f)
+{
+	nbx_scheduler_shutdown(f->scheduler, 60, on_drained, &f->drained);
+	while (!f->drained)
+		g_main_context_iteration(NULL, TRUE);
+	spin_until(is_idle, f, NULL);
+}
+
 static void
 stop(Fixture *f)
 {
-	gboolean drained = FALSE;
-
-	nbx_scheduler_shutdown(f->scheduler, 60, on_drained, &drained);
-	while (!drained)
-		g_main_context_iteration(NULL, TRUE);
-	spin_until(is_idle, f, NULL);
+	if (!f->drained)
+		drain(f);
 	nbx_scheduler_free(f->scheduler);
 	nbx_setup_free(f->setup);
 	nbx_store_close(f->store);
@@ -1056,6 +1062,16 @@ read_ledger(Fixture *f)
 	return intervals;
 }
 
+static guint
+count_ops(GPtrArray *intervals, const char *op)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < intervals->len; i++)
+		n += g_strcmp0(((Interval *)g_ptr_array_index(intervals, i))->op, op) == 0;
+	return n;
+}
+
 /* Whether two restore_start calls ever ran at the same time. */
 static gboolean
 restores_overlap(GPtrArray *intervals)
@@ -1146,8 +1162,134 @@ check_concurrency(gint64 restore_cap, gboolean expect_overlap)
 	/* Both machines served tasks. */
 	g_assert_cmpuint(g_hash_table_size(used), ==, 2);
 	intervals = read_ledger(&f);
-	g_assert_cmpuint(intervals->len, ==, 12);
+	/* A restore and a stop per task; the prepares of idle machines come and go beside them. */
+	g_assert_cmpuint(count_ops(intervals, "restore_start") + count_ops(intervals, "stop"), ==,
+			 12);
 	g_assert_cmpint(restores_overlap(intervals), ==, expect_overlap);
+	stop(&f);
+}
+
+
+/* ---- prepared runs (ABI 1.2 prepare / discard) ---------------------------------------- */
+
+static char *
+prepared_file(Fixture *f, const char *machine)
+{
+	return g_strdup_printf("%s/plugins/fake/%s.prepared", f->setup->config->run_dir, machine);
+}
+
+/* How many times the ledger says @op began on @machine. */
+static guint
+ledger_count(Fixture *f, const char *op, const char *machine)
+{
+	g_autofree char *path = g_build_filename(f->dir, "ledger", NULL);
+	g_autofree char *text = NULL;
+	g_autofree char *needle = g_strdup_printf("begin %s %s ", op, machine);
+	guint n = 0;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+typedef struct {
+	const char *op;
+	guint count;
+} LedgerWant;
+
+static gboolean
+ledger_reaches(Fixture *f, gpointer data)
+{
+	LedgerWant *want = data;
+
+	return ledger_count(f, want->op, "m1") >= want->count;
+}
+
+/*
+ * An idle machine is prepared; an analysis uses the run (restore_start
+ * after prepare, never beside it) and the machine is prepared again; a
+ * disable, a reload and a shutdown each discard it.
+ */
+static void
+test_prepare_lifecycle(void)
+{
+	Fixture f = { 0 };
+	g_autofree char *prepared = NULL;
+	g_autoptr(GPtrArray) intervals = NULL;
+	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	g_autoptr(GError) error = NULL;
+	LedgerWant discards = { "discard", 0 };
+	NbxSetup *next;
+	gint64 id;
+
+	start(&f, NULL, MACHINE("m1", ""), NULL);
+	prepared = prepared_file(&f, "m1");
+	spin_until(file_exists, &f, prepared);
+	id = submit_id(&f, "m1", 1, 0);
+	{
+		g_autoptr(NbxTask) task = wait_final(&f, id);
+
+		g_assert_cmpint(task->state, ==, NBX_TASK_REPORTED);
+	}
+	/* Ready again for the next task. */
+	spin_until(file_exists, &f, prepared);
+	intervals = read_ledger(&f);
+	g_assert_cmpstr(((Interval *)g_ptr_array_index(intervals, 0))->op, ==, "prepare");
+	g_assert_cmpuint(count_ops(intervals, "prepare"), >=, 2);
+
+	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", "by the test", &error));
+	spin_until(file_is_gone, &f, prepared);
+	discards.count = 1;
+	spin_until(ledger_reaches, &f, &discards);
+	g_assert_true(nbx_scheduler_set_machine_disabled(f.scheduler, "m1", NULL, &error));
+	spin_until(file_exists, &f, prepared);
+
+	/* A reload: the old instance's run is discarded, the new one prepares its own. */
+	next = nbx_setup_load(f.dir, NULL, diagnostics);
+	g_assert_nonnull(next);
+	nbx_scheduler_replace_setup(f.scheduler, next);
+	discards.count = 2;
+	spin_until(ledger_reaches, &f, &discards);
+	spin_until(file_exists, &f, prepared);
+	/* The scheduler freed the old setup at the swap. */
+	f.setup = nbx_scheduler_get_setup(f.scheduler);
+
+	drain(&f);
+	g_assert_false(g_file_test(prepared, G_FILE_TEST_EXISTS));
+	g_assert_cmpuint(ledger_count(&f, "discard", "m1"), ==, 3);
+	stop(&f);
+}
+
+/* A prepare that fails is not tried again until the machine has run. */
+static void
+test_prepare_failure(void)
+{
+	Fixture f = { 0 };
+	LedgerWant first = { "prepare", 1 }, second = { "prepare", 2 };
+	g_autoptr(GPtrArray) intervals = NULL;
+	guint before_restore = 0;
+	gint64 id;
+
+	start(&f, NULL, MACHINE("m1", "fault = \"prepare_fails\";"), NULL);
+	spin_until(ledger_reaches, &f, &first);
+	id = submit_id(&f, "m1", 1, 0);
+	{
+		g_autoptr(NbxTask) task = wait_final(&f, id);
+
+		g_assert_cmpint(task->state, ==, NBX_TASK_REPORTED);
+	}
+	spin_until(ledger_reaches, &f, &second);
+	intervals = read_ledger(&f);
+	for (guint i = 0; i < intervals->len; i++) {
+		Interval *interval = g_ptr_array_index(intervals, i);
+
+		if (g_strcmp0(interval->op, "restore_start") == 0)
+			break;
+		before_restore += g_strcmp0(interval->op, "prepare") == 0;
+	}
+	g_assert_cmpuint(before_restore, ==, 1);
 	stop(&f);
 }
 
@@ -1450,6 +1592,8 @@ main(int argc, char **argv)
 	g_test_add_func("/scheduler/shutdown-requeues", test_shutdown_requeues);
 	g_test_add_func("/scheduler/cancel-during-shutdown", test_cancel_during_shutdown);
 	g_test_add_func("/scheduler/recovery", test_recovery);
+	g_test_add_func("/scheduler/prepare-lifecycle", test_prepare_lifecycle);
+	g_test_add_func("/scheduler/prepare-failure", test_prepare_failure);
 	g_test_add_func("/scheduler/recovery-keeps-cancel", test_recovery_keeps_cancel);
 	return g_test_run();
 }

@@ -27,4 +27,17 @@ grep -q 'libvirt: connection test:///default: hypervisor TEST ' "$work/out" ||
 	fail "--check does not name the hypervisor and its version"
 grep -q 'libvirt.conf:2: machines.t1.snapshot: ' "$work/err" || fail "missing snapshot not reported"
 grep -q 'libvirt.conf:3: machines.t2.label: ' "$work/err" || fail "missing label not reported"
+grep -q 'machine t1: restore_start reverts domain test to snapshot "clean" (restore_method "snapshot"' "$work/out" ||
+	fail "--check does not say how t1 is restored"
+
+# Memory templates: refused with the reason, naming the key.
+cat >"$work/machinery/libvirt.conf" <<CONF
+restore_method = "template";
+dsn = "test:///default";
+machines = ( { name = "t1"; label = "test"; ip = "10.0.0.9"; platform = "linux"; } );
+CONF
+status=0; check || status=$?
+[[ $status == 1 ]] || fail "--check exited $status on restore_method = template"
+grep -q "libvirt.conf:1: restore_method: .*x-ignore-shared" "$work/err" ||
+	fail "restore_method = template is not refused with its reason"
 echo "check.sh: passed"

@@ -40,7 +40,6 @@ lv_guest_init(LvGuest *g)
 	g_autofree char *info_path = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *backing = NULL;
 	JsonObject *info;
 
 	memset(g, 0, sizeof *g);
@@ -55,22 +54,31 @@ lv_guest_init(LvGuest *g)
 	g->agent_expect = g_strdup(json_object_get_string_member(info, "agent_expect"));
 	g->agent_port = (int)json_object_get_int_member(info, "agent_port");
 	g->memory_mb = (int)json_object_get_int_member(info, "memory_mb");
-	backing = g_strdup(json_object_get_string_member(info, "disk"));
-	g->disk = g_build_filename(g->scratch, "demo.qcow2", NULL);
-	{
-		const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-				       "-b", backing, g->disk, NULL };
-		run(argv);
-	}
+	/* run-libvirt-qemu.sh copied the guest: its disk too, not the one machineinfo names. */
+	g->backing_disk = g_build_filename(g->guest_dir, "disk.qcow2", NULL);
+	g->disk = lv_guest_overlay(g, "demo");
 	g->embed_uri = g_strdup_printf("qemu:///embed?root=%s/embed", g->scratch);
 	g->daemon_dir = g_build_filename(g->scratch, "daemon", NULL);
 	g->daemon_uri = g_strdup_printf("qemu+unix:///system?socket=%s/sock/libvirt-sock",
 					g->daemon_dir);
 }
 
+char *
+lv_guest_overlay(const LvGuest *g, const char *name)
+{
+	g_autofree char *file = g_strdup_printf("%s.qcow2", name);
+	char *path = g_build_filename(g->scratch, file, NULL);
+	const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+			       "-b", g->backing_disk, path, NULL };
+
+	run(argv);
+	return path;
+}
+
 void
 lv_guest_clear(LvGuest *g)
 {
+	g_free(g->backing_disk);
 	g_free(g->guest_dir);
 	g_free(g->scratch);
 	g_free(g->tap);
@@ -97,15 +105,44 @@ lv_guest_event_loop_start(void)
 	g_thread_unref(g_thread_new("test-libvirt-events", event_loop, NULL));
 }
 
-char *
-lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid)
+/* <qemu:commandline> with @args, each escaped for an attribute; "" when there are none. */
+static char *
+qemu_commandline(const char *const *args)
 {
-	g_autofree char *uuid_element =
-		uuid != NULL ? g_strdup_printf("<uuid>%s</uuid>", uuid) : g_strdup("");
+	GString *xml = g_string_new(NULL);
+
+	if (args == NULL || args[0] == NULL)
+		return g_string_free(xml, FALSE);
+	g_string_append(xml, "<qemu:commandline>");
+	for (size_t i = 0; args[i] != NULL; i++) {
+		g_autofree char *value = g_markup_escape_text(args[i], -1);
+
+		g_string_append_printf(xml, "<qemu:arg value='%s'/>", value);
+	}
+	g_string_append(xml, "</qemu:commandline>");
+	return g_string_free(xml, FALSE);
+}
+
+char *
+lv_guest_domain_xml_spec(const LvGuest *g, const LvDomainSpec *spec)
+{
+	g_autofree char *uuid =
+		spec->uuid != NULL ? g_strdup_printf("<uuid>%s</uuid>", spec->uuid) : g_strdup("");
+	g_autofree char *memory_backing =
+		spec->memory_backing != NULL
+			? g_strdup_printf("<memoryBacking>%s</memoryBacking>", spec->memory_backing)
+			: g_strdup("");
+	g_autofree char *interface =
+		spec->interface != NULL
+			? g_strdup(spec->interface)
+			: g_strdup_printf("<interface type='ethernet'><mac address='52:54:00:d5:00:0a'/>"
+					  "<target dev='%s' managed='no'/><model type='virtio'/></interface>",
+					  g->tap);
+	g_autofree char *qemu = qemu_commandline(spec->qemu_args);
 
 	return g_strdup_printf(
-		"<domain type='qemu'>"
-		"<name>%s</name>%s<memory unit='MiB'>%d</memory><vcpu>1</vcpu>"
+		"<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+		"<name>%s</name>%s<memory unit='MiB'>%d</memory>%s<vcpu>1</vcpu>"
 		"<os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>"
 		"<kernel>%s/vmlinuz</kernel><initrd>%s/initrd.img</initrd>"
 		"<cmdline>console=ttyS0 quiet panic=1 init_on_free=1 nestbox.ip=%s/24 "
@@ -115,21 +152,34 @@ lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid)
 		"<on_reboot>destroy</on_reboot>"
 		"<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
 		"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-		"<source file='%s'/><target dev='vda' bus='virtio'/></disk>"
-		"<interface type='ethernet'><mac address='52:54:00:d5:00:0a'/>"
-		"<target dev='%s' managed='no'/><model type='virtio'/></interface>"
+		"<source file='%s'/><target dev='vda' bus='virtio'/></disk>%s"
 		"<serial type='null'/><memballoon model='none'/>"
 		/* A screen for snapshot sessions, on the namespace's loopback; no display device to save. */
 		"<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>"
-		"<video><model type='none'/></video></devices></domain>",
-		name, uuid_element, g->memory_mb, g->guest_dir, g->guest_dir, g->ip, g->agent_port, g->disk,
-		g->tap);
+		"<video><model type='none'/></video></devices>%s</domain>",
+		spec->name, uuid, g->memory_mb, memory_backing, g->guest_dir, g->guest_dir, g->ip,
+		g->agent_port, spec->disk != NULL ? spec->disk : g->disk, interface, qemu);
+}
+
+char *
+lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid)
+{
+	const LvDomainSpec spec = { .name = name, .uuid = uuid };
+
+	return lv_guest_domain_xml_spec(g, &spec);
 }
 
 virDomainPtr
 lv_guest_prepare(const LvGuest *g, virConnectPtr conn, const char *name)
 {
 	g_autofree char *xml = lv_guest_domain_xml(g, name, NULL);
+
+	return lv_guest_prepare_xml(g, conn, name, xml);
+}
+
+virDomainPtr
+lv_guest_prepare_xml(const LvGuest *g, virConnectPtr conn, const char *name, const char *xml)
+{
 	virDomainPtr dom = virDomainDefineXML(conn, xml);
 	virDomainSnapshotPtr snapshot;
 	double booted;

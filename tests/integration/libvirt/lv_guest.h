@@ -20,6 +20,8 @@ typedef struct {
 	char *agent_expect;
 	int agent_port;
 	int memory_mb;
+	/* The demo guest's own (base) disk, never written. */
+	char *backing_disk;
 	/* A qcow2 overlay of the guest's disk in the scratch dir: it holds the internal snapshot. */
 	char *disk;
 	char *embed_uri;
@@ -31,11 +33,31 @@ typedef struct {
 void lv_guest_init(LvGuest *g);
 void lv_guest_clear(LvGuest *g);
 
+/* A new qcow2 overlay of the guest's base disk, SCRATCH/@name.qcow2; its path. */
+char *lv_guest_overlay(const LvGuest *g, const char *name);
+
 /* Registers libvirt's default event loop and runs it on a thread, as an embedding application does. */
 void lv_guest_event_loop_start(void);
 
 /* The domain XML of the demo guest as domain @name (type qemu: TCG); @uuid may be NULL. */
 char *lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid);
+
+/* A variant of the demo guest's domain, for lv_guest_domain_xml_spec. */
+typedef struct {
+	const char *name;
+	/* NULL: libvirt makes one. */
+	const char *uuid;
+	/* The qcow2 the guest runs on; NULL: g->disk. */
+	const char *disk;
+	/* What goes inside <memoryBacking>; NULL: no such element (anonymous RAM). */
+	const char *memory_backing;
+	/* The <interface> element; NULL: the test's tap with the guest's MAC. */
+	const char *interface;
+	/* Arguments libvirt passes to QEMU unchanged (<qemu:commandline>), NULL-terminated. */
+	const char *const *qemu_args;
+} LvDomainSpec;
+
+char *lv_guest_domain_xml_spec(const LvGuest *g, const LvDomainSpec *spec);
 
 /*
  * Defines @name on @conn, boots it, waits for its agent and takes the
@@ -43,6 +65,10 @@ char *lv_guest_domain_xml(const LvGuest *g, const char *name, const char *uuid);
  * returned off, with "booted" as its current snapshot.
  */
 virDomainPtr lv_guest_prepare(const LvGuest *g, virConnectPtr conn, const char *name);
+
+/* lv_guest_prepare with the domain XML @xml (its name is @name). */
+virDomainPtr lv_guest_prepare_xml(const LvGuest *g, virConnectPtr conn, const char *name,
+				  const char *xml);
 
 /* Defines @name on @conn with the snapshot of @from (same disk): no second boot. */
 virDomainPtr lv_guest_copy(const LvGuest *g, virConnectPtr conn, const char *name,

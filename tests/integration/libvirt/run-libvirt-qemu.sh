@@ -100,6 +100,13 @@ CONF
 cp -f "$caps_cache"/*.xml "$scratch/embed/cache/qemu/capabilities/" 2>/dev/null || true
 cp -f "$caps_cache"/*.xml "$scratch/daemon/cache/qemu/capabilities/" 2>/dev/null || true
 
+# The guest the test boots is a copy, taken under the builder's lock: the
+# cache is shared, and a build from another checkout (another agent) may
+# replace it while this test runs.
+mkdir -p "$scratch/guest"
+flock "$guest_dir/.lock" cp "$guest_dir"/{vmlinuz,initrd.img,disk.qcow2,machineinfo.json} "$scratch/guest/"
+guest_dir=$scratch/guest
+
 for _ in {1..20}; do
 	candidate=nbxl-test-$$-$RANDOM
 	if ip netns add "$candidate" 2>/dev/null; then

@@ -5,9 +5,11 @@
  * with SIGKILL and check what the next plugin instance does about the QEMU
  * and the overlay it left behind.
  *
- * Usage: orphan-maker PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR]
+ * Usage: orphan-maker PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR | prepare]
  *
- * With WORK_DIR it begins a snapshot session there instead of restoring.
+ * With WORK_DIR it begins a snapshot session there instead of restoring;
+ * with "prepare" it prepares the machine's next run (a QEMU waiting for
+ * its memory) instead.
  *
  * Its host table spawns children WITHOUT PR_SET_PDEATHSIG (the core sets
  * it): the QEMU outlives this process, as it does when a daemon without
@@ -67,9 +69,14 @@ fake_config_integer(const struct nbx_host *host, const struct nbx_config_node *n
 	return true;
 }
 
+/* The state directory is the run dir's unless NBX_ORPHAN_STATE_DIR names the daemon's. */
 static const char *
 fake_path(const struct nbx_host *host, int32_t kind)
 {
+	const char *state = g_getenv("NBX_ORPHAN_STATE_DIR");
+
+	if (kind == NBX_PATH_STATE_DIR && state != NULL)
+		return state;
 	return kind == NBX_PATH_RUN_DIR || kind == NBX_PATH_STATE_DIR ? args[2] : NULL;
 }
 
@@ -168,6 +175,8 @@ typedef struct {
 	struct nbx_machine *machine;
 	/* A snapshot session's work_dir, or NULL for a plain restore. */
 	const char *work_dir;
+	/* Prepare instead of restoring. */
+	bool prepare;
 	bool ok;
 	struct nbx_error err;
 	gint done;
@@ -190,6 +199,9 @@ restore_main(gpointer data)
 	if (restore->work_dir != NULL)
 		restore->ok = restore->ops->snapshot_begin(restore->instance, restore->machine, &call,
 							   &session, &restore->err);
+	else if (restore->prepare)
+		restore->ok = restore->ops->prepare(restore->instance, restore->machine, &call,
+						    &restore->err);
 	else
 		restore->ok = restore->ops->restore_start(restore->instance, restore->machine,
 							  &call, &restore->err);
@@ -218,13 +230,15 @@ main(int argc, char **argv)
 	void *module;
 
 	if (argc != 6 && argc != 7) {
-		fprintf(stderr, "usage: %s PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR]\n",
+		fprintf(stderr,
+			"usage: %s PLUGIN.so RUN_DIR OVERLAY_DIR MACHINEINFO TAP [WORK_DIR | prepare]\n",
 			argv[0]);
 		return 2;
 	}
 	args = argv;
 	machine.interface = argv[5];
-	restore.work_dir = argc == 7 ? argv[6] : NULL;
+	restore.prepare = argc == 7 && strcmp(argv[6], "prepare") == 0;
+	restore.work_dir = argc == 7 && !restore.prepare ? argv[6] : NULL;
 	module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (module == NULL) {
 		fprintf(stderr, "orphan-maker: %s\n", dlerror());
@@ -248,7 +262,9 @@ main(int argc, char **argv)
 		g_main_context_iteration(NULL, TRUE);
 	if (!restore.ok) {
 		fprintf(stderr, "orphan-maker: %s: %s\n",
-			restore.work_dir != NULL ? "snapshot_begin" : "restore_start",
+			restore.work_dir != NULL ? "snapshot_begin"
+			: restore.prepare	 ? "prepare"
+						 : "restore_start",
 			restore.err.message);
 		return 1;
 	}

@@ -3,8 +3,11 @@
 
 #include <arpa/inet.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *
@@ -32,13 +35,16 @@ load_info(const char *guest_dir)
 char *
 write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f))
 {
-	g_autoptr(JsonNode) copy = json_node_new(JSON_NODE_OBJECT);
+	g_autoptr(JsonNode) original = json_node_new(JSON_NODE_OBJECT);
 	g_autoptr(JsonNode) node = NULL;
 	g_autofree char *text = NULL;
 	char *path = g_build_filename(f->dir, name, NULL);
 
-	json_node_set_object(copy, f->info);
-	node = json_node_copy(copy);
+	/* json_node_copy() shares the object: a deep copy, so @edit leaves f->info alone. */
+	json_node_set_object(original, f->info);
+	text = json_to_string(original, FALSE);
+	node = json_from_string(text, NULL);
+	g_clear_pointer(&text, g_free);
 	if (edit != NULL)
 		edit(json_node_get_object(node), f);
 	text = json_to_string(node, TRUE);
@@ -58,18 +64,24 @@ machine_conf(const char *name, const char *ip, const char *tap, const char *info
 }
 
 void
-load(Fixture *f, const char *machines)
+load_text(Fixture *f, const char *conf)
 {
-	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
-						"stop_timeout = 5;\nmachines = ( %s );\n",
-						f->overlays, machines);
-
 	test_write(f->dir, "machinery/qemu.conf", conf);
 	f->diagnostics = nbx_diagnostics_new();
 	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
 	g_assert_nonnull(f->setup);
 	if (f->setup->machineries->len > 0)
 		f->qemu = g_ptr_array_index(f->setup->machineries, 0);
+}
+
+void
+load(Fixture *f, const char *machines)
+{
+	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+						"stop_timeout = 5;\nmachines = ( %s );\n",
+						f->overlays, machines);
+
+	load_text(f, conf);
 }
 
 void
@@ -201,6 +213,7 @@ route_to(Fixture *f, const char *tap)
 
 	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP0"));
 	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_TAP1"));
+	ip_command("addr flush dev %s", env("NBX_QEMU_TEST_BRIDGE"));
 	ip_command("neigh flush all");
 	ip_command("addr add %s/%" G_GINT64_FORMAT " dev %s", host_ip, prefix, tap);
 }
@@ -289,6 +302,44 @@ find_qemu(Fixture *f, const char *machine)
 	return find_qemu_with(needle);
 }
 
+static void
+collect_note(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+	g_ptr_array_add(data, g_strdup(message));
+}
+
+GPtrArray *
+load_text_collecting_notes(Fixture *f, const char *conf)
+{
+	GPtrArray *notes = g_ptr_array_new_with_free_func(g_free);
+	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
+
+	load_text(f, conf);
+	g_log_remove_handler("nestbox", handler);
+	return notes;
+}
+
+GPtrArray *
+load_collecting_notes(Fixture *f, const char *machines)
+{
+	g_autofree char *conf = g_strdup_printf("accelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+						"stop_timeout = 5;\nmachines = ( %s );\n",
+						f->overlays, machines);
+
+	return load_text_collecting_notes(f, conf);
+}
+
+const char *
+find_note(GPtrArray *notes, const char *needle)
+{
+	for (guint i = 0; i < notes->len; i++)
+		if (strstr(g_ptr_array_index(notes, i), needle) != NULL)
+			return g_ptr_array_index(notes, i);
+	for (guint i = 0; i < notes->len; i++)
+		g_printerr("note: %s\n", (const char *)g_ptr_array_index(notes, i));
+	return NULL;
+}
+
 void
 shell(const char *script)
 {
@@ -313,4 +364,71 @@ process_lives(pid_t pid)
 	    (after_comm = strrchr(stat, ')')) == NULL)
 		return FALSE;
 	return after_comm[2] != 'Z' && after_comm[2] != 'X';
+}
+
+char *
+cmdline_of(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+	char *cmdline = NULL;
+	gsize len = 0;
+
+	g_assert_true(g_file_get_contents(path, &cmdline, &len, NULL));
+	for (gsize i = 0; i + 1 < len; i++)
+		if (cmdline[i] == '\0')
+			cmdline[i] = ' ';
+	return cmdline;
+}
+
+GPid
+orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
+		   const char *state_dir, int *out)
+{
+	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
+	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
+			       info, env("NBX_QEMU_TEST_TAP0"), mode, NULL };
+	g_auto(GStrv) envp = g_get_environ();
+	g_autoptr(GError) error = NULL;
+	GPid maker;
+
+	if (state_dir != NULL)
+		envp = g_environ_setenv(envp, "NBX_ORPHAN_STATE_DIR", state_dir, TRUE);
+	/* Orphans come to this process, not to init: the test can reap them. */
+	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
+	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
+					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker, NULL,
+					       out, NULL, &error));
+	g_assert_no_error(error);
+	return maker;
+}
+
+void
+orphan_maker_wait_ready(int out)
+{
+	char line[16] = { 0 };
+	size_t got = 0;
+
+	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
+		got++;
+	close(out);
+	g_assert_cmpstr(line, ==, "ready\n");
+}
+
+void
+orphan_maker_kill(GPid maker)
+{
+	int status;
+
+	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
+	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
+	g_spawn_close_pid(maker);
+}
+
+char *
+new_dir(Fixture *f, const char *name)
+{
+	char *dir = g_build_filename(f->dir, name, NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
+	return dir;
 }

@@ -37,11 +37,16 @@ const char *env(const char *name);
 /* Writes a copy of the demo machineinfo, changed by @edit, as DIR/@name and returns its path. */
 char *write_info(Fixture *f, const char *name, void (*edit)(JsonObject *info, Fixture *f));
 
+/* The directory f->dir/@name, made with its parents (g_free). */
+char *new_dir(Fixture *f, const char *name);
+
 /* A machine group for qemu.conf; @info NULL: without machineinfo. */
 char *machine_conf(const char *name, const char *ip, const char *tap, const char *info);
 
 /* Loads a config with the given machines (libconfig group list body). */
 void load(Fixture *f, const char *machines);
+/* Loads @conf as machinery/qemu.conf. */
+void load_text(Fixture *f, const char *conf);
 void assert_clean_load(Fixture *f);
 /* Drops the loaded config (the plugin instance shuts down). */
 void unload(Fixture *f);
@@ -58,7 +63,10 @@ void run_on_worker(void (*fn)(gpointer data), gpointer data);
 /* The core's view of @name's hypervisor state. */
 gint32 pool_state(Fixture *f, const char *name);
 
-/* Puts the host address on @tap only, so the demo guest behind it is the one reached. */
+/*
+ * Puts the host address on @tap only (or on the bridge, $NBX_QEMU_TEST_BRIDGE),
+ * so the demo guest behind it is the one reached.
+ */
 void route_to(Fixture *f, const char *tap);
 /* Waits up to 30 s for the agent's answer; fails the test without one. */
 void assert_agent_answers(Fixture *f);
@@ -73,6 +81,30 @@ pid_t find_qemu(Fixture *f, const char *machine);
  * are their orphans' subreaper, so a killed QEMU lingers as one).
  */
 gboolean process_lives(pid_t pid);
+
+/* load(), collecting what the plugin says at INFO level (what --check prints as notes). */
+GPtrArray *load_collecting_notes(Fixture *f, const char *machines);
+/* load_text(), likewise. */
+GPtrArray *load_text_collecting_notes(Fixture *f, const char *conf);
+/* The first note containing @needle, or NULL (then all notes are printed). */
+const char *find_note(GPtrArray *notes, const char *needle);
+
+/* The command line of process @pid, its arguments joined by spaces (g_free). */
+char *cmdline_of(pid_t pid);
+
+/*
+ * Starts orphan-maker (a stand-in daemon whose QEMU outlives it, see
+ * orphan_maker.c) on machine "a" described by @info, with @run_dir as its
+ * run directory and @state_dir (NULL: @run_dir) as its state directory.
+ * @mode NULL restores; "prepare" prepares; else it is a snapshot session's
+ * work_dir. Orphans come to this process. *@out: its stdout.
+ */
+GPid orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
+			const char *state_dir, int *out);
+/* Until orphan-maker says "ready" on @out (closed then). */
+void orphan_maker_wait_ready(int out);
+/* SIGKILL, and reaped: a daemon's sudden death. */
+void orphan_maker_kill(GPid maker);
 
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

@@ -5,7 +5,9 @@
 #
 # Builds the demo guest (cached after the first run), creates a namespace
 # with two tap devices (up, no address: the test puts the host address on
-# the tap of the guest it talks to), runs TEST_BINARY in it so that QEMU,
+# the tap of the guest it talks to) and an empty bridge (for machines whose
+# start_args attach them to a bridge: the plugin adds a tap of its own to
+# it), runs TEST_BINARY in it so that QEMU,
 # the taps and the agent checks all live there, and deletes the namespace
 # on every exit path. QEMU children die with the test (PR_SET_PDEATHSIG).
 set -euo pipefail
@@ -52,10 +54,12 @@ for tap in nbxqtap0 nbxqtap1; do
 	ip -n "$netns" tuntap add dev "$tap" mode tap
 	ip -n "$netns" link set "$tap" up
 done
+ip -n "$netns" link add nbxqbr0 type bridge forward_delay 0 stp_state 0
+ip -n "$netns" link set nbxqbr0 up
 
 # Not exec: the trap must run when the test ends.
 ip netns exec "$netns" env \
 	NBX_QEMU_TEST_GUEST_DIR="$guest_dir" \
 	NBX_QEMU_TEST_PLUGIN_DIR="$plugin_dir" \
-	NBX_QEMU_TEST_TAP0=nbxqtap0 NBX_QEMU_TEST_TAP1=nbxqtap1 \
+	NBX_QEMU_TEST_TAP0=nbxqtap0 NBX_QEMU_TEST_TAP1=nbxqtap1 NBX_QEMU_TEST_BRIDGE=nbxqbr0 \
 	"$test_binary" "$@"

@@ -10,14 +10,19 @@
  * the same IP and MAC (they live in the snapshot), so the taps are not
  * bridged: the host address sits on the tap of the guest being talked to.
  */
+#include <arpa/inet.h>
 #include <elf.h>
 #include <errno.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -304,6 +309,366 @@ test_snapshot_formats(Fixture *f, gconstpointer data)
 	g_unsetenv("NBX_QEMU_TEST_SNAPSHOT");
 }
 
+/* ---- VMCloak's machines ------------------------------------------------ */
+
+static void assert_restore_fails(Fixture *f, const char *expect, gint32 code);
+
+static const char *vmcloak_bridge;
+
+/*
+ * The demo guest's start_args as VMCloak's qemu platform writes them: the
+ * guest on QEMU's bridge helper (-netdev type=bridge), -enable-kvm, no
+ * accelerator in -machine, -display none.
+ */
+static JsonArray *
+vmcloak_start_args(JsonObject *demo)
+{
+	JsonArray *from = json_object_get_array_member(demo, "start_args");
+	JsonArray *args = json_array_new();
+
+	for (guint i = 0; i < json_array_get_length(from); i++) {
+		const char *arg = json_array_get_string_element(from, i);
+		const char *previous = i > 0 ? json_array_get_string_element(from, i - 1) : "";
+		g_autofree char *value = NULL;
+
+		if (strcmp(previous, "-netdev") == 0)
+			value = g_strdup_printf("type=bridge,br=%s,id=net0", vmcloak_bridge);
+		else if (strcmp(previous, "-machine") == 0)
+			value = g_strndup(arg, strcspn(arg, ","));
+		json_array_add_string_element(args, value != NULL ? value : arg);
+	}
+	json_array_add_string_element(args, "-enable-kvm");
+	return args;
+}
+
+/* machineinfo.json of VMCloak's exact shape, members inside "machine". */
+static void
+to_vmcloak_shape(JsonObject *info, Fixture *f)
+{
+	JsonObject *machine = json_object_new();
+	g_autoptr(GList) members = json_object_get_members(info);
+
+	json_object_set_string_member(machine, "name", "v");
+	json_object_set_string_member(machine, "ip", json_object_get_string_member(info, "ip"));
+	json_object_set_int_member(machine, "agent_port", 8000);
+	json_object_set_string_member(machine, "os_name", "linux");
+	json_object_set_string_member(machine, "os_version", "12");
+	json_object_set_string_member(machine, "architecture", "amd64");
+	json_object_set_array_member(machine, "tags", json_array_new());
+	json_object_set_string_member(machine, "bridge", vmcloak_bridge);
+	json_object_set_string_member(machine, "mac",
+				      json_object_get_string_member(info, "mac_address"));
+	json_object_set_string_member(machine, "gateway",
+				      json_object_get_string_member(info, "host_ip"));
+	json_object_set_string_member(machine, "netmask", "255.255.255.0");
+	json_object_set_string_member(machine, "disk", "disk.qcow2");
+	json_object_set_array_member(machine, "start_args", vmcloak_start_args(info));
+	json_object_set_string_member(machine, "memory_snapshot", "memory.snapshot");
+	for (GList *l = members; l != NULL; l = l->next)
+		json_object_remove_member(info, l->data);
+	json_object_set_null_member(info, "vmcloak_version");
+	json_object_set_string_member(info, "machinery", "qemu");
+	json_object_set_string_member(info, "machinery_version", "7.2.22");
+	json_object_set_object_member(info, "machine", machine);
+}
+
+/* A VMCloak machine directory of the demo guest: its machineinfo.json's path. */
+static char *
+write_vmcloak_dir(Fixture *f)
+{
+	g_autofree char *dir = g_build_filename(f->dir, "vmcloak", NULL);
+	g_autofree char *written = NULL;
+	g_autofree char *script = NULL;
+	char *path = g_build_filename(dir, "machineinfo.json", NULL);
+
+	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
+	script = g_strdup_printf("cp '%s' '%s/disk.qcow2' && zstd -qdc '%s' > '%s/memory.raw'",
+				 json_object_get_string_member(f->info, "disk"), dir,
+				 json_object_get_string_member(f->info, "memory_snapshot"), dir);
+	shell(script);
+	written = write_info(f, "vmcloak.json", to_vmcloak_shape);
+	g_assert_cmpint(g_rename(written, path), ==, 0);
+	return path;
+}
+
+/* VMCloak's memory.snapshot as its platform writes it: `lz4 -z`, `gzip -c -3`, or `cat`. */
+static void
+write_vmcloak_memory(const char *info, const char *format)
+{
+	g_autofree char *dir = g_path_get_dirname(info);
+	g_autofree char *script = NULL;
+
+	if (strcmp(format, "lz4") == 0)
+		script = g_strdup_printf("lz4 -q -z -c '%s/memory.raw' > '%s/memory.snapshot'", dir,
+					 dir);
+	else if (strcmp(format, "gzip") == 0)
+		script = g_strdup_printf("gzip -c -3 '%s/memory.raw' > '%s/memory.snapshot'", dir,
+					 dir);
+	else
+		script = g_strdup_printf("cat '%s/memory.raw' > '%s/memory.snapshot'", dir, dir);
+	shell(script);
+}
+
+/* How many of the plugin's taps (nbxt*) are ports of @bridge now. */
+static guint
+taps_in(const char *bridge)
+{
+	g_autofree char *command = g_strdup_printf("ip -o link show master %s", bridge);
+	g_autofree char *out = NULL;
+	guint n = 0;
+
+	g_assert_true(g_spawn_command_line_sync(command, &out, NULL, NULL, NULL));
+	for (const char *at = out; (at = strstr(at, ": nbxt")) != NULL; at++)
+		n++;
+	return n;
+}
+
+/*
+ * VMCloak's machineinfo.json, as its qemu platform writes it, restores:
+ * its members from "machine", relative disk and memory.snapshot (lz4, gzip
+ * or raw), the bridge netdev on a tap the plugin makes in that bridge (no
+ * setuid helper), -enable-kvm dropped for the accelerator setting.
+ */
+static void
+test_vmcloak_machine(Fixture *f, gconstpointer data)
+{
+	static const char *const formats[] = { "lz4", "gzip", "raw" };
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	g_autoptr(GPtrArray) notes = NULL;
+	NbxPoolMachine *v;
+
+	vmcloak_bridge = env("NBX_QEMU_TEST_BRIDGE");
+	info = write_vmcloak_dir(f);
+	write_vmcloak_memory(info, "lz4");
+	machine = g_strdup_printf("{ name = \"v\"; label = \"v\"; ip = \"10.213.0.10\";\n"
+				  "  platform = \"linux\"; interface = \"%s\"; agent_port = 8000;\n"
+				  "  machineinfo = \"%s\"; }",
+				  vmcloak_bridge, info);
+	notes = load_collecting_notes(f, machine);
+	assert_clean_load(f);
+	g_assert_nonnull(find_note(notes, "machine v: accelerator tcg (the setting wins over "
+					  "-enable-kvm of start_args)"));
+	g_assert_nonnull(find_note(notes, "machine v: -netdev net0: the plugin makes a tap in "
+					  "bridge nbxqbr0"));
+	route_to(f, vmcloak_bridge);
+	v = nbx_machine_pool_lookup(f->setup->pool, "v");
+	for (guint i = 0; i < G_N_ELEMENTS(formats); i++) {
+		g_autofree char *cmdline = NULL;
+		pid_t pid;
+
+		g_test_message("memory.snapshot: %s", formats[i]);
+		write_vmcloak_memory(info, formats[i]);
+		g_assert_true(f->qemu->plugin->machinery.check_machine(
+			f->qemu->instance, &v->machine, NULL, &(struct nbx_error){ 0 }));
+		op_ok(f, "v", OP_RESTORE, NULL);
+		pid = find_qemu(f, "v");
+		g_assert_cmpint(pid, >, 0);
+		cmdline = cmdline_of(pid);
+		g_test_message("%s", cmdline);
+		g_assert_nonnull(strstr(cmdline, "-netdev tap,id=net0,fd=4 "));
+		g_assert_null(strstr(cmdline, "bridge"));
+		g_assert_null(strstr(cmdline, "-enable-kvm"));
+		g_assert_nonnull(strstr(cmdline, "-accel tcg"));
+		g_assert_nonnull(strstr(cmdline, "-display none"));
+		g_assert_cmpuint(taps_in(vmcloak_bridge), ==, 1);
+		assert_agent_answers(f);
+		op_ok(f, "v", OP_STOP, NULL);
+		/* The tap was QEMU's alone: it went with it. */
+		g_assert_cmpuint(taps_in(vmcloak_bridge), ==, 0);
+		g_assert_cmpuint(count_files(f->overlays), ==, 0);
+	}
+}
+
+/* A bridge that is not there: --check names it, and a restore leaves nothing. */
+static void
+test_vmcloak_missing_bridge(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = NULL;
+	g_autofree char *machine = NULL;
+	const char *problem;
+
+	vmcloak_bridge = "nbxnobr0";
+	info = write_vmcloak_dir(f);
+	write_vmcloak_memory(info, "raw");
+	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+
+	load(f, machine);
+	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), >=, 1);
+	problem = nbx_diagnostics_get(f->diagnostics, 0);
+	g_test_message("%s", problem);
+	g_assert_nonnull(strstr(problem, "machines.a.machineinfo"));
+	g_assert_nonnull(strstr(problem, "attach the guest to nbxnobr0: bridge nbxnobr0 does not "
+					 "exist"));
+	assert_restore_fails(f, "bridge nbxnobr0", NBX_ERROR_HYPERVISOR);
+}
+
+/* ---- the host side the guest knows ---------------------------------------- */
+
+/* Not the MAC any demo guest was saved with: build-demo-guest pins 02:6e:62:... */
+#define OTHER_HOST_MAC "02:00:5e:10:20:30"
+
+/*
+ * Every frame that crosses @iface, both ways, from a packet socket of the
+ * test's own (bound before the restore, so nothing is missed), until
+ * capture_stop().
+ */
+typedef struct {
+	int fd;
+	GThread *thread;
+	GPtrArray *frames;
+	gint stop;
+} Capture;
+
+static gpointer
+capture_main(gpointer data)
+{
+	Capture *capture = data;
+	unsigned char frame[2048];
+
+	while (!g_atomic_int_get(&capture->stop)) {
+		struct pollfd pfd = { .fd = capture->fd, .events = POLLIN };
+		ssize_t got;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		got = recv(capture->fd, frame, sizeof frame, 0);
+		if (got >= 14)
+			g_ptr_array_add(capture->frames, g_bytes_new(frame, (gsize)got));
+	}
+	return NULL;
+}
+
+static Capture *
+capture_start(const char *iface)
+{
+	Capture *capture = g_new0(Capture, 1);
+	struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				       .sll_ifindex = (int)if_nametoindex(iface) };
+
+	capture->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	g_assert_cmpint(capture->fd, >=, 0);
+	g_assert_cmpint(address.sll_ifindex, >, 0);
+	g_assert_cmpint(bind(capture->fd, (struct sockaddr *)&address, sizeof address), ==, 0);
+	capture->frames = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	capture->thread = g_thread_new("capture", capture_main, capture);
+	return capture;
+}
+
+static GPtrArray *
+capture_stop(Capture *capture)
+{
+	GPtrArray *frames = capture->frames;
+
+	g_atomic_int_set(&capture->stop, 1);
+	g_thread_join(capture->thread);
+	close(capture->fd);
+	g_free(capture);
+	return frames;
+}
+
+static char *
+mac_text(const unsigned char *mac)
+{
+	return g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+			       mac[4], mac[5]);
+}
+
+/* A gratuitous ARP request from @sender for @ip: sender and target address both @ip. */
+static gboolean
+is_announcement(const unsigned char *f, gsize len, const char *sender, const char *ip)
+{
+	g_autofree char *src = mac_text(f + 6);
+	g_autofree char *sha = NULL;
+	struct in_addr spa, tpa, want;
+
+	if (len < 42 || f[12] != 0x08 || f[13] != 0x06 || memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) != 0 ||
+	    f[20] != 0 || f[21] != 1 || inet_pton(AF_INET, ip, &want) != 1)
+		return FALSE;
+	sha = mac_text(f + 22);
+	memcpy(&spa, f + 28, 4);
+	memcpy(&tpa, f + 38, 4);
+	return strcmp(src, sender) == 0 && strcmp(sha, sender) == 0 &&
+	       spa.s_addr == want.s_addr && tpa.s_addr == want.s_addr;
+}
+
+/*
+ * A host side whose MAC is not the one in the guest's memory: --check says
+ * so, and after a restore the guest relearns it from the plugin's
+ * gratuitous ARP before its first answer, so no answer goes to the old MAC
+ * (which made the guest unreachable for 5 s until its ARP entry expired).
+ */
+static void
+test_host_side_announced(Fixture *f, gconstpointer data)
+{
+	const char *tap = env("NBX_QEMU_TEST_TAP0");
+	const char *guest_mac = json_object_get_string_member(f->info, "mac_address");
+	const char *host_mac = json_object_get_string_member_with_default(f->info, "host_mac", NULL);
+	g_autofree char *set_mac = g_strdup_printf("ip link set %s address " OTHER_HOST_MAC, tap);
+	g_autofree char *pin = NULL;
+	g_autofree char *neighbour = NULL;
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	g_autofree char *machine = machine_conf("a", "10.213.0.10", tap, info);
+	g_autoptr(GPtrArray) notes = NULL;
+	g_autoptr(GPtrArray) frames = NULL;
+	g_autofree char *expected = NULL;
+	guint answers = 0, announcements = 0;
+	Capture *capture;
+
+	g_assert_nonnull(host_mac);
+	shell(set_mac);
+	route_to(f, tap);
+	/*
+	 * The host knows the guest already (as after an earlier run), so it
+	 * sends no ARP request that would teach the guest the new MAC too: only
+	 * the plugin's announcement can.
+	 */
+	neighbour = g_strdup_printf("ip neigh replace 10.213.0.10 lladdr %s dev %s nud permanent",
+				    guest_mac, tap);
+	shell(neighbour);
+	notes = load_collecting_notes(f, machine);
+	assert_clean_load(f);
+	expected = g_strdup_printf("machine a: its guest knows the host side (10.213.0.1) as %s "
+				   "(host_mac in %s), but %s has " OTHER_HOST_MAC " now",
+				   host_mac, info, tap);
+	g_assert_nonnull(find_note(notes, expected));
+
+	capture = capture_start(tap);
+	op_ok(f, "a", OP_RESTORE, NULL);
+	assert_agent_answers(f);
+	op_ok(f, "a", OP_STOP, NULL);
+	frames = capture_stop(capture);
+	for (guint i = 0; i < frames->len; i++) {
+		gsize len = 0;
+		const unsigned char *frame = g_bytes_get_data(g_ptr_array_index(frames, i), &len);
+		g_autofree char *dst = mac_text(frame);
+		g_autofree char *src = mac_text(frame + 6);
+
+		if (is_announcement(frame, len, OTHER_HOST_MAC, "10.213.0.1"))
+			announcements++;
+		/* The guest's IPv4 frames: every one must go to the host side's MAC of now. */
+		if (strcmp(src, guest_mac) != 0 || frame[12] != 0x08 || frame[13] != 0x00)
+			continue;
+		if (strcmp(dst, OTHER_HOST_MAC) != 0)
+			g_error("frame %u of %u: the guest sent to %s, the host side's old MAC", i,
+				frames->len, dst);
+		answers++;
+	}
+	g_test_message("%u frames, %u announcements, %u from the guest", frames->len,
+		       announcements, answers);
+	g_assert_cmpuint(announcements, ==, 1);
+	g_assert_cmpuint(answers, >, 0);
+
+	/* With the MAC pinned, --check has nothing to say. */
+	unload(f);
+	pin = g_strdup_printf("ip link set %s address %s", tap, host_mac);
+	shell(pin);
+	g_clear_pointer(&notes, g_ptr_array_unref);
+	notes = load_collecting_notes(f, machine);
+	for (guint i = 0; i < notes->len; i++)
+		g_assert_null(strstr(g_ptr_array_index(notes, i), "knows the host side"));
+}
+
 /* A restore that cannot finish by its deadline says so and leaves nothing behind. */
 static void
 test_deadline(Fixture *f, gconstpointer data)
@@ -471,7 +836,12 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 	/* ...and restore_start refuses it without starting anything. */
 	assert_restore_fails(f, "no-such-memory.bin", NBX_ERROR_NOT_FOUND);
 
-	/* The same machine, its machineinfo swapped for ones with corrupt snapshots. */
+	/*
+	 * The same machine, its machineinfo swapped for ones with corrupt
+	 * snapshots: a decompressor that fails says why (QEMU alone would wait
+	 * for ever on a stream that ends before its first byte); a file that is
+	 * no stream at all is refused before anything starts.
+	 */
 	a = nbx_machine_pool_lookup(f->setup->pool, "a");
 	for (int i = 0; i < 2; i++) {
 		const char *path = i == 0 ? corrupt : garbage;
@@ -483,7 +853,11 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 		g_assert_true(f->qemu->plugin->machinery.check_machine(f->qemu->instance,
 								       &a->machine, NULL,
 								       &(struct nbx_error){ 0 }));
-		assert_restore_fails(f, "memory snapshot", NBX_ERROR_HYPERVISOR);
+		if (i == 0)
+			assert_restore_fails(f, "decompressing it failed with status 1: ",
+					     NBX_ERROR_INVALID);
+		else
+			assert_restore_fails(f, "not a QEMU migration stream", NBX_ERROR_INVALID);
 	}
 }
 
@@ -614,7 +988,7 @@ set_fake_scenario(JsonObject *info, Fixture *f)
 				     "file=%DISPOSABLE_DISK_PATH%,format=qcow2,if=none,id=disk0",
 				     "-nbx-scenario", f->scenario };
 
-	g_assert_true(g_file_set_contents(memory, "raw memory", -1, NULL));
+	g_assert_true(g_file_set_contents(memory, "QEVM raw memory", -1, NULL));
 	json_object_set_string_member(info, "memory_snapshot", memory);
 	for (guint i = 0; i < G_N_ELEMENTS(list); i++)
 		json_array_add_string_element(args, list[i]);
@@ -639,8 +1013,10 @@ load_fake(Fixture *f, const char *scenario)
 	f->scenario = scenario;
 	info = write_info(f, "fake.json", set_fake_scenario);
 	machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
+	/* A scripted QEMU makes no memory template: it plays a restore, not a migration. */
 	conf = g_strdup_printf("qemu_binary = \"%s\";\naccelerator = \"tcg\";\n"
-			       "overlay_dir = \"%s\";\nstop_timeout = 5;\nmachines = ( %s );\n",
+			       "overlay_dir = \"%s\";\nstop_timeout = 5;\n"
+			       "restore_method = \"stream\";\nmachines = ( %s );\n",
 			       env("NBX_QEMU_TEST_FAKE_QEMU"), f->overlays, machine);
 	test_write(f->dir, "machinery/qemu.conf", conf);
 	f->diagnostics = nbx_diagnostics_new();
@@ -863,27 +1239,12 @@ static void
 make_orphan(Fixture *f, const char *run_dir, Orphan *orphan)
 {
 	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
-	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
-	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
-			       info, env("NBX_QEMU_TEST_TAP0"), NULL };
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GKeyFile) record = g_key_file_new();
-	char line[16] = { 0 };
-	size_t got = 0;
-	GPid maker;
-	int out, status;
+	int out;
+	GPid maker = orphan_maker_start(f, run_dir, info, NULL, NULL, &out);
 
-	/* Orphans come to this process, not to init: the test can reap them. */
-	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
-	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker,
-					       NULL, &out, NULL, &error));
-	g_assert_no_error(error);
-	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
-		got++;
-	close(out);
-	g_assert_cmpstr(line, ==, "ready\n");
-
+	orphan_maker_wait_ready(out);
 	orphan->record = g_build_filename(run_dir, "a.run", NULL);
 	g_assert_true(g_key_file_load_from_file(record, orphan->record, G_KEY_FILE_NONE, &error));
 	g_assert_no_error(error);
@@ -892,10 +1253,7 @@ make_orphan(Fixture *f, const char *run_dir, Orphan *orphan)
 	orphan->socket = g_key_file_get_string(record, "run", "qmp_socket", NULL);
 	g_assert_cmpint(orphan->qemu, >, 0);
 	g_assert_true(g_file_test(orphan->overlay, G_FILE_TEST_EXISTS));
-
-	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
-	g_spawn_close_pid(maker);
+	orphan_maker_kill(maker);
 	/* The daemon is dead; its QEMU is not. */
 	g_assert_true(process_lives(orphan->qemu));
 }
@@ -1024,6 +1382,9 @@ main(int argc, char **argv)
 	ADD("acpi-stop", test_acpi_stop);
 	ADD("norestore-start", test_norestore_start);
 	ADD("snapshot-formats", test_snapshot_formats);
+	ADD("vmcloak-machine", test_vmcloak_machine);
+	ADD("vmcloak-missing-bridge", test_vmcloak_missing_bridge);
+	ADD("host-side-announced", test_host_side_announced);
 	ADD("old-qemu", test_old_qemu);
 	ADD("deadline", test_deadline);
 	ADD("stop-hung-qemu", test_stop_hung_qemu);

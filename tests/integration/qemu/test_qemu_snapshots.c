@@ -15,135 +15,11 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qemu_test_call.h"
 #include "qemu_test_fixture.h"
-
-/* ---- the ops, run on a worker as the daemon runs them -------------------- */
-
-typedef enum {
-	RESTORE,
-	STOP,
-	BEGIN,
-	COPY_IN,
-	COMMIT,
-	ROLLBACK,
-	FILES,
-	FINGERPRINT,
-	IMPORT,
-} Op;
-
-typedef struct {
-	Fixture *f;
-	Op op;
-	uint32_t flags;
-	/* restore_start's generation_dir, or the generation of files/fingerprint/import. */
-	const char *generation;
-	struct nbx_snapshot_session session;
-	const char *const *paths;
-	/* FILES: "ROLE PATH" per file; FINGERPRINT: key -> value. */
-	GPtrArray *files;
-	GHashTable *fingerprint;
-	bool ok;
-	struct nbx_error err;
-} Call;
-
-static bool
-collect_file(void *data, int32_t role, const char *path)
-{
-	g_ptr_array_add(((Call *)data)->files, g_strdup_printf("%d %s", role, path));
-	return true;
-}
-
-static bool
-collect_property(void *data, const char *key, const char *value)
-{
-	g_hash_table_insert(((Call *)data)->fingerprint, g_strdup(key), g_strdup(value));
-	return true;
-}
-
-static void
-call_worker(gpointer data)
-{
-	Call *c = data;
-	const struct nbx_machinery_ops *ops = &c->f->qemu->plugin->machinery;
-	void *instance = c->f->qemu->instance;
-	struct nbx_machine *machine = &nbx_machine_pool_lookup(c->f->setup->pool, "a")->machine;
-	struct nbx_call call = {
-		.struct_size = sizeof call,
-		.flags = c->flags,
-		.deadline_us = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC,
-		.generation_dir = c->op == RESTORE ? c->generation : NULL,
-	};
-
-	switch (c->op) {
-	case RESTORE:
-		c->ok = ops->restore_start(instance, machine, &call, &c->err);
-		break;
-	case STOP:
-		c->ok = ops->stop(instance, machine, &call, &c->err);
-		break;
-	case BEGIN:
-		c->ok = ops->snapshot_begin(instance, machine, &call, &c->session, &c->err);
-		break;
-	case COPY_IN:
-		c->ok = ops->snapshot_copy_in(instance, machine, &call, &c->session, c->paths,
-					      &c->err);
-		break;
-	case COMMIT:
-		c->ok = ops->snapshot_commit(instance, machine, &call, &c->session, &c->err);
-		break;
-	case ROLLBACK:
-		c->ok = ops->snapshot_rollback(instance, machine, &call, &c->session, &c->err);
-		break;
-	case FILES:
-		c->ok = ops->snapshot_files(instance, machine, &call, c->generation, collect_file, c,
-					    &c->err);
-		break;
-	case FINGERPRINT:
-		c->ok = ops->snapshot_fingerprint(instance, machine, &call, c->generation,
-						  collect_property, c, &c->err);
-		break;
-	case IMPORT:
-		c->ok = ops->snapshot_import(instance, machine, &call, c->generation, &c->err);
-		break;
-	}
-}
-
-static Call *
-call_new(Fixture *f, Op op)
-{
-	Call *c = g_new0(Call, 1);
-
-	c->f = f;
-	c->op = op;
-	c->session.struct_size = sizeof c->session;
-	c->files = g_ptr_array_new_with_free_func(g_free);
-	c->fingerprint = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	return c;
-}
-
-static void
-call_free(Call *c)
-{
-	g_ptr_array_unref(c->files);
-	g_hash_table_unref(c->fingerprint);
-	g_free(c);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Call, call_free)
-
-static Call *
-run(Call *c)
-{
-	run_on_worker(call_worker, c);
-	if (c->ok)
-		g_assert_cmpint(c->err.code, ==, NBX_ERROR_NONE);
-	else
-		g_test_message("op %d failed: %s", c->op, c->err.message);
-	return c;
-}
 
 static void
 assert_ok(Call *c)
@@ -164,15 +40,6 @@ assert_fails(Call *c, int32_t code, const char *expect)
 }
 
 /* ---- operations the cases repeat ---------------------------------------- */
-
-static char *
-new_dir(Fixture *f, const char *name)
-{
-	char *dir = g_build_filename(f->dir, name, NULL);
-
-	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
-	return dir;
-}
 
 static void
 restore(Fixture *f, const char *generation)
@@ -1034,7 +901,7 @@ set_fake(JsonObject *info, Fixture *f)
 	const char *const list[] = { "-machine", "pc,accel=tcg", "-drive",
 				     "file=%DISPOSABLE_DISK_PATH%,format=qcow2,if=none,id=disk0" };
 
-	g_assert_true(g_file_set_contents(memory, "raw memory", -1, NULL));
+	g_assert_true(g_file_set_contents(memory, "QEVM raw memory", -1, NULL));
 	json_object_set_string_member(info, "memory_snapshot", memory);
 	for (guint i = 0; i < G_N_ELEMENTS(list); i++)
 		json_array_add_string_element(args, list[i]);
@@ -1100,34 +967,19 @@ test_guest_keeps_transfer_disk(Fixture *f, gconstpointer data)
 static pid_t
 orphan_session(Fixture *f, const char *run_dir, const char *info, const char *work)
 {
-	g_autofree char *plugin = g_build_filename(env("NBX_QEMU_TEST_PLUGIN_DIR"), "qemu.so", NULL);
-	const char *argv[] = { env("NBX_QEMU_TEST_ORPHAN_MAKER"), plugin, run_dir, f->overlays,
-			       info, env("NBX_QEMU_TEST_TAP0"), work, NULL };
 	g_autofree char *record_path = g_build_filename(work, "qemu.run", NULL);
 	g_autoptr(GKeyFile) record = g_key_file_new();
 	g_autoptr(GError) error = NULL;
-	char line[16] = { 0 };
-	size_t got = 0;
-	GPid maker;
-	int out, status;
+	int out;
+	GPid maker = orphan_maker_start(f, run_dir, info, work, NULL, &out);
 	pid_t qemu;
 
-	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
-	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker,
-					       NULL, &out, NULL, &error));
-	g_assert_no_error(error);
-	while (got < sizeof line - 1 && read(out, line + got, 1) == 1 && line[got] != '\n')
-		got++;
-	close(out);
-	g_assert_cmpstr(line, ==, "ready\n");
+	orphan_maker_wait_ready(out);
 	g_assert_true(g_key_file_load_from_file(record, record_path, G_KEY_FILE_NONE, &error));
 	g_assert_no_error(error);
 	qemu = (pid_t)g_key_file_get_int64(record, "run", "pid", NULL);
 	g_assert_cmpint(qemu, >, 0);
-	g_assert_cmpint(kill(maker, SIGKILL), ==, 0);
-	g_assert_cmpint(waitpid(maker, &status, 0), ==, maker);
-	g_spawn_close_pid(maker);
+	orphan_maker_kill(maker);
 	g_assert_true(process_lives(qemu));
 	return qemu;
 }

@@ -6,6 +6,8 @@
 #    machine that runs once the session ends;
 #  - a run keeps the generation it restored from until it ends, then the
 #    old generation is removed;
+#  - an idle machine's prepared run follows its base's current generation:
+#    a commit or an import discards it and prepares it again;
 #  - a failed commit keeps the session and the current generation;
 #  - nestboxd killed -9 during a commit (held at the fake's barrier): the
 #    previous generation stays current, the session is rolled back at the
@@ -48,7 +50,8 @@ run_dir = "run";
 analyses_dir = "analyses";
 timeouts = { stop = 5; };
 CONF
-	printf 'machine_type = "%s";\nmachines = (\n%s\n);\n' "$2" "$3" >"$1/machinery/fake.conf"
+	printf 'ledger = "%s/ledger";\nmachine_type = "%s";\nmachines = (\n%s\n);\n' "$1" "$2" "$3" \
+		>"$1/machinery/fake.conf"
 	: >"$1/auxiliary.conf"
 }
 
@@ -74,6 +77,8 @@ ended() {
 # wait_state ID: until the task has ended; its state in $tmp/out.
 wait_state() { wait_for "task $1 ended" ended "$1"; }
 generation_of() { cat "$root/run/plugins/fake/$1.generation"; }
+# prepared_for MACHINE GENERATION_DIR: its idle run is prepared from that generation (ABI 1.2 prepare).
+prepared_for() { [[ $(cat "$root/run/plugins/fake/$1.prepared" 2>/dev/null) == "$2" ]]; }
 # The fake's barriers (fake_machinery.c): MACHINE's OP waits while MACHINE.OP.barrier exists.
 fake_file() { echo "$root/run/plugins/fake/$1.$2.$3"; }
 reached() { [[ -e $(fake_file "$1" "$2" reached) ]]; }
@@ -112,6 +117,7 @@ m1_task=$(sed -n 's/^task \([0-9]*\) .*/\1/p' "$tmp/out")
 expect 0 "$cli" submit --machine m2 --duration 1 --wait
 contains out "reported"
 [[ $(generation_of m2) == 0 ]] || fail "m2 restored from $(generation_of m2), not generation 0"
+wait_for "idle m2 prepared from generation 0" prepared_for m2 0
 expect 0 "$cli" --json status "$m1_task"
 [[ $(json 'j["state"]') == queued ]] || fail "m1's task ran during the session"
 # A reload waits for the session: refused with a reason in the log.
@@ -128,6 +134,9 @@ contains err "$tmp/missing.exe: not an absolute path of a regular file"
 expect 0 "$cli" snapshot commit m1
 contains out "m1: generation 1 is current"
 gen1=$root/state/snapshots/m1/gen-1
+# m2, idle meanwhile, was prepared from generation 0: the commit had it discarded and prepared again.
+wait_for "idle m2 prepared from generation 1" prepared_for m2 "$gen1"
+grep -q "discard m2" "$root/ledger" || fail "m2's prepared run was not discarded"
 grep -qF "$tmp/tool.exe" "$gen1/description.txt" || fail "the copied file is not in generation 1"
 wait_state "$m1_task"
 [[ $(json 'j["state"]') == reported ]] || fail "m1's task: $(cat "$tmp/out")"
@@ -207,6 +216,7 @@ export NESTBOX_SOCKET=$root_b/run/api.sock
 start "$root_b"
 expect 0 "$cli" snapshot import "$tmp/m1.nbx"
 contains out "m1: generation 1 imported"
+wait_for "m1 prepared from the imported generation" prepared_for m1 "$root_b/state/snapshots/m1/gen-1"
 expect 0 "$cli" submit --machine m1 --duration 1 --wait
 [[ $(generation_of m1) == "$root_b/state/snapshots/m1/gen-1" ]] || fail "imported generation not restored"
 cmp "$root_b/state/snapshots/m1/gen-1/description.txt" "$root_save/state/snapshots/m1/gen-2/description.txt" ||

@@ -20,6 +20,11 @@
  * themselves the first time (when there is no .reached file yet): the op
  * hangs until the test releases it, and the next call (the core stopping
  * the machine afterwards) goes through.
+ *
+ * A prepared run (ABI 1.2 prepare) is the file RUN_DIR/NAME.prepared,
+ * holding the generation it was prepared for ("0": generation 0); discard,
+ * restore_start, stop and snapshot_begin remove it, as machinery.h says a
+ * plugin throws a prepared run away. prepare has a barrier on entry.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -40,7 +45,7 @@ static const char *const faults[] = {
 	"none",		   "restore_fails", "reject_in_check", "restore_hangs",
 	"restore_times_out", "stop_fails",  "dies_while_running", "comes_back_paused",
 	"paused_unresumable", "stop_hangs", "ignores_acpi", "dump_fails", "begin_fails",
-	"commit_fails", "commit_hangs", NULL,
+	"commit_fails", "commit_hangs", "prepare_fails", NULL,
 };
 
 static const struct nbx_config_field fake_fields[] = {
@@ -263,6 +268,58 @@ die_later(struct fake *fake, struct nbx_machine *machine, int64_t ms)
 static bool file_exists(const char *dir, const char *name);
 static void note_generation(struct fake *fake, struct nbx_machine *machine, const char *dir);
 
+static void
+prepared_path(struct fake *fake, struct nbx_machine *machine, char *path, size_t size)
+{
+	snprintf(path, size, "%s/%s.prepared", fake->host->path(fake->host, NBX_PATH_RUN_DIR),
+		 machine->name);
+}
+
+/* The prepared run is used or thrown away: either way it is gone. */
+static void
+drop_prepared(struct fake *fake, struct nbx_machine *machine)
+{
+	char path[4096];
+
+	prepared_path(fake, machine, path, sizeof path);
+	unlink(path);
+}
+
+static bool
+fake_prepare(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+	     struct nbx_error *err)
+{
+	struct fake *fake = instance;
+	char path[4096];
+	FILE *f;
+
+	ledger(fake, "begin", "prepare", machine);
+	barrier(fake, machine, "prepare", false);
+	if (strcmp(fault_of(fake, machine), "prepare_fails") == 0) {
+		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "injected failure");
+		ledger(fake, "end", "prepare", machine);
+		return false;
+	}
+	prepared_path(fake, machine, path, sizeof path);
+	f = fopen(path, "w");
+	if (f != NULL) {
+		fputs(call->generation_dir != NULL ? call->generation_dir : "0", f);
+		fclose(f);
+	}
+	ledger(fake, "end", "prepare", machine);
+	return true;
+}
+
+static bool
+fake_discard(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
+	     struct nbx_error *err)
+{
+	ledger(instance, "begin", "discard", machine);
+	drop_prepared(instance, machine);
+	ledger(instance, "end", "discard", machine);
+	return true;
+}
+
 static bool
 fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx_call *call,
 		   struct nbx_error *err)
@@ -277,6 +334,7 @@ fake_restore_start(void *instance, struct nbx_machine *machine, const struct nbx
 		return false;
 	}
 	ledger(fake, "begin", "restore_start", machine);
+	drop_prepared(fake, machine);
 	note_generation(fake, machine, call->generation_dir);
 	if (call->generation_dir != NULL && file_exists(call->generation_dir, "cold")) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_INVALID,
@@ -339,6 +397,7 @@ fake_stop(void *instance, struct nbx_machine *machine, const struct nbx_call *ca
 	bool ok = true;
 
 	ledger(fake, "begin", "stop", machine);
+	drop_prepared(fake, machine);
 	barrier(fake, machine, "stop", strcmp(fault_of(fake, machine), "stop_hangs") == 0);
 	sleep_ms(machine_integer(fake, machine, "delay_ms"));
 	if (strcmp(fault_of(fake, machine), "stop_fails") == 0) {
@@ -489,6 +548,7 @@ fake_snapshot_begin(void *instance, struct nbx_machine *machine, const struct nb
 	char text[4096];
 
 	ledger(fake, "begin", "snapshot_begin", machine);
+	drop_prepared(fake, machine);
 	if (strcmp(fault_of(fake, machine), "begin_fails") == 0) {
 		fake->host->error_set(fake->host, err, NBX_ERROR_HYPERVISOR, "injected failure");
 		return false;
@@ -658,6 +718,8 @@ static const struct nbx_machinery_ops fake_ops = {
 	.snapshot_fingerprint = fake_snapshot_fingerprint,
 	.snapshot_import = fake_snapshot_import,
 	.snapshot_remove = fake_snapshot_remove,
+	.prepare = fake_prepare,
+	.discard = fake_discard,
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_MACHINERY, .name = "fake", .version = "1.0.0",

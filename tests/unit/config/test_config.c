@@ -135,7 +135,7 @@ test_all_errors_at_once(Fixture *f, gconstpointer data)
 		       "machines.c.fault: must be one of none, restore_fails, reject_in_check, "
 		       "restore_hangs, restore_times_out, stop_fails, dies_while_running, "
 		       "comes_back_paused, paused_unresumable, stop_hangs, ignores_acpi, dump_fails, "
-		       "begin_fails, commit_fails, commit_hangs; found \"explode\"");
+		       "begin_fails, commit_fails, commit_hangs, prepare_fails; found \"explode\"");
 	assert_problem(f, "machinery/fake.conf", 7,
 		       "machines.c.agent_port: must be between 1 and 65535, found 70000");
 	g_assert_cmpuint(nbx_diagnostics_count(f->diagnostics), ==, 7);
