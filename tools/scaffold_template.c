@@ -242,6 +242,8 @@ scaffold_template_render(const char *template_name, const struct scaffold_values
 	}
 	/* A resource always ends in a NUL of its own; one inside would cut the text. */
 	text = g_bytes_get_data(bytes, &size);
+	if (size == 0)
+		return g_strdup("");
 	if (memchr(text, '\0', size) != NULL) {
 		g_set_error(error, SCAFFOLD_TEMPLATE_ERROR, SCAFFOLD_TEMPLATE_ERROR_SYNTAX,
 			    "%s/%s: contains a NUL byte; a template is text", SCAFFOLD_TEMPLATE_DIR,
