@@ -9,7 +9,10 @@
 # (pkg-config), install them, and check that the installed nestboxd loads
 # all three, accepts the configuration the scaffold generated, and prints the
 # very templates the scaffold wrote (so the scaffold's copy of the schema
-# cannot drift from the one compiled into the plugin).
+# cannot drift from the one compiled into the plugin). On the way, that
+# every file of tools/scaffold-templates is compiled into the scaffold, that
+# no placeholder survives into a generated file, and that a template with a
+# placeholder the scaffold does not fill is refused with its file and line.
 set -euo pipefail
 
 step() { printf '==> %s\n' "$*"; }
@@ -109,12 +112,58 @@ expect_exit 2 "$SCAFFOLD" machinery "$(printf 'a%.0s' {1..64})" --output "$TMP/s
 expect_exit 1 "$SCAFFOLD" machinery "$MACHINERY" --output "$TMP/src/occupied"
 [[ ! -e $TMP/src/bad ]] || fail "a refused scaffold left $TMP/src/bad behind"
 
+TEMPLATES=$SOURCE_ROOT/tools/scaffold-templates
+step "checking that every template of $TEMPLATES is compiled into nestbox-scaffold"
+command -v gresource >/dev/null || fail "gresource is not installed (Debian package libglib2.0-bin)"
+compiled_in=$(gresource list "$SCAFFOLD") || fail "gresource list $SCAFFOLD: it carries no templates"
+for template in "$TEMPLATES"/*.in; do
+	grep -qxF "/org/nestbox/scaffold/${template##*/}" <<<"$compiled_in" ||
+		fail "tools/scaffold-templates/${template##*/} is not compiled into nestbox-scaffold:" \
+			"list it in tools/scaffold-templates/scaffold-templates.gresource.xml"
+done
+
+# expect_template_refusal KIND TEMPLATE SED_EDIT MESSAGE: the installed
+# scaffold, reading an edited copy of the templates (GLib's
+# G_RESOURCE_OVERLAYS puts a directory before the compiled-in resources),
+# refuses with exit 1 and "tools/scaffold-templates/TEMPLATE:LINE: MESSAGE"
+# (LINE the edited one), and leaves no output directory behind.
+expect_template_refusal() {
+	local kind=$1 template=$2 edit=$3 message=$4 line rc=0
+	rm -rf "$TMP/templates"
+	cp -r "$TEMPLATES" "$TMP/templates"
+	sed -i -e "$edit" "$TMP/templates/$template"
+	line=$({ diff "$TEMPLATES/$template" "$TMP/templates/$template" || true; } |
+		sed -n '1s/^[0-9,]*[acd]\([0-9]*\).*/\1/p')
+	[[ -n $line ]] || fail "test bug: '$edit' changed nothing in $template"
+	G_RESOURCE_OVERLAYS=/org/nestbox/scaffold=$TMP/templates \
+		"$SCAFFOLD" "$kind" probe --output "$TMP/src/probe" >"$TMP/refusal.out" 2>&1 || rc=$?
+	[[ $rc -eq 1 ]] ||
+		fail "a $template with $message: nestbox-scaffold $(describe_exit $rc), expected exit 1:" \
+			"$(cat "$TMP/refusal.out")"
+	grep -qF -- "tools/scaffold-templates/$template:$line: $message" "$TMP/refusal.out" ||
+		fail "a $template with $message: expected tools/scaffold-templates/$template:$line: $message," \
+			"nestbox-scaffold printed: $(cat "$TMP/refusal.out")"
+	[[ ! -e $TMP/src/probe ]] || fail "a refused template left $TMP/src/probe behind"
+}
+step "checking that nestbox-scaffold refuses a template it cannot fill in"
+expect_template_refusal machinery plugin-head.c.in 's/@NAME@ - a nestbox/@NAME_TYPO@ - a nestbox/' \
+	'unknown placeholder @NAME_TYPO@'
+# A placeholder of another kind: an auxiliary has no machines.
+expect_template_refusal auxiliary auxiliary.c.in 's/^@CONFIG_SCHEMA@$/@MACHINE_SCHEMA@/' \
+	'unknown placeholder @MACHINE_SCHEMA@'
+expect_template_refusal guest guest.c.in 's|^@PLUGIN_INSTANCE@$|// @PLUGIN_INSTANCE@|' \
+	'@PLUGIN_INSTANCE@ stands for whole lines and must be alone on its line'
+expect_template_refusal machinery README.md.in '$a Questions: nestbox@example.org' \
+	"'@' at column 19 starts no placeholder"
+
 build_plugin() {
 	local kind=$1 name=$2 dir=$TMP/src/$2 file
 	step "scaffolding $kind $name"
 	run_logged "$TMP/scaffold-$name.log" "$SCAFFOLD" "$kind" "$name" --output "$dir"
 	for file in "$name.c" meson.build "$name.conf" README.md; do
 		[[ -s $dir/$file ]] || fail "nestbox-scaffold $kind $name wrote no $file"
+		! grep -nHE '@[A-Za-z0-9_]+@' "$dir/$file" >&2 ||
+			fail "nestbox-scaffold $kind $name left a placeholder in $file (above)"
 	done
 	# -Dwerror: the skeleton must compile warning-free at the warning level
 	# its own meson.build asks for (-Wall -Wextra).
