@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
+#include "structured_log.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -151,8 +152,9 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
 	event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
 	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	g_message("task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
-		  reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = task->assigned_machine },
+		    "task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
+		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
 
 static void
@@ -338,8 +340,9 @@ start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxPoolMachine *mac
 	NbxAnalysis *analysis;
 	gint64 *key = g_new(gint64, 1);
 
-	g_message("task %" G_GINT64_FORMAT ": starting on machine %s", task->id,
-		  machine->machine.name);
+	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = machine->machine.name },
+		    "task %" G_GINT64_FORMAT ": starting on machine %s", task->id,
+		    machine->machine.name);
 	/* Known to the state listener before the first op can report anything. */
 	analysis = nbx_analysis_start(scheduler->setup, scheduler->store, machine, task,
 				      &scheduler->settings, &scheduler->gate, &callbacks);
@@ -957,7 +960,8 @@ nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
 	      task->priority);
 	if (task->state == NBX_TASK_FAILED) {
 		event(scheduler, task->id, NULL, "task.ended", "failed: %s", task->reason);
-		g_message("task %" G_GINT64_FORMAT " failed: %s", task->id, task->reason);
+		nbx_message(&(NbxLogFields){ .task_id = task->id }, "task %" G_GINT64_FORMAT
+			    " failed: %s", task->id, task->reason);
 	} else {
 		schedule_soon(scheduler);
 	}

@@ -4,10 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#ifdef NBX_HAVE_LIBSYSTEMD
+#include <systemd/sd-journal.h>
+#endif
+
 /*
- * GLib's own journald writer speaks journald's native protocol: no
- * libsystemd is needed for structured records, and the lines that reach
- * the writer through g_message() and the plugins' host log go the same way.
+ * Records go to the journal through libsystemd's sd_journal_sendv(), so the
+ * fields stay fields; the lines that reach the writer through g_message()
+ * and the plugins' host log go the same way. Built without libsystemd the
+ * daemon writes plain text wherever stderr goes.
  */
 
 /* The least severe GLib level shown (levels are bits, the most severe lowest). */
@@ -55,21 +63,77 @@ is_shown(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
 						field_value(fields, n_fields, "GLIB_DOMAIN"));
 }
 
-/* `journalctl -t nestboxd` finds every line, also those GLib built. */
-static GLogWriterOutput
-write_journal(GLogLevelFlags level, const GLogField *fields, gsize n_fields)
+#ifdef NBX_HAVE_LIBSYSTEMD
+/*
+ * One record, every field as journald's KEY=value, plus SYSLOG_IDENTIFIER
+ * so that `journalctl -t nestboxd` finds every line, also those GLib built.
+ * Fields with a binary length (length >= 0) are sent as they are.
+ */
+/* "KEY=value" of one field; a field with a length (>= 0) may hold any byte. */
+static struct iovec
+journal_item(GPtrArray *owned, const char *key, const char *value, gssize length)
 {
-	GLogField with_identifier[MAX_FIELDS + 8];
-	const char *name = g_get_prgname();
+	gsize key_length = strlen(key);
+	gsize value_length = length < 0 ? strlen(value) : (gsize)length;
+	char *item = g_malloc(key_length + 1 + value_length);
 
-	if (field_value(fields, n_fields, "SYSLOG_IDENTIFIER") != NULL ||
-	    n_fields >= G_N_ELEMENTS(with_identifier))
-		return g_log_writer_journald(level, fields, n_fields, NULL);
-	memcpy(with_identifier, fields, n_fields * sizeof *fields);
-	with_identifier[n_fields] = (GLogField){ "SYSLOG_IDENTIFIER",
-						 name != NULL ? name : "nestboxd", -1 };
-	return g_log_writer_journald(level, with_identifier, n_fields + 1, NULL);
+	memcpy(item, key, key_length);
+	item[key_length] = '=';
+	memcpy(item + key_length + 1, value, value_length);
+	g_ptr_array_add(owned, item);
+	return (struct iovec){ item, key_length + 1 + value_length };
 }
+
+static GLogWriterOutput
+write_journal(const GLogField *fields, gsize n_fields)
+{
+	g_autoptr(GPtrArray) owned = g_ptr_array_new_with_free_func(g_free);
+	struct iovec iov[MAX_FIELDS + 8];
+	const char *name = g_get_prgname();
+	gboolean has_identifier = FALSE;
+	gsize n = 0;
+
+	for (gsize i = 0; i < n_fields && n < G_N_ELEMENTS(iov) - 1; i++) {
+		has_identifier |= g_strcmp0(fields[i].key, "SYSLOG_IDENTIFIER") == 0;
+		iov[n++] = journal_item(owned, fields[i].key, fields[i].value, fields[i].length);
+	}
+	if (!has_identifier)
+		iov[n++] = journal_item(owned, "SYSLOG_IDENTIFIER",
+					name != NULL ? name : "nestboxd", -1);
+	return sd_journal_sendv(iov, (int)n) == 0 ? G_LOG_WRITER_HANDLED : G_LOG_WRITER_UNHANDLED;
+}
+
+/*
+ * systemd sets JOURNAL_STREAM=DEVICE:INODE to the stream it connects a
+ * service's output to; stderr is the journal when it is that very stream
+ * (a program it starts with stderr redirected inherits the variable).
+ */
+static gboolean
+stderr_is_journal(void)
+{
+	const char *stream = g_getenv("JOURNAL_STREAM");
+	guint64 device, inode;
+	struct stat st;
+
+	if (stream == NULL || sscanf(stream, "%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+				     &device, &inode) != 2)
+		return FALSE;
+	return fstat(fileno(stderr), &st) == 0 && (guint64)st.st_dev == device &&
+	       (guint64)st.st_ino == inode;
+}
+#else
+static GLogWriterOutput
+write_journal(const GLogField *fields, gsize n_fields)
+{
+	return G_LOG_WRITER_UNHANDLED;
+}
+
+static gboolean
+stderr_is_journal(void)
+{
+	return FALSE;
+}
+#endif
 
 static GLogWriterOutput
 write_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
@@ -77,7 +141,7 @@ write_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointe
 	if (!is_shown(level, fields, n_fields))
 		return G_LOG_WRITER_HANDLED;
 	/* A journal that went away: the line still goes to stderr. */
-	if (to_journal && write_journal(level, fields, n_fields) == G_LOG_WRITER_HANDLED)
+	if (to_journal && write_journal(fields, n_fields) == G_LOG_WRITER_HANDLED)
 		return G_LOG_WRITER_HANDLED;
 	return g_log_writer_standard_streams(level, fields, n_fields, data);
 }
@@ -85,7 +149,7 @@ write_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointe
 void
 nbx_log_install(void)
 {
-	to_journal = FALSE && g_log_writer_is_journald(fileno(stderr));
+	to_journal = stderr_is_journal();
 	g_log_set_writer_func(write_log, NULL, NULL);
 }
 

@@ -3,7 +3,7 @@
  * nestbox.conf(5), rendered in roff from the same schemas that validate the
  * configuration and generate its templates (config_template.c), so the
  * manual cannot say a key, a default or a range the code does not have.
- * `nestboxd --man-config` prints it; man/nestbox.conf.5 is its output for
+ * `nestboxd --man-config` prints it; tools/man/nestbox.conf.5 is its output for
  * the in-tree plugins, and the man-drift test keeps it so.
  */
 #pragma once

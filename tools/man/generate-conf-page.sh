@@ -2,7 +2,7 @@
 # Writes nestbox.conf(5) from the schemas of the core and of the in-tree
 # plugins, the way conf/generate.sh writes conf/.
 # Usage: generate-conf-page.sh NESTBOXD OUTPUT [PLUGIN_DIR...]
-#   meson compile -C BUILD update-man   regenerates man/nestbox.conf.5;
+#   meson compile -C BUILD update-man   regenerates tools/man/nestbox.conf.5;
 #   the man-drift test fails when it differs from what this writes.
 set -euo pipefail
 nestboxd=$1 out=$2
