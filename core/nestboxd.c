@@ -24,6 +24,7 @@
 #include "control_api.h"
 #include "daemon_setup.h"
 #include "host_services.h"
+#include "retention.h"
 #include "scheduler.h"
 #include "service_notify.h"
 #include "snapshot_manager.h"
@@ -249,6 +250,8 @@ typedef struct {
 	NbxScheduler *scheduler;
 	NbxControlApi *api;
 	NbxSnapshotManager *snapshots;
+	/* Sweeps of ended tasks' analyses and samples (retention.h). */
+	NbxRetention *retention;
 	gboolean stopping;
 	/* A reload is reading the configuration on a worker thread. */
 	gboolean reloading;
@@ -598,7 +601,9 @@ run_daemon(void)
 	g_unix_signal_add(SIGINT, on_terminate, &daemon);
 	g_unix_signal_add(SIGHUP, on_reload, &daemon);
 	g_idle_add_once(announce_ready, &daemon);
+	daemon.retention = nbx_retention_start(daemon.scheduler);
 	g_main_loop_run(daemon.loop);
+	nbx_retention_stop(g_steal_pointer(&daemon.retention));
 	if (daemon.reloading)
 		nbx_message(NULL, "exiting while a reload was still reading the configuration");
 	if (!nbx_scheduler_is_idle(daemon.scheduler) ||

@@ -97,6 +97,7 @@ state_dir = "state";
 run_dir = "run";
 analyses_dir = "analyses";
 log_level = "debug";
+retention = { days = 30; };
 CONF
 cat >"$conf/machinery/fake.conf" <<CONF
 machines = ( { name = "win10"; label = "w10"; ip = "192.0.2.10"; platform = "windows"; } );
@@ -104,6 +105,8 @@ CONF
 python3 "$here/journal-stream.py" nestboxd "$nestboxd" --config "$conf" &
 daemon_pid=$!
 wait_for_record SYSLOG_IDENTIFIER=nestboxd CODE_FUNC=announce_ready
+# retention.days set: the first sweep runs at start-up, on its thread.
+wait_for_record SYSLOG_IDENTIFIER=nestboxd MESSAGE="retention: sweep done"
 kill -TERM "$daemon_pid"
 status=0
 wait "$daemon_pid" || status=$?
