@@ -7,17 +7,17 @@
 # structured records with their code location; with JOURNAL_STREAM not
 # naming stderr, the lines are plain text on stderr and none reaches the
 # journal.
-# Usage: journal.sh LOG_FIELDS NESTBOXD GOOD_PLUGIN_DIR
+# Usage: journal.sh LOG_FIELDS NESTBOXD GOOD_PLUGIN_DIR NESTBOX
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-log_fields=$1 nestboxd=$2 good=$3
+log_fields=$1 nestboxd=$2 good=$3 cli=$4
 fail() { echo "FAIL: $*" >&2; exit 1; }
 journald=
 for candidate in /usr/lib/systemd/systemd-journald /lib/systemd/systemd-journald; do
 	[[ -x $candidate ]] && journald=$candidate && break
 done
 
-if [[ ${4-} != --inside ]]; then
+if [[ ${5-} != --inside ]]; then
 	[[ $(id -u) == 0 ]] || { echo "SKIP: needs root (a mount namespace for journald)"; exit 77; }
 	[[ -n $journald ]] && command -v journalctl >/dev/null ||
 		{ echo "SKIP: no systemd-journald and journalctl (Debian package systemd)"; exit 77; }
@@ -107,6 +107,18 @@ daemon_pid=$!
 wait_for_record SYSLOG_IDENTIFIER=nestboxd CODE_FUNC=announce_ready
 # retention.days set: the first sweep runs at start-up, on its thread.
 wait_for_record SYSLOG_IDENTIFIER=nestboxd MESSAGE="retention: sweep done"
+# One analysis: `journalctl TASK_ID=N` shows its steps and its end.
+task=$("$cli" --socket "$conf/run/api.sock" --json submit --duration 1 --wait |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
+	fail "the analysis was not reported"
+wait_for_record SYSLOG_IDENTIFIER=nestboxd TASK_ID="$task" MESSAGE="task $task reported"
+records TASK_ID="$task" >"$tmp/task"
+[[ $(field MACHINE <"$tmp/task" | sort -u) == win10 ]] ||
+	{ cat "$tmp/task" >&2; fail "a line of task $task has no MACHINE=win10"; }
+field STEP <"$tmp/task" | grep -qx analysis_dir ||
+	{ cat "$tmp/task" >&2; fail "task $task's steps are not records with STEP="; }
+[[ -z $(records SYSLOG_IDENTIFIER=nestboxd TASK_ID="$task" STEP=analysis_dir |
+	field MESSAGE | grep -v "^task $task: analysis_dir done$") ]] || fail "the step line is not 'task N: analysis_dir done'"
 kill -TERM "$daemon_pid"
 status=0
 wait "$daemon_pid" || status=$?
