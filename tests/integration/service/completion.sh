@@ -9,43 +9,21 @@ set -euo pipefail
 completion=$1 nestbox=$2 nestboxd=$3 good=$4
 bash_completion=/usr/share/bash-completion/bash_completion
 [[ -f $bash_completion ]] || { echo "SKIP: no $bash_completion (Debian package bash-completion)"; exit 77; }
+here=$(cd "$(dirname "$0")" && pwd)
+client=$here/../api/api_client.py
 tmp=$(mktemp -d)
-daemon_pid=
-cleanup() {
-	if [[ -n $daemon_pid ]]; then
-		kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [[ -f $tmp/daemon.log ]] && tail -20 "$tmp/daemon.log" >&2; exit 1; }
+# The API tests' daemon: write_conf, start_daemon, stop_daemon, fail.
+source "$here/../api/daemon.sh"
+trap 'stop_daemon; rm -rf "$tmp"' EXIT
 
-conf=$tmp/conf
-mkdir -p "$conf/machinery"
-cat >"$conf/nestbox.conf" <<CONF
-machineries = [ "fake" ];
-plugin_dirs = [ "$good" ];
-builtin_plugin_dir = false;
-state_dir = "state";
-run_dir = "run";
-analyses_dir = "analyses";
-CONF
+write_conf
 cat >"$conf/machinery/fake.conf" <<CONF
 machines = (
   { name = "win10"; label = "w10"; ip = "192.0.2.10"; platform = "windows"; },
   { name = "lin1"; label = "l1"; ip = "192.0.2.11"; platform = "linux"; }
 );
 CONF
-: >"$conf/auxiliary.conf"
-socket=$conf/run/api.sock
-"$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 600); do
-	"$nestbox" --socket "$socket" health >/dev/null 2>&1 && break
-	kill -0 "$daemon_pid" 2>/dev/null || fail "nestboxd exited at start"
-	sleep 0.1
-done
-"$nestbox" --socket "$socket" health >/dev/null || fail "nestboxd did not answer within 60 s"
+start_daemon
 
 # A task that stays queued (its machine is disabled) and one that ends.
 "$nestbox" --socket "$socket" machine disable win10 --reason "completion test" >/dev/null

@@ -87,15 +87,10 @@ records TASK_ID=12 >"$tmp/task12"
 echo "ok: journalctl TASK_ID=12 shows task 12's lines"
 
 # ---- nestboxd's own lines --------------------------------------------------
-conf=$tmp/conf
-mkdir -p "$conf/machinery"
-cat >"$conf/nestbox.conf" <<CONF
-machineries = [ "fake" ];
-plugin_dirs = [ "$good" ];
-builtin_plugin_dir = false;
-state_dir = "state";
-run_dir = "run";
-analyses_dir = "analyses";
+# The API tests' configuration (write_conf), with one machine.
+source "$here/../api/daemon.sh"
+write_conf
+cat >>"$conf/nestbox.conf" <<CONF
 log_level = "debug";
 retention = { days = 30; };
 CONF
@@ -108,14 +103,15 @@ wait_for_record SYSLOG_IDENTIFIER=nestboxd CODE_FUNC=announce_ready
 # retention.days set: the first sweep runs at start-up, on its thread.
 wait_for_record SYSLOG_IDENTIFIER=nestboxd MESSAGE="retention: sweep done"
 # One analysis: `journalctl TASK_ID=N` shows its steps and its end.
-task=$("$cli" --socket "$conf/run/api.sock" --json submit --duration 1 --wait |
+task=$("$cli" --socket "$socket" --json submit --duration 1 --wait |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
 	fail "the analysis was not reported"
 wait_for_record SYSLOG_IDENTIFIER=nestboxd TASK_ID="$task" MESSAGE="task $task reported"
 records TASK_ID="$task" >"$tmp/task"
 [[ $(field MACHINE <"$tmp/task" | sort -u) == win10 ]] ||
 	{ cat "$tmp/task" >&2; fail "a line of task $task has no MACHINE=win10"; }
-field STEP <"$tmp/task" | grep -qx analysis_dir ||
+# (grep -q stops reading early: under pipefail the writer's SIGPIPE would fail the pipe)
+grep -qx analysis_dir <<<"$(field STEP <"$tmp/task")" ||
 	{ cat "$tmp/task" >&2; fail "task $task's steps are not records with STEP="; }
 [[ -z $(records SYSLOG_IDENTIFIER=nestboxd TASK_ID="$task" STEP=analysis_dir |
 	field MESSAGE | grep -v "^task $task: analysis_dir done$") ]] || fail "the step line is not 'task N: analysis_dir done'"

@@ -132,7 +132,8 @@ run_by_hand() {
 	wait_for "$tmp/daemon.log" 'configuration reloaded from'
 	if ((has_notify)); then
 		wait_for "$tmp/notify.log" "^pid=$daemon_pid READY=1" 2
-		notifications_after "$seen" | grep -qE "^pid=$daemon_pid RELOADING=1 \| STATUS=.* \| MONOTONIC_USEC=[0-9]+$" ||
+		grep -qE "^pid=$daemon_pid RELOADING=1 \| STATUS=.* \| MONOTONIC_USEC=[0-9]+$" \
+			<<<"$(notifications_after "$seen")" ||
 			fail "no RELOADING=1 (with MONOTONIC_USEC) before the second READY=1"
 		[[ $(notifications_after "$seen" | cut -d' ' -f2 | tr '\n' ' ') == "RELOADING=1 READY=1 " ]] ||
 			fail "a reload did not say RELOADING=1 then READY=1: $(notifications_after "$seen")"
@@ -150,7 +151,7 @@ run_by_hand() {
 	wait_for "$tmp/daemon.log" 'reload refused'
 	if ((has_notify)); then
 		wait_for "$tmp/notify.log" "^pid=$daemon_pid READY=1" 3
-		notifications_after "$seen" | grep -q "READY=1 | STATUS=running: .*refused" ||
+		grep -q "READY=1 | STATUS=running: .*refused" <<<"$(notifications_after "$seen")" ||
 			fail "a refused reload's READY=1 does not say it was refused"
 	fi
 	"$cli" --socket /run/nestbox/api.sock health >/dev/null || fail "no API after a refused reload"
@@ -246,4 +247,4 @@ if [[ $(cat /proc/1/comm) != systemd ]]; then
 	echo "SKIP (part): systemd is not PID 1 here (PID 1 is $(cat /proc/1/comm)): the real unit was not started"
 	exit 0
 fi
-bash "$here/real-unit.sh" "$root" "$unit" "$cli" "$tmp"
+bash "$here/real-unit.sh" "$root" "$unit" "$cli" "$sysusers"
