@@ -204,11 +204,30 @@ print_summary(const NbxSetup *setup)
 	}
 }
 
-/* What plugins say at INFO level while they check (a hypervisor's version...). */
-static void
-collect_note(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+/*
+ * What plugins say at INFO level while they check (a hypervisor's version...).
+ * A writer, not a g_log handler: the plugins' lines are structured records
+ * (structured_log.h), which handlers never see.
+ */
+static GPtrArray *check_notes;
+
+static GLogWriterOutput
+collect_note(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
 {
-	g_ptr_array_add(data, g_strdup(message));
+	const char *domain = NULL, *message = NULL;
+
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+			domain = fields[i].value;
+		else if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
+			message = fields[i].value;
+	}
+	if (check_notes != NULL && (level & G_LOG_LEVEL_INFO) && message != NULL &&
+	    g_strcmp0(domain, G_LOG_DOMAIN) == 0) {
+		g_ptr_array_add(check_notes, g_strdup(message));
+		return G_LOG_WRITER_HANDLED;
+	}
+	return g_log_writer_default(level, fields, n_fields, data);
 }
 
 static int
@@ -216,11 +235,14 @@ check(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
 	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
-	g_autoptr(NbxSetup) setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
-	guint errors = nbx_diagnostics_count(diagnostics);
+	g_autoptr(NbxSetup) setup = NULL;
+	guint errors;
 
-	g_log_remove_handler("nestbox", handler);
+	check_notes = notes;
+	g_log_set_writer_func(collect_note, NULL, NULL);
+	setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+	errors = nbx_diagnostics_count(diagnostics);
+	check_notes = NULL;
 	if (setup != NULL)
 		print_summary(setup);
 	if (notes->len > 0)
