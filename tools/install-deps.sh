@@ -10,6 +10,7 @@ packages=(
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 	curl
 	libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
+	libsystemd-dev systemd scdoc groff-base bash-completion
 )
 missing=()
 for package in "${packages[@]}"; do

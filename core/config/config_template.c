@@ -6,9 +6,8 @@
 #include "core_schema.h"
 #include "schema.h"
 
-/* What the template says of a field's constraints, e.g. "integer, 1..65535". */
-static char *
-describe_constraints(const struct nbx_config_field *field)
+char *
+nbx_config_describe_field(const struct nbx_config_field *field)
 {
 	g_autoptr(GString) out = g_string_new(nbx_field_type_name(field->type));
 	guint32 type = field->type == NBX_FIELD_LIST ? nbx_field_element_type(field) : field->type;
@@ -124,7 +123,7 @@ line_start(GString *out, guint indent, gboolean commented)
 static void
 render_field(GString *out, const struct nbx_config_field *field, guint indent, gboolean commented)
 {
-	g_autofree char *constraints = describe_constraints(field);
+	g_autofree char *constraints = nbx_config_describe_field(field);
 	/* A key with no value to write is shown, commented out, as an example. */
 	gboolean example = commented || (field->default_value == NULL &&
 					 field->type != NBX_FIELD_GROUP &&
@@ -194,20 +193,72 @@ import_or_empty(const struct nbx_config_schema *schema)
 	return nbx_schema_import(schema, NULL, NULL);
 }
 
-static char *
-machinery_template(const struct nbx_plugin_descriptor *d)
+/* Its own keys, then `machines`: the core's machine keys and its own. */
+static NbxSchema *
+machinery_schema(const struct nbx_plugin_descriptor *d)
 {
 	g_autoptr(NbxSchema) own = import_or_empty(d->config_schema);
 	g_autoptr(NbxSchema) machine_own = import_or_empty(d->machine_schema);
 	g_autoptr(NbxSchema) core_machine = nbx_schema_new_static(nbx_core_machine_fields);
 	g_autoptr(NbxSchema) machine = nbx_schema_concat(core_machine, machine_own);
-	g_autoptr(NbxSchema) file = NULL;
-	GString *out = g_string_new(NULL);
+
+	NbxSchema *file;
 
 	g_return_val_if_fail(own != NULL && machine_own != NULL, NULL);
 	file = nbx_schema_with_group_list(own, "machines",
 					  "The machines of this machinery, one group each", machine,
 					  0);
+	nbx_schema_adopt(file, g_steal_pointer(&own));
+	nbx_schema_adopt(file, g_steal_pointer(&machine_own));
+	nbx_schema_adopt(file, g_steal_pointer(&core_machine));
+	nbx_schema_adopt(file, g_steal_pointer(&machine));
+	return file;
+}
+
+/* The core's enabled, order and required, then its own keys. */
+static NbxSchema *
+auxiliary_schema(const struct nbx_plugin_descriptor *d)
+{
+	g_autoptr(NbxSchema) own = import_or_empty(d->config_schema);
+	g_autoptr(NbxSchema) core = nbx_schema_new_static(nbx_core_auxiliary_fields);
+	g_autofree char *order = g_strdup_printf("%d", d->order > 0 ? d->order : 1);
+	NbxSchema *group;
+
+	g_return_val_if_fail(own != NULL, NULL);
+	group = nbx_schema_concat(core, own);
+	nbx_schema_set_default(group, "order", order);
+	/* A module that cannot run before the user sets something ships disabled. */
+	nbx_schema_set_default(group, "enabled",
+			       has_required_field(nbx_schema_fields(own)) ? "false" : "true");
+	nbx_schema_adopt(group, g_steal_pointer(&own));
+	nbx_schema_adopt(group, g_steal_pointer(&core));
+	return group;
+}
+
+NbxSchema *
+nbx_config_plugin_schema(const struct nbx_plugin_descriptor *descriptor)
+{
+	switch (descriptor->kind) {
+	case NBX_PLUGIN_MACHINERY:
+		return machinery_schema(descriptor);
+	case NBX_PLUGIN_AUXILIARY:
+		return auxiliary_schema(descriptor);
+	case NBX_PLUGIN_GUEST:
+		/* A guest plugin's settings are its group in guest.conf (ABI 1.2). */
+		return import_or_empty(descriptor->config_schema);
+	default:
+		g_return_val_if_reached(NULL);
+	}
+}
+
+static char *
+machinery_template(const struct nbx_plugin_descriptor *d)
+{
+	g_autoptr(NbxSchema) file = nbx_config_plugin_schema(d);
+	GString *out;
+
+	g_return_val_if_fail(file != NULL, NULL);
+	out = g_string_new(NULL);
 	g_string_append_printf(out,
 			       "# machinery/%s.conf: machinery \"%s\" %s\n"
 			       "# %s\n"
@@ -222,20 +273,14 @@ machinery_template(const struct nbx_plugin_descriptor *d)
 static char *
 auxiliary_template(const struct nbx_plugin_descriptor *d)
 {
-	g_autoptr(NbxSchema) own = import_or_empty(d->config_schema);
-	g_autoptr(NbxSchema) core = nbx_schema_new_static(nbx_core_auxiliary_fields);
-	g_autoptr(NbxSchema) group = NULL;
-	g_autofree char *order = g_strdup_printf("%d", d->order > 0 ? d->order : 1);
+	g_autoptr(NbxSchema) group = nbx_config_plugin_schema(d);
 	gboolean needs_settings;
-	GString *out = g_string_new(NULL);
+	GString *out;
 
-	g_return_val_if_fail(own != NULL, NULL);
-	group = nbx_schema_concat(core, own);
-	nbx_schema_set_default(group, "order", order);
-	/* A module that cannot run before the user sets something ships disabled. */
-	needs_settings = has_required_field(nbx_schema_fields(own));
-	nbx_schema_set_default(group, "enabled", needs_settings ? "false" : "true");
-
+	g_return_val_if_fail(group != NULL, NULL);
+	/* The core's keys are never required: this is the plugin's own. */
+	needs_settings = has_required_field(nbx_schema_fields(group));
+	out = g_string_new(NULL);
 	g_string_append_printf(out,
 			       "# Auxiliary module \"%s\" %s: %s\n"
 			       "# Generated from the plugin's schema by "
@@ -249,14 +294,14 @@ auxiliary_template(const struct nbx_plugin_descriptor *d)
 	return g_string_free(out, FALSE);
 }
 
-/* A guest plugin's settings are its group in guest.conf (ABI 1.2). */
 static char *
 guest_template(const struct nbx_plugin_descriptor *d)
 {
-	g_autoptr(NbxSchema) own = import_or_empty(d->config_schema);
-	GString *out = g_string_new(NULL);
+	g_autoptr(NbxSchema) own = nbx_config_plugin_schema(d);
+	GString *out;
 
 	g_return_val_if_fail(own != NULL, NULL);
+	out = g_string_new(NULL);
 	g_string_append_printf(out,
 			       "# Guest plugin \"%s\" %s: %s\n"
 			       "# Generated from the plugin's schema by "

@@ -98,6 +98,23 @@ static const struct nbx_config_field network_fields[] = {
 	{ 0 },
 };
 
+/* Whole days and GB keep the values readable; 0 turns a limit off. */
+static const struct nbx_config_field retention_fields[] = {
+	{ .name = "days", .type = NBX_FIELD_INTEGER, .min = 0, .max = 36500,
+	  .default_value = "0",
+	  .doc = "Remove an ended task's analysis directory, and its sample once no kept task "
+		 "uses it, this many days after it ended (0: keep them)" },
+	{ .name = "max_disk_gb", .type = NBX_FIELD_INTEGER, .min = 0, .max = 1048576,
+	  .default_value = "0",
+	  .doc = "Remove the oldest ended tasks' analyses and samples while analyses_dir and "
+		 "the samples take more than this many GB (10^9 bytes; 0: no limit)" },
+	{ .name = "interval", .type = NBX_FIELD_INTEGER, .min = 1, .max = 10080,
+	  .default_value = "60",
+	  .doc = "Minutes between two sweeps (the first runs at start-up); running and queued "
+		 "tasks are never touched" },
+	{ 0 },
+};
+
 const struct nbx_config_field nbx_core_fields[] = {
 	{ .name = "machineries", .type = NBX_FIELD_LIST, .flags = NBX_FIELD_LOWERCASE,
 	  .default_value = "[ ]",
@@ -126,6 +143,8 @@ const struct nbx_config_field nbx_core_fields[] = {
 	  .doc = "How tasks are handed to machines" },
 	{ .name = "timeouts", .type = NBX_FIELD_GROUP, .children = timeout_fields,
 	  .doc = "The longest each step of an analysis may take" },
+	{ .name = "retention", .type = NBX_FIELD_GROUP, .children = retention_fields,
+	  .doc = "What is removed of ended tasks, and when (each removal is logged)" },
 	{ .name = "network", .type = NBX_FIELD_GROUP, .children = network_fields,
 	  .doc = "Network segments: a network namespace per machine that sets segment = true" },
 	{ 0 },

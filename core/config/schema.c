@@ -21,6 +21,8 @@ struct _NbxSchema {
 	struct nbx_config_field *fields;
 	/* Everything this schema allocated: child tables, copied strings. */
 	GPtrArray *owned;
+	/* Schemas its fields point into, freed with it (nbx_schema_adopt). */
+	GPtrArray *sources;
 };
 
 static NbxSchema *
@@ -45,7 +47,19 @@ nbx_schema_free(NbxSchema *schema)
 	if (schema == NULL)
 		return;
 	g_ptr_array_unref(schema->owned);
+	if (schema->sources != NULL)
+		g_ptr_array_unref(schema->sources);
 	g_free(schema);
+}
+
+void
+nbx_schema_adopt(NbxSchema *schema, NbxSchema *source)
+{
+	if (source == NULL)
+		return;
+	if (schema->sources == NULL)
+		schema->sources = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_schema_free);
+	g_ptr_array_add(schema->sources, source);
 }
 
 const struct nbx_config_field *

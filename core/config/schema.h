@@ -54,6 +54,13 @@ NbxSchema *nbx_schema_with_group_list(const NbxSchema *base, const char *name, c
 void nbx_schema_set_default(NbxSchema *schema, const char *name, const char *default_value);
 
 void nbx_schema_free(NbxSchema *schema);
+
+/*
+ * @schema takes @source (may be NULL) and frees it with itself: what a
+ * concat or a group list made of temporary schemas needs, since it points
+ * into their fields and strings.
+ */
+void nbx_schema_adopt(NbxSchema *schema, NbxSchema *source);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxSchema, nbx_schema_free)
 
 /* The fields, terminated by an NBX_FIELD_END entry. */

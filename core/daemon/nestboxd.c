@@ -2,9 +2,10 @@
 /*
  * nestboxd: the daemon. It loads and validates a configuration directory
  * and its plugins, answers the inspection flags (--check, --list-plugins,
- * --config-template), and otherwise opens the task store, recovers what a
- * previous daemon left, serves the control API and runs analyses until
- * SIGTERM, reloading on SIGHUP.
+ * --config-template, --man-config), and otherwise opens the task store,
+ * recovers what a previous daemon left, serves the control API and runs
+ * analyses until SIGTERM, reloading on SIGHUP; under systemd it tells the
+ * service manager each of these (service_notify.h).
  */
 #include <glib-unix.h>
 #include <glib.h>
@@ -18,13 +19,17 @@
 #include <glib/gstdio.h>
 #include <libconfig.h>
 
+#include "config_manpage.h"
 #include "config_template.h"
 #include "control_api.h"
 #include "daemon_setup.h"
 #include "host_services.h"
+#include "retention.h"
 #include "scheduler.h"
+#include "service_notify.h"
 #include "snapshot_manager.h"
 #include "store.h"
+#include "structured_log.h"
 
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_USAGE = 2 };
 
@@ -32,6 +37,7 @@ static char *opt_config_dir = NULL;
 static gboolean opt_check = FALSE;
 static gboolean opt_list_plugins = FALSE;
 static char *opt_template = NULL;
+static gboolean opt_man_config = FALSE;
 static gboolean opt_version = FALSE;
 
 static const GOptionEntry entries[] = {
@@ -45,6 +51,10 @@ static const GOptionEntry entries[] = {
 	  "Print the commented default configuration of plugin NAME (or of \"nestbox\", "
 	  "or of every \"auxiliary\") and exit",
 	  "NAME" },
+	{ "man-config", 0, 0, G_OPTION_ARG_NONE, &opt_man_config,
+	  "Print nestbox.conf(5), the manual page of every setting of the core and of the plugins "
+	  "found, and exit",
+	  NULL },
 	{ "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
 	G_OPTION_ENTRY_NULL,
 };
@@ -151,6 +161,17 @@ print_template(const char *name)
 	return EXIT_OK;
 }
 
+static int
+print_man_config(void)
+{
+	g_autoptr(NbxPluginRegistry) registry = inspect_plugins();
+	g_autofree char *page = nbx_config_manpage(registry);
+
+	print_refusals(registry);
+	fputs(page, stdout);
+	return registry->refusals->len == 0 ? EXIT_OK : EXIT_INVALID;
+}
+
 static void
 print_summary(const NbxSetup *setup)
 {
@@ -183,11 +204,30 @@ print_summary(const NbxSetup *setup)
 	}
 }
 
-/* What plugins say at INFO level while they check (a hypervisor's version...). */
-static void
-collect_note(const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+/*
+ * What plugins say at INFO level while they check (a hypervisor's version...).
+ * A writer, not a g_log handler: the plugins' lines are structured records
+ * (structured_log.h), which handlers never see.
+ */
+static GPtrArray *check_notes;
+
+static GLogWriterOutput
+collect_note(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
 {
-	g_ptr_array_add(data, g_strdup(message));
+	const char *domain = NULL, *message = NULL;
+
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0)
+			domain = fields[i].value;
+		else if (g_strcmp0(fields[i].key, "MESSAGE") == 0)
+			message = fields[i].value;
+	}
+	if (check_notes != NULL && (level & G_LOG_LEVEL_INFO) && message != NULL &&
+	    g_strcmp0(domain, G_LOG_DOMAIN) == 0) {
+		g_ptr_array_add(check_notes, g_strdup(message));
+		return G_LOG_WRITER_HANDLED;
+	}
+	return g_log_writer_default(level, fields, n_fields, data);
 }
 
 static int
@@ -195,11 +235,14 @@ check(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
 	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-	guint handler = g_log_set_handler("nestbox", G_LOG_LEVEL_INFO, collect_note, notes);
-	g_autoptr(NbxSetup) setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
-	guint errors = nbx_diagnostics_count(diagnostics);
+	g_autoptr(NbxSetup) setup = NULL;
+	guint errors;
 
-	g_log_remove_handler("nestbox", handler);
+	check_notes = notes;
+	g_log_set_writer_func(collect_note, NULL, NULL);
+	setup = nbx_setup_load(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
+	errors = nbx_diagnostics_count(diagnostics);
+	check_notes = NULL;
 	if (setup != NULL)
 		print_summary(setup);
 	if (notes->len > 0)
@@ -229,6 +272,8 @@ typedef struct {
 	NbxScheduler *scheduler;
 	NbxControlApi *api;
 	NbxSnapshotManager *snapshots;
+	/* Sweeps of ended tasks' analyses and samples (retention.h). */
+	NbxRetention *retention;
 	gboolean stopping;
 	/* A reload is reading the configuration on a worker thread. */
 	gboolean reloading;
@@ -277,59 +322,16 @@ on_terminate(gpointer data)
 	Daemon *daemon = data;
 	NbxSetup *setup = nbx_scheduler_get_setup(daemon->scheduler);
 	if (daemon->stopping) {
-		g_message("already stopping");
+		nbx_message(NULL, "already stopping");
 		return G_SOURCE_CONTINUE;
 	}
 	daemon->stopping = TRUE;
-	g_message("stopping");
+	nbx_service_notify_stopping();
+	nbx_message(NULL, "stopping");
 	nbx_scheduler_shutdown(daemon->scheduler,
 			       setup->config->settings.scheduler.shutdown_timeout,
 			       on_drained, daemon);
 	return G_SOURCE_CONTINUE;
-}
-
-/* ---- logging: log_level decides, G_MESSAGES_DEBUG may add debug output ---- */
-
-/* The least severe GLib level shown (levels are bits, the most severe lowest). */
-static gint log_threshold = G_LOG_LEVEL_INFO;
-
-static void
-set_log_level(const char *name)
-{
-	GLogLevelFlags level = G_LOG_LEVEL_INFO;
-
-	if (g_strcmp0(name, "error") == 0)
-		level = G_LOG_LEVEL_CRITICAL;
-	else if (g_strcmp0(name, "warning") == 0)
-		level = G_LOG_LEVEL_WARNING;
-	else if (g_strcmp0(name, "debug") == 0)
-		level = G_LOG_LEVEL_DEBUG;
-	g_atomic_int_set(&log_threshold, (gint)level);
-}
-
-static const char *
-log_domain(const GLogField *fields, gsize n_fields)
-{
-	for (gsize i = 0; i < n_fields; i++) {
-		if (g_strcmp0(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
-			return fields[i].value;
-	}
-	return NULL;
-}
-
-static GLogWriterOutput
-write_log(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
-{
-	GLogLevelFlags severity = level & G_LOG_LEVEL_MASK;
-	GLogLevelFlags threshold = (GLogLevelFlags)g_atomic_int_get(&log_threshold);
-	gboolean shown = severity != 0 && severity <= threshold;
-
-	if (!shown && (severity & (G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) &&
-	    !g_log_writer_default_would_drop(severity, log_domain(fields, n_fields)))
-		shown = TRUE;
-	if (!shown)
-		return G_LOG_WRITER_HANDLED;
-	return g_log_writer_standard_streams(level, fields, n_fields, data);
 }
 
 /* ---- reloading: read on a worker thread, apply on the main thread ---- */
@@ -364,15 +366,15 @@ static void
 log_warnings(const NbxDiagnostics *diagnostics)
 {
 	for (guint i = 0; i < nbx_diagnostics_warning_count(diagnostics); i++)
-		g_warning("%s", nbx_diagnostics_get_warning(diagnostics, i));
+		nbx_warning(NULL, "%s", nbx_diagnostics_get_warning(diagnostics, i));
 }
 
 static void
 refuse_reload(ReloadRead *read)
 {
 	for (guint i = 0; i < nbx_diagnostics_count(read->diagnostics); i++)
-		g_warning("%s", nbx_diagnostics_get(read->diagnostics, i));
-	g_warning("reload refused: the new configuration is not valid; keeping the old one");
+		nbx_warning(NULL, "%s", nbx_diagnostics_get(read->diagnostics, i));
+	nbx_warning(NULL, "reload refused: the new configuration is not valid; keeping the old one");
 }
 
 /*
@@ -387,34 +389,48 @@ session_blocks_reload(Daemon *daemon)
 
 	if (modified == NULL)
 		return FALSE;
-	g_warning("reload refused: the snapshot of machine %s is being modified; commit or roll "
-		  "it back, then reload again",
-		  modified);
+	nbx_warning(&(NbxLogFields){ .machine = modified },
+		    "reload refused: the snapshot of machine %s is being modified; commit or roll "
+		    "it back, then reload again",
+		    modified);
 	return TRUE;
 }
 
 /* Main thread: what cannot change live is compared, then plugins start. */
-static void
+static gboolean
 apply_reload(Daemon *daemon, ReloadRead *read)
 {
 	NbxSetup *running = nbx_scheduler_get_setup(daemon->scheduler);
 	NbxSetup *fresh = read->setup;
 
 	if (daemon->stopping || session_blocks_reload(daemon))
-		return;
+		return FALSE;
 	if (fresh != NULL && nbx_diagnostics_count(read->diagnostics) == 0 &&
 	    nbx_config_check_reload(running->config, fresh->config, read->diagnostics)) {
-		set_log_level(fresh->config->log_level);
+		nbx_log_set_level(fresh->config->log_level);
 		nbx_setup_start(fresh, read->diagnostics);
 	}
 	if (fresh == NULL || nbx_diagnostics_count(read->diagnostics) > 0) {
-		set_log_level(running->config->log_level);
+		nbx_log_set_level(running->config->log_level);
 		refuse_reload(read);
-		return;
+		return FALSE;
 	}
 	log_warnings(read->diagnostics);
 	nbx_scheduler_replace_setup(daemon->scheduler, g_steal_pointer(&read->setup));
-	g_message("configuration reloaded from %s", config_dir());
+	nbx_message(NULL, "configuration reloaded from %s", config_dir());
+	return TRUE;
+}
+
+/* What `systemctl status` shows once the API answers, after start-up or a reload. */
+static void
+notify_ready(Daemon *daemon, const char *note)
+{
+	NbxSetup *setup = nbx_scheduler_get_setup(daemon->scheduler);
+	g_autofree char *status =
+		g_strdup_printf("running: %u machines%s%s", setup->pool->machines->len,
+				note != NULL ? "; " : "", note != NULL ? note : "");
+
+	nbx_service_notify_ready(status);
 }
 
 static void start_reload(Daemon *daemon);
@@ -424,9 +440,16 @@ on_config_read(GObject *source, GAsyncResult *result, gpointer data)
 {
 	Daemon *daemon = data;
 
+	gboolean applied;
+
 	daemon->reloading = FALSE;
-	apply_reload(daemon, g_task_get_task_data(G_TASK(result)));
-	if (daemon->reload_again && !daemon->stopping) {
+	applied = apply_reload(daemon, g_task_get_task_data(G_TASK(result)));
+	/* Stopping: STOPPING=1 was said, and no READY=1 may follow it. */
+	if (daemon->stopping)
+		return;
+	/* Refused or applied, the reload is over: systemd leaves "reloading". */
+	notify_ready(daemon, applied ? NULL : "the last reload was refused (see the log)");
+	if (daemon->reload_again) {
 		daemon->reload_again = FALSE;
 		start_reload(daemon);
 	}
@@ -441,7 +464,8 @@ start_reload(Daemon *daemon)
 
 	if (daemon->reloading) {
 		daemon->reload_again = TRUE;
-		g_message("a reload is reading the configuration already; another one follows it");
+		nbx_message(NULL,
+			    "a reload is reading the configuration already; another one follows it");
 		return;
 	}
 	if (daemon->stopping || session_blocks_reload(daemon))
@@ -450,7 +474,8 @@ start_reload(Daemon *daemon)
 	read->dir = g_strdup(config_dir());
 	read->diagnostics = nbx_diagnostics_new();
 	daemon->reloading = TRUE;
-	g_message("reloading the configuration from %s", read->dir);
+	nbx_service_notify_reloading();
+	nbx_message(NULL, "reloading the configuration from %s", read->dir);
 	task = g_task_new(NULL, NULL, on_config_read, daemon);
 	g_task_set_task_data(task, read, reload_read_free);
 	g_task_run_in_thread(task, read_config_in_thread);
@@ -488,15 +513,16 @@ start_api(NbxScheduler *scheduler, GError **error)
 static void
 log_setup(const NbxSetup *setup)
 {
-	g_info("configuration %s: %u plugins, %u machineries, %u auxiliaries, %u machines",
-	       setup->config->dir, setup->registry->plugins->len, setup->machineries->len,
-	       setup->auxiliaries->len, setup->pool->machines->len);
+	nbx_info(NULL, "configuration %s: %u plugins, %u machineries, %u auxiliaries, %u machines",
+		 setup->config->dir, setup->registry->plugins->len, setup->machineries->len,
+		 setup->auxiliaries->len, setup->pool->machines->len);
 	for (guint i = 0; i < setup->registry->plugins->len; i++) {
 		const NbxPlugin *plugin = g_ptr_array_index(setup->registry->plugins, i);
 
-		g_debug("plugin %s %s (%s) from %s", plugin->descriptor.name,
-			plugin->descriptor.version, nbx_plugin_kind_name(plugin->descriptor.kind),
-			plugin->path);
+		nbx_debug(&(NbxLogFields){ .plugin = plugin->descriptor.name },
+			  "plugin %s %s (%s) from %s", plugin->descriptor.name,
+			  plugin->descriptor.version, nbx_plugin_kind_name(plugin->descriptor.kind),
+			  plugin->path);
 	}
 }
 
@@ -522,10 +548,28 @@ load_setup(NbxDiagnostics *diagnostics)
 	NbxSetup *setup = nbx_setup_read(config_dir(), NESTBOX_PLUGINDIR, diagnostics);
 
 	if (setup != NULL) {
-		set_log_level(setup->config->log_level);
+		nbx_log_set_level(setup->config->log_level);
 		nbx_setup_start(setup, diagnostics);
 	}
 	return setup;
+}
+
+/*
+ * The first turn of the main loop: the API's socket was bound before, and
+ * from here its requests are answered, so READY=1 tells systemd (and
+ * `systemctl start`, which waits for it) that `nestbox` works.
+ */
+static void
+announce_ready(gpointer data)
+{
+	Daemon *daemon = data;
+
+	/* A SIGTERM that came first: no READY=1 after STOPPING=1. */
+	if (daemon->stopping)
+		return;
+	nbx_message(NULL, "nestboxd %s ready: %u machines", NESTBOX_VERSION,
+		    nbx_scheduler_get_setup(daemon->scheduler)->pool->machines->len);
+	notify_ready(daemon, NULL);
 }
 
 static int
@@ -539,7 +583,7 @@ run_daemon(void)
 	int status = EXIT_OK;
 
 	nbx_host_services_set_main_thread();
-	g_log_set_writer_func(write_log, NULL, NULL);
+	nbx_log_install();
 	setup = load_setup(diagnostics);
 	if (setup == NULL || nbx_diagnostics_count(diagnostics) > 0) {
 		nbx_diagnostics_print(diagnostics, stderr);
@@ -585,10 +629,12 @@ run_daemon(void)
 	g_unix_signal_add(SIGTERM, on_terminate, &daemon);
 	g_unix_signal_add(SIGINT, on_terminate, &daemon);
 	g_unix_signal_add(SIGHUP, on_reload, &daemon);
-	g_message("nestboxd %s ready: %u machines", NESTBOX_VERSION, setup->pool->machines->len);
+	g_idle_add_once(announce_ready, &daemon);
+	daemon.retention = nbx_retention_start(daemon.scheduler);
 	g_main_loop_run(daemon.loop);
+	nbx_retention_stop(g_steal_pointer(&daemon.retention));
 	if (daemon.reloading)
-		g_message("exiting while a reload was still reading the configuration");
+		nbx_message(NULL, "exiting while a reload was still reading the configuration");
 	if (!nbx_scheduler_is_idle(daemon.scheduler) ||
 	    nbx_snapshot_manager_operating(daemon.snapshots)) {
 		/*
@@ -596,7 +642,7 @@ run_daemon(void)
 		 * under it would crash. Leave as a crash would; the store says what
 		 * to recover at the next start.
 		 */
-		g_warning("exiting with analyses still running");
+		nbx_warning(NULL, "exiting with analyses still running");
 		_exit(EXIT_INVALID);
 	}
 out:
@@ -643,6 +689,8 @@ main(int argc, char **argv)
 	}
 	if (opt_template != NULL)
 		return print_template(opt_template);
+	if (opt_man_config)
+		return print_man_config();
 	if (opt_list_plugins)
 		return list_plugins();
 	if (opt_check)

@@ -21,6 +21,7 @@
 #include "plugin_instance.h"
 #include "report.h"
 #include "schema.h"
+#include "structured_log.h"
 
 static NbxPluginInstance *
 instance_of(const struct nbx_host *host)
@@ -35,6 +36,7 @@ host_log(const struct nbx_host *host, int32_t level, const char *format, ...)
 {
 	static const GLogLevelFlags levels[] = { G_LOG_LEVEL_WARNING, G_LOG_LEVEL_WARNING,
 						 G_LOG_LEVEL_INFO, G_LOG_LEVEL_DEBUG };
+	const char *plugin = nbx_plugin_instance_name(instance_of(host));
 	g_autofree char *message = NULL;
 	va_list args;
 
@@ -43,8 +45,9 @@ host_log(const struct nbx_host *host, int32_t level, const char *format, ...)
 	va_end(args);
 	if (level < 0 || level >= (int32_t)G_N_ELEMENTS(levels))
 		level = NBX_LOG_INFO;
-	g_log("nestbox", levels[level], "%s%s: %s", level == NBX_LOG_ERROR ? "error: " : "",
-	      nbx_plugin_instance_name(instance_of(host)), message);
+	/* PLUGIN= selects one plugin's lines in the journal. */
+	nbx_log(levels[level], &(NbxLogFields){ .plugin = plugin }, "%s%s: %s",
+		level == NBX_LOG_ERROR ? "error: " : "", plugin, message);
 }
 
 static void G_GNUC_PRINTF(4, 5)

@@ -11,6 +11,7 @@
 #include "machine_pool.h"
 #include "plugin_instance.h"
 #include "report.h"
+#include "structured_log.h"
 
 /* One auxiliary's part in this analysis. */
 typedef struct {
@@ -331,6 +332,12 @@ step_end(NbxAnalysis *analysis, Step *step, const char *error)
 		json_object_set_string_member(step->object, "error", error);
 	record_event(analysis, error == NULL ? "step.end" : "step.failed", "%s%s%s", name,
 		     error != NULL ? ": " : "", error != NULL ? error : "");
+	/* `journalctl TASK_ID=N` shows the analysis step by step. */
+	nbx_log(error == NULL ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
+		&(NbxLogFields){ .task_id = analysis->task->id,
+				 .machine = analysis->machine->machine.name, .step = name },
+		"task %" G_GINT64_FORMAT ": %s %s%s", analysis->task->id, name,
+		error == NULL ? "done" : "failed: ", error != NULL ? error : "");
 	json_array_add_object_element(analysis->steps, step->object);
 	step->object = NULL;
 }

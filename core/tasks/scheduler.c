@@ -12,6 +12,7 @@
 #include "plugin_instance.h"
 #include "machinery_client.h"
 #include "prepared_runs.h"
+#include "structured_log.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -180,8 +181,9 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	if (!nbx_store_task_update(scheduler->store, task, &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
-	g_message("task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
-		  reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = task->assigned_machine },
+		    "task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
+		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
 
 static void
@@ -368,8 +370,9 @@ start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxPoolMachine *mac
 	NbxAnalysis *analysis;
 	gint64 *key = g_new(gint64, 1);
 
-	g_message("task %" G_GINT64_FORMAT ": starting on machine %s", task->id,
-		  machine->machine.name);
+	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = machine->machine.name },
+		    "task %" G_GINT64_FORMAT ": starting on machine %s", task->id,
+		    machine->machine.name);
 	/* Known to the state listener before the first op can report anything. */
 	analysis = nbx_analysis_start(scheduler->setup, scheduler->store, machine, task,
 				      &scheduler->settings, &scheduler->gate, &callbacks);
@@ -1121,7 +1124,8 @@ nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
 	      task->priority);
 	if (task->state == NBX_TASK_FAILED) {
 		event(scheduler, task->id, NULL, "task.ended", "failed: %s", task->reason);
-		g_message("task %" G_GINT64_FORMAT " failed: %s", task->id, task->reason);
+		nbx_message(&(NbxLogFields){ .task_id = task->id }, "task %" G_GINT64_FORMAT
+			    " failed: %s", task->id, task->reason);
 	} else {
 		schedule_soon(scheduler);
 	}

@@ -7,7 +7,8 @@ shift 3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$generate" "$nestboxd" "$tmp" "$@"
-if ! diff -ru --exclude=meson.build --exclude=generate.sh --exclude=.gitkeep "$conf" "$tmp"; then
+if ! diff -ru --exclude=meson.build --exclude=generate.sh --exclude=.gitkeep \
+	--exclude=install-conf.sh --exclude=systemd "$conf" "$tmp"; then
 	echo "FAIL: conf/ differs from what the schemas generate; run: meson compile -C BUILD update-conf" >&2
 	exit 1
 fi
