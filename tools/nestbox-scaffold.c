@@ -616,10 +616,10 @@ static const char readme_auxiliary_enable[] =
 	"       nestboxd --config DIR --check\n";
 
 static const char readme_guest_enable[] =
-	"1. Append the `@NAME@` group of `@NAME@.conf` to `guest.conf` in the\n"
-	"   configuration directory.\n"
+	"1. Copy `@NAME@.conf` to `guest/@NAME@.conf` in the configuration\n"
+	"   directory (without it the plugin runs on its defaults).\n"
 	"2. Name it as the guest plugin of the machines whose agent speaks its\n"
-	"   protocol (the core machine key `guest`).\n"
+	"   protocol (the machine key `guest`, or nestbox.conf's guest.PLATFORM).\n"
 	"3. Check the whole configuration without starting anything:\n"
 	"\n"
 	"       nestboxd --config DIR --check\n";
@@ -689,7 +689,7 @@ static const struct scaffold_kind scaffold_kinds[] = {
 		.kind_constant = "NBX_PLUGIN_GUEST",
 		.config_fields = guest_config_fields,
 		.config_comment =
-			"The settings of the @NAME@ group of conf/guest.conf. The core validates\n"
+			"The settings in conf/guest/@NAME@.conf. The core validates\n"
 			"them and fills in defaults before init, and generates the commented\n"
 			"template from this table (`nestboxd --config-template @NAME@`): a row\n"
 			"added here is documented there too.",
