@@ -83,8 +83,8 @@ placeholder_at(const char *p, gsize *length)
 	return p;
 }
 
-static char *
-directory_of(const char *path)
+char *
+nbx_guest_path_directory(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *backslash = strrchr(path, '\\');
@@ -102,7 +102,7 @@ append_value(GString *line, const char *name, gsize length, const char *sample,
 	if (length == 8 && strncmp(name, "%SAMPLE%", length) == 0) {
 		quoted = g_shell_quote(sample);
 	} else if (length == 5 && strncmp(name, "%DIR%", length) == 0) {
-		g_autofree char *dir = directory_of(sample);
+		g_autofree char *dir = nbx_guest_path_directory(sample);
 
 		quoted = g_shell_quote(dir);
 	} else if ((length == 6 && strncmp(name, "%ARGS%", length) == 0) ||

@@ -25,6 +25,9 @@ gboolean nbx_guest_package_is_known(const char *package);
 const char *nbx_guest_package_template(const char *package, const char *platform,
 				       GError **error);
 
+/* The directory of a guest path, POSIX or Windows ("." when it has none). */
+char *nbx_guest_path_directory(const char *path);
+
 /* A template's placeholders are known and it splits into words (submission). */
 gboolean nbx_guest_command_check(const char *template, GError **error);
 

@@ -223,16 +223,6 @@ upload_sample(NbxGuestRun *run, NbxAnalysis *analysis, char **guest_path)
 
 /* ---- running it ----------------------------------------------------------------- */
 
-static char *
-guest_directory(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	const char *backslash = strrchr(path, '\\');
-	const char *cut = MAX(slash, backslash);
-
-	return cut != NULL ? g_strndup(path, MAX(cut - path, 1)) : NULL;
-}
-
 /* A new file for one output stream, under output/ of the analysis directory. */
 static int
 open_output(NbxGuestRun *run, const char *name, char **message)
@@ -299,7 +289,7 @@ static gboolean
 execute_sample(NbxGuestRun *run, NbxAnalysis *analysis, const char *guest_path)
 {
 	g_autofree char *message = NULL;
-	g_autofree char *cwd = guest_directory(guest_path);
+	g_autofree char *cwd = nbx_guest_path_directory(guest_path);
 	NbxAnalysisStep step = nbx_analysis_step_begin(analysis, "guest.execute");
 	gint64 timeout_s = run->limits.op_s;
 	gboolean ok = build_command(run, guest_path, &message);
