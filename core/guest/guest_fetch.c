@@ -70,12 +70,11 @@ fetch_into(Fetch *fetch, NbxGuestCall *call, const char *name, JsonObject *entry
 
 	if (!ok) {
 		message = g_strdup_printf("cannot create %s: %s", relative, g_strerror(errno));
-		nbx_guest_call_free(call);
 	} else {
+		/* The call owns the descriptor: an abandoned op closes it when it returns. */
 		call->fd = fd;
 		call->max_bytes = run->limits.max_file_bytes;
 		ok = nbx_guest_call_run(&call, run->limits.op_s, &message);
-		nbx_guest_call_free(call);
 		if (ok && (digest = hash_fd(fd, &size)) == NULL)
 			message = g_strdup_printf("cannot read %s back: %s", relative,
 						  g_strerror(errno));
@@ -85,12 +84,10 @@ fetch_into(Fetch *fetch, NbxGuestCall *call, const char *name, JsonObject *entry
 						  " bytes (guest.max_file_mb)",
 						  run->limits.max_file_bytes);
 		ok = ok && message == NULL;
-		/* An abandoned op may still write into it: the descriptor stays with it then. */
-		if (call != NULL || !run->broken)
-			close(fd);
 		if (!ok)
 			unlinkat(fetch->dir_fd, name, 0);
 	}
+	nbx_guest_call_free(call);
 	if (ok) {
 		json_object_set_string_member(entry, "file", relative);
 		json_object_set_int_member(entry, "size", size);

@@ -6,6 +6,8 @@
  */
 #include "guest_run_private.h"
 
+#include <unistd.h>
+
 #include "op_runner.h"
 
 NbxGuestCall *
@@ -33,6 +35,9 @@ nbx_guest_call_free(NbxGuestCall *call)
 	g_free(call->pattern);
 	if (call->matches != NULL)
 		g_ptr_array_unref(call->matches);
+	/* Closed only once the op is over: an abandoned one still writes into it. */
+	if (call->fd >= 0)
+		close(call->fd);
 	g_free(call);
 }
 
