@@ -14,10 +14,13 @@ trap 'rm -rf "$scratch"' EXIT
 printf 'builtin_plugin_dir = false;\n' >"$scratch/nestbox.conf"
 run() { NESTBOX_PLUGIN_PATH=$plugin_path "$nestboxd" --config "$scratch" "$@"; }
 
-mkdir -p "$out/machinery"
-rm -f "$out"/machinery/*.conf
+mkdir -p "$out/machinery" "$out/guest"
+rm -f "$out"/machinery/*.conf "$out"/guest/*.conf
 run --config-template nestbox >"$out/nestbox.conf"
 run --config-template auxiliary >"$out/auxiliary.conf"
 run --list-plugins | awk 'NR > 1 && $2 == "machinery" { print $1 }' | while read -r name; do
 	run --config-template "$name" >"$out/machinery/$name.conf"
+done
+run --list-plugins | awk 'NR > 1 && $2 == "guest" { print $1 }' | while read -r name; do
+	run --config-template "$name" >"$out/guest/$name.conf"
 done

@@ -73,6 +73,11 @@ static gboolean opt_memory_dump = FALSE;
 static gboolean opt_debug = FALSE;
 static char **opt_options = NULL;
 static gboolean opt_wait = FALSE;
+static char *opt_package = NULL;
+static char *opt_command = NULL;
+static char **opt_arguments = NULL;
+static gboolean opt_until_exit = FALSE;
+static char **opt_fetch = NULL;
 /* list */
 static char *opt_state = NULL;
 static gint64 opt_limit = 0;
@@ -125,6 +130,16 @@ static const GOptionEntry submit_entries[] = {
 	  "An auxiliary's option (repeatable)", "AUX.KEY=VALUE" },
 	{ "wait", 'w', 0, G_OPTION_ARG_NONE, &opt_wait,
 	  "Follow the task until it ends; exit 0 only when it is reported", NULL },
+	{ "package", 0, 0, G_OPTION_ARG_STRING, &opt_package,
+	  "How the guest runs the sample: exe (default), shell, python, dll", "P" },
+	{ "command", 0, 0, G_OPTION_ARG_STRING, &opt_command,
+	  "Or this command line (placeholders %SAMPLE%, %DIR%, %ARGS%)", "CMD" },
+	{ "arg", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_arguments,
+	  "An argument for the sample (repeatable)", "A" },
+	{ "until-exit", 0, 0, G_OPTION_ARG_NONE, &opt_until_exit,
+	  "End the run as soon as the sample exits", NULL },
+	{ "fetch", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_fetch,
+	  "A guest file or glob to bring back (repeatable)", "PATH" },
 	G_OPTION_ENTRY_NULL,
 };
 
@@ -719,6 +734,16 @@ parse_id(const char *text, gint64 *id)
 }
 
 /* --option AUX.KEY=VALUE into {"AUX": {"KEY": "VALUE"}}. */
+static JsonArray *
+string_array(char **strings)
+{
+	JsonArray *array = json_array_new();
+
+	for (char **s = strings; *s != NULL; s++)
+		json_array_add_string_element(array, *s);
+	return array;
+}
+
 static JsonObject *
 options_object(char **options)
 {
@@ -763,13 +788,8 @@ submit_request(const char *file)
 		json_object_set_string_member(task, "os_version", opt_os_version);
 	if (opt_architecture != NULL)
 		json_object_set_string_member(task, "architecture", opt_architecture);
-	if (opt_tags != NULL) {
-		JsonArray *tags = json_array_new();
-
-		for (char **tag = opt_tags; *tag != NULL; tag++)
-			json_array_add_string_element(tags, *tag);
-		json_object_set_array_member(task, "tags", tags);
-	}
+	if (opt_tags != NULL)
+		json_object_set_array_member(task, "tags", string_array(opt_tags));
 	if (opt_duration_set)
 		json_object_set_int_member(task, "duration", opt_duration);
 	if (opt_priority_set)
@@ -778,6 +798,16 @@ submit_request(const char *file)
 		json_object_set_boolean_member(task, "memory_dump", TRUE);
 	if (opt_debug)
 		json_object_set_boolean_member(task, "debug", TRUE);
+	if (opt_package != NULL)
+		json_object_set_string_member(task, "package", opt_package);
+	if (opt_command != NULL)
+		json_object_set_string_member(task, "command", opt_command);
+	if (opt_arguments != NULL)
+		json_object_set_array_member(task, "arguments", string_array(opt_arguments));
+	if (opt_until_exit)
+		json_object_set_boolean_member(task, "until_exit", TRUE);
+	if (opt_fetch != NULL)
+		json_object_set_array_member(task, "files", string_array(opt_fetch));
 	if (opt_options != NULL) {
 		JsonObject *options = options_object(opt_options);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api_json.h"
+#include "guest_task_options.h"
 
 #define TAGS_MAX 64
 
@@ -54,6 +55,7 @@ known_task_fields(void)
 
 	for (guint i = 0; i < G_N_ELEMENTS(task_fields); i++)
 		g_string_append_printf(names, "%s%s", i > 0 ? ", " : "", task_fields[i].name);
+	g_string_append(names, ", package, command, arguments, until_exit, files");
 	return g_string_free(g_steal_pointer(&names), FALSE);
 }
 
@@ -134,6 +136,11 @@ read_options(JsonNode *node, char **out, NbxApiProblem *problem)
 			return nbx_api_problem_set(problem, 400, "invalid", "options",
 						   "options: an auxiliary's name must be non-empty "
 						   "and printable");
+		if (strcmp(aux, NBX_GUEST_RUN_OPTIONS) == 0)
+			return nbx_api_problem_set(problem, 400, "invalid", "options.run",
+						   "options.run: reserved; give package, command, "
+						   "arguments, until_exit and files as fields of "
+						   "the task");
 		if (!read_option_group(aux, group, problem))
 			return FALSE;
 	}
@@ -189,6 +196,7 @@ read_task_field(const TaskField *spec, JsonNode *node, NbxTask *request, NbxApiP
 gboolean
 nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *problem)
 {
+	g_autoptr(JsonObject) run = json_object_new();
 	JsonObjectIter iter;
 	const char *name;
 	JsonNode *node;
@@ -196,6 +204,13 @@ nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *pr
 	json_object_iter_init(&iter, object);
 	while (json_object_iter_next(&iter, &name, &node)) {
 		const TaskField *spec = task_field_lookup(name);
+		gboolean guest_field = FALSE;
+
+		/* What the guest runs: kept in the options, see guest_task_options.h. */
+		if (!nbx_guest_task_read_field(name, node, run, &guest_field, problem))
+			return FALSE;
+		if (guest_field)
+			continue;
 
 		if (spec == NULL) {
 			g_autofree char *known = known_task_fields();
@@ -213,5 +228,13 @@ nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *pr
 			problem, 400, "invalid", "duration",
 			"duration: must be at least 1 second, found %" G_GINT64_FORMAT,
 			request->duration_s);
+	if (!nbx_guest_task_check(run, problem))
+		return FALSE;
+	if (json_object_get_size(run) > 0) {
+		char *merged = nbx_guest_task_merge(request->options_json, run);
+
+		g_free(request->options_json);
+		request->options_json = merged;
+	}
 	return TRUE;
 }

@@ -7,7 +7,9 @@
  * Fields: priority (integer), machine, platform, os_version, architecture
  * (strings), tags (array of strings), duration (integer seconds, >= 1),
  * memory_dump, debug (booleans), options (object of objects of strings, per
- * auxiliary), file_name (string). null means "not given". platform,
+ * auxiliary), file_name (string); for the guest (guest_task_options.h):
+ * package, command (strings), arguments, files (arrays of strings),
+ * until_exit (boolean), kept in options as "run". null means "not given". platform,
  * os_version, architecture and tags are lower-cased, as the machine
  * configuration stores them.
  */

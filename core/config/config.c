@@ -38,8 +38,8 @@ nbx_config_file_free(NbxConfigFile *file)
 	g_free(file);
 }
 
-static void
-section_free(NbxPluginSection *section)
+void
+nbx_config_section_free(NbxPluginSection *section)
 {
 	nbx_schema_free(section->schema);
 	g_free(section);
@@ -52,6 +52,8 @@ nbx_config_free(NbxConfig *config)
 		return;
 	g_ptr_array_unref(config->machineries);
 	g_ptr_array_unref(config->auxiliaries);
+	if (config->guests != NULL)
+		g_ptr_array_unref(config->guests);
 	g_ptr_array_unref(config->files);
 	nbx_config_file_free(config->core_file);
 	g_strfreev(config->plugin_dirs);
@@ -242,8 +244,8 @@ nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 	config->dir = g_canonicalize_filename(dir, NULL);
 	config->core_file = file;
 	config->files = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_config_file_free);
-	config->machineries = g_ptr_array_new_with_free_func((GDestroyNotify)section_free);
-	config->auxiliaries = g_ptr_array_new_with_free_func((GDestroyNotify)section_free);
+	config->machineries = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_config_section_free);
+	config->auxiliaries = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_config_section_free);
 
 	root = config_root_setting(&file->config);
 	clean = nbx_schema_validate_group(schema, root, NULL, &validation);
@@ -405,7 +407,7 @@ load_auxiliary_group(NbxConfig *config, NbxPluginRegistry *registry, NbxConfigFi
 	section->root = group;
 	nbx_schema_validate_group(section->schema, group, name, &validation);
 	if (!enabled) {
-		section_free(section);
+		nbx_config_section_free(section);
 		return;
 	}
 	long long order_value = 1;
@@ -450,6 +452,7 @@ nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
 		load_machinery(config, registry, *name, diagnostics);
 	}
 	load_auxiliaries(config, registry, diagnostics);
+	nbx_config_load_guests(config, registry, diagnostics);
 }
 
 gint64

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The configuration directory: nestbox.conf, machinery/NAME.conf for each
- * enabled machinery, auxiliary.conf. Loading validates every file against
+ * enabled machinery, auxiliary.conf, guest/NAME.conf for guest plugins. Loading validates every file against
  * the schemas and reports every problem; nothing here starts anything.
  */
 #pragma once
@@ -53,6 +53,8 @@ typedef struct {
 	GPtrArray *machineries;
 	/* NbxPluginSection *: enabled auxiliaries, by order then name. */
 	GPtrArray *auxiliaries;
+	/* NbxPluginSection *: every enabled guest plugin loaded (guest_config.c). */
+	GPtrArray *guests;
 } NbxConfig;
 
 /*
@@ -71,6 +73,21 @@ NbxConfig *nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
  */
 void nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
 			     NbxDiagnostics *diagnostics);
+
+/*
+ * A section for every guest plugin of @registry, from guest/NAME.conf when
+ * it exists (else its defaults); a file there that names no guest plugin is
+ * refused (guest_config.c; called by nbx_config_load_plugins()).
+ */
+void nbx_config_load_guests(NbxConfig *config, NbxPluginRegistry *registry,
+			    NbxDiagnostics *diagnostics);
+
+/*
+ * The guest plugin @machine_setting (the machine's group, or NULL) names,
+ * else nestbox.conf's guest.PLATFORM default; NULL for none.
+ */
+const char *nbx_config_guest_name(const NbxConfig *config, const config_setting_t *machine_setting,
+				  const char *platform);
 
 /*
  * What start-up read once (state_dir, run_dir, analyses_dir, the api group,
@@ -102,3 +119,4 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxConfig, nbx_config_free)
 NbxConfigFile *nbx_config_file_read(const char *path, gboolean required,
 				    NbxDiagnostics *diagnostics);
 void nbx_config_file_free(NbxConfigFile *file);
+void nbx_config_section_free(NbxPluginSection *section);

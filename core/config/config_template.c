@@ -294,23 +294,26 @@ auxiliary_template(const struct nbx_plugin_descriptor *d)
 	return g_string_free(out, FALSE);
 }
 
+/* A guest plugin's settings are its own file, guest/NAME.conf (ABI 1.2). */
 static char *
 guest_template(const struct nbx_plugin_descriptor *d)
 {
 	g_autoptr(NbxSchema) own = nbx_config_plugin_schema(d);
-	GString *out;
+	g_autoptr(NbxSchema) core = nbx_schema_new_static(nbx_core_guest_fields);
+	g_autoptr(NbxSchema) file = NULL;
+	GString *out = g_string_new(NULL);
 
 	g_return_val_if_fail(own != NULL, NULL);
-	out = g_string_new(NULL);
+	file = nbx_schema_concat(core, own);
 	g_string_append_printf(out,
-			       "# Guest plugin \"%s\" %s: %s\n"
+			       "# guest/%s.conf: guest plugin \"%s\" %s\n"
+			       "# %s\n"
 			       "# Generated from the plugin's schema by "
 			       "`nestboxd --config-template %s`.\n"
-			       "# Its settings are the group \"%s\" in guest.conf.\n",
-			       d->name, d->version, d->description, d->name, d->name);
-	g_string_append_printf(out, "%s = {\n", d->name);
-	render_fields(out, nbx_schema_fields(own), 2, FALSE);
-	g_string_append(out, "};\n");
+			       "# A machine uses it when its `guest` key, or nestbox.conf's "
+			       "guest.PLATFORM, names \"%s\".\n\n",
+			       d->name, d->name, d->version, d->description, d->name, d->name);
+	render_fields(out, nbx_schema_fields(file), 0, FALSE);
 	return g_string_free(out, FALSE);
 }
 

@@ -85,9 +85,33 @@ static const struct nbx_config_field timeout_fields[] = {
 	  .default_value = "120", .doc = "Seconds stop may take" },
 	{ .name = "auxiliary_stop", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
 	  .default_value = "120", .doc = "Seconds an auxiliary's stop may take" },
+	{ .name = "guest", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
+	  .default_value = "300",
+	  .doc = "Seconds each guest op but the first answer may take (upload, execute, fetch)" },
 	{ .name = "snapshot_commit", .type = NBX_FIELD_INTEGER, .min = 1, .max = 86400,
 	  .default_value = "1800",
 	  .doc = "Seconds `nestbox snapshot commit` may take to save a machine's disk and memory" },
+	{ 0 },
+};
+
+/* Guest plugin names: checked against the loaded plugins once machines are known. */
+static const struct nbx_config_field guest_fields[] = {
+	{ .name = "windows", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_LOWERCASE,
+	  .default_value = "",
+	  .doc = "Guest plugin of machines with platform windows that name none (\"\": none, "
+		 "only the agent's port is waited for)" },
+	{ .name = "linux", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_LOWERCASE,
+	  .default_value = "", .doc = "Likewise for platform linux" },
+	{ .name = "other", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_LOWERCASE,
+	  .default_value = "", .doc = "Likewise for every other platform" },
+	{ .name = "max_files", .type = NBX_FIELD_INTEGER, .min = 0, .max = 4096,
+	  .default_value = "64",
+	  .doc = "Files one analysis may fetch from the guest (the task's `files`, globs expanded)" },
+	{ .name = "max_file_mb", .type = NBX_FIELD_INTEGER, .min = 1, .max = 65536,
+	  .default_value = "64", .doc = "Largest file fetched from the guest, in MiB" },
+	{ .name = "max_output_kb", .type = NBX_FIELD_INTEGER, .min = 0, .max = 1048576,
+	  .default_value = "1024",
+	  .doc = "The sample's stdout and stderr kept, each, in KiB (the report shows the first 64)" },
 	{ 0 },
 };
 
@@ -145,6 +169,9 @@ const struct nbx_config_field nbx_core_fields[] = {
 	  .doc = "The longest each step of an analysis may take" },
 	{ .name = "retention", .type = NBX_FIELD_GROUP, .children = retention_fields,
 	  .doc = "What is removed of ended tasks, and when (each removal is logged)" },
+	{ .name = "guest", .type = NBX_FIELD_GROUP, .children = guest_fields,
+	  .doc = "Guest plugins (conf/guest/NAME.conf each): the default per platform, and limits "
+		 "on what comes back from a guest" },
 	{ .name = "network", .type = NBX_FIELD_GROUP, .children = network_fields,
 	  .doc = "Network segments: a network namespace per machine that sets segment = true" },
 	{ 0 },
@@ -175,6 +202,9 @@ const struct nbx_config_field nbx_core_machine_fields[] = {
 	  .doc = "Snapshot to restore (default: the machinery's current snapshot)" },
 	{ .name = "enabled", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
 	  .doc = "A disabled machine is not validated and never used" },
+	{ .name = "guest", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_LOWERCASE,
+	  .doc = "Guest plugin that talks to the machine's agent (default: nestbox.conf "
+		 "guest.PLATFORM; \"none\": only wait for agent_port)" },
 	{ .name = "base_machine", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
 	  .doc = "Restore from the snapshot generations of this other machine of the same "
 		 "machinery (its base), as `nestbox snapshot commit` makes them; default: "
@@ -203,10 +233,16 @@ const struct nbx_config_field nbx_core_auxiliary_fields[] = {
 	{ 0 },
 };
 
+const struct nbx_config_field nbx_core_guest_fields[] = {
+	{ .name = "enabled", .type = NBX_FIELD_BOOLEAN, .default_value = "true",
+	  .doc = "A disabled guest plugin is not started; a machine that names it is refused" },
+	{ 0 },
+};
+
 const char *const nbx_reserved_plugin_keys[] = { "enabled", "order", "required", "machines", NULL };
 
 const char *const nbx_reserved_machine_keys[] = {
 	"name",	     "label",	    "ip",      "platform",   "os_version", "architecture",
 	"tags",	     "interface",   "mac_address", "agent_port", "snapshot",	   "enabled",
-	"base_machine", "segment",  "host_address", "host_mac", NULL,
+	"base_machine", "segment",  "host_address", "host_mac", "guest", NULL,
 };

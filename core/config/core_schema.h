@@ -16,6 +16,9 @@ extern const struct nbx_config_field nbx_core_machine_fields[];
 /* Every auxiliary's group in conf/auxiliary.conf: enabled, order. */
 extern const struct nbx_config_field nbx_core_auxiliary_fields[];
 
+/* Every guest plugin's conf/guest/NAME.conf: enabled. */
+extern const struct nbx_config_field nbx_core_guest_fields[];
+
 /* Keys a plugin may not declare: NULL-terminated. */
 extern const char *const nbx_reserved_plugin_keys[];
 extern const char *const nbx_reserved_machine_keys[];

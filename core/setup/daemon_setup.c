@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "daemon_setup.h"
 
+#include "guest_setup.h"
 #include "machinery_client.h"
 
 NbxPluginRegistry *
@@ -134,6 +135,7 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	setup->pool = nbx_machine_pool_new();
 	setup->machineries = make_instances(setup, setup->config->machineries);
 	setup->auxiliaries = make_instances(setup, setup->config->auxiliaries);
+	setup->guests = make_instances(setup, setup->config->guests);
 
 	/* Plugins see only configurations that passed their schema. */
 	if (nbx_diagnostics_count(diagnostics) > 0)
@@ -146,6 +148,7 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	}
 	init_instances(setup->machineries, diagnostics);
 	init_instances(setup->auxiliaries, diagnostics);
+	init_instances(setup->guests, diagnostics);
 	for (guint i = 0; i < setup->machineries->len; i++) {
 		NbxPluginInstance *instance = g_ptr_array_index(setup->machineries, i);
 
@@ -155,6 +158,7 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
 	nbx_machine_pool_check_bases(setup->pool, diagnostics);
 	check_machines(setup, diagnostics);
+	nbx_guest_setup_check(setup, diagnostics);
 	if (nbx_diagnostics_count(diagnostics) == 0)
 		warn_machineries_without_machines(setup, diagnostics);
 }
@@ -175,7 +179,9 @@ nbx_setup_free(NbxSetup *setup)
 {
 	if (setup == NULL)
 		return;
-	/* Auxiliaries first: they were started last. */
+	/* Guests and auxiliaries first: they were started last. */
+	if (setup->guests != NULL)
+		g_ptr_array_unref(setup->guests);
 	if (setup->auxiliaries != NULL)
 		g_ptr_array_unref(setup->auxiliaries);
 	if (setup->machineries != NULL)

@@ -21,6 +21,8 @@ typedef struct {
 	/* NbxPluginInstance *: machineries (config order), then auxiliaries (start order). */
 	GPtrArray *machineries;
 	GPtrArray *auxiliaries;
+	/* NbxPluginInstance *: every enabled guest plugin (guest_setup.c finds a machine's). */
+	GPtrArray *guests;
 	NbxMachinePool *pool;
 } NbxSetup;
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "analysis.h"
+#include "analysis_steps.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -8,6 +9,8 @@
 #include <libconfig.h>
 #include <nestbox/plugin.h>
 
+#include "guest_run.h"
+#include "guest_setup.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
 #include "report.h"
@@ -66,6 +69,8 @@ struct _NbxAnalysis {
 	NbxAnalysisOutcome outcome;
 	JsonArray *steps;
 	GPtrArray *aux_runs;
+	/* The guest plugin's part, or NULL when the machine has none. */
+	NbxGuestRun *guest;
 };
 
 /* ---- restore gate --------------------------------------------------------- */
@@ -173,6 +178,7 @@ nbx_analysis_unref(NbxAnalysis *analysis)
 	g_free(analysis->outcome.machine_failure);
 	json_array_unref(analysis->steps);
 	g_ptr_array_unref(analysis->aux_runs);
+	nbx_guest_run_unref(analysis->guest);
 	g_mutex_clear(&analysis->lock);
 	g_cond_clear(&analysis->cond);
 	g_free(analysis);
@@ -272,6 +278,18 @@ wait_until(NbxAnalysis *analysis, gint64 until)
 	return !cut;
 }
 
+gboolean
+nbx_analysis_cut_short(NbxAnalysis *analysis)
+{
+	return cut_short(analysis);
+}
+
+gboolean
+nbx_analysis_wait_until(NbxAnalysis *analysis, gint64 until)
+{
+	return wait_until(analysis, until);
+}
+
 /* ---- recording -------------------------------------------------------------- */
 
 static void
@@ -297,10 +315,7 @@ record_wait(NbxAnalysis *analysis, gint64 limit)
 		     limit);
 }
 
-typedef struct {
-	JsonObject *object;
-	gint64 start_us;
-} Step;
+typedef NbxAnalysisStep Step;
 
 static Step
 step_begin(NbxAnalysis *analysis, const char *name)
@@ -356,6 +371,30 @@ machine_failed(NbxAnalysis *analysis, const char *message)
 	fail(analysis, message);
 	if (analysis->outcome.machine_failure == NULL)
 		analysis->outcome.machine_failure = g_strdup(message);
+}
+
+NbxAnalysisStep
+nbx_analysis_step_begin(NbxAnalysis *analysis, const char *name)
+{
+	return step_begin(analysis, name);
+}
+
+void
+nbx_analysis_step_end(NbxAnalysis *analysis, NbxAnalysisStep *step, const char *error)
+{
+	step_end(analysis, step, error);
+}
+
+void
+nbx_analysis_fail(NbxAnalysis *analysis, const char *message)
+{
+	fail(analysis, message);
+}
+
+void
+nbx_analysis_machine_failed(NbxAnalysis *analysis, const char *message)
+{
+	machine_failed(analysis, message);
 }
 
 /* ---- plugin ops on op threads --------------------------------------------------- */
@@ -955,14 +994,33 @@ start_machine(NbxAnalysis *analysis)
 	return ok;
 }
 
+/* Once a second, the guest plugin watches the sample: it may end the run early. */
+static char *
+watch_guest(NbxAnalysis *analysis, gint64 end)
+{
+	char *error = NULL;
+
+	while (wait_until(analysis, MIN(end, g_get_monotonic_time() + G_USEC_PER_SEC)) &&
+	       g_get_monotonic_time() < end) {
+		if (!nbx_guest_run_tick(analysis->guest, analysis, &error))
+			break;
+		if (!has_state_events(analysis))
+			nbx_analysis_machine_state(analysis, ask_state(analysis), NULL);
+	}
+	return error;
+}
+
 static void
 run_duration(NbxAnalysis *analysis)
 {
 	gint64 end = g_get_monotonic_time() + analysis->task->duration_s * G_USEC_PER_SEC;
 	Step step = step_begin(analysis, "run");
 	g_autofree char *death = NULL;
+	g_autofree char *guest_error = NULL;
 
-	if (has_state_events(analysis)) {
+	if (analysis->guest != NULL) {
+		guest_error = watch_guest(analysis, end);
+	} else if (has_state_events(analysis)) {
 		wait_until(analysis, end);
 	} else {
 		/* No events: look every two seconds so a death is not missed for long. */
@@ -973,9 +1031,11 @@ run_duration(NbxAnalysis *analysis)
 	g_mutex_lock(&analysis->lock);
 	death = g_strdup(analysis->death);
 	g_mutex_unlock(&analysis->lock);
-	step_end(analysis, &step, death);
+	step_end(analysis, &step, death != NULL ? death : guest_error);
 	if (death != NULL)
 		machine_failed(analysis, death);
+	else if (guest_error != NULL)
+		fail(analysis, guest_error);
 }
 
 static void
@@ -1087,6 +1147,9 @@ write_report(NbxAnalysis *analysis)
 					      json_object_ref(run->summary));
 	}
 	json_object_set_object_member(object, "auxiliaries", auxiliaries);
+	if (analysis->guest != NULL)
+		json_object_set_object_member(object, "guest",
+					      nbx_guest_run_summary(analysis->guest));
 	json_object_set_string_member(object, "result", nbx_task_state_name(analysis->task->state));
 	if (analysis->task->reason != NULL)
 		json_object_set_string_member(object, "reason", analysis->task->reason);
@@ -1146,6 +1209,39 @@ settle(NbxAnalysis *analysis)
 	}
 }
 
+/* The machine's guest plugin, if it has one, gets its part of the analysis. */
+static gboolean
+guest_prepare(NbxAnalysis *analysis)
+{
+	const NbxConfig *config = analysis->setup->config;
+	g_autoptr(GError) error = NULL;
+	NbxPluginInstance *guest = nbx_guest_setup_lookup(analysis->setup, analysis->machine, &error);
+	NbxGuestLimits limits = {
+		.connect_s = analysis->settings.timeouts.agent,
+		.op_s = nbx_config_core_integer(config, "timeouts.guest", 300),
+		.grace_s = analysis->settings.grace_s,
+		.max_files = nbx_config_core_integer(config, "guest.max_files", 64),
+		.max_file_bytes = nbx_config_core_integer(config, "guest.max_file_mb", 64) << 20,
+		.max_output_bytes = nbx_config_core_integer(config, "guest.max_output_kb", 1024) << 10,
+	};
+	config_setting_t *options;
+
+	if (error != NULL) {
+		Step step = step_begin(analysis, "guest");
+
+		step_end(analysis, &step, error->message);
+		fail(analysis, error->message);
+		return FALSE;
+	}
+	if (guest == NULL)
+		return TRUE;
+	options = config_setting_get_member(config_root_setting(&analysis->options),
+					    nbx_plugin_instance_name(guest));
+	analysis->guest = nbx_guest_run_new(guest, analysis->task, &analysis->machine->machine,
+					    NBX_NODE(options), &limits);
+	return TRUE;
+}
+
 static gpointer
 analysis_thread(gpointer data)
 {
@@ -1153,15 +1249,23 @@ analysis_thread(gpointer data)
 	gboolean started = FALSE;
 	gboolean cycled = FALSE;
 
-	if (make_analysis_dir(analysis)) {
+	if (make_analysis_dir(analysis) && guest_prepare(analysis)) {
 		auxiliaries_prepare(analysis);
 		if (auxiliaries_start(analysis) && !cut_short(analysis)) {
 			started = start_machine(analysis);
-			if (started) {
+			if (started && analysis->guest != NULL) {
+				if (nbx_guest_run_begin(analysis->guest, analysis) &&
+				    analysis->failure == NULL && !cut_short(analysis))
+					run_duration(analysis);
+				/* Before the machine stops: fetch, then disconnect. */
+				nbx_guest_run_end(analysis->guest, analysis);
+			} else if (started) {
 				if (analysis->machine->machine.agent_port > 0)
 					wait_for_agent(analysis);
 				if (analysis->failure == NULL && !cut_short(analysis))
 					run_duration(analysis);
+			}
+			if (started) {
 				if (analysis->task->memory_dump && !cut_short(analysis) &&
 				    analysis->failure == NULL)
 					dump_memory(analysis);

@@ -8,6 +8,7 @@
 #include <nestbox/plugin.h>
 
 #include "analysis.h"
+#include "guest_task_options.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
 #include "machinery_client.h"
@@ -989,13 +990,22 @@ validate_options(NbxScheduler *scheduler, const char *options_json, GError **err
 		gboolean enabled = FALSE;
 		g_autoptr(GList) keys = NULL;
 
+		/* The API checked the guest's fields it keeps there (guest_task_options.h). */
+		if (g_strcmp0(name, NBX_GUEST_RUN_OPTIONS) == 0)
+			continue;
 		for (guint i = 0; i < scheduler->setup->auxiliaries->len; i++)
 			enabled |= g_strcmp0(nbx_plugin_instance_name(g_ptr_array_index(
 						     scheduler->setup->auxiliaries, i)),
 					     name) == 0;
+		for (guint i = 0; i < scheduler->setup->guests->len; i++)
+			enabled |= g_strcmp0(nbx_plugin_instance_name(g_ptr_array_index(
+						     scheduler->setup->guests, i)),
+					     name) == 0;
 		if (!enabled) {
 			g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-				    "options.%s: no auxiliary named \"%s\" is enabled", name, name);
+				    "options.%s: no auxiliary or guest plugin named \"%s\" is "
+				    "enabled",
+				    name, name);
 			return FALSE;
 		}
 		if (!JSON_NODE_HOLDS_OBJECT(member)) {

@@ -115,7 +115,7 @@ contains out "reason: no configured machine matches platform=macos"
 expect 1 "$cli" submit --duration 0
 contains err "nestbox: duration: must be at least 1 second"
 expect 1 "$cli" submit --option no-such-aux.key=value
-contains err 'nestbox: options.no-such-aux: no auxiliary named "no-such-aux" is enabled'
+contains err 'nestbox: options.no-such-aux: no auxiliary or guest plugin named "no-such-aux" is enabled'
 expect 1 "$cli" submit --machine ../../etc
 contains err "nestbox: machine: must be a plain name"
 head -c $((2 * 1024 * 1024)) /dev/zero >"$tmp/big.bin"

@@ -182,7 +182,7 @@ health() {
 }
 NBX_TEST_LOAD_GATE=$tmp/gate "$nestboxd" --config "$conf" >"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
-wait_log daemon.log "ready"
+wait_log daemon.log "ready:"
 contains daemon.log "nestboxd 0.1.0 ready: 1 machines"
 lacks daemon.log "nestbox-DEBUG"
 health "at start"

@@ -463,7 +463,8 @@ test_unserviceable(void)
 	request->options_json = g_strdup("{\"nosuch\": {}}");
 	task = nbx_scheduler_submit(f.scheduler, request, NULL, &error);
 	g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID);
-	g_assert_cmpstr(error->message, ==, "options.nosuch: no auxiliary named \"nosuch\" is enabled");
+	g_assert_cmpstr(error->message, ==,
+			"options.nosuch: no auxiliary or guest plugin named \"nosuch\" is enabled");
 	g_assert_null(task);
 	g_clear_error(&error);
 	g_free(request->options_json);
