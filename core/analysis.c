@@ -9,6 +9,7 @@
 #include <nestbox/plugin.h>
 
 #include "machine_pool.h"
+#include "metrics.h"
 #include "plugin_instance.h"
 #include "report.h"
 
@@ -106,6 +107,7 @@ gate_enter(NbxAnalysis *analysis)
 			break;
 		if (gate->busy < gate->limit) {
 			gate->busy++;
+			nbx_metrics_restores_in_flight_add(+1);
 			entered = TRUE;
 			break;
 		}
@@ -132,6 +134,7 @@ gate_leave(NbxRestoreGate *gate)
 {
 	g_mutex_lock(&gate->lock);
 	gate->busy--;
+	nbx_metrics_restores_in_flight_add(-1);
 	g_cond_broadcast(&gate->cond);
 	g_mutex_unlock(&gate->lock);
 }
@@ -326,6 +329,7 @@ step_end(NbxAnalysis *analysis, Step *step, const char *error)
 	json_object_set_string_member(step->object, "ended", ended);
 	json_object_set_double_member(step->object, "duration_s",
 				      (double)(end_us - step->start_us) / G_USEC_PER_SEC);
+	nbx_metrics_observe_step(name, (double)(end_us - step->start_us) / G_USEC_PER_SEC);
 	json_object_set_boolean_member(step->object, "ok", error == NULL);
 	if (error != NULL)
 		json_object_set_string_member(step->object, "error", error);
@@ -516,6 +520,12 @@ op_run(NbxAnalysis *analysis, OpCall *op, const char *what, gint64 timeout_s, ch
 		prefix = g_strdup_printf("%s: machine %s: ",
 					 nbx_plugin_instance_name(analysis->machine->machinery),
 					 analysis->machine->machine.name);
+	if (!done || !op->ok)
+		nbx_metrics_count_op_failure(op->aux != NULL
+						     ? nbx_plugin_instance_name(op->aux->instance)
+						     : nbx_plugin_instance_name(
+							       analysis->machine->machinery),
+					     what);
 	if (!done) {
 		*message = g_strdup_printf("%s%s did not return within %" G_GINT64_FORMAT
 					   " s (its deadline) and was abandoned",

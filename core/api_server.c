@@ -44,20 +44,21 @@ struct _NbxApiServer {
 	GPtrArray *listeners;
 	/* Connections counted against limits.max_connections. */
 	guint connections;
+	/* Connections turned into streams, counted against limits.max_streams. */
+	guint streams;
+	/* NbxApiStream * not yet let go of by libmicrohttpd. */
+	GList *open_streams;
 	/* NbxApiRequest *, waiting for nbx_api_pending_respond(). */
 	GList *suspended;
 };
 
 /*
  * One client connection. Every connection starts ordinary: counted in
- * server->connections, held to the header deadline and to the cap. A
- * long-lived stream (the event stream and `--wait` clients a later issue
- * adds) must not count against the cap for ordinary requests: its route
- * will clear `ordinary` and decrement server->connections when it turns
- * the connection into a stream, count it in a stream count with its own
- * cap instead, and raise each daemon's MHD_OPTION_CONNECTION_LIMIT by that
- * cap, so that streams can neither starve ordinary requests nor be
- * starved by them.
+ * server->connections, held to the header deadline and to the cap. One
+ * that becomes a stream (nbx_api_request_start_stream) is counted in
+ * server->streams instead, with its own cap; each daemon's
+ * MHD_OPTION_CONNECTION_LIMIT has room for both, so that streams can
+ * neither starve ordinary requests nor be starved by them.
  */
 typedef struct {
 	NbxApiServer *server;
@@ -106,10 +107,13 @@ struct _NbxApiRequest {
 	gint64 drain_until_us;
 
 	guint status; /* 0 until answered */
+	const char *content_type; /* NULL: JSON */
 	char *answer;
 	gsize answer_length;
 	GArray *headers;
 	NbxApiPending *pending;
+	/* Answered by a stream, not by status and answer. */
+	gboolean streamed;
 
 	gpointer data;
 	GDestroyNotify destroy;
@@ -144,6 +148,21 @@ nbx_api_request_respond(NbxApiRequest *request, guint status, JsonNode *body)
 	json_generator_set_root(generator, owned);
 	json_generator_set_pretty(generator, TRUE);
 	request->answer = json_generator_to_data(generator, &request->answer_length);
+	request->status = status;
+}
+
+void
+nbx_api_request_respond_bytes(NbxApiRequest *request, guint status, const char *content_type,
+			      GBytes *body)
+{
+	g_autoptr(GBytes) owned = body;
+	gsize length = 0;
+	gconstpointer data = g_bytes_get_data(owned, &length);
+
+	g_return_if_fail(request->status == 0);
+	request->answer = g_memdup2(data, length);
+	request->answer_length = length;
+	request->content_type = content_type;
 	request->status = status;
 }
 
@@ -185,7 +204,9 @@ queue_answer(NbxApiRequest *request)
 	struct MHD_Response *response = MHD_create_response_from_buffer_with_free_callback(
 		request->answer_length, g_steal_pointer(&request->answer), g_free);
 
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+				request->content_type != NULL ? request->content_type
+							      : "application/json");
 	MHD_add_response_header(response, MHD_HTTP_HEADER_SERVER, "nestboxd/" NESTBOX_VERSION);
 	for (guint i = 0; i < request->headers->len; i++) {
 		Header *header = &g_array_index(request->headers, Header, i);
@@ -484,7 +505,7 @@ complete_request(NbxApiRequest *request)
 		nbx_api_request_respond_problem(request, &problem);
 	else
 		request->server->handlers.execute(request, request->server->user_data);
-	if (request->status == 0 && request->pending == NULL) {
+	if (request->status == 0 && request->pending == NULL && !request->streamed) {
 		nbx_api_problem_set(&problem, 500, "internal", NULL, "%s %s got no answer",
 				    request->method, request->path);
 		nbx_api_request_respond_problem(request, &problem);
@@ -638,6 +659,8 @@ on_connection(void *cls, struct MHD_Connection *mhd, void **socket_context,
 	connection_stop_deadline(connection);
 	if (connection->ordinary)
 		server->connections--;
+	else
+		server->streams--;
 	g_free(connection);
 	*socket_context = NULL;
 }
@@ -695,6 +718,162 @@ void
 nbx_api_pending_respond_problem(NbxApiPending *pending, const NbxApiProblem *problem)
 {
 	nbx_api_pending_respond(pending, problem->status, nbx_api_problem_to_json(problem));
+}
+
+/* ---- streams ---- */
+
+struct _NbxApiStream {
+	NbxApiServer *server;
+	Listener *listener;
+	struct MHD_Connection *mhd;
+	GByteArray *queued;
+	gsize max_queued;
+	/* Waiting for bytes: libmicrohttpd does not poll the connection. */
+	gboolean suspended;
+	/* Too slow, or the server stops: the next read ends the answer with an error. */
+	gboolean dropped;
+	NbxApiStreamClosed closed;
+	gpointer data;
+};
+
+static void
+stream_wake(NbxApiStream *stream)
+{
+	if (!stream->suspended)
+		return;
+	stream->suspended = FALSE;
+	MHD_resume_connection(stream->mhd);
+	g_source_set_ready_time(stream->listener->timer, 0);
+}
+
+static void
+stream_drop(NbxApiStream *stream)
+{
+	stream->dropped = TRUE;
+	stream_wake(stream);
+}
+
+/*
+ * libmicrohttpd asks for more of the body. With nothing queued the
+ * connection is suspended (the pattern microhttpd.h gives for "no data
+ * yet"), and nbx_api_stream_send() resumes it.
+ */
+static ssize_t
+stream_read(void *cls, uint64_t position, char *buffer, size_t max)
+{
+	NbxApiStream *stream = cls;
+	gsize length;
+
+	if (stream->dropped)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (stream->queued->len == 0) {
+		stream->suspended = TRUE;
+		MHD_suspend_connection(stream->mhd);
+		return 0;
+	}
+	length = MIN(max, stream->queued->len);
+	memcpy(buffer, stream->queued->data, length);
+	g_byte_array_remove_range(stream->queued, 0, (guint)length);
+	return (ssize_t)length;
+}
+
+/* libmicrohttpd let go of the answer: the connection is over. */
+static void
+stream_free(void *cls)
+{
+	NbxApiStream *stream = cls;
+
+	stream->server->open_streams = g_list_remove(stream->server->open_streams, stream);
+	if (stream->closed != NULL)
+		stream->closed(stream, stream->data);
+	g_byte_array_unref(stream->queued);
+	g_free(stream);
+}
+
+/* The connection leaves the ordinary ones' count for the streams'. */
+static void
+connection_become_stream(NbxApiServer *server, struct MHD_Connection *mhd)
+{
+	Connection *connection = connection_of(mhd);
+
+	if (connection == NULL || !connection->ordinary)
+		return;
+	connection->ordinary = FALSE;
+	server->connections--;
+	server->streams++;
+	MHD_set_connection_option(mhd, MHD_CONNECTION_OPTION_TIMEOUT, 0U);
+}
+
+NbxApiStream *
+nbx_api_request_start_stream(NbxApiRequest *request, const char *content_type, gsize max_queued,
+			     NbxApiStreamClosed closed, gpointer data)
+{
+	NbxApiServer *server = request->server;
+	NbxApiStream *stream;
+	struct MHD_Response *response;
+
+	g_return_val_if_fail(request->stage == STAGE_COMPLETE && request->status == 0, NULL);
+	if (server->streams >= server->limits.max_streams) {
+		nbx_api_request_respond_error(request, 503, "busy", NULL,
+					      "nestboxd serves %u event streams at once; try again",
+					      server->limits.max_streams);
+		return NULL;
+	}
+	stream = g_new0(NbxApiStream, 1);
+	stream->server = server;
+	stream->listener = request->listener;
+	stream->mhd = request->mhd;
+	stream->queued = g_byte_array_new();
+	stream->max_queued = max_queued;
+	stream->closed = closed;
+	stream->data = data;
+	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read,
+						     stream, stream_free);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_SERVER, "nestboxd/" NESTBOX_VERSION);
+	for (guint i = 0; i < request->headers->len; i++) {
+		Header *header = &g_array_index(request->headers, Header, i);
+
+		MHD_add_response_header(response, header->name, header->value);
+	}
+	server->open_streams = g_list_prepend(server->open_streams, stream);
+	request->streamed = TRUE;
+	connection_become_stream(server, request->mhd);
+	if (MHD_queue_response(request->mhd, 200, response) != MHD_YES) {
+		/* Freed with the response, and nobody to tell. */
+		stream->closed = NULL;
+		MHD_destroy_response(response);
+		request->streamed = FALSE;
+		nbx_api_request_respond_error(request, 500, "internal", NULL,
+					      "cannot start the event stream");
+		return NULL;
+	}
+	MHD_destroy_response(response);
+	return stream;
+}
+
+gboolean
+nbx_api_stream_send(NbxApiStream *stream, const char *text, gsize length)
+{
+	if (stream->dropped)
+		return FALSE;
+	if (stream->queued->len + length > stream->max_queued) {
+		g_debug("api: dropping an event stream whose client does not keep up "
+			"(%u bytes waiting)",
+			stream->queued->len);
+		stream_drop(stream);
+		return FALSE;
+	}
+	g_byte_array_append(stream->queued, (const guint8 *)text, (guint)length);
+	stream_wake(stream);
+	return TRUE;
+}
+
+guint
+nbx_api_server_stream_count(NbxApiServer *server)
+{
+	return server->streams;
 }
 
 /* ---- the main loop ---- */
@@ -793,7 +972,8 @@ start_daemon(Listener *listener, int fd)
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_access, listener, MHD_OPTION_EXTERNAL_LOGGER, on_log, listener,
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)limits->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)(limits->max_connections + limits->max_streams),
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(limits->max_header_bytes + POOL_SLACK_BYTES), MHD_OPTION_NOTIFY_CONNECTION,
 		on_connection, listener, MHD_OPTION_NOTIFY_COMPLETED, on_completed, listener,
@@ -858,7 +1038,7 @@ nbx_api_server_new(const NbxApiServerLimits *limits, const NbxApiServerHandlers 
 {
 	NbxApiServer *server = g_new0(NbxApiServer, 1);
 
-	ensure_file_limit(limits->max_connections);
+	ensure_file_limit(limits->max_connections + limits->max_streams);
 	server->limits = *limits;
 	server->handlers = *handlers;
 	server->user_data = user_data;
@@ -883,6 +1063,8 @@ nbx_api_server_free(NbxApiServer *server)
 		nbx_api_request_respond_problem(request, &problem);
 		resume(request);
 	}
+	for (GList *l = server->open_streams; l != NULL; l = l->next)
+		stream_drop(l->data);
 	g_ptr_array_unref(server->listeners);
 	g_free(server);
 }

@@ -47,12 +47,15 @@
 #include "api_listen.h"
 #include "api_upload.h"
 #include "control_api_routes.h"
+#include "metrics.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 1000
 /* Long enough that guessing it over the network is hopeless. */
 #define TOKEN_MIN_LENGTH 16
 #define JSON_DEFAULT_BYTES (1024 * 1024)
+/* Event streams (GET /events) served at once, besides api.max_connections. */
+#define EVENT_STREAMS_MAX 64
 
 /* ---- what every route uses ---- */
 
@@ -596,6 +599,11 @@ static const NbxApiRoute routes[] = {
 	{ "POST", "snapshots/*/export", nbx_api_snapshot_export, NULL },
 };
 
+/* Outside /api/v1: what Prometheus, event-stream clients and browsers ask for. */
+static const NbxApiRoute root_routes[] = {
+	{ "GET", "/metrics", nbx_api_metrics, NULL },
+};
+
 /* Fills @args (at most 2) with the segments "*" matched. */
 static gboolean
 route_matches(const NbxApiRoute *route, char **segments, char **args)
@@ -625,6 +633,22 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 	const char *path = nbx_api_request_path(request);
 	g_autoptr(GString) allow = g_string_new(NULL);
 
+	for (guint i = 0; i < G_N_ELEMENTS(root_routes); i++) {
+		if (strcmp(root_routes[i].pattern, path) != 0)
+			continue;
+		if (strcmp(root_routes[i].method, method) == 0) {
+			call->route = &root_routes[i];
+			return TRUE;
+		}
+		g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "",
+				       root_routes[i].method);
+	}
+	if (allow->len > 0) {
+		nbx_api_request_add_header(request, "Allow", allow->str);
+		return nbx_api_problem_set(problem, 405, "method_not_allowed", NULL,
+					   "%s is not allowed on %s (allowed: %s)", method, path,
+					   allow->str);
+	}
 	if (!g_str_has_prefix(path, NBX_API_PREFIX "/"))
 		return nbx_api_problem_set(
 			problem, 404, "not_found", NULL,
@@ -698,6 +722,7 @@ server_limits(const NbxControlApiOptions *options)
 		.idle_timeout_s = options->idle_timeout_s > 0 ? options->idle_timeout_s : 60,
 		.max_header_bytes =
 			options->max_header_bytes > 0 ? options->max_header_bytes : 16 * 1024,
+		.max_streams = EVENT_STREAMS_MAX,
 	};
 
 	return limits;
@@ -771,6 +796,11 @@ nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options
 				      : MIN(JSON_DEFAULT_BYTES, options->max_body_bytes);
 	api->server = nbx_api_server_new(&limits, &handlers, api);
 	nbx_api_upload_clean_dir(nbx_scheduler_get_samples_dir(scheduler));
+	if (!nbx_metrics_follow_tasks(nbx_scheduler_get_store(scheduler), error)) {
+		g_prefix_error(error, "metrics: cannot count the stored tasks: ");
+		nbx_control_api_free(api);
+		return NULL;
+	}
 	if (!listen_unix(api, options, backlog, error) ||
 	    (options->tcp_address != NULL && *options->tcp_address != '\0' &&
 	     !listen_tcp(api, options, backlog, error))) {
@@ -792,6 +822,7 @@ nbx_control_api_free(NbxControlApi *api)
 	if (api == NULL)
 		return;
 	nbx_api_server_free(api->server);
+	nbx_metrics_unfollow_tasks();
 	if (api->socket_path != NULL)
 		nbx_api_unlink_unix(api->socket_path, api->socket_dev, api->socket_ino);
 	g_free(api->socket_path);

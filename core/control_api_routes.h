@@ -68,6 +68,9 @@ gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApi
 void nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 				     const char *conflict_code, guint conflict_status);
 
+/* GET /metrics (api_metrics.c). */
+void nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+
 /* POST /tasks (api_task_submit.c). */
 void nbx_api_task_submit_head(NbxControlApi *api, NbxApiRequest *request);
 void nbx_api_task_submit(NbxControlApi *api, NbxApiRequest *request, char **args,
