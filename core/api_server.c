@@ -726,6 +726,7 @@ struct _NbxApiStream {
 	NbxApiServer *server;
 	Listener *listener;
 	struct MHD_Connection *mhd;
+	int fd;
 	GByteArray *queued;
 	gsize max_queued;
 	/* Waiting for bytes: libmicrohttpd does not poll the connection. */
@@ -746,10 +747,17 @@ stream_wake(NbxApiStream *stream)
 	g_source_set_ready_time(stream->listener->timer, 0);
 }
 
+/*
+ * The socket is shut down too: a client that reads nothing leaves its
+ * socket full, and libmicrohttpd would never come to read the end of the
+ * answer that closes the connection.
+ */
 static void
 stream_drop(NbxApiStream *stream)
 {
 	stream->dropped = TRUE;
+	if (stream->fd >= 0)
+		shutdown(stream->fd, SHUT_RDWR);
 	stream_wake(stream);
 }
 
@@ -823,6 +831,7 @@ nbx_api_request_start_stream(NbxApiRequest *request, const char *content_type, g
 	stream->server = server;
 	stream->listener = request->listener;
 	stream->mhd = request->mhd;
+	stream->fd = connection_of(request->mhd) != NULL ? connection_of(request->mhd)->fd : -1;
 	stream->queued = g_byte_array_new();
 	stream->max_queued = max_queued;
 	stream->closed = closed;

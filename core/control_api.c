@@ -3,6 +3,8 @@
  * The control API: HTTP/1.1 + JSON under /api/v1, served by api_server.c
  * (libmicrohttpd) on the main thread.
  *
+ *   GET  /metrics                        the Prometheus text format (api_metrics.c)
+ *   GET  /events[?task=ID]               Server-Sent Events of task and machine changes
  *   GET  /api/v1/health                  status, version, counts, uptime
  *   POST /api/v1/tasks                   submit (JSON, multipart "task" + "file", or the
  *                                        file as the body with ?task=JSON); Idempotency-Key
@@ -43,6 +45,7 @@
 
 #include <string.h>
 
+#include "api_events.h"
 #include "api_json.h"
 #include "api_listen.h"
 #include "api_upload.h"
@@ -56,6 +59,8 @@
 #define JSON_DEFAULT_BYTES (1024 * 1024)
 /* Event streams (GET /events) served at once, besides api.max_connections. */
 #define EVENT_STREAMS_MAX 64
+/* A client this far behind is dropped: far more than a burst of changes, far less than memory. */
+#define EVENT_QUEUE_BYTES (256 * 1024)
 
 /* ---- what every route uses ---- */
 
@@ -386,8 +391,8 @@ handle_task_cancel(NbxControlApi *api, NbxApiRequest *request, char **args, GHas
 	respond_task(api, request, id, FALSE);
 }
 
-static JsonNode *
-machine_to_json(const NbxMachineStatus *machine)
+JsonNode *
+nbx_api_machine_to_json(const NbxMachineStatus *machine)
 {
 	JsonObject *object = json_object_new();
 	JsonArray *tags = json_array_new();
@@ -424,7 +429,7 @@ handle_machine_list(NbxControlApi *api, NbxApiRequest *request, char **args, GHa
 	JsonObject *root = json_object_new();
 
 	for (guint i = 0; i < machines->len; i++)
-		json_array_add_element(array, machine_to_json(g_ptr_array_index(machines, i)));
+		json_array_add_element(array, nbx_api_machine_to_json(g_ptr_array_index(machines, i)));
 	json_object_set_array_member(root, "machines", array);
 	nbx_api_request_respond_object(request, 200, root);
 }
@@ -438,7 +443,7 @@ respond_machine(NbxControlApi *api, NbxApiRequest *request, const char *name)
 		const NbxMachineStatus *machine = g_ptr_array_index(machines, i);
 
 		if (g_strcmp0(machine->name, name) == 0) {
-			nbx_api_request_respond(request, 200, machine_to_json(machine));
+			nbx_api_request_respond(request, 200, nbx_api_machine_to_json(machine));
 			return;
 		}
 	}
@@ -461,6 +466,7 @@ set_machine_disabled(NbxControlApi *api, NbxApiRequest *request, const char *nam
 			nbx_api_respond_scheduler_error(request, error, "conflict", 409);
 		return;
 	}
+	nbx_api_events_machines_changed(api->events);
 	respond_machine(api, request, name);
 }
 
@@ -578,6 +584,12 @@ nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots)
 	api->snapshots = snapshots;
 }
 
+static void
+handle_events(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
+{
+	nbx_api_events_serve(api->events, request, query);
+}
+
 /* ---- routing ---- */
 
 static const NbxApiRoute routes[] = {
@@ -602,6 +614,7 @@ static const NbxApiRoute routes[] = {
 /* Outside /api/v1: what Prometheus, event-stream clients and browsers ask for. */
 static const NbxApiRoute root_routes[] = {
 	{ "GET", "/metrics", nbx_api_metrics, NULL },
+	{ "GET", "/events", handle_events, NULL },
 };
 
 /* Fills @args (at most 2) with the segments "*" matched. */
@@ -722,7 +735,8 @@ server_limits(const NbxControlApiOptions *options)
 		.idle_timeout_s = options->idle_timeout_s > 0 ? options->idle_timeout_s : 60,
 		.max_header_bytes =
 			options->max_header_bytes > 0 ? options->max_header_bytes : 16 * 1024,
-		.max_streams = EVENT_STREAMS_MAX,
+		.max_streams = options->max_event_streams > 0 ? options->max_event_streams
+							       : EVENT_STREAMS_MAX,
 	};
 
 	return limits;
@@ -796,6 +810,9 @@ nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options
 				      : MIN(JSON_DEFAULT_BYTES, options->max_body_bytes);
 	api->server = nbx_api_server_new(&limits, &handlers, api);
 	nbx_api_upload_clean_dir(nbx_scheduler_get_samples_dir(scheduler));
+	api->events = nbx_api_events_new(scheduler, options->event_queue_bytes > 0
+							    ? options->event_queue_bytes
+							    : EVENT_QUEUE_BYTES);
 	if (!nbx_metrics_follow_tasks(nbx_scheduler_get_store(scheduler), error)) {
 		g_prefix_error(error, "metrics: cannot count the stored tasks: ");
 		nbx_control_api_free(api);
@@ -816,12 +833,20 @@ nbx_control_api_connection_count(NbxControlApi *api)
 	return nbx_api_server_connection_count(api->server);
 }
 
+guint
+nbx_control_api_stream_count(NbxControlApi *api)
+{
+	return nbx_api_server_stream_count(api->server);
+}
+
 void
 nbx_control_api_free(NbxControlApi *api)
 {
 	if (api == NULL)
 		return;
 	nbx_api_server_free(api->server);
+	/* After the server: its streams are closed by now. */
+	nbx_api_events_free(api->events);
 	nbx_metrics_unfollow_tasks();
 	if (api->socket_path != NULL)
 		nbx_api_unlink_unix(api->socket_path, api->socket_dev, api->socket_ino);

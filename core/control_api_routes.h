@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include "api_events.h"
 #include "api_problem.h"
 #include "api_server.h"
 #include "control_api.h"
@@ -16,6 +17,8 @@
 
 struct _NbxControlApi {
 	NbxScheduler *scheduler;
+	/* GET /events (api_events.c). */
+	NbxApiEvents *events;
 	/* NULL until set: the snapshot routes then answer 503. */
 	NbxSnapshotManager *snapshots;
 	NbxApiServer *server;
@@ -67,6 +70,9 @@ gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApi
  */
 void nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 				     const char *conflict_code, guint conflict_status);
+
+/* A machine as GET /machines lists it. */
+JsonNode *nbx_api_machine_to_json(const NbxMachineStatus *machine);
 
 /* GET /metrics (api_metrics.c). */
 void nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);

@@ -393,6 +393,20 @@ raw_wait_closed(RawClient *client)
 	return TRUE;
 }
 
+gboolean
+raw_wait_for_text(RawClient *client, const char *text)
+{
+	gint64 deadline = g_get_monotonic_time() + RAW_DEADLINE_S * G_USEC_PER_SEC;
+
+	while (strstr(client->received->str, text) == NULL) {
+		if (client->closed)
+			return FALSE;
+		if (!raw_receive(client) && !raw_wait(client, G_IO_IN, deadline))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* The answer's length when all of it is in @received, else -1. */
 static gssize
 whole_answer(GString *received, guint *status, gsize *body_start)

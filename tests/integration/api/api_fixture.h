@@ -91,6 +91,8 @@ gboolean raw_send(RawClient *client, const char *data, gsize length);
 gboolean raw_send_text(RawClient *client, const char *text);
 /* Reads what the server sent so far, without waiting. */
 void raw_read_available(RawClient *client);
+/* Runs the main loop until @text has come; FALSE when the connection closed first, or after RAW_DEADLINE_S. */
+gboolean raw_wait_for_text(RawClient *client, const char *text);
 /* Runs the main loop until the server closes the connection; FALSE after RAW_DEADLINE_S. */
 gboolean raw_wait_closed(RawClient *client);
 /*
