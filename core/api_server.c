@@ -105,6 +105,8 @@ struct _NbxApiRequest {
 
 	NbxApiProblem refusal;
 	gint64 drain_until_us;
+	/* On the UNIX socket, or with the bearer token. */
+	gboolean has_credentials;
 
 	guint status; /* 0 until answered */
 	const char *content_type; /* NULL: JSON */
@@ -401,8 +403,8 @@ expects_continue(NbxApiRequest *request)
 }
 
 /* Takes as long for every @given of a given length: no early exit on the first mismatch. */
-static gboolean
-token_equal(const char *given, const char *expected)
+gboolean
+nbx_api_token_equal(const char *given, const char *expected)
 {
 	gsize given_length = strlen(given);
 	gsize expected_length = strlen(expected);
@@ -414,7 +416,7 @@ token_equal(const char *given, const char *expected)
 }
 
 static gboolean
-is_authorized(NbxApiRequest *request)
+has_bearer_token(NbxApiRequest *request)
 {
 	const char *header;
 
@@ -423,7 +425,36 @@ is_authorized(NbxApiRequest *request)
 	header = nbx_api_request_header(request, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0)
 		return FALSE;
-	return token_equal(header + 7, request->listener->token);
+	return nbx_api_token_equal(header + 7, request->listener->token);
+}
+
+static gboolean
+is_authorized(NbxApiRequest *request)
+{
+	NbxApiServer *server = request->server;
+
+	request->has_credentials = has_bearer_token(request);
+	return request->has_credentials ||
+	       (server->handlers.authorize != NULL &&
+		server->handlers.authorize(request, server->user_data));
+}
+
+gboolean
+nbx_api_request_has_credentials(NbxApiRequest *request)
+{
+	return request->has_credentials;
+}
+
+const char *
+nbx_api_request_listener_token(NbxApiRequest *request)
+{
+	return request->listener->token;
+}
+
+const char *
+nbx_api_request_cookie(NbxApiRequest *request, const char *name)
+{
+	return MHD_lookup_connection_value(request->mhd, MHD_COOKIE_KIND, name);
 }
 
 /* What the server refuses before the control API sees the request. */

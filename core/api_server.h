@@ -55,6 +55,12 @@ typedef struct {
 	 * later (nbx_api_request_suspend). Never called for a request cut short.
 	 */
 	void (*execute)(NbxApiRequest *request, gpointer user_data);
+	/*
+	 * A request on a listener with a token came without the right bearer
+	 * token: TRUE lets it through all the same (the status page's login
+	 * and its session cookie), FALSE answers 401. NULL: always FALSE.
+	 */
+	gboolean (*authorize)(NbxApiRequest *request, gpointer user_data);
 } NbxApiServerHandlers;
 
 NbxApiServer *nbx_api_server_new(const NbxApiServerLimits *limits,
@@ -79,6 +85,15 @@ const char *nbx_api_request_method(NbxApiRequest *request);
 const char *nbx_api_request_path(NbxApiRequest *request);
 /* A request header (the first of that name), or NULL. */
 const char *nbx_api_request_header(NbxApiRequest *request, const char *name);
+/* Compares a secret in a time that does not tell how much of it was right. */
+gboolean nbx_api_token_equal(const char *given, const char *expected);
+/* A cookie the request carries, or NULL. */
+const char *nbx_api_request_cookie(NbxApiRequest *request, const char *name);
+/* It came on the UNIX socket, or with the listener's bearer token (not through authorize()). */
+gboolean nbx_api_request_has_credentials(NbxApiRequest *request);
+/* The bearer token its listener requires, or NULL (the UNIX socket). */
+const char *nbx_api_request_listener_token(NbxApiRequest *request);
+
 /* The query's parameters, decoded (the last of a name wins), or NULL when it has none. */
 GHashTable *nbx_api_request_query(NbxApiRequest *request);
 /* The libmicrohttpd connection, for its multipart reader (api_multipart.c). */

@@ -5,6 +5,8 @@
  *
  *   GET  /metrics                        the Prometheus text format (api_metrics.c)
  *   GET  /events[?task=ID]               Server-Sent Events of task and machine changes
+ *   GET  /, /static/FILE; POST /login, /logout, /ui/tasks/ID/cancel
+ *                                        the status page (api_page.c)
  *   GET  /api/v1/health                  status, version, counts, uptime
  *   POST /api/v1/tasks                   submit (JSON, multipart "task" + "file", or the
  *                                        file as the body with ?task=JSON); Idempotency-Key
@@ -613,8 +615,13 @@ static const NbxApiRoute routes[] = {
 
 /* Outside /api/v1: what Prometheus, event-stream clients and browsers ask for. */
 static const NbxApiRoute root_routes[] = {
-	{ "GET", "/metrics", nbx_api_metrics, NULL },
-	{ "GET", "/events", handle_events, NULL },
+	{ "GET", "metrics", nbx_api_metrics, NULL },
+	{ "GET", "events", handle_events, NULL },
+	{ "GET", "", nbx_api_page_show, NULL },
+	{ "GET", "static/*", nbx_api_page_static, NULL },
+	{ "POST", "login", nbx_api_page_login, NULL },
+	{ "POST", "logout", nbx_api_page_logout, NULL },
+	{ "POST", "ui/tasks/*/cancel", nbx_api_page_cancel, NULL },
 };
 
 /* Fills @args (at most 2) with the segments "*" matched. */
@@ -646,15 +653,23 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 	const char *path = nbx_api_request_path(request);
 	g_autoptr(GString) allow = g_string_new(NULL);
 
-	for (guint i = 0; i < G_N_ELEMENTS(root_routes); i++) {
-		if (strcmp(root_routes[i].pattern, path) != 0)
-			continue;
-		if (strcmp(root_routes[i].method, method) == 0) {
-			call->route = &root_routes[i];
-			return TRUE;
+	if (!g_str_has_prefix(path, NBX_API_PREFIX "/")) {
+		g_auto(GStrv) segments = g_strsplit(path + (*path == '/'), "/", -1);
+
+		for (guint i = 0; i < G_N_ELEMENTS(root_routes); i++) {
+			char *args[2] = { NULL, NULL };
+
+			if (!route_matches(&root_routes[i], segments, args))
+				continue;
+			if (strcmp(root_routes[i].method, method) == 0) {
+				call->route = &root_routes[i];
+				call->segments = g_steal_pointer(&segments);
+				memcpy(call->args, args, sizeof args);
+				return TRUE;
+			}
+			g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "",
+					       root_routes[i].method);
 		}
-		g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "",
-				       root_routes[i].method);
 	}
 	if (allow->len > 0) {
 		nbx_api_request_add_header(request, "Allow", allow->str);
@@ -713,6 +728,14 @@ on_head(NbxApiRequest *request, gpointer user_data)
 		call->route->head(api, request);
 	else
 		nbx_api_request_keep_body(request, api->max_json_bytes, "api.max_json_kb");
+}
+
+static gboolean
+on_authorize(NbxApiRequest *request, gpointer user_data)
+{
+	NbxControlApi *api = user_data;
+
+	return nbx_api_page_authorize(api->page, request);
 }
 
 static void
@@ -793,7 +816,9 @@ listen_tcp(NbxControlApi *api, const NbxControlApiOptions *options, int backlog,
 NbxControlApi *
 nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options, GError **error)
 {
-	static const NbxApiServerHandlers handlers = { .head = on_head, .execute = on_execute };
+	static const NbxApiServerHandlers handlers = { .head = on_head,
+						       .execute = on_execute,
+						       .authorize = on_authorize };
 	NbxApiServerLimits limits = server_limits(options);
 	int backlog = options->listen_backlog > 0 ? (int)options->listen_backlog : 1024;
 	NbxControlApi *api;
@@ -810,6 +835,7 @@ nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options
 				      : MIN(JSON_DEFAULT_BYTES, options->max_body_bytes);
 	api->server = nbx_api_server_new(&limits, &handlers, api);
 	nbx_api_upload_clean_dir(nbx_scheduler_get_samples_dir(scheduler));
+	api->page = nbx_api_page_new();
 	api->events = nbx_api_events_new(scheduler, options->event_queue_bytes > 0
 							    ? options->event_queue_bytes
 							    : EVENT_QUEUE_BYTES);
@@ -847,6 +873,7 @@ nbx_control_api_free(NbxControlApi *api)
 	nbx_api_server_free(api->server);
 	/* After the server: its streams are closed by now. */
 	nbx_api_events_free(api->events);
+	nbx_api_page_free(api->page);
 	nbx_metrics_unfollow_tasks();
 	if (api->socket_path != NULL)
 		nbx_api_unlink_unix(api->socket_path, api->socket_dev, api->socket_ino);
