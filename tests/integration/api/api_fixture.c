@@ -453,17 +453,30 @@ run_until_idle(void)
 		;
 }
 
-gboolean
-wait_for_connections(Fixture *f, guint count)
+/* Runs the main loop until @counter(api) is @count; FALSE after RAW_DEADLINE_S. */
+static gboolean
+wait_for_count(Fixture *f, guint (*counter)(NbxControlApi *api), guint count)
 {
 	gboolean late = FALSE;
 	guint timer = g_timeout_add_seconds(RAW_DEADLINE_S, on_deadline, &late);
 
-	while (nbx_control_api_connection_count(f->api) != count && !late)
+	while (counter(f->api) != count && !late)
 		g_main_context_iteration(NULL, TRUE);
 	if (!late)
 		g_source_remove(timer);
 	return !late;
+}
+
+gboolean
+wait_for_connections(Fixture *f, guint count)
+{
+	return wait_for_count(f, nbx_control_api_connection_count, count);
+}
+
+gboolean
+wait_for_streams(Fixture *f, guint count)
+{
+	return wait_for_count(f, nbx_control_api_stream_count, count);
 }
 
 guint

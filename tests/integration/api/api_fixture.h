@@ -105,5 +105,7 @@ guint raw_read_answer(RawClient *client, char **body);
 void run_until_idle(void);
 /* Runs the main loop until the API has @count connections open; FALSE after RAW_DEADLINE_S. */
 gboolean wait_for_connections(Fixture *f, guint count);
+/* The same for event streams. */
+gboolean wait_for_streams(Fixture *f, guint count);
 /* Files in DIR (hidden ones too). */
 guint count_files(const char *dir);

@@ -16,6 +16,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/daemon.sh" # write_conf
 unset NESTBOX_PLUGIN_PATH http_proxy HTTP_PROXY https_proxy HTTPS_PROXY
 fail() { echo "FAIL: $*" >&2; [[ -f $tmp/daemon.log ]] && tail -20 "$tmp/daemon.log" >&2; exit 1; }
 source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
@@ -24,21 +25,8 @@ chromium=$(command -v chromium) || fail "chromium is missing: tools/install-deps
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 head -c 24 /dev/urandom | base64 >"$tmp/token"
 chmod 600 "$tmp/token"
-conf=$tmp/conf
-mkdir -p "$conf/machinery"
-cat >"$conf/nestbox.conf" <<CONF
-machineries = [ "fake" ];
-plugin_dirs = [ "$good" ];
-builtin_plugin_dir = false;
-state_dir = "state";
-run_dir = "run";
-analyses_dir = "analyses";
-api = { tcp = "127.0.0.1:$port"; token_file = "$tmp/token"; };
-CONF
-cat >"$conf/machinery/fake.conf" <<CONF
-machines = ( { name = "lin"; label = "lin"; ip = "192.0.2.10"; platform = "linux"; } );
-CONF
-: >"$conf/auxiliary.conf"
+write_conf "tcp = \"127.0.0.1:$port\"; token_file = \"$tmp/token\";" \
+	'{ name = "lin"; label = "lin"; ip = "192.0.2.10"; platform = "linux"; }'
 export NESTBOX_SOCKET=$conf/run/api.sock
 url=http://127.0.0.1:$port
 

@@ -198,26 +198,6 @@ toggle_machine(Fixture *f, guint round)
 	g_assert_cmpuint(enabled.status, ==, 200);
 }
 
-static gboolean
-on_late(gpointer data)
-{
-	*(gboolean *)data = TRUE;
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean
-wait_for_streams(Fixture *f, guint count)
-{
-	gboolean late = FALSE;
-	guint timer = g_timeout_add_seconds(RAW_DEADLINE_S, on_late, &late);
-
-	while (nbx_control_api_stream_count(f->api) != count && !late)
-		g_main_context_iteration(NULL, TRUE);
-	if (!late)
-		g_source_remove(timer);
-	return !late;
-}
-
 static void
 test_slow_client_dropped(Fixture *f, gconstpointer data)
 {
