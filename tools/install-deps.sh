@@ -8,7 +8,7 @@ packages=(
 	abigail-tools libsqlite3-dev libsoup-3.0-dev libmicrohttpd-dev libarchive-dev libssl-dev time valgrind
 	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
-	curl
+	curl prometheus chromium
 	libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
 	libsystemd-dev systemd scdoc groff-base bash-completion
 )

@@ -31,7 +31,6 @@ enum {
 };
 
 #define DEFAULT_SOCKET "/run/nestbox/api.sock"
-#define POLL_INTERVAL_US (G_USEC_PER_SEC / 2)
 /*
  * A busy daemon (every connection it serves at once taken, its listen
  * queue full) is tried again for this long; one that is not there, for a
@@ -185,6 +184,8 @@ static const char commands_help[] =
 	"  status ID                       Show a task and its events\n"
 	"  list [--state S] [--limit N]    List tasks, newest first\n"
 	"  cancel ID                       Cancel a queued or running task\n"
+	"  watch [ID]                      Follow task ID to its end, or print every task and\n"
+	"                                  machine change as it happens (GET /events)\n"
 	"  machines                        List machines\n"
 	"  machine enable NAME             Enable a machine again\n"
 	"  machine disable NAME [--reason TEXT]\n"
@@ -896,62 +897,282 @@ print_outcome(JsonNode *task)
 		printf("analysis_dir: %s\n", string_member(object, "analysis_dir"));
 }
 
-/*
- * Prints the steps begun since @seen events, from the task's event log: a
- * step shorter than the poll interval is in the log even when the task's
- * `step` has moved past it. Returns the number of events now seen.
- */
-static guint
-print_new_steps(JsonNode *task, guint seen)
-{
-	JsonArray *events = array_member(task, "events");
-	guint length = events != NULL ? json_array_get_length(events) : 0;
+/* ---- the event stream (GET /events) ---- */
 
-	for (guint i = seen; i < length; i++) {
+/* GLib 2.76's g_set_str(), which Debian 12's GLib (2.74) lacks. */
+static void
+replace_string(char **target, const char *value)
+{
+	char *copy = g_strdup(value);
+
+	g_free(*target);
+	*target = copy;
+}
+
+/* A line of the stream longer than this is not the daemon's. */
+#define EVENT_LINE_MAX (4 * 1024 * 1024)
+
+typedef struct {
+	Client *client;
+	SoupMessage *msg;
+	GDataInputStream *lines;
+} EventStream;
+
+static void
+event_stream_clear(EventStream *stream)
+{
+	g_clear_object(&stream->lines);
+	g_clear_object(&stream->msg);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(EventStream, event_stream_clear)
+
+/* Subscribes to @path (under /events); once this returns EXIT_OK, no change is missed. */
+static int
+event_stream_open(Client *client, const char *path, EventStream *stream)
+{
+	Call call = { .method = "GET", .path = path };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GInputStream) body = NULL;
+	int status = EXIT_OK;
+
+	stream->client = client;
+	stream->msg = call_message(client, &call, &status);
+	if (stream->msg == NULL)
+		return status;
+	body = soup_session_send(client->session, stream->msg, NULL, &error);
+	if (body == NULL)
+		return report_failure(client, classify_failure(error), error);
+	if (soup_message_get_status(stream->msg) != SOUP_STATUS_OK) {
+		g_autoptr(GBytes) answer = g_input_stream_read_bytes(body, 64 * 1024, NULL, NULL);
+		g_auto(Reply) reply = { 0 };
+
+		return read_reply(client, stream->msg,
+				  answer != NULL ? answer : g_bytes_new_static("", 0), &reply);
+	}
+	stream->lines = g_data_input_stream_new(body);
+	return EXIT_OK;
+}
+
+/*
+ * The next event: its kind and its data (a JSON object). Comments are
+ * skipped. EXIT_SERVER when the daemon ends the stream or sends what is
+ * not an event.
+ */
+static int
+event_stream_next(EventStream *stream, char **kind, JsonNode **data)
+{
+	g_autofree char *event = NULL;
+	g_autofree char *payload = NULL;
+
+	for (;;) {
+		g_autoptr(GError) error = NULL;
+		gsize length = 0;
+		g_autofree char *line =
+			g_data_input_stream_read_line_utf8(stream->lines, &length, NULL, &error);
+
+		if (line == NULL || length > EVENT_LINE_MAX) {
+			say_error("nestboxd at %s ended the event stream%s%s", stream->client->where,
+				  error != NULL ? ": " : "", error != NULL ? error->message : "");
+			return EXIT_SERVER;
+		}
+		if (*line == '\0' && event != NULL && payload != NULL)
+			break;
+		if (g_str_has_prefix(line, "event: "))
+			replace_string(&event, line + 7);
+		else if (g_str_has_prefix(line, "data: "))
+			replace_string(&payload, line + 6);
+	}
+	{
+		g_autoptr(JsonParser) parser = json_parser_new();
+
+		if (!json_parser_load_from_data(parser, payload, -1, NULL) ||
+		    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+			say_error("nestboxd at %s sent an event that is not JSON", stream->client->where);
+			return EXIT_SERVER;
+		}
+		*data = json_node_copy(json_parser_get_root(parser));
+	}
+	*kind = g_steal_pointer(&event);
+	return EXIT_OK;
+}
+
+/* ---- following a task ---- */
+
+typedef struct {
+	char *state;
+	/* Steps printed in the current attempt (a task queued again runs them again). */
+	GHashTable *steps;
+} Progress;
+
+static void
+progress_clear(Progress *progress)
+{
+	g_free(progress->state);
+	g_clear_pointer(&progress->steps, g_hash_table_unref);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Progress, progress_clear)
+
+static void
+print_step(Progress *progress, const char *step)
+{
+	if (step == NULL || g_hash_table_contains(progress->steps, step))
+		return;
+	g_hash_table_add(progress->steps, g_strdup(step));
+	printf("step: %s\n", step);
+}
+
+/* Prints what changed: the state (not a final one: print_outcome says it), the step. */
+static void
+print_progress(Progress *progress, JsonNode *task)
+{
+	const char *state = task_state(task);
+	JsonArray *events = array_member(task, "events");
+
+	if (g_strcmp0(state, progress->state) != 0) {
+		if (g_strcmp0(state, "queued") == 0)
+			g_hash_table_remove_all(progress->steps);
+		if (!state_is_final(state))
+			printf("state: %s\n", state ?: "?");
+		replace_string(&progress->state, state);
+	}
+	/* The task's own log has the steps that began before we subscribed. */
+	for (guint i = 0; events != NULL && i < json_array_get_length(events); i++) {
 		JsonNode *node = json_array_get_element(events, i);
 		JsonObject *event = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
 
 		if (event != NULL && g_strcmp0(string_member(event, "kind"), "step.begin") == 0)
-			printf("step: %s\n", string_member(event, "message") ?: "?");
+			print_step(progress, string_member(event, "message"));
 	}
-	return MAX(seen, length);
+	if (g_strcmp0(state, "running") == 0)
+		print_step(progress, string_member(json_node_get_object(task), "step"));
+	fflush(stdout);
 }
 
-/* Polls the task every POLL_INTERVAL_US until it ends, printing its steps and states. */
+/*
+ * Follows task @id until it ends, from the event stream: subscribed first,
+ * then the task read once (what happened before), then every change as it
+ * comes. Prints its steps and states, or with --json the task at its end.
+ */
 static int
-wait_for_task(Client *client, gint64 id, JsonNode *first)
+wait_for_task(Client *client, gint64 id)
 {
-	g_autofree char *path = g_strdup_printf("/api/v1/tasks/%" G_GINT64_FORMAT, id);
-	g_autoptr(JsonNode) task = json_node_copy(first);
-	g_autofree char *last_state = NULL;
-	guint seen = 0;
+	g_autofree char *events_path = g_strdup_printf("/events?task=%" G_GINT64_FORMAT, id);
+	g_autofree char *task_path = g_strdup_printf("/api/v1/tasks/%" G_GINT64_FORMAT, id);
+	g_auto(EventStream) stream = { 0 };
+	g_auto(Progress) progress = { .steps = g_hash_table_new_full(g_str_hash, g_str_equal,
+								     g_free, NULL) };
+	g_auto(Reply) reply = { 0 };
+	g_autoptr(JsonNode) task = NULL;
+	int status = event_stream_open(client, events_path, &stream);
 
-	for (;;) {
-		const char *state = task_state(task);
-		g_auto(Reply) reply = { 0 };
-		int status;
+	if (status == EXIT_OK)
+		status = client_get(client, task_path, &reply);
+	if (status != EXIT_OK)
+		return status;
+	task = g_steal_pointer(&reply.root);
+	while (!state_is_final(task_state(task))) {
+		g_autofree char *kind = NULL;
 
-		if (!opt_json && g_strcmp0(state, last_state) != 0 && !state_is_final(state))
-			printf("state: %s\n", state ?: "?");
 		if (!opt_json)
-			seen = print_new_steps(task, seen);
-		g_free(last_state);
-		last_state = g_strdup(state);
-		fflush(stdout);
-		if (state_is_final(state))
-			break;
-		g_usleep(POLL_INTERVAL_US);
-		status = client_get(client, path, &reply);
+			print_progress(&progress, task);
+		json_node_unref(g_steal_pointer(&task));
+		status = event_stream_next(&stream, &kind, &task);
 		if (status != EXIT_OK)
 			return status;
-		json_node_unref(task);
-		task = g_steal_pointer(&reply.root);
 	}
-	if (opt_json)
-		print_json(task);
-	else
+	if (opt_json) {
+		/* The task with its events, as `status --json` shows it. */
+		status = client_get(client, task_path, &reply);
+		if (status != EXIT_OK)
+			return status;
+		print_json(reply.root);
+	} else {
 		print_outcome(task);
+	}
 	return final_status(task);
+}
+
+static void
+print_event_line(const char *kind, JsonNode *data)
+{
+	JsonObject *object = json_node_get_object(data);
+
+	if (strcmp(kind, "task") == 0) {
+		const char *step = string_member(object, "step");
+		const char *machine = string_member(object, "assigned_machine");
+
+		printf("task %" G_GINT64_FORMAT " %s", json_object_get_int_member_with_default(object, "id", 0),
+		       string_member(object, "state") ?: "?");
+		if (g_strcmp0(string_member(object, "state"), "running") == 0 && step != NULL)
+			printf(" step=%s", step);
+		if (machine != NULL)
+			printf(" machine=%s", machine);
+		if (string_member(object, "reason") != NULL)
+			printf(" reason=\"%s\"", string_member(object, "reason"));
+	} else if (strcmp(kind, "machine") == 0) {
+		JsonNode *task = json_object_get_member(object, "task_id");
+
+		printf("machine %s %s", string_member(object, "name") ?: "?",
+		       string_member(object, "activity") ?: "?");
+		if (task != NULL && JSON_NODE_HOLDS_VALUE(task))
+			printf(" task=%" G_GINT64_FORMAT, json_node_get_int(task));
+		if (string_member(object, "disabled_reason") != NULL)
+			printf(" disabled=\"%s\"", string_member(object, "disabled_reason"));
+	} else {
+		printf("%s", kind);
+	}
+	printf("\n");
+}
+
+/* Every change as it comes, one line each (or one JSON object a line), until the daemon stops. */
+static int
+watch_all(Client *client)
+{
+	g_auto(EventStream) stream = { 0 };
+	int status = event_stream_open(client, "/events", &stream);
+
+	while (status == EXIT_OK) {
+		g_autofree char *kind = NULL;
+		g_autoptr(JsonNode) data = NULL;
+
+		status = event_stream_next(&stream, &kind, &data);
+		if (status != EXIT_OK)
+			break;
+		if (opt_json) {
+			g_autoptr(JsonGenerator) generator = json_generator_new();
+			g_autofree char *text = NULL;
+			JsonObject *line = json_object_new();
+			JsonNode *root = json_node_new(JSON_NODE_OBJECT);
+
+			json_object_set_string_member(line, "event", kind);
+			json_object_set_member(line, "data", g_steal_pointer(&data));
+			json_node_take_object(root, line);
+			json_generator_set_root(generator, root);
+			text = json_generator_to_data(generator, NULL);
+			json_node_unref(root);
+			printf("%s\n", text);
+		} else {
+			print_event_line(kind, data);
+		}
+		fflush(stdout);
+	}
+	return status;
+}
+
+static int
+cmd_watch(Client *client, int argc, char **argv)
+{
+	gint64 id = 0;
+
+	if (argc > 1) {
+		say_error("watch takes at most one task ID (try --help)");
+		return EXIT_USAGE;
+	}
+	if (argc == 0)
+		return watch_all(client);
+	if (!parse_id(argv[0], &id))
+		return EXIT_USAGE;
+	return wait_for_task(client, id);
 }
 
 static int
@@ -979,7 +1200,7 @@ cmd_submit(Client *client, int argc, char **argv)
 	if (opt_wait) {
 		if (!opt_json)
 			printf("task %" G_GINT64_FORMAT " submitted\n", id);
-		return wait_for_task(client, id, reply.root);
+		return wait_for_task(client, id);
 	}
 	if (opt_json)
 		print_json(reply.root);
@@ -1385,6 +1606,7 @@ static const Command commands[] = {
 	{ "status", "ID", NULL, cmd_status },
 	{ "list", "", list_entries, cmd_list },
 	{ "cancel", "ID", NULL, cmd_cancel },
+	{ "watch", "[ID]", NULL, cmd_watch },
 	{ "machines", "", NULL, cmd_machines },
 	{ "machine", "enable|disable NAME", disable_entries, cmd_machine },
 	{ "plugins", "", NULL, cmd_plugins },

@@ -44,20 +44,21 @@ struct _NbxApiServer {
 	GPtrArray *listeners;
 	/* Connections counted against limits.max_connections. */
 	guint connections;
+	/* Connections turned into streams, counted against limits.max_streams. */
+	guint streams;
+	/* NbxApiStream * not yet let go of by libmicrohttpd. */
+	GList *open_streams;
 	/* NbxApiRequest *, waiting for nbx_api_pending_respond(). */
 	GList *suspended;
 };
 
 /*
  * One client connection. Every connection starts ordinary: counted in
- * server->connections, held to the header deadline and to the cap. A
- * long-lived stream (the event stream and `--wait` clients a later issue
- * adds) must not count against the cap for ordinary requests: its route
- * will clear `ordinary` and decrement server->connections when it turns
- * the connection into a stream, count it in a stream count with its own
- * cap instead, and raise each daemon's MHD_OPTION_CONNECTION_LIMIT by that
- * cap, so that streams can neither starve ordinary requests nor be
- * starved by them.
+ * server->connections, held to the header deadline and to the cap. One
+ * that becomes a stream (nbx_api_request_start_stream) is counted in
+ * server->streams instead, with its own cap; each daemon's
+ * MHD_OPTION_CONNECTION_LIMIT has room for both, so that streams can
+ * neither starve ordinary requests nor be starved by them.
  */
 typedef struct {
 	NbxApiServer *server;
@@ -104,12 +105,17 @@ struct _NbxApiRequest {
 
 	NbxApiProblem refusal;
 	gint64 drain_until_us;
+	/* On the UNIX socket, or with the bearer token. */
+	gboolean has_credentials;
 
 	guint status; /* 0 until answered */
+	const char *content_type; /* NULL: JSON */
 	char *answer;
 	gsize answer_length;
 	GArray *headers;
 	NbxApiPending *pending;
+	/* Answered by a stream, not by status and answer. */
+	gboolean streamed;
 
 	gpointer data;
 	GDestroyNotify destroy;
@@ -144,6 +150,21 @@ nbx_api_request_respond(NbxApiRequest *request, guint status, JsonNode *body)
 	json_generator_set_root(generator, owned);
 	json_generator_set_pretty(generator, TRUE);
 	request->answer = json_generator_to_data(generator, &request->answer_length);
+	request->status = status;
+}
+
+void
+nbx_api_request_respond_bytes(NbxApiRequest *request, guint status, const char *content_type,
+			      GBytes *body)
+{
+	g_autoptr(GBytes) owned = body;
+	gsize length = 0;
+	gconstpointer data = g_bytes_get_data(owned, &length);
+
+	g_return_if_fail(request->status == 0);
+	request->answer = g_memdup2(data, length);
+	request->answer_length = length;
+	request->content_type = content_type;
 	request->status = status;
 }
 
@@ -185,7 +206,9 @@ queue_answer(NbxApiRequest *request)
 	struct MHD_Response *response = MHD_create_response_from_buffer_with_free_callback(
 		request->answer_length, g_steal_pointer(&request->answer), g_free);
 
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+				request->content_type != NULL ? request->content_type
+							      : "application/json");
 	MHD_add_response_header(response, MHD_HTTP_HEADER_SERVER, "nestboxd/" NESTBOX_VERSION);
 	for (guint i = 0; i < request->headers->len; i++) {
 		Header *header = &g_array_index(request->headers, Header, i);
@@ -380,8 +403,8 @@ expects_continue(NbxApiRequest *request)
 }
 
 /* Takes as long for every @given of a given length: no early exit on the first mismatch. */
-static gboolean
-token_equal(const char *given, const char *expected)
+gboolean
+nbx_api_token_equal(const char *given, const char *expected)
 {
 	gsize given_length = strlen(given);
 	gsize expected_length = strlen(expected);
@@ -393,7 +416,7 @@ token_equal(const char *given, const char *expected)
 }
 
 static gboolean
-is_authorized(NbxApiRequest *request)
+has_bearer_token(NbxApiRequest *request)
 {
 	const char *header;
 
@@ -402,7 +425,36 @@ is_authorized(NbxApiRequest *request)
 	header = nbx_api_request_header(request, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (header == NULL || g_ascii_strncasecmp(header, "Bearer ", 7) != 0)
 		return FALSE;
-	return token_equal(header + 7, request->listener->token);
+	return nbx_api_token_equal(header + 7, request->listener->token);
+}
+
+static gboolean
+is_authorized(NbxApiRequest *request)
+{
+	NbxApiServer *server = request->server;
+
+	request->has_credentials = has_bearer_token(request);
+	return request->has_credentials ||
+	       (server->handlers.authorize != NULL &&
+		server->handlers.authorize(request, server->user_data));
+}
+
+gboolean
+nbx_api_request_has_credentials(NbxApiRequest *request)
+{
+	return request->has_credentials;
+}
+
+const char *
+nbx_api_request_listener_token(NbxApiRequest *request)
+{
+	return request->listener->token;
+}
+
+const char *
+nbx_api_request_cookie(NbxApiRequest *request, const char *name)
+{
+	return MHD_lookup_connection_value(request->mhd, MHD_COOKIE_KIND, name);
 }
 
 /* What the server refuses before the control API sees the request. */
@@ -484,7 +536,7 @@ complete_request(NbxApiRequest *request)
 		nbx_api_request_respond_problem(request, &problem);
 	else
 		request->server->handlers.execute(request, request->server->user_data);
-	if (request->status == 0 && request->pending == NULL) {
+	if (request->status == 0 && request->pending == NULL && !request->streamed) {
 		nbx_api_problem_set(&problem, 500, "internal", NULL, "%s %s got no answer",
 				    request->method, request->path);
 		nbx_api_request_respond_problem(request, &problem);
@@ -638,6 +690,8 @@ on_connection(void *cls, struct MHD_Connection *mhd, void **socket_context,
 	connection_stop_deadline(connection);
 	if (connection->ordinary)
 		server->connections--;
+	else
+		server->streams--;
 	g_free(connection);
 	*socket_context = NULL;
 }
@@ -695,6 +749,171 @@ void
 nbx_api_pending_respond_problem(NbxApiPending *pending, const NbxApiProblem *problem)
 {
 	nbx_api_pending_respond(pending, problem->status, nbx_api_problem_to_json(problem));
+}
+
+/* ---- streams ---- */
+
+struct _NbxApiStream {
+	NbxApiServer *server;
+	Listener *listener;
+	struct MHD_Connection *mhd;
+	int fd;
+	GByteArray *queued;
+	gsize max_queued;
+	/* Waiting for bytes: libmicrohttpd does not poll the connection. */
+	gboolean suspended;
+	/* Too slow, or the server stops: the next read ends the answer with an error. */
+	gboolean dropped;
+	NbxApiStreamClosed closed;
+	gpointer data;
+};
+
+static void
+stream_wake(NbxApiStream *stream)
+{
+	if (!stream->suspended)
+		return;
+	stream->suspended = FALSE;
+	MHD_resume_connection(stream->mhd);
+	g_source_set_ready_time(stream->listener->timer, 0);
+}
+
+/*
+ * The socket is shut down too: a client that reads nothing leaves its
+ * socket full, and libmicrohttpd would never come to read the end of the
+ * answer that closes the connection.
+ */
+static void
+stream_drop(NbxApiStream *stream)
+{
+	stream->dropped = TRUE;
+	if (stream->fd >= 0)
+		shutdown(stream->fd, SHUT_RDWR);
+	stream_wake(stream);
+}
+
+/*
+ * libmicrohttpd asks for more of the body. With nothing queued the
+ * connection is suspended (the pattern microhttpd.h gives for "no data
+ * yet"), and nbx_api_stream_send() resumes it.
+ */
+static ssize_t
+stream_read(void *cls, uint64_t position, char *buffer, size_t max)
+{
+	NbxApiStream *stream = cls;
+	gsize length;
+
+	if (stream->dropped)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (stream->queued->len == 0) {
+		stream->suspended = TRUE;
+		MHD_suspend_connection(stream->mhd);
+		return 0;
+	}
+	length = MIN(max, stream->queued->len);
+	memcpy(buffer, stream->queued->data, length);
+	g_byte_array_remove_range(stream->queued, 0, (guint)length);
+	return (ssize_t)length;
+}
+
+/* libmicrohttpd let go of the answer: the connection is over. */
+static void
+stream_free(void *cls)
+{
+	NbxApiStream *stream = cls;
+
+	stream->server->open_streams = g_list_remove(stream->server->open_streams, stream);
+	if (stream->closed != NULL)
+		stream->closed(stream, stream->data);
+	g_byte_array_unref(stream->queued);
+	g_free(stream);
+}
+
+/* The connection leaves the ordinary ones' count for the streams'. */
+static void
+connection_become_stream(NbxApiServer *server, struct MHD_Connection *mhd)
+{
+	Connection *connection = connection_of(mhd);
+
+	if (connection == NULL || !connection->ordinary)
+		return;
+	connection->ordinary = FALSE;
+	server->connections--;
+	server->streams++;
+	MHD_set_connection_option(mhd, MHD_CONNECTION_OPTION_TIMEOUT, 0U);
+}
+
+NbxApiStream *
+nbx_api_request_start_stream(NbxApiRequest *request, const char *content_type, gsize max_queued,
+			     NbxApiStreamClosed closed, gpointer data)
+{
+	NbxApiServer *server = request->server;
+	NbxApiStream *stream;
+	struct MHD_Response *response;
+
+	g_return_val_if_fail(request->stage == STAGE_COMPLETE && request->status == 0, NULL);
+	if (server->streams >= server->limits.max_streams) {
+		nbx_api_request_respond_error(request, 503, "busy", NULL,
+					      "nestboxd serves %u event streams at once; try again",
+					      server->limits.max_streams);
+		return NULL;
+	}
+	stream = g_new0(NbxApiStream, 1);
+	stream->server = server;
+	stream->listener = request->listener;
+	stream->mhd = request->mhd;
+	stream->fd = connection_of(request->mhd) != NULL ? connection_of(request->mhd)->fd : -1;
+	stream->queued = g_byte_array_new();
+	stream->max_queued = max_queued;
+	stream->closed = closed;
+	stream->data = data;
+	response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read,
+						     stream, stream_free);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(response, MHD_HTTP_HEADER_SERVER, "nestboxd/" NESTBOX_VERSION);
+	for (guint i = 0; i < request->headers->len; i++) {
+		Header *header = &g_array_index(request->headers, Header, i);
+
+		MHD_add_response_header(response, header->name, header->value);
+	}
+	server->open_streams = g_list_prepend(server->open_streams, stream);
+	request->streamed = TRUE;
+	connection_become_stream(server, request->mhd);
+	if (MHD_queue_response(request->mhd, 200, response) != MHD_YES) {
+		/* Freed with the response, and nobody to tell. */
+		stream->closed = NULL;
+		MHD_destroy_response(response);
+		request->streamed = FALSE;
+		nbx_api_request_respond_error(request, 500, "internal", NULL,
+					      "cannot start the event stream");
+		return NULL;
+	}
+	MHD_destroy_response(response);
+	return stream;
+}
+
+gboolean
+nbx_api_stream_send(NbxApiStream *stream, const char *text, gsize length)
+{
+	if (stream->dropped)
+		return FALSE;
+	if (stream->queued->len + length > stream->max_queued) {
+		g_debug("api: dropping an event stream whose client does not keep up "
+			"(%u bytes waiting)",
+			stream->queued->len);
+		stream_drop(stream);
+		return FALSE;
+	}
+	g_byte_array_append(stream->queued, (const guint8 *)text, (guint)length);
+	stream_wake(stream);
+	return TRUE;
+}
+
+guint
+nbx_api_server_stream_count(NbxApiServer *server)
+{
+	return server->streams;
 }
 
 /* ---- the main loop ---- */
@@ -793,7 +1012,8 @@ start_daemon(Listener *listener, int fd)
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 		on_access, listener, MHD_OPTION_EXTERNAL_LOGGER, on_log, listener,
 		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)limits->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)(limits->max_connections + limits->max_streams),
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)limits->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(limits->max_header_bytes + POOL_SLACK_BYTES), MHD_OPTION_NOTIFY_CONNECTION,
 		on_connection, listener, MHD_OPTION_NOTIFY_COMPLETED, on_completed, listener,
@@ -858,7 +1078,7 @@ nbx_api_server_new(const NbxApiServerLimits *limits, const NbxApiServerHandlers 
 {
 	NbxApiServer *server = g_new0(NbxApiServer, 1);
 
-	ensure_file_limit(limits->max_connections);
+	ensure_file_limit(limits->max_connections + limits->max_streams);
 	server->limits = *limits;
 	server->handlers = *handlers;
 	server->user_data = user_data;
@@ -883,6 +1103,8 @@ nbx_api_server_free(NbxApiServer *server)
 		nbx_api_request_respond_problem(request, &problem);
 		resume(request);
 	}
+	for (GList *l = server->open_streams; l != NULL; l = l->next)
+		stream_drop(l->data);
 	g_ptr_array_unref(server->listeners);
 	g_free(server);
 }

@@ -32,6 +32,11 @@ typedef struct {
 	guint idle_timeout_s;
 	/* Bytes of request line and headers; more is answered 414 or 431. */
 	gsize max_header_bytes;
+	/*
+	 * Streams (GET /events) open at once, on top of max_connections: they
+	 * neither take the ordinary requests' room nor wait for it.
+	 */
+	guint max_streams;
 } NbxApiServerLimits;
 
 typedef struct _NbxApiServer NbxApiServer;
@@ -50,6 +55,12 @@ typedef struct {
 	 * later (nbx_api_request_suspend). Never called for a request cut short.
 	 */
 	void (*execute)(NbxApiRequest *request, gpointer user_data);
+	/*
+	 * A request on a listener with a token came without the right bearer
+	 * token: TRUE lets it through all the same (the status page's login
+	 * and its session cookie), FALSE answers 401. NULL: always FALSE.
+	 */
+	gboolean (*authorize)(NbxApiRequest *request, gpointer user_data);
 } NbxApiServerHandlers;
 
 NbxApiServer *nbx_api_server_new(const NbxApiServerLimits *limits,
@@ -74,6 +85,15 @@ const char *nbx_api_request_method(NbxApiRequest *request);
 const char *nbx_api_request_path(NbxApiRequest *request);
 /* A request header (the first of that name), or NULL. */
 const char *nbx_api_request_header(NbxApiRequest *request, const char *name);
+/* Compares a secret in a time that does not tell how much of it was right. */
+gboolean nbx_api_token_equal(const char *given, const char *expected);
+/* A cookie the request carries, or NULL. */
+const char *nbx_api_request_cookie(NbxApiRequest *request, const char *name);
+/* It came on the UNIX socket, or with the listener's bearer token (not through authorize()). */
+gboolean nbx_api_request_has_credentials(NbxApiRequest *request);
+/* The bearer token its listener requires, or NULL (the UNIX socket). */
+const char *nbx_api_request_listener_token(NbxApiRequest *request);
+
 /* The query's parameters, decoded (the last of a name wins), or NULL when it has none. */
 GHashTable *nbx_api_request_query(NbxApiRequest *request);
 /* The libmicrohttpd connection, for its multipart reader (api_multipart.c). */
@@ -117,6 +137,12 @@ void nbx_api_request_refuse(NbxApiRequest *request, const NbxApiProblem *problem
 
 /* Adds a header to the answer (before it is given). */
 void nbx_api_request_add_header(NbxApiRequest *request, const char *name, const char *value);
+/*
+ * Answers @status with @body (taken) as @content_type (a static string:
+ * the metrics' text format, the status page's files).
+ */
+void nbx_api_request_respond_bytes(NbxApiRequest *request, guint status, const char *content_type,
+				   GBytes *body);
 /* Answers @status with @body (taken) as JSON. */
 void nbx_api_request_respond(NbxApiRequest *request, guint status, JsonNode *body);
 void nbx_api_request_respond_problem(NbxApiRequest *request, const NbxApiProblem *problem);
@@ -139,3 +165,32 @@ NbxApiPending *nbx_api_request_suspend(NbxApiRequest *request);
  */
 void nbx_api_pending_respond(NbxApiPending *pending, guint status, JsonNode *body);
 void nbx_api_pending_respond_problem(NbxApiPending *pending, const NbxApiProblem *problem);
+
+/*
+ * ---- streams ----
+ * An answer that never ends (the event stream): its body is sent as the
+ * control API queues it. The connection then leaves the ordinary ones'
+ * count and cap for the streams' own (limits.max_streams), and has no idle
+ * timeout (its owner sends something now and then, so a client that went
+ * away is noticed).
+ */
+typedef struct _NbxApiStream NbxApiStream;
+/* The stream is over (the client went, it was dropped, or the server stops); @stream is freed after. */
+typedef void (*NbxApiStreamClosed)(NbxApiStream *stream, gpointer data);
+
+/*
+ * Answers the request (from execute()) 200 with @content_type and a body
+ * that follows; at most @max_queued bytes wait to be sent. At the cap the
+ * request is answered 503 and NULL is returned.
+ */
+NbxApiStream *nbx_api_request_start_stream(NbxApiRequest *request, const char *content_type,
+					   gsize max_queued, NbxApiStreamClosed closed,
+					   gpointer data);
+/*
+ * Queues @text for the client (main thread). A client so slow that more
+ * than max_queued bytes would wait is dropped: its connection is closed
+ * and FALSE returned (closed() follows when libmicrohttpd lets go of it).
+ */
+gboolean nbx_api_stream_send(NbxApiStream *stream, const char *text, gsize length);
+/* Streams open now (tests count them). */
+guint nbx_api_server_stream_count(NbxApiServer *server);

@@ -3,6 +3,10 @@
  * The control API: HTTP/1.1 + JSON under /api/v1, served by api_server.c
  * (libmicrohttpd) on the main thread.
  *
+ *   GET  /metrics                        the Prometheus text format (api_metrics.c)
+ *   GET  /events[?task=ID]               Server-Sent Events of task and machine changes
+ *   GET  /, /static/FILE; POST /login, /logout, /ui/tasks/ID/cancel
+ *                                        the status page (api_page.c)
  *   GET  /api/v1/health                  status, version, counts, uptime
  *   POST /api/v1/tasks                   submit (JSON, multipart "task" + "file", or the
  *                                        file as the body with ?task=JSON); Idempotency-Key
@@ -43,16 +47,22 @@
 
 #include <string.h>
 
+#include "api_events.h"
 #include "api_json.h"
 #include "api_listen.h"
 #include "api_upload.h"
 #include "control_api_routes.h"
+#include "metrics.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 1000
 /* Long enough that guessing it over the network is hopeless. */
 #define TOKEN_MIN_LENGTH 16
 #define JSON_DEFAULT_BYTES (1024 * 1024)
+/* Event streams (GET /events) served at once, besides api.max_connections. */
+#define EVENT_STREAMS_MAX 64
+/* A client this far behind is dropped: far more than a burst of changes, far less than memory. */
+#define EVENT_QUEUE_BYTES (256 * 1024)
 
 /* ---- what every route uses ---- */
 
@@ -383,8 +393,8 @@ handle_task_cancel(NbxControlApi *api, NbxApiRequest *request, char **args, GHas
 	respond_task(api, request, id, FALSE);
 }
 
-static JsonNode *
-machine_to_json(const NbxMachineStatus *machine)
+JsonNode *
+nbx_api_machine_to_json(const NbxMachineStatus *machine)
 {
 	JsonObject *object = json_object_new();
 	JsonArray *tags = json_array_new();
@@ -421,7 +431,7 @@ handle_machine_list(NbxControlApi *api, NbxApiRequest *request, char **args, GHa
 	JsonObject *root = json_object_new();
 
 	for (guint i = 0; i < machines->len; i++)
-		json_array_add_element(array, machine_to_json(g_ptr_array_index(machines, i)));
+		json_array_add_element(array, nbx_api_machine_to_json(g_ptr_array_index(machines, i)));
 	json_object_set_array_member(root, "machines", array);
 	nbx_api_request_respond_object(request, 200, root);
 }
@@ -435,7 +445,7 @@ respond_machine(NbxControlApi *api, NbxApiRequest *request, const char *name)
 		const NbxMachineStatus *machine = g_ptr_array_index(machines, i);
 
 		if (g_strcmp0(machine->name, name) == 0) {
-			nbx_api_request_respond(request, 200, machine_to_json(machine));
+			nbx_api_request_respond(request, 200, nbx_api_machine_to_json(machine));
 			return;
 		}
 	}
@@ -458,6 +468,7 @@ set_machine_disabled(NbxControlApi *api, NbxApiRequest *request, const char *nam
 			nbx_api_respond_scheduler_error(request, error, "conflict", 409);
 		return;
 	}
+	nbx_api_events_machines_changed(api->events);
 	respond_machine(api, request, name);
 }
 
@@ -575,6 +586,12 @@ nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snapshots)
 	api->snapshots = snapshots;
 }
 
+static void
+handle_events(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
+{
+	nbx_api_events_serve(api->events, request, query);
+}
+
 /* ---- routing ---- */
 
 static const NbxApiRoute routes[] = {
@@ -594,6 +611,17 @@ static const NbxApiRoute routes[] = {
 	{ "POST", "snapshots/*/rollback", nbx_api_snapshot_rollback, NULL },
 	{ "POST", "snapshots/*/copy", nbx_api_snapshot_copy, NULL },
 	{ "POST", "snapshots/*/export", nbx_api_snapshot_export, NULL },
+};
+
+/* Outside /api/v1: what Prometheus, event-stream clients and browsers ask for. */
+static const NbxApiRoute root_routes[] = {
+	{ "GET", "metrics", nbx_api_metrics, NULL },
+	{ "GET", "events", handle_events, NULL },
+	{ "GET", "", nbx_api_page_show, NULL },
+	{ "GET", "static/*", nbx_api_page_static, NULL },
+	{ "POST", "login", nbx_api_page_login, NULL },
+	{ "POST", "logout", nbx_api_page_logout, NULL },
+	{ "POST", "ui/tasks/*/cancel", nbx_api_page_cancel, NULL },
 };
 
 /* Fills @args (at most 2) with the segments "*" matched. */
@@ -625,6 +653,30 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 	const char *path = nbx_api_request_path(request);
 	g_autoptr(GString) allow = g_string_new(NULL);
 
+	if (!g_str_has_prefix(path, NBX_API_PREFIX "/")) {
+		g_auto(GStrv) segments = g_strsplit(path + (*path == '/'), "/", -1);
+
+		for (guint i = 0; i < G_N_ELEMENTS(root_routes); i++) {
+			char *args[2] = { NULL, NULL };
+
+			if (!route_matches(&root_routes[i], segments, args))
+				continue;
+			if (strcmp(root_routes[i].method, method) == 0) {
+				call->route = &root_routes[i];
+				call->segments = g_steal_pointer(&segments);
+				memcpy(call->args, args, sizeof args);
+				return TRUE;
+			}
+			g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "",
+					       root_routes[i].method);
+		}
+	}
+	if (allow->len > 0) {
+		nbx_api_request_add_header(request, "Allow", allow->str);
+		return nbx_api_problem_set(problem, 405, "method_not_allowed", NULL,
+					   "%s is not allowed on %s (allowed: %s)", method, path,
+					   allow->str);
+	}
 	if (!g_str_has_prefix(path, NBX_API_PREFIX "/"))
 		return nbx_api_problem_set(
 			problem, 404, "not_found", NULL,
@@ -678,6 +730,14 @@ on_head(NbxApiRequest *request, gpointer user_data)
 		nbx_api_request_keep_body(request, api->max_json_bytes, "api.max_json_kb");
 }
 
+static gboolean
+on_authorize(NbxApiRequest *request, gpointer user_data)
+{
+	NbxControlApi *api = user_data;
+
+	return nbx_api_page_authorize(api->page, request);
+}
+
 static void
 on_execute(NbxApiRequest *request, gpointer user_data)
 {
@@ -698,6 +758,8 @@ server_limits(const NbxControlApiOptions *options)
 		.idle_timeout_s = options->idle_timeout_s > 0 ? options->idle_timeout_s : 60,
 		.max_header_bytes =
 			options->max_header_bytes > 0 ? options->max_header_bytes : 16 * 1024,
+		.max_streams = options->max_event_streams > 0 ? options->max_event_streams
+							       : EVENT_STREAMS_MAX,
 	};
 
 	return limits;
@@ -754,7 +816,9 @@ listen_tcp(NbxControlApi *api, const NbxControlApiOptions *options, int backlog,
 NbxControlApi *
 nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options, GError **error)
 {
-	static const NbxApiServerHandlers handlers = { .head = on_head, .execute = on_execute };
+	static const NbxApiServerHandlers handlers = { .head = on_head,
+						       .execute = on_execute,
+						       .authorize = on_authorize };
 	NbxApiServerLimits limits = server_limits(options);
 	int backlog = options->listen_backlog > 0 ? (int)options->listen_backlog : 1024;
 	NbxControlApi *api;
@@ -771,6 +835,15 @@ nbx_control_api_new(NbxScheduler *scheduler, const NbxControlApiOptions *options
 				      : MIN(JSON_DEFAULT_BYTES, options->max_body_bytes);
 	api->server = nbx_api_server_new(&limits, &handlers, api);
 	nbx_api_upload_clean_dir(nbx_scheduler_get_samples_dir(scheduler));
+	api->page = nbx_api_page_new();
+	api->events = nbx_api_events_new(scheduler, options->event_queue_bytes > 0
+							    ? options->event_queue_bytes
+							    : EVENT_QUEUE_BYTES);
+	if (!nbx_metrics_follow_tasks(nbx_scheduler_get_store(scheduler), error)) {
+		g_prefix_error(error, "metrics: cannot count the stored tasks: ");
+		nbx_control_api_free(api);
+		return NULL;
+	}
 	if (!listen_unix(api, options, backlog, error) ||
 	    (options->tcp_address != NULL && *options->tcp_address != '\0' &&
 	     !listen_tcp(api, options, backlog, error))) {
@@ -786,12 +859,22 @@ nbx_control_api_connection_count(NbxControlApi *api)
 	return nbx_api_server_connection_count(api->server);
 }
 
+guint
+nbx_control_api_stream_count(NbxControlApi *api)
+{
+	return nbx_api_server_stream_count(api->server);
+}
+
 void
 nbx_control_api_free(NbxControlApi *api)
 {
 	if (api == NULL)
 		return;
 	nbx_api_server_free(api->server);
+	/* After the server: its streams are closed by now. */
+	nbx_api_events_free(api->events);
+	nbx_api_page_free(api->page);
+	nbx_metrics_unfollow_tasks();
 	if (api->socket_path != NULL)
 		nbx_api_unlink_unix(api->socket_path, api->socket_dev, api->socket_ino);
 	g_free(api->socket_path);

@@ -41,6 +41,10 @@ typedef struct {
 	guint idle_timeout_s;
 	/* Connections the kernel queues for each listening socket. */
 	guint listen_backlog;
+	/* Event streams (GET /events) at once, besides max_connections (0: 64). */
+	guint max_event_streams;
+	/* Bytes of events waiting for one client before it is dropped (0: 256 KiB). */
+	gsize event_queue_bytes;
 } NbxControlApiOptions;
 
 typedef struct _NbxControlApi NbxControlApi;
@@ -54,3 +58,5 @@ void nbx_control_api_set_snapshots(NbxControlApi *api, NbxSnapshotManager *snaps
 
 /* Ordinary client connections open now. */
 guint nbx_control_api_connection_count(NbxControlApi *api);
+/* Event streams open now. */
+guint nbx_control_api_stream_count(NbxControlApi *api);

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include "api_events.h"
+#include "api_page.h"
 #include "api_problem.h"
 #include "api_server.h"
 #include "control_api.h"
@@ -16,6 +18,10 @@
 
 struct _NbxControlApi {
 	NbxScheduler *scheduler;
+	/* GET /events (api_events.c). */
+	NbxApiEvents *events;
+	/* The status page's sessions (api_page.c). */
+	NbxApiPage *page;
 	/* NULL until set: the snapshot routes then answer 503. */
 	NbxSnapshotManager *snapshots;
 	NbxApiServer *server;
@@ -67,6 +73,24 @@ gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApi
  */
 void nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 				     const char *conflict_code, guint conflict_status);
+
+/* A machine as GET /machines lists it. */
+JsonNode *nbx_api_machine_to_json(const NbxMachineStatus *machine);
+
+/* GET /metrics (api_metrics.c). */
+void nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+
+/* The status page (api_page.c, api_page_render.c). */
+void nbx_api_page_show(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+void nbx_api_page_static(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
+void nbx_api_page_login(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+void nbx_api_page_logout(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
+void nbx_api_page_cancel(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
+/* The page's HTML; @csrf (or NULL) goes into its forms. */
+GString *nbx_api_page_render(NbxControlApi *api, const char *csrf);
 
 /* POST /tasks (api_task_submit.c). */
 void nbx_api_task_submit_head(NbxControlApi *api, NbxApiRequest *request);

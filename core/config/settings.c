@@ -26,6 +26,7 @@ static const Setting settings_table[] = {
 	INTEGER("timeouts.stop", timeouts.stop),
 	INTEGER("timeouts.auxiliary_stop", timeouts.auxiliary_stop),
 	INTEGER("timeouts.snapshot_commit", timeouts.snapshot_commit),
+	INTEGER("timeouts.guest", timeouts.guest),
 	INTEGER("scheduler.max_concurrent_restores", scheduler.max_concurrent_restores),
 	INTEGER("scheduler.machine_failure_limit", scheduler.machine_failure_limit),
 	BOOLEAN("scheduler.retry_on_machine_death", scheduler.retry_on_machine_death),
@@ -35,6 +36,9 @@ static const Setting settings_table[] = {
 	INTEGER("scheduler.shutdown_timeout", scheduler.shutdown_timeout),
 	CHOICE("scheduler.stop_method", scheduler.graceful_stop, "acpi"),
 	INTEGER("scheduler.op_grace", scheduler.op_grace),
+	INTEGER("guest.max_files", guest.max_files),
+	INTEGER("guest.max_file_mb", guest.max_file_mb),
+	INTEGER("guest.max_output_kb", guest.max_output_kb),
 };
 
 static void

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The core's settings of nestbox.conf (`timeouts`, `scheduler`) as one typed
+ * The core's settings of nestbox.conf (`timeouts`, `scheduler`, `guest`) as one typed
  * struct, filled once after validation. The schema (core_schema.c) applied
  * every default already, so this file holds no default of its own and no
  * other code reads these keys by name: a default exists once, in the schema.
@@ -22,6 +22,8 @@ typedef struct {
 	gint64 stop;
 	gint64 auxiliary_stop;
 	gint64 snapshot_commit;
+	/* Each guest op but the first answer (upload, execute, fetch). */
+	gint64 guest;
 } NbxTimeouts;
 
 typedef struct {
@@ -38,6 +40,12 @@ typedef struct {
 		gboolean graceful_stop;
 		gint64 op_grace;
 	} scheduler;
+	/* What may come back from a guest. */
+	struct {
+		gint64 max_files;
+		gint64 max_file_mb;
+		gint64 max_output_kb;
+	} guest;
 } NbxSettings;
 
 /*

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "call_context.h"
 
+#include "metrics.h"
+
 void
 nbx_call_from_context(struct nbx_call *call, const NbxOpContext *context)
 {
@@ -21,6 +23,7 @@ nbx_call_end(const NbxPluginInstance *instance, const char *machine, const char 
 	if (ok)
 		return TRUE;
 	err->message[sizeof err->message - 1] = '\0';
+	nbx_metrics_count_op_failure(nbx_plugin_instance_name(instance), op);
 	nbx_plugin_error_propagate(error, instance, machine, op, err);
 	return FALSE;
 }

@@ -33,7 +33,14 @@ struct _NbxStore {
 	 * (reset) at the end of the operation that used it, under @lock.
 	 */
 	GHashTable *statements;
+	/* NbxTaskObserver *: told of every task written, under the lock (in write order). */
+	GPtrArray *task_observers;
 };
+
+typedef struct {
+	NbxStoreTaskObserver func;
+	gpointer data;
+} NbxTaskObserver;
 
 /*
  * Plain constants only: values always go through sqlite3_bind_*(), never
@@ -438,6 +445,7 @@ nbx_store_open(const char *path, GError **error)
 	store = g_new0(NbxStore, 1);
 	g_mutex_init(&store->lock);
 	store->statements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	store->task_observers = g_ptr_array_new_with_free_func(g_free);
 	store->path = g_strdup(path);
 	rc = sqlite3_open_v2(path, &store->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -479,6 +487,7 @@ nbx_store_close(NbxStore *store)
 	if (store->db != NULL && sqlite3_close(store->db) != SQLITE_OK)
 		g_warning("cannot close the store: %s (%s)", sqlite3_errmsg(store->db), store->path);
 	g_mutex_clear(&store->lock);
+	g_ptr_array_unref(store->task_observers);
 	g_free(store->path);
 	g_free(store);
 }
@@ -607,6 +616,44 @@ task_state_is_valid(NbxStore *store, const NbxTask *task, GError **error, const 
 }
 
 /* Inserts @task and sets its id; lock held. */
+/* Lock held, so observers see the writes in the order the store made them. */
+static void
+notify_task(NbxStore *store, const NbxTask *task, gboolean inserted)
+{
+	for (guint i = 0; i < store->task_observers->len; i++) {
+		NbxTaskObserver *observer = g_ptr_array_index(store->task_observers, i);
+
+		observer->func(task, inserted, observer->data);
+	}
+}
+
+void
+nbx_store_add_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data)
+{
+	NbxTaskObserver *observer = g_new0(NbxTaskObserver, 1);
+
+	observer->func = func;
+	observer->data = data;
+	g_mutex_lock(&store->lock);
+	g_ptr_array_add(store->task_observers, observer);
+	g_mutex_unlock(&store->lock);
+}
+
+void
+nbx_store_remove_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data)
+{
+	g_mutex_lock(&store->lock);
+	for (guint i = 0; i < store->task_observers->len; i++) {
+		NbxTaskObserver *observer = g_ptr_array_index(store->task_observers, i);
+
+		if (observer->func == func && observer->data == data) {
+			g_ptr_array_remove_index(store->task_observers, i);
+			break;
+		}
+	}
+	g_mutex_unlock(&store->lock);
+}
+
 static gboolean
 insert_task(NbxStore *store, NbxTask *task, GError **error, const char *what)
 {
@@ -635,7 +682,10 @@ nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
 	locker = g_mutex_locker_new(&store->lock);
-	return insert_task(store, task, error, what);
+	if (!insert_task(store, task, error, what))
+		return FALSE;
+	notify_task(store, task, TRUE);
+	return TRUE;
 }
 
 /*
@@ -695,6 +745,7 @@ nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
 		rollback(store);
 		return FALSE;
 	}
+	notify_task(store, task, TRUE);
 	return TRUE;
 }
 
@@ -759,6 +810,7 @@ nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
 			    store->path);
 		return FALSE;
 	}
+	notify_task(store, task, FALSE);
 	return TRUE;
 }
 

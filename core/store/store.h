@@ -72,6 +72,15 @@ NbxStore *nbx_store_open(const char *path, GError **error);
 void nbx_store_close(NbxStore *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxStore, nbx_store_close)
 
+/*
+ * @func is told of every task the store inserts (@inserted) or updates
+ * (the task as written), on the writer's thread with the store's lock held, so in the
+ * order of the writes: it must be quick and must not call the store.
+ */
+typedef void (*NbxStoreTaskObserver)(const NbxTask *task, gboolean inserted, gpointer data);
+void nbx_store_add_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data);
+void nbx_store_remove_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data);
+
 /* Inserts @task (its id is ignored) and sets task->id. */
 gboolean nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error);
 /*

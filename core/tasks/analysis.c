@@ -12,6 +12,7 @@
 #include "guest_run.h"
 #include "guest_setup.h"
 #include "machine_pool.h"
+#include "metrics.h"
 #include "plugin_instance.h"
 #include "report.h"
 #include "structured_log.h"
@@ -112,6 +113,7 @@ gate_enter(NbxAnalysis *analysis)
 			break;
 		if (gate->busy < gate->limit) {
 			gate->busy++;
+			nbx_metrics_restores_in_flight_add(+1);
 			entered = TRUE;
 			break;
 		}
@@ -138,6 +140,7 @@ gate_leave(NbxRestoreGate *gate)
 {
 	g_mutex_lock(&gate->lock);
 	gate->busy--;
+	nbx_metrics_restores_in_flight_add(-1);
 	g_cond_broadcast(&gate->cond);
 	g_mutex_unlock(&gate->lock);
 }
@@ -342,6 +345,7 @@ step_end(NbxAnalysis *analysis, Step *step, const char *error)
 	json_object_set_string_member(step->object, "ended", ended);
 	json_object_set_double_member(step->object, "duration_s",
 				      (double)(end_us - step->start_us) / G_USEC_PER_SEC);
+	nbx_metrics_observe_step(name, (double)(end_us - step->start_us) / G_USEC_PER_SEC);
 	json_object_set_boolean_member(step->object, "ok", error == NULL);
 	if (error != NULL)
 		json_object_set_string_member(step->object, "error", error);
@@ -562,6 +566,12 @@ op_run(NbxAnalysis *analysis, OpCall *op, const char *what, gint64 timeout_s, ch
 		prefix = g_strdup_printf("%s: machine %s: ",
 					 nbx_plugin_instance_name(analysis->machine->machinery),
 					 analysis->machine->machine.name);
+	if (!done || !op->ok)
+		nbx_metrics_count_op_failure(op->aux != NULL
+						     ? nbx_plugin_instance_name(op->aux->instance)
+						     : nbx_plugin_instance_name(
+							       analysis->machine->machinery),
+					     what);
 	if (!done) {
 		*message = g_strdup_printf("%s%s did not return within %" G_GINT64_FORMAT
 					   " s (its deadline) and was abandoned",
@@ -1213,16 +1223,16 @@ settle(NbxAnalysis *analysis)
 static gboolean
 guest_prepare(NbxAnalysis *analysis)
 {
-	const NbxConfig *config = analysis->setup->config;
+	const NbxSettings *settings = &analysis->setup->config->settings;
 	g_autoptr(GError) error = NULL;
 	NbxPluginInstance *guest = nbx_guest_setup_lookup(analysis->setup, analysis->machine, &error);
 	NbxGuestLimits limits = {
 		.connect_s = analysis->settings.timeouts.agent,
-		.op_s = nbx_config_core_integer(config, "timeouts.guest", 300),
+		.op_s = analysis->settings.timeouts.guest,
 		.grace_s = analysis->settings.grace_s,
-		.max_files = nbx_config_core_integer(config, "guest.max_files", 64),
-		.max_file_bytes = nbx_config_core_integer(config, "guest.max_file_mb", 64) << 20,
-		.max_output_bytes = nbx_config_core_integer(config, "guest.max_output_kb", 1024) << 10,
+		.max_files = settings->guest.max_files,
+		.max_file_bytes = settings->guest.max_file_mb << 20,
+		.max_output_bytes = settings->guest.max_output_kb << 10,
 	};
 	config_setting_t *options;
 

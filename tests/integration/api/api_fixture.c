@@ -393,6 +393,20 @@ raw_wait_closed(RawClient *client)
 	return TRUE;
 }
 
+gboolean
+raw_wait_for_text(RawClient *client, const char *text)
+{
+	gint64 deadline = g_get_monotonic_time() + RAW_DEADLINE_S * G_USEC_PER_SEC;
+
+	while (strstr(client->received->str, text) == NULL) {
+		if (client->closed)
+			return FALSE;
+		if (!raw_receive(client) && !raw_wait(client, G_IO_IN, deadline))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* The answer's length when all of it is in @received, else -1. */
 static gssize
 whole_answer(GString *received, guint *status, gsize *body_start)
@@ -439,17 +453,30 @@ run_until_idle(void)
 		;
 }
 
-gboolean
-wait_for_connections(Fixture *f, guint count)
+/* Runs the main loop until @counter(api) is @count; FALSE after RAW_DEADLINE_S. */
+static gboolean
+wait_for_count(Fixture *f, guint (*counter)(NbxControlApi *api), guint count)
 {
 	gboolean late = FALSE;
 	guint timer = g_timeout_add_seconds(RAW_DEADLINE_S, on_deadline, &late);
 
-	while (nbx_control_api_connection_count(f->api) != count && !late)
+	while (counter(f->api) != count && !late)
 		g_main_context_iteration(NULL, TRUE);
 	if (!late)
 		g_source_remove(timer);
 	return !late;
+}
+
+gboolean
+wait_for_connections(Fixture *f, guint count)
+{
+	return wait_for_count(f, nbx_control_api_connection_count, count);
+}
+
+gboolean
+wait_for_streams(Fixture *f, guint count)
+{
+	return wait_for_count(f, nbx_control_api_stream_count, count);
 }
 
 guint

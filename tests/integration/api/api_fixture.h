@@ -91,6 +91,8 @@ gboolean raw_send(RawClient *client, const char *data, gsize length);
 gboolean raw_send_text(RawClient *client, const char *text);
 /* Reads what the server sent so far, without waiting. */
 void raw_read_available(RawClient *client);
+/* Runs the main loop until @text has come; FALSE when the connection closed first, or after RAW_DEADLINE_S. */
+gboolean raw_wait_for_text(RawClient *client, const char *text);
 /* Runs the main loop until the server closes the connection; FALSE after RAW_DEADLINE_S. */
 gboolean raw_wait_closed(RawClient *client);
 /*
@@ -103,5 +105,7 @@ guint raw_read_answer(RawClient *client, char **body);
 void run_until_idle(void);
 /* Runs the main loop until the API has @count connections open; FALSE after RAW_DEADLINE_S. */
 gboolean wait_for_connections(Fixture *f, guint count);
+/* The same for event streams. */
+gboolean wait_for_streams(Fixture *f, guint count);
 /* Files in DIR (hidden ones too). */
 guint count_files(const char *dir);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The nestbox CLI against a real nestboxd (fake machinery): submit --wait,
-# list, status, cancel, machines, machine disable/enable, plugins, health,
+# list, status, cancel, machines, machine disable/enable, watch, plugins, health,
 # --json output that parses, TCP with a token, and the exit codes 0/1/2/3.
 # Usage: cli.sh NESTBOXD NESTBOX GOOD_PLUGIN_DIR
 set -euo pipefail
 nestboxd=$1 cli=$2 good=$3
 tmp=$(mktemp -d)
-daemon_pid=
+daemon_pid= watch_pid= watch_json_pid=
 cleanup() {
+	for pid in $watch_pid $watch_json_pid; do kill "$pid" 2>/dev/null || true; done
 	if [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null; then kill -KILL "$daemon_pid"; fi
 	rm -rf "$tmp"
 }
@@ -166,6 +167,43 @@ contains out "machine deb disabled: disabled by the operator"
 expect 0 "$cli" machine enable deb
 expect 1 "$cli" machine disable nope
 contains err 'nestbox: no machine named "nope"'
+
+# watch: every change as it happens, from GET /events. Subscribed once a
+# machine change shows; then a task's whole life comes, in order.
+"$cli" watch >"$tmp/watch" 2>"$tmp/watch.err" &
+watch_pid=$!
+"$cli" --json watch >"$tmp/watch.json" 2>&1 &
+watch_json_pid=$!
+watching() {
+	"$cli" machine disable deb --reason "watch $1" >/dev/null
+	"$cli" machine enable deb >/dev/null
+	grep -q "disabled=\"watch $1\"" "$tmp/watch" && grep -q "watch $1" "$tmp/watch.json"
+}
+round=0
+subscribed() { round=$((round + 1)); watching "$round"; }
+wait_for "nestbox watch subscribed" subscribed
+expect 0 "$cli" --json submit --platform linux --duration 1 --wait
+id=$(json 'j["id"]')
+seen_reported() { grep -q "^task $id reported" "$tmp/watch"; }
+wait_for "watch shows task $id reported" seen_reported
+kill "$watch_pid" "$watch_json_pid"
+wait "$watch_pid" "$watch_json_pid" 2>/dev/null || true
+watch_pid= watch_json_pid=
+grep -E "^task $id " "$tmp/watch" | awk '{print $3, $4}' | uniq >"$tmp/story"
+[[ $(head -1 "$tmp/story") == "queued " ]] || { cat "$tmp/watch" >&2; fail "watch: task $id did not start queued"; }
+grep -qx "running step=restore_start" "$tmp/story" || { cat "$tmp/watch" >&2; fail "watch: no restore_start step"; }
+[[ $(tail -1 "$tmp/story") == "reported machine=deb" ]] || { cat "$tmp/watch" >&2; fail "watch: not reported last"; }
+grep -q "^machine deb running task=$id" "$tmp/watch" || { cat "$tmp/watch" >&2; fail "watch: deb never ran task $id"; }
+python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    event = json.loads(line)
+    assert event["event"] in ("task", "machine"), event
+' "$tmp/watch.json" || fail "watch --json: not one JSON event a line"
+# watch ID of a task that has ended: its outcome at once.
+expect 0 "$cli" watch "$id"
+contains out "state: reported"
+expect 2 "$cli" watch abc
 
 # plugins.
 expect 0 "$cli" plugins

@@ -5,8 +5,11 @@
 # by the caller's trap, which must call stop_daemon first).
 daemon_pid=
 
-# write_conf [API_SETTINGS]: the configuration, with "api = { API_SETTINGS };".
+# write_conf [API_SETTINGS [MACHINES]]: the configuration, with "api = {
+# API_SETTINGS };" and the fake machinery's MACHINES (one linux machine, f1,
+# by default).
 write_conf() {
+	local machines=${2:-'{ name = "f1"; label = "f1"; ip = "192.0.2.10"; platform = "linux"; }'}
 	conf=$tmp/conf
 	mkdir -p "$conf/machinery"
 	cat >"$conf/nestbox.conf" <<CONF
@@ -20,7 +23,7 @@ api = { ${1:-} };
 CONF
 	cat >"$conf/machinery/fake.conf" <<CONF
 machines = (
-  { name = "f1"; label = "f1"; ip = "192.0.2.10"; platform = "linux"; }
+  $machines
 );
 CONF
 	: >"$conf/auxiliary.conf"

@@ -24,13 +24,17 @@ group(const char *name)
 static void
 test_every_key(void)
 {
-	const char *const groups[] = { "timeouts", "scheduler" };
+	const char *const groups[] = { "timeouts", "scheduler", "guest" };
 	const char *const *paths = nbx_settings_paths();
 	guint in_schema = 0;
 
 	for (guint g = 0; g < G_N_ELEMENTS(groups); g++) {
 		for (const struct nbx_config_field *f = group(groups[g]); f->name != NULL; f++) {
 			g_autofree char *path = g_strdup_printf("%s.%s", groups[g], f->name);
+
+			/* guest.PLATFORM names a plugin: configuration, not a setting. */
+			if (f->type == NBX_FIELD_STRING)
+				continue;
 
 			g_assert_true(g_strv_contains((const char *const *)paths, path));
 			g_assert_nonnull(f->default_value);
