@@ -15,6 +15,7 @@ has a deadline that only a hang reaches.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ class Browser:
             [chromium, "--headless", "--no-sandbox", "--disable-gpu",
              "--no-first-run", "--no-default-browser-check", "--remote-debugging-pipe",
              "--user-data-dir=" + profile, "--window-size=1200,900", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=child,
+            pass_fds=(3, 4), preexec_fn=child, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_r)
         os.close(from_w)
@@ -90,8 +91,36 @@ class Browser:
             time.sleep(0.05)
 
     def close(self):
-        self.proc.terminate()
+        # Chromium's helpers (renderer, crashpad) outlive its main process and
+        # still write into the profile: end the whole group it leads, which we
+        # started, and wait until none of it is left before the profile goes.
+        group = self.proc.pid
+        try:
+            os.killpg(group, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         self.proc.wait()
+        give_up = time.monotonic() + DEADLINE_S
+        while live_members(group):
+            if time.monotonic() > give_up:
+                raise SystemExit("FAIL: chromium's processes did not end")
+            time.sleep(0.05)
+
+
+def live_members(group):
+    """Processes of process group @group that still run (zombies do not write)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 def task_state(task_id):

@@ -645,6 +645,12 @@ test_suspended_answers(Fixture *f, gconstpointer data)
 	}
 	nbx_control_api_set_snapshots(f->api, NULL);
 	nbx_scheduler_set_snapshots(f->scheduler, NULL);
+	/*
+	 * A prepared run (the machine is idle after the commit) may still be
+	 * reading the manager on its thread, as nestboxd waits for at exit.
+	 */
+	while (!nbx_scheduler_is_idle(f->scheduler))
+		g_main_context_iteration(NULL, TRUE);
 	nbx_snapshot_manager_free(snapshots);
 }
 
