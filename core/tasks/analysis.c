@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "plugin_instance.h"
 #include "report.h"
+#include "task_options.h"
 #include "structured_log.h"
 
 /* One auxiliary's part in this analysis. */
@@ -1308,51 +1309,20 @@ analysis_thread(gpointer data)
 	return NULL;
 }
 
-/* Per-task options as libconfig groups, so plugins read them with the host's look-ups. */
+/*
+ * Per-task options as libconfig groups, so plugins read them with the
+ * host's look-ups; typed as at submission (task_options.h). A reload
+ * between the two may have changed a plugin's schema: what no longer fits
+ * stops there, and the plugin sees the options made before it.
+ */
 static void
 load_options(NbxAnalysis *analysis)
 {
-	g_autoptr(JsonParser) parser = NULL;
-	config_setting_t *root = config_root_setting(&analysis->options);
-	JsonNode *node;
-	JsonObject *object;
-	GList *names;
+	g_autoptr(GError) error = NULL;
 
-	if (analysis->task->options_json == NULL)
-		return;
-	parser = json_parser_new();
-	if (!json_parser_load_from_data(parser, analysis->task->options_json, -1, NULL))
-		return;
-	node = json_parser_get_root(parser);
-	if (!JSON_NODE_HOLDS_OBJECT(node))
-		return;
-	object = json_node_get_object(node);
-	names = json_object_get_members(object);
-	for (GList *l = names; l != NULL; l = l->next) {
-		JsonNode *member = json_object_get_member(object, l->data);
-		config_setting_t *group;
-		GList *keys;
-
-		if (!JSON_NODE_HOLDS_OBJECT(member))
-			continue;
-		group = config_setting_add(root, l->data, CONFIG_TYPE_GROUP);
-		if (group == NULL)
-			continue;
-		keys = json_object_get_members(json_node_get_object(member));
-		for (GList *k = keys; k != NULL; k = k->next) {
-			JsonNode *value = json_object_get_member(json_node_get_object(member), k->data);
-			config_setting_t *setting;
-
-			if (!JSON_NODE_HOLDS_VALUE(value) ||
-			    json_node_get_value_type(value) != G_TYPE_STRING)
-				continue;
-			setting = config_setting_add(group, k->data, CONFIG_TYPE_STRING);
-			if (setting != NULL)
-				config_setting_set_string(setting, json_node_get_string(value));
-		}
-		g_list_free(keys);
-	}
-	g_list_free(names);
+	if (!nbx_task_options_build(analysis->setup, analysis->task->options_json,
+				    config_root_setting(&analysis->options), &error))
+		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
 }
 
 NbxAnalysis *

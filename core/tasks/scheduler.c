@@ -13,6 +13,7 @@
 #include "plugin_instance.h"
 #include "machinery_client.h"
 #include "prepared_runs.h"
+#include "task_options.h"
 #include "structured_log.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
@@ -952,90 +953,11 @@ nbx_scheduler_replace_setup(NbxScheduler *scheduler, NbxSetup *setup)
 	schedule_soon(scheduler);
 }
 
-static gboolean
-option_name_is_valid(const char *name)
-{
-	if (!g_ascii_islower(name[0]))
-		return FALSE;
-	for (const char *p = name; *p != '\0'; p++) {
-		if (!g_ascii_islower(*p) && !g_ascii_isdigit(*p) && *p != '_' && *p != '-')
-			return FALSE;
-	}
-	return TRUE;
-}
-
+/* Every option a plugin will read, typed and checked now: a bad one is the client's 400. */
 static gboolean
 validate_options(NbxScheduler *scheduler, const char *options_json, GError **error)
 {
-	g_autoptr(JsonParser) parser = json_parser_new();
-	g_autoptr(GError) local = NULL;
-	g_autoptr(GList) names = NULL;
-	JsonObject *object;
-
-	if (!json_parser_load_from_data(parser, options_json, -1, &local)) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-			    "options: not JSON: %s", local->message);
-		return FALSE;
-	}
-	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-			    "options: must be an object of auxiliary names");
-		return FALSE;
-	}
-	object = json_node_get_object(json_parser_get_root(parser));
-	names = json_object_get_members(object);
-	for (GList *l = names; l != NULL; l = l->next) {
-		const char *name = l->data;
-		JsonNode *member = json_object_get_member(object, name);
-		gboolean enabled = FALSE;
-		g_autoptr(GList) keys = NULL;
-
-		/* The API checked the guest's fields it keeps there (guest_task_options.h). */
-		if (g_strcmp0(name, NBX_GUEST_RUN_OPTIONS) == 0)
-			continue;
-		for (guint i = 0; i < scheduler->setup->auxiliaries->len; i++)
-			enabled |= g_strcmp0(nbx_plugin_instance_name(g_ptr_array_index(
-						     scheduler->setup->auxiliaries, i)),
-					     name) == 0;
-		for (guint i = 0; i < scheduler->setup->guests->len; i++)
-			enabled |= g_strcmp0(nbx_plugin_instance_name(g_ptr_array_index(
-						     scheduler->setup->guests, i)),
-					     name) == 0;
-		if (!enabled) {
-			g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-				    "options.%s: no auxiliary or guest plugin named \"%s\" is "
-				    "enabled",
-				    name, name);
-			return FALSE;
-		}
-		if (!JSON_NODE_HOLDS_OBJECT(member)) {
-			g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-				    "options.%s: must be an object of strings", name);
-			return FALSE;
-		}
-		keys = json_object_get_members(json_node_get_object(member));
-		for (GList *k = keys; k != NULL; k = k->next) {
-			JsonNode *value = json_object_get_member(json_node_get_object(member),
-								 k->data);
-
-			if (!option_name_is_valid(k->data)) {
-				g_set_error(error, NBX_SCHEDULER_ERROR,
-					    NBX_SCHEDULER_ERROR_INVALID,
-					    "options.%s.%s: option names are [a-z][a-z0-9_-]*", name,
-					    (const char *)k->data);
-				return FALSE;
-			}
-			if (!JSON_NODE_HOLDS_VALUE(value) ||
-			    json_node_get_value_type(value) != G_TYPE_STRING) {
-				g_set_error(error, NBX_SCHEDULER_ERROR,
-					    NBX_SCHEDULER_ERROR_INVALID,
-					    "options.%s.%s: must be a string", name,
-					    (const char *)k->data);
-				return FALSE;
-			}
-		}
-	}
-	return TRUE;
+	return nbx_task_options_check(scheduler->setup, options_json, error);
 }
 
 /*

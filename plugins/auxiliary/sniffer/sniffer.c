@@ -64,6 +64,19 @@ static const struct nbx_config_schema sniffer_schema = {
 	.fields = sniffer_fields,
 };
 
+/* A task's options (`"options": {"sniffer": {...}}`), checked at submission. */
+static const struct nbx_config_field sniffer_task_fields[] = {
+	{ .name = "bpf", .type = NBX_FIELD_STRING,
+	  .doc = "A BPF expression (pcap-filter(7)) that narrows this analysis's capture" },
+	{ 0 },
+};
+
+static const struct nbx_config_schema sniffer_task_schema = {
+	.struct_size = sizeof(struct nbx_config_schema),
+	.field_size = sizeof(struct nbx_config_field),
+	.fields = sniffer_task_fields,
+};
+
 struct sniffer {
 	const struct nbx_host *host;
 };
@@ -326,6 +339,22 @@ sniffer_stop(void *instance, const struct nbx_aux_context *context, void *analys
 	return ok;
 }
 
+/* A task's bpf must compile: refused at submission, not found at its capture. */
+static bool
+sniffer_check_task(void *instance, const struct nbx_config_node *options, struct nbx_check *check,
+		   struct nbx_error *err)
+{
+	const struct nbx_host *host = ((struct sniffer *)instance)->host;
+	const char *bpf = host->config_string(host, options, "bpf");
+	char reason[REASON_SIZE];
+
+	if (bpf != NULL && !capture_filter_compiles(bpf, LIBPCAP_MAX_SNAPLEN, reason, sizeof reason))
+		host->check_report(host, check, options, "bpf",
+				   "\"%s\" is not a valid BPF expression: %s (see pcap-filter(7))",
+				   bpf, reason);
+	return true;
+}
+
 static const struct nbx_auxiliary_ops sniffer_ops = {
 	.struct_size = sizeof(struct nbx_auxiliary_ops),
 	.init = sniffer_init,
@@ -333,8 +362,10 @@ static const struct nbx_auxiliary_ops sniffer_ops = {
 	.check = sniffer_check,
 	.start = sniffer_start,
 	.stop = sniffer_stop,
+	.check_task = sniffer_check_task,
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_AUXILIARY, .name = "sniffer", .version = "1.0.0",
 		  .description = "Captures each analysis's network traffic to dump.pcap with libpcap",
-		  .config_schema = &sniffer_schema, .ops.auxiliary = &sniffer_ops, .order = 1);
+		  .config_schema = &sniffer_schema, .task_schema = &sniffer_task_schema,
+		  .ops.auxiliary = &sniffer_ops, .order = 1);

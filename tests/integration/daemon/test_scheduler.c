@@ -438,6 +438,76 @@ test_reload_new_machines(void)
 	stop(&f);
 }
 
+/* Submits @options; NULL when refused, with the refusal in @message. */
+static NbxTask *
+submit_options(Fixture *f, const char *options, char **message)
+{
+	g_autoptr(NbxTask) request = nbx_task_new();
+	g_autoptr(GError) error = NULL;
+	NbxTask *task;
+
+	request->machine = g_strdup("m1");
+	request->duration_s = 1;
+	request->options_json = g_strdup(options);
+	task = nbx_scheduler_submit(f->scheduler, request, NULL, &error);
+	if (task == NULL) {
+		g_assert_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID);
+		*message = g_strdup(error->message);
+	}
+	return task;
+}
+
+static void
+assert_refused(Fixture *f, const char *options, const char *message)
+{
+	g_autofree char *got = NULL;
+	g_autoptr(NbxTask) task = submit_options(f, options, &got);
+
+	g_assert_null(task);
+	g_assert_cmpstr(got, ==, message);
+}
+
+/*
+ * ABI 1.2: a plugin's task_schema types, bounds and defaults its per-task
+ * options at submission, its check_task says what a schema cannot, and the
+ * plugin reads them typed.
+ */
+static void
+test_task_options_typed(void)
+{
+	Fixture f = { 0 };
+	g_autoptr(NbxTask) task = NULL;
+	g_autoptr(NbxTask) done = NULL;
+	g_autoptr(JsonObject) report = NULL;
+	g_autofree char *message = NULL;
+	JsonObject *strict;
+
+	start(&f, NULL, MACHINE("m1", ""), "aux-strict = { enabled = true; must_set = \"x\"; };\n");
+	assert_refused(&f, "{\"aux-strict\": {\"depth\": \"9\"}}",
+		       "options.aux-strict.depth: must be between 1 and 5, found 9");
+	assert_refused(&f, "{\"aux-strict\": {\"depth\": \"deep\"}}",
+		       "options.aux-strict.depth: not an integer: "
+		       "\u201cdeep\u201d is not a signed number");
+	assert_refused(&f, "{\"aux-strict\": {\"colour\": \"red\"}}",
+		       "options.aux-strict.colour: plugin aux-strict has no such per-task option");
+	assert_refused(&f, "{\"aux-strict\": {\"mode\": \"slow\", \"depth\": 4}}",
+		       "options.aux-strict.depth: mode slow takes a depth of at most 3, found 4");
+	assert_refused(&f, "{\"aux-strict\": {\"depth\": [1]}}",
+		       "options.aux-strict.depth: must be a string, an integer or a boolean");
+	/* A JSON integer is taken as one, and reaches the plugin typed. */
+	task = submit_options(&f, "{\"aux-strict\": {\"depth\": 4}}", &message);
+	g_assert_null(message);
+	done = wait_final(&f, task->id);
+	g_assert_cmpstr(nbx_task_state_name(done->state), ==, "reported");
+	report = read_report(done);
+	strict = json_object_get_object_member(
+		json_object_get_object_member(json_object_get_object_member(report, "auxiliaries"),
+					      "aux-strict"),
+		"result");
+	g_assert_cmpstr(json_object_get_string_member(strict, "depth"), ==, "4");
+	stop(&f);
+}
+
 static void
 test_unserviceable(void)
 {
@@ -1566,6 +1636,7 @@ main(int argc, char **argv)
 	g_test_add_func("/scheduler/lifecycle", test_lifecycle);
 	g_test_add_func("/scheduler/state-asked-at-start", test_state_asked_at_start);
 	g_test_add_func("/scheduler/reload-new-machines", test_reload_new_machines);
+	g_test_add_func("/scheduler/task-options-typed", test_task_options_typed);
 	g_test_add_func("/scheduler/unserviceable-and-invalid", test_unserviceable);
 	g_test_add_func("/scheduler/timeout/restore-hangs", test_timeout_restore_hangs);
 	g_test_add_func("/scheduler/timeout/restore-deadline", test_timeout_restore_deadline);

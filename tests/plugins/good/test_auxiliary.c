@@ -40,6 +40,26 @@ static const struct nbx_config_schema aux_schema = {
 	.fields = aux_fields,
 };
 
+/* Per-task options (ABI 1.2): typed and bounded by the core at submission. */
+#ifdef AUX_REQUIRED_KEY
+static const char *const aux_modes[] = { "fast", "slow", NULL };
+#endif
+static const struct nbx_config_field aux_task_fields[] = {
+	{ .name = "note", .type = NBX_FIELD_STRING, .doc = "Copied into the report" },
+#ifdef AUX_REQUIRED_KEY
+	{ .name = "depth", .type = NBX_FIELD_INTEGER, .min = 1, .max = 5, .default_value = "2",
+	  .doc = "How deep this task goes" },
+	{ .name = "mode", .type = NBX_FIELD_ENUM, .choices = aux_modes, .default_value = "fast",
+	  .doc = "fast, or slow (which takes a depth of at most 3)" },
+#endif
+	{ 0 },
+};
+static const struct nbx_config_schema aux_task_schema = {
+	.struct_size = sizeof(struct nbx_config_schema),
+	.field_size = sizeof(struct nbx_config_field),
+	.fields = aux_task_fields,
+};
+
 struct aux {
 	const struct nbx_host *host;
 };
@@ -114,6 +134,18 @@ aux_stop(void *instance, const struct nbx_aux_context *context, void *analysis_d
 	FILE *f;
 
 	aux->host->report_set_string(aux->host, context->report, "module", AUX_NAME);
+#ifdef AUX_REQUIRED_KEY
+	{
+		/* Typed by the task schema: read as what it is, default included. */
+		int64_t depth = 0;
+		char text[32];
+
+		if (aux->host->config_integer(aux->host, context->task->options, "depth", &depth)) {
+			snprintf(text, sizeof text, "%lld", (long long)depth);
+			aux->host->report_set_string(aux->host, context->report, "depth", text);
+		}
+	}
+#endif
 	if (note != NULL)
 		aux->host->report_set_string(aux->host, context->report, "note", note);
 	snprintf(path, sizeof path, "%s/%s.stopped", context->analysis_dir, AUX_NAME);
@@ -123,13 +155,35 @@ aux_stop(void *instance, const struct nbx_aux_context *context, void *analysis_d
 	return true;
 }
 
+#ifdef AUX_REQUIRED_KEY
+/* A rule across two options, which a schema cannot say. */
+static bool
+aux_check_task(void *instance, const struct nbx_config_node *options, struct nbx_check *check,
+	       struct nbx_error *err)
+{
+	struct aux *aux = instance;
+	const char *mode = aux->host->config_string(aux->host, options, "mode");
+	int64_t depth = 0;
+
+	aux->host->config_integer(aux->host, options, "depth", &depth);
+	if (mode != NULL && strcmp(mode, "slow") == 0 && depth > 3)
+		aux->host->check_report(aux->host, check, options, "depth",
+					"mode slow takes a depth of at most 3, found %lld",
+					(long long)depth);
+	return true;
+}
+#endif
+
 static const struct nbx_auxiliary_ops aux_ops = {
 	.struct_size = sizeof(struct nbx_auxiliary_ops),
 	.init = aux_init,
 	.start = aux_start,
 	.stop = aux_stop,
+#ifdef AUX_REQUIRED_KEY
+	.check_task = aux_check_task,
+#endif
 };
 
 NBX_PLUGIN_DEFINE(.kind = NBX_PLUGIN_AUXILIARY, .name = AUX_NAME, .version = "1.0.0",
 		  .description = "An auxiliary for ordering tests", .config_schema = &aux_schema,
-		  .ops.auxiliary = &aux_ops, .order = AUX_ORDER);
+		  .task_schema = &aux_task_schema, .ops.auxiliary = &aux_ops, .order = AUX_ORDER);
