@@ -56,7 +56,7 @@ expect() {
 	[[ $got == "$want" ]] || fail "nestbox $*<TAB>: got \"$got\", wanted \"$want\""
 }
 
-expect "cancel health list machine machines plugins snapshot status submit" ""
+expect "cancel health list machine machines plugins snapshot status submit watch" ""
 expect "machine machines" ma
 expect "disable enable" machine ""
 expect "begin commit copy export import rollback status" snapshot ""
