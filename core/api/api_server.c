@@ -114,6 +114,8 @@ struct _NbxApiRequest {
 	gsize answer_length;
 	GArray *headers;
 	NbxApiPending *pending;
+	/* libmicrohttpd took the answer: it is not queued a second time. */
+	gboolean queued;
 	/* Answered by a stream, not by status and answer. */
 	gboolean streamed;
 
@@ -199,13 +201,24 @@ nbx_api_request_respond_object(NbxApiRequest *request, guint status, JsonObject 
 	nbx_api_request_respond(request, status, node);
 }
 
-/* Hands the answer to libmicrohttpd; it may then stop reading the request. */
-static void
+/*
+ * Hands the answer to libmicrohttpd; it may then stop reading the request.
+ * libmicrohttpd refuses an answer in some states of the connection (while
+ * a body is still arriving, say) and then calls on_access() again: the
+ * answer stays ours until it is taken, and is taken once.
+ */
+static gboolean
 queue_answer(NbxApiRequest *request)
 {
-	struct MHD_Response *response = MHD_create_response_from_buffer_with_free_callback(
-		request->answer_length, g_steal_pointer(&request->answer), g_free);
+	struct MHD_Response *response;
+	enum MHD_Result queued;
 
+	if (request->queued)
+		return TRUE;
+	response = MHD_create_response_from_buffer(request->answer_length, request->answer,
+						   MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return FALSE;
 	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
 				request->content_type != NULL ? request->content_type
 							      : "application/json");
@@ -215,9 +228,16 @@ queue_answer(NbxApiRequest *request)
 
 		MHD_add_response_header(response, header->name, header->value);
 	}
-	if (MHD_queue_response(request->mhd, request->status, response) != MHD_YES)
-		g_debug("api: cannot queue the answer to %s %s", request->method, request->path);
+	queued = MHD_queue_response(request->mhd, request->status, response);
 	MHD_destroy_response(response);
+	if (queued != MHD_YES) {
+		g_debug("api: cannot queue the answer to %s %s yet", request->method,
+			request->path);
+		return FALSE;
+	}
+	request->queued = TRUE;
+	g_clear_pointer(&request->answer, g_free);
+	return TRUE;
 }
 
 /* ---- the request's head ---- */
@@ -567,9 +587,14 @@ on_access(void *cls, struct MHD_Connection *mhd, const char *url, const char *me
 		complete_request(request);
 		return MHD_YES;
 	case STAGE_COMPLETE:
-		/* Resumed after nbx_api_pending_respond(). */
-		if (request->status != 0)
-			queue_answer(request);
+		/*
+		 * Resumed after nbx_api_pending_respond(), or called again because
+		 * the answer could not be queued before: a body that still comes
+		 * is not read, and an answer refused twice ends the connection.
+		 */
+		*upload_data_size = 0;
+		if (request->status != 0 && !queue_answer(request))
+			return MHD_NO;
 		return MHD_YES;
 	}
 	g_assert_not_reached();
