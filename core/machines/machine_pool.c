@@ -8,44 +8,15 @@
 
 G_DEFINE_QUARK(nbx-pool-error-quark, nbx_pool_error)
 
-const char *
-nbx_machine_state_name(gint32 state)
-{
-	switch (state) {
-	case NBX_MACHINE_POWEROFF:
-		return "poweroff";
-	case NBX_MACHINE_RUNNING:
-		return "running";
-	case NBX_MACHINE_PAUSED:
-		return "paused";
-	case NBX_MACHINE_SAVED:
-		return "saved";
-	case NBX_MACHINE_ERROR:
-		return "error";
-	default:
-		return "unknown";
-	}
-}
-
-static void
-pool_machine_free(NbxPoolMachine *machine)
-{
-	g_free(machine->location);
-	g_ptr_array_unref(machine->strings);
-	g_strfreev(machine->tags);
-	g_free(machine->base_machine);
-	g_free(machine->disabled_reason);
-	g_free(machine->hypervisor_reason);
-	g_free(machine);
-}
-
 NbxMachinePool *
 nbx_machine_pool_new(void)
 {
 	NbxMachinePool *pool = g_new0(NbxMachinePool, 1);
 
 	g_mutex_init(&pool->lock);
-	pool->machines = g_ptr_array_new_with_free_func((GDestroyNotify)pool_machine_free);
+	pool->machines = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_machine_free);
+	pool->last_release = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+	nbx_machine_board_init(&pool->board);
 	return pool;
 }
 
@@ -55,6 +26,8 @@ nbx_machine_pool_free(NbxMachinePool *pool)
 	if (pool == NULL)
 		return;
 	g_ptr_array_unref(pool->machines);
+	g_hash_table_unref(pool->last_release);
+	nbx_machine_board_clear(&pool->board);
 	g_mutex_clear(&pool->lock);
 	g_free(pool);
 }
@@ -125,10 +98,8 @@ nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
 
 	if (!spec_is_usable(spec, location, diagnostics))
 		return FALSE;
-	machine = g_new0(NbxPoolMachine, 1);
-	machine->machinery = machinery;
+	machine = nbx_machine_new(&pool->board, machinery);
 	machine->location = g_strdup(location);
-	machine->strings = g_ptr_array_new_with_free_func(g_free);
 	for (const char *const *t = spec->tags; t != NULL && *t != NULL; t++)
 		g_strv_builder_add(tags, *t);
 	machine->tags = g_strv_builder_end(tags);
@@ -148,8 +119,6 @@ nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
 		.agent_port = spec->agent_port,
 		.config = spec->config,
 	};
-	machine->hypervisor_state = NBX_MACHINE_UNKNOWN;
-
 	g_mutex_lock(&pool->lock);
 	g_ptr_array_add(pool->machines, machine);
 	g_mutex_unlock(&pool->lock);
@@ -335,6 +304,46 @@ describe_request(const NbxMachineRequest *request)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
+static guint64
+last_release(NbxMachinePool *pool, NbxPoolMachine *machine)
+{
+	guint64 *when = g_hash_table_lookup(pool->last_release, machine);
+
+	return when != NULL ? *when : 0;
+}
+
+/* Whether @machine was used longer ago than @best (ties: by name). */
+static gboolean
+better(NbxMachinePool *pool, NbxPoolMachine *machine, NbxPoolMachine *best)
+{
+	guint64 mine, theirs;
+
+	if (best == NULL)
+		return TRUE;
+	mine = last_release(pool, machine);
+	theirs = last_release(pool, best);
+	return mine < theirs ||
+	       (mine == theirs && g_strcmp0(machine->machine.name, best->machine.name) < 0);
+}
+
+/* Why nothing matching @request is free, or that nothing matches at all. */
+static void
+set_not_found(const NbxMachineRequest *request, guint matching, guint disabled,
+	      const char *disabled_list, GError **error)
+{
+	g_autofree char *wanted = describe_request(request);
+
+	if (matching == 0) {
+		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH,
+			    "no configured machine matches %s", wanted);
+		return;
+	}
+	g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY,
+		    "no machine matching %s is free: %u in use, %u disabled%s%s%s", wanted,
+		    matching - disabled, disabled, disabled > 0 ? " (" : "", disabled_list,
+		    disabled > 0 ? ")" : "");
+}
+
 NbxPoolMachine *
 nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request, GError **error)
 {
@@ -345,42 +354,31 @@ nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 
 	for (guint i = 0; i < pool->machines->len; i++) {
 		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		g_autofree char *reason = NULL;
 
 		if (!matches(machine, request))
 			continue;
 		matching++;
-		if (machine->disabled_reason != NULL) {
+		reason = nbx_machine_dup_disabled_reason(machine);
+		if (reason != NULL) {
 			/* Named with their reasons: a task waiting for them says why. */
 			if (++disabled <= 3)
 				g_string_append_printf(disabled_list, "%s%s: %s",
 						       disabled > 1 ? "; " : "", machine->machine.name,
-						       machine->disabled_reason);
+						       reason);
 			continue;
 		}
-		if (machine->in_use)
-			continue;
-		if (best == NULL || machine->last_release < best->last_release ||
-		    (machine->last_release == best->last_release &&
-		     g_strcmp0(machine->machine.name, best->machine.name) < 0))
+		if (nbx_machine_get_state(machine) == NBX_MACHINE_STATE_IDLE &&
+		    better(pool, machine, best))
 			best = machine;
 	}
-	if (best != NULL) {
-		best->in_use = TRUE;
+	/* Only the pool reserves, under its lock; a machine disabled since is refused here. */
+	if (best != NULL &&
+	    nbx_machine_transition(best, NBX_MACHINE_EVENT_RESERVE, 0, NULL, NULL))
 		return best;
-	}
-
-	g_autofree char *wanted = describe_request(request);
-	if (matching == 0) {
-		g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH,
-			    "no configured machine matches %s", wanted);
-		return NULL;
-	}
 	if (disabled > 3)
 		g_string_append_printf(disabled_list, "; %u more", disabled - 3);
-	g_set_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY,
-		    "no machine matching %s is free: %u in use, %u disabled%s%s%s", wanted,
-		    matching - disabled, disabled, disabled > 0 ? " (" : "", disabled_list->str,
-		    disabled > 0 ? ")" : "");
+	set_not_found(request, matching, disabled, disabled_list->str, error);
 	return NULL;
 }
 
@@ -405,19 +403,16 @@ void
 nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
+	g_autoptr(GError) error = NULL;
+	guint64 *when;
 
-	g_return_if_fail(machine->in_use);
-	machine->in_use = FALSE;
-	machine->last_release = ++pool->releases;
-}
-
-void
-nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine, const char *reason)
-{
-	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
-
-	g_free(machine->disabled_reason);
-	machine->disabled_reason = g_strdup(reason);
+	if (!nbx_machine_transition(machine, NBX_MACHINE_EVENT_RELEASE, 0, NULL, &error)) {
+		g_critical("%s", error->message);
+		return;
+	}
+	when = g_new(guint64, 1);
+	*when = ++pool->releases;
+	g_hash_table_insert(pool->last_release, machine, when);
 }
 
 NbxPoolMachine *
@@ -434,22 +429,6 @@ nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name)
 	return NULL;
 }
 
-void
-nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
-			    const char *reason)
-{
-	/* The plugin only ever sees machines the pool made: this is one of ours. */
-	NbxPoolMachine *entry = (NbxPoolMachine *)machine;
-
-	g_mutex_lock(&pool->lock);
-	entry->hypervisor_state = state;
-	g_free(entry->hypervisor_reason);
-	entry->hypervisor_reason = g_strdup(reason);
-	g_mutex_unlock(&pool->lock);
-	if (pool->state_listener != NULL)
-		pool->state_listener(entry, state, reason, pool->state_listener_data);
-}
-
 /* ---- the sink the machineries report through ---- */
 
 static gboolean
@@ -464,7 +443,8 @@ sink_state_changed(gpointer owner, struct nbx_machine *machine, gint32 state, co
 {
 	g_debug("machine %s is now %s%s%s", machine->name, nbx_machine_state_name(state),
 		reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	nbx_machine_pool_note_state(owner, machine, state, reason);
+	/* The plugin only ever sees machines the pool made: this is one of ours. */
+	nbx_machine_note_hypervisor_state((NbxPoolMachine *)machine, state, reason);
 }
 
 static void
@@ -491,14 +471,4 @@ const NbxMachineSink *
 nbx_machine_pool_sink(void)
 {
 	return &pool_sink;
-}
-
-gint32
-nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason)
-{
-	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
-
-	if (reason != NULL)
-		*reason = g_strdup(machine->hypervisor_reason);
-	return machine->hypervisor_state;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Every machine of every enabled machinery, with the core's view of it:
- * which plugin owns it, whether it is in use or disabled, what the
- * hypervisor last said. Selection for a task happens here.
+ * Every machine of every enabled machinery, and the selection of one for a
+ * task (least recently used among the free ones that match). Each
+ * machine's state is its own (machine.h); the pool only reads it to
+ * select, and reserves the one it picks through the machine's transition.
  */
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <nestbox/plugin.h>
 
 #include "diagnostics.h"
+#include "machine.h"
 #include "plugin_instance.h"
 
 #define NBX_POOL_ERROR (nbx_pool_error_quark())
@@ -23,29 +25,6 @@ typedef enum {
 	NBX_POOL_ERROR_BUSY,
 } NbxPoolError;
 
-typedef struct {
-	/* First, so a `struct nbx_machine *` from a plugin leads back here. */
-	struct nbx_machine machine;
-	NbxPluginInstance *machinery;
-	/* "file:line" of its group, or "plugin NAME" for a declared one. */
-	char *location;
-	/* Where `machine`'s strings live. */
-	GPtrArray *strings;
-	char **tags;
-	/*
-	 * The machine whose snapshot generations this one restores (its
-	 * `base_machine` key), or NULL: its own. Read-only after loading.
-	 */
-	char *base_machine;
-
-	/* Guarded by the pool's lock. */
-	gboolean in_use;
-	char *disabled_reason;
-	/* Pool-wide release sequence: higher = released more recently. */
-	guint64 last_release;
-	gint32 hypervisor_state;
-	char *hypervisor_reason;
-} NbxPoolMachine;
 
 /* What a task asks for; NULL / empty fields match anything. */
 typedef struct {
@@ -60,6 +39,7 @@ typedef struct {
 typedef struct _NbxMachinePool NbxMachinePool;
 
 struct _NbxMachinePool {
+	/* Guards `releases`, `last_release` and the machine list; selection holds it. */
 	GMutex lock;
 	/*
 	 * Counts releases. A clock would tie when two releases fall in the
@@ -68,14 +48,10 @@ struct _NbxMachinePool {
 	guint64 releases;
 	/* NbxPoolMachine *, in the order they were added. */
 	GPtrArray *machines;
-	/*
-	 * Told of every state a plugin reports, from the plugin's thread,
-	 * after the pool's lock is released (the scheduler: a machine that
-	 * dies under an analysis). Set before any plugin op runs.
-	 */
-	void (*state_listener)(NbxPoolMachine *machine, gint32 state, const char *reason,
-			       gpointer user_data);
-	gpointer state_listener_data;
+	/* NbxPoolMachine * -> guint64 *: its last release; none yet: 0. */
+	GHashTable *last_release;
+	/* Where the machines persist their transitions, and who hears of them. */
+	NbxMachineBoard board;
 };
 
 NbxMachinePool *nbx_machine_pool_new(void);
@@ -115,6 +91,7 @@ const char *nbx_pool_machine_base(const NbxPoolMachine *machine);
  */
 NbxPoolMachine *nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
 					 GError **error);
+/* Gives it back to selection (its RELEASE transition): it counts as used just now. */
 void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
 
 /*
@@ -124,15 +101,7 @@ void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
 gboolean nbx_machine_pool_could_serve(NbxMachinePool *pool, const NbxMachineRequest *request,
 				      GError **error);
 
-/* Takes a machine out of selection with a reason, or puts it back (NULL). */
-void nbx_machine_pool_set_disabled(NbxMachinePool *pool, NbxPoolMachine *machine,
-				   const char *reason);
-
 NbxPoolMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
-
-/* Records what the hypervisor says (host service machine_state_changed). */
-void nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machine, gint32 state,
-				 const char *reason);
 
 /*
  * What the machineries declare and report goes to the pool that is the
@@ -140,7 +109,3 @@ void nbx_machine_pool_note_state(NbxMachinePool *pool, struct nbx_machine *machi
  */
 const NbxMachineSink *nbx_machine_pool_sink(void);
 
-/* The last state noted, and its reason (a copy, or NULL) when @reason is set. */
-gint32 nbx_machine_pool_get_state(NbxMachinePool *pool, NbxPoolMachine *machine, char **reason);
-
-const char *nbx_machine_state_name(gint32 state);

@@ -6,31 +6,22 @@
  * row in the store up to date, writes report.json atomically, and tells the
  * scheduler on the main thread what became of the task and the machine.
  *
- * Plugin ops run on short-lived op threads that the analysis waits for
- * until the step's deadline (plus a grace period). A plugin that ignores
- * its deadline does not stall the daemon: the op is abandoned, the task
- * fails with the reason, and the machine stays locked (it is "wedged") until
- * the op returns, since no second op may run on a machine meanwhile.
+ * Plugin ops run through the plugin clients on the op runner
+ * (op_runner.h), which waits until the step's deadline (plus a grace
+ * period). A plugin that ignores its deadline does not stall the daemon:
+ * the op is abandoned, the task fails with the reason, and the machine
+ * stays locked (it is "wedged") until the op returns, since no second op
+ * may run on a machine meanwhile.
  */
 #pragma once
 
 #include <glib.h>
 
 #include "daemon_setup.h"
+#include "restore_gate.h"
 #include "snapshot_manager.h"
 #include "store.h"
 #include "task.h"
-
-/* Caps how many machines are being restored at the same time. */
-typedef struct {
-	GMutex lock;
-	GCond cond;
-	gint64 limit;
-	gint64 busy;
-} NbxRestoreGate;
-
-void nbx_restore_gate_init(NbxRestoreGate *gate, gint64 limit);
-void nbx_restore_gate_clear(NbxRestoreGate *gate);
 
 typedef struct {
 	/* Seconds each step may take (nestbox.conf `timeouts`). */

@@ -1,69 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "scheduler.h"
+#include "scheduler_private.h"
 
-#include <errno.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libconfig.h>
 #include <nestbox/plugin.h>
 
-#include "analysis.h"
-#include "guest_task_options.h"
-#include "machine_pool.h"
 #include "plugin_instance.h"
-#include "machinery_client.h"
-#include "prepared_runs.h"
-#include "task_options.h"
 #include "structured_log.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
-
-struct _NbxScheduler {
-	NbxSetup *setup;
-	/* A validated configuration waiting for the running analyses to end. */
-	NbxSetup *pending_setup;
-	NbxStore *store;
-	NbxAnalysisSettings settings;
-	gint64 failure_limit;
-	gint64 default_duration;
-	gint64 max_duration;
-	NbxRestoreGate gate;
-	char *samples_dir;
-
-	/* task id -> NbxAnalysis * (a reference), while its lifecycle runs. */
-	GHashTable *analyses;
-	/* NbxAnalysis * whose abandoned machine op has not returned. */
-	GPtrArray *wedged;
-	/*
-	 * NbxPoolMachine * -> NbxAnalysis *: who to tell when a machine's
-	 * state changes. Read from plugin threads, hence its own lock.
-	 */
-	GMutex by_machine_lock;
-	GHashTable *by_machine;
-
-	/* The thread that made it: the main thread, the only one that touches it. */
-	GThread *thread;
-	gboolean recovering;
-	gboolean shutting_down;
-	guint schedule_source;
-	gint64 started_us;
-
-	/* Borrowed; NULL when snapshots are not managed (some tests). */
-	NbxSnapshotManager *snapshots;
-	/* Idle machines' next runs, made ahead (ABI 1.2 prepare / discard). */
-	NbxPreparedRuns *prepared;
-
-	NbxSchedulerDoneFunc shutdown_done;
-	gpointer shutdown_data;
-	guint shutdown_timer;
-};
-
-static void schedule_soon(NbxScheduler *scheduler);
-static void discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine);
-static gboolean discard_all_prepared(NbxScheduler *scheduler);
-static void prepare_idle_machines(NbxScheduler *scheduler);
-static void stop_in_background(NbxScheduler *scheduler, GPtrArray *machines,
-			       NbxAnalysis *unwedged);
 
 /* ---- settings ------------------------------------------------------------------ */
 
@@ -85,89 +30,10 @@ read_settings(NbxScheduler *scheduler, NbxSetup *setup)
 	scheduler->max_duration = settings->scheduler.max_duration;
 }
 
-/* ---- machine state events ------------------------------------------------------------ */
-
-static void
-on_machine_state(NbxPoolMachine *machine, gint32 state, const char *reason, gpointer data)
-{
-	NbxScheduler *scheduler = data;
-	NbxAnalysis *analysis;
-
-	g_mutex_lock(&scheduler->by_machine_lock);
-	analysis = g_hash_table_lookup(scheduler->by_machine, machine);
-	if (analysis != NULL)
-		nbx_analysis_ref(analysis);
-	g_mutex_unlock(&scheduler->by_machine_lock);
-	if (analysis == NULL)
-		return;
-	nbx_analysis_machine_state(analysis, state, reason);
-	nbx_analysis_unref(analysis);
-}
-
-/*
- * machinery.h's promise: a machinery with state events is asked `state`
- * once for each machine, so a machine someone else left running is known
- * at once, and then trusted to report changes. On the main thread, before
- * anything is scheduled on the machines: the plugin's deadline bounds it.
- * A machine already in use (left running by a dead daemon, being stopped)
- * is skipped; its stop reports what it becomes.
- */
-static void
-ask_states_once(NbxScheduler *scheduler, NbxSetup *setup)
-{
-	GPtrArray *machines = setup->pool->machines;
-
-	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
-		NbxOpContext context = {
-			.deadline_us = g_get_monotonic_time() +
-				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
-		};
-		g_autoptr(GError) error = NULL;
-		g_autofree char *reason = NULL;
-		gint32 state = NBX_MACHINE_UNKNOWN;
-
-		if (machine->in_use || !nbx_machinery_has_state_events(machine->machinery))
-			continue;
-		if (nbx_machinery_state(machine->machinery, &machine->machine, &context, &state,
-					&reason, &error))
-			nbx_machine_pool_note_state(setup->pool, &machine->machine, state, reason);
-		else
-			g_warning("%s", error->message);
-	}
-}
-
-/* Machine rows in the store for every configured machine; their disabled reasons back in the pool. */
-static void
-sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
-{
-	GPtrArray *machines = setup->pool->machines;
-
-	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
-		g_autoptr(GError) error = NULL;
-		g_autoptr(NbxStoredMachine) stored = NULL;
-
-		if (!nbx_store_machine_ensure(scheduler->store, machine->machine.name,
-					      nbx_plugin_instance_name(machine->machinery), &error)) {
-			g_warning("%s", error->message);
-			continue;
-		}
-		stored = nbx_store_machine_get(scheduler->store, machine->machine.name, &error);
-		if (stored != NULL && stored->disabled_reason != NULL)
-			nbx_machine_pool_set_disabled(setup->pool, machine, stored->disabled_reason);
-	}
-	setup->pool->state_listener = on_machine_state;
-	setup->pool->state_listener_data = scheduler;
-	ask_states_once(scheduler, setup);
-}
-
 /* ---- task endings --------------------------------------------------------------------- */
 
-#define event(scheduler, ...) nbx_store_event_addf((scheduler)->store, __VA_ARGS__)
-
-static void
-end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char *reason)
+void
+nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char *reason)
 {
 	g_autoptr(GError) error = NULL;
 	/* @reason may be task->reason itself. */
@@ -179,7 +45,7 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 	task->reason = copy;
 	reason = copy;
 	/* The event first: the task's durable commit then carries it too (store.c, progress_done). */
-	event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
+	nbx_scheduler_event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
 	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	if (!nbx_store_task_update(scheduler->store, task, &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
@@ -188,61 +54,17 @@ end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char 
 		    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 }
 
-static void
-disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *reason)
-{
-	g_autoptr(GError) error = NULL;
-
-	discard_if_prepared(scheduler, machine);
-	nbx_machine_pool_set_disabled(scheduler->setup->pool, machine, reason);
-	if (!nbx_store_machine_set_disabled(scheduler->store, machine->machine.name, reason, &error))
-		g_warning("%s", error->message);
-	event(scheduler, 0, machine->machine.name, "machine.disabled", "%s", reason);
-	g_warning("machine %s disabled: %s", machine->machine.name, reason);
-	/* Tasks waiting for it say so. */
-	schedule_soon(scheduler);
-}
-
-/* Consecutive failures; at the limit the machine is taken out of service. */
-static void
-count_failure(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *failure)
-{
-	g_autoptr(GError) error = NULL;
-	g_autoptr(NbxStoredMachine) stored =
-		nbx_store_machine_get(scheduler->store, machine->machine.name, &error);
-	gint64 failures = (stored != NULL ? stored->failures : 0) + 1;
-
-	if (!nbx_store_machine_set_failures(scheduler->store, machine->machine.name, failures,
-					    &error))
-		g_warning("%s", error->message);
-	if (failures >= scheduler->failure_limit && machine->disabled_reason == NULL) {
-		g_autofree char *reason = g_strdup_printf(
-			"disabled after %" G_GINT64_FORMAT " failed operations in a row; last: %s",
-			failures, failure);
-
-		disable_machine(scheduler, machine, reason);
-	}
-}
-
-static void
-maybe_finish_shutdown(NbxScheduler *scheduler)
+void
+nbx_scheduler_maybe_finish_shutdown(NbxScheduler *scheduler)
 {
 	NbxSchedulerDoneFunc done = scheduler->shutdown_done;
 
 	if (!scheduler->shutting_down || done == NULL || g_hash_table_size(scheduler->analyses) > 0 ||
-	    scheduler->recovering || discard_all_prepared(scheduler))
+	    scheduler->recovering || nbx_scheduler_discard_all_prepared(scheduler))
 		return;
 	scheduler->shutdown_done = NULL;
 	g_clear_handle_id(&scheduler->shutdown_timer, g_source_remove);
 	done(scheduler->shutdown_data);
-}
-
-static void
-forget_machine(NbxScheduler *scheduler, NbxPoolMachine *machine)
-{
-	g_mutex_lock(&scheduler->by_machine_lock);
-	g_hash_table_remove(scheduler->by_machine, machine);
-	g_mutex_unlock(&scheduler->by_machine_lock);
 }
 
 static gboolean
@@ -269,9 +91,9 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 	/* Everything below touches the scheduler unlocked: it must be the main thread's. */
 	if (g_thread_self() != scheduler->thread)
 		g_critical("task %" G_GINT64_FORMAT ": analysis end handled off the main thread", id);
-	forget_machine(scheduler, machine);
+	nbx_machine_set_watcher(machine, NULL, NULL, NULL, NULL);
 	if (outcome->machine_failure != NULL) {
-		count_failure(scheduler, machine, outcome->machine_failure);
+		nbx_scheduler_count_failure(scheduler, machine, outcome->machine_failure);
 	} else if (outcome->machine_cycled &&
 		   !nbx_store_machine_set_failures(scheduler->store, machine->machine.name, 0,
 						   &error)) {
@@ -281,15 +103,16 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 		g_autofree char *reason = g_strdup_printf(
 			"%s; it may still be running", outcome->machine_failure);
 
-		disable_machine(scheduler, machine, reason);
+		nbx_scheduler_disable_machine(scheduler, machine, reason);
 	}
 	if (outcome->machine_wedged) {
 		g_autofree char *reason = g_strdup_printf(
 			"an operation on it did not return (%s); it stays locked until it does",
 			outcome->machine_failure != NULL ? outcome->machine_failure : "unknown");
 
-		disable_machine(scheduler, machine, reason);
-		g_ptr_array_add(scheduler->wedged, nbx_analysis_ref(analysis));
+		nbx_scheduler_disable_machine(scheduler, machine, reason);
+		if (!nbx_machine_transition(machine, NBX_MACHINE_EVENT_WEDGE, 0, NULL, &error))
+			g_warning("%s", error->message);
 	} else {
 		nbx_machine_pool_release(scheduler->setup->pool, machine);
 	}
@@ -304,23 +127,23 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 	if (task->state == NBX_TASK_QUEUED) {
 		if (!nbx_store_task_update(scheduler->store, task, &error))
 			g_warning("task %" G_GINT64_FORMAT ": %s", id, error->message);
-		event(scheduler, id, machine->machine.name, "task.queued", "%s",
+		nbx_scheduler_event(scheduler, id, machine->machine.name, "task.queued", "%s",
 		      task->reason != NULL ? task->reason : "queued again");
 		g_message("task %" G_GINT64_FORMAT " queued again: %s", id,
 			  task->reason != NULL ? task->reason : "");
 	} else {
-		end_task(scheduler, task, task->state, task->reason);
+		nbx_scheduler_end_task(scheduler, task, task->state, task->reason);
 	}
 	g_hash_table_remove(scheduler->analyses, &id);
-	maybe_finish_shutdown(scheduler);
-	schedule_soon(scheduler);
+	nbx_scheduler_maybe_finish_shutdown(scheduler);
+	nbx_scheduler_schedule_soon(scheduler);
 }
 
 /*
  * The abandoned op is over, but the machine may run (a late restore) and the
  * store still says "starting" or "stopping": it is stopped, like a machine
- * a dead daemon left, before it is released. It stays among the wedged
- * until then, so no reload swaps its plugin out from under the stop.
+ * a dead daemon left, before it is released. Its stop counts among the
+ * wedged until then, so no reload swaps its plugin out from under it.
  */
 static void
 on_analysis_unwedged(NbxAnalysis *analysis, gpointer data)
@@ -332,17 +155,16 @@ on_analysis_unwedged(NbxAnalysis *analysis, gpointer data)
 
 	g_message("machine %s: the abandoned operation returned; stopping the machine",
 		  machine->machine.name);
-	if (!nbx_store_machine_set_activity(scheduler->store, machine->machine.name,
-					    NBX_MACHINE_ACTIVITY_STOPPING, 0, &error))
+	if (!nbx_machine_transition(machine, NBX_MACHINE_EVENT_UNWEDGE, 0, NULL, &error))
 		g_warning("%s", error->message);
 	g_ptr_array_add(machines, machine);
-	stop_in_background(scheduler, machines, analysis);
+	nbx_scheduler_stop_in_background(scheduler, machines, analysis);
 }
 
 /* ---- scheduling ---------------------------------------------------------------------- */
 
-static NbxMachineRequest
-request_of(NbxScheduler *scheduler, const NbxTask *task)
+NbxMachineRequest
+nbx_scheduler_request_of(NbxScheduler *scheduler, const NbxTask *task)
 {
 	NbxMachineRequest request = {
 		.platform = task->platform,
@@ -359,6 +181,13 @@ request_of(NbxScheduler *scheduler, const NbxTask *task)
 			request.label = task->machine;
 	}
 	return request;
+}
+
+/* What the hypervisor says of the machine goes to the analysis running on it. */
+static void
+on_hypervisor_state(gpointer analysis, gint32 state, const char *reason)
+{
+	nbx_analysis_machine_state(analysis, state, reason);
 }
 
 static void
@@ -378,9 +207,9 @@ start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxPoolMachine *mac
 	/* Known to the state listener before the first op can report anything. */
 	analysis = nbx_analysis_start(scheduler->setup, scheduler->store, machine, task,
 				      &scheduler->settings, &scheduler->gate, &callbacks);
-	g_mutex_lock(&scheduler->by_machine_lock);
-	g_hash_table_insert(scheduler->by_machine, machine, analysis);
-	g_mutex_unlock(&scheduler->by_machine_lock);
+	nbx_machine_set_watcher(machine, on_hypervisor_state, analysis,
+				(gpointer(*)(gpointer))nbx_analysis_ref,
+				(GDestroyNotify)nbx_analysis_unref);
 	*key = task->id;
 	g_hash_table_insert(scheduler->analyses, key, analysis);
 }
@@ -417,9 +246,9 @@ schedule(gpointer data)
 		return G_SOURCE_REMOVE;
 	if (scheduler->pending_setup != NULL) {
 		/* The old plugins' prepared runs go with them: discarded first. */
-		if (g_hash_table_size(scheduler->analyses) > 0 || scheduler->wedged->len > 0 ||
+		if (g_hash_table_size(scheduler->analyses) > 0 || nbx_scheduler_has_wedged(scheduler) ||
 		    (scheduler->snapshots != NULL && nbx_snapshot_manager_busy(scheduler->snapshots)) ||
-		    discard_all_prepared(scheduler))
+		    nbx_scheduler_discard_all_prepared(scheduler))
 			return G_SOURCE_REMOVE;
 		swap_pending_setup(scheduler);
 	}
@@ -431,13 +260,13 @@ schedule(gpointer data)
 	waiting = g_ptr_array_new();
 	for (guint i = 0; i < queued->len; i++) {
 		NbxTask *task = g_ptr_array_index(queued, i);
-		NbxMachineRequest request = request_of(scheduler, task);
+		NbxMachineRequest request = nbx_scheduler_request_of(scheduler, task);
 		g_autoptr(GError) busy = NULL;
 		NbxPoolMachine *machine;
 
 		/* A cancel recorded but not yet carried out (its store write failed). */
 		if (task->cancel_requested_us != 0) {
-			end_task(scheduler, task, NBX_TASK_CANCELLED, "cancelled by the operator");
+			nbx_scheduler_end_task(scheduler, task, NBX_TASK_CANCELLED, "cancelled by the operator");
 			continue;
 		}
 		machine = nbx_machine_pool_acquire(scheduler->setup->pool, &request, &busy);
@@ -448,362 +277,21 @@ schedule(gpointer data)
 		}
 		else if (g_error_matches(busy, NBX_POOL_ERROR, NBX_POOL_ERROR_NO_MATCH))
 			/* A reload may have removed the machines it was waiting for. */
-			end_task(scheduler, task, NBX_TASK_FAILED, busy->message);
+			nbx_scheduler_end_task(scheduler, task, NBX_TASK_FAILED, busy->message);
 		else
 			note_waiting(task, busy->message, waiting);
 	}
 	if (!nbx_store_task_set_queued_reasons(scheduler->store, waiting, &error))
 		g_warning("%s", error->message);
-	prepare_idle_machines(scheduler);
-	return G_SOURCE_REMOVE;
-}
-
-static void
-schedule_soon(NbxScheduler *scheduler)
-{
-	if (scheduler->schedule_source == 0)
-		scheduler->schedule_source = g_idle_add(schedule, scheduler);
-}
-
-/* ---- prepared runs ---------------------------------------------------------------------- */
-
-/*
- * An idle machine's next run is made ahead (ABI 1.2 `prepare`) while it is
- * held, so no task and no snapshot session takes it meanwhile; only when
- * nothing asks the machines to be let go (a reload, a shutdown). UNKNOWN
- * counts as off: at start-up, recovery has stopped what a dead daemon left.
- */
-static void
-prepare_idle_machines(NbxScheduler *scheduler)
-{
-	NbxMachinePool *pool = scheduler->setup->pool;
-
-	if (scheduler->pending_setup != NULL || scheduler->shutting_down || scheduler->recovering)
-		return;
-	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
-		NbxMachineRequest request = { .name = machine->machine.name };
-		gint32 state;
-
-		if (!nbx_prepared_runs_wanted(scheduler->prepared, machine))
-			continue;
-		state = nbx_machine_pool_get_state(pool, machine, NULL);
-		if (state != NBX_MACHINE_POWEROFF && state != NBX_MACHINE_UNKNOWN)
-			continue;
-		/* Busy or disabled machines are not held, and not prepared. */
-		if (nbx_machine_pool_acquire(pool, &request, NULL) == NULL)
-			continue;
-		nbx_prepared_runs_prepare(scheduler->prepared, machine, scheduler->snapshots,
-					  scheduler->settings.timeouts.restore);
-	}
-}
-
-/* A prepare or discard returned: the machine is let go, and may serve a task. */
-static void
-on_prepared_op_done(NbxPoolMachine *machine, gpointer data)
-{
-	NbxScheduler *scheduler = data;
-
-	nbx_machine_pool_release(scheduler->setup->pool, machine);
-	if (scheduler->shutting_down)
-		maybe_finish_shutdown(scheduler);
-	else
-		schedule_soon(scheduler);
-}
-
-/*
- * Holds @machine and discards its prepared run, if it has one and is idle;
- * one being prepared now is discarded as soon as its prepare returns.
- */
-static void
-discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine)
-{
-	NbxMachineRequest request = { .name = machine->machine.name };
-
-	if (nbx_prepared_runs_doom(scheduler->prepared, machine) ||
-	    !nbx_prepared_runs_has(scheduler->prepared, machine) ||
-	    nbx_machine_pool_acquire(scheduler->setup->pool, &request, NULL) == NULL)
-		return;
-	nbx_prepared_runs_discard(scheduler->prepared, machine, scheduler->settings.timeouts.stop);
-}
-
-/*
- * Discards every prepared run (a reload, a shutdown); TRUE while some
- * prepare or discard has not returned, and the caller must wait for it
- * (on_prepared_op_done comes back).
- */
-static gboolean
-discard_all_prepared(NbxScheduler *scheduler)
-{
-	GPtrArray *machines = scheduler->setup->pool->machines;
-
-	for (guint i = 0; i < machines->len; i++)
-		discard_if_prepared(scheduler, g_ptr_array_index(machines, i));
-	return nbx_prepared_runs_in_flight(scheduler->prepared) > 0;
-}
-
-typedef struct {
-	NbxScheduler *scheduler;
-	char *base;
-} GenerationChange;
-
-static gboolean
-discard_base_runs(gpointer data)
-{
-	GenerationChange *change = data;
-	NbxScheduler *scheduler = change->scheduler;
-	GPtrArray *machines = scheduler->setup->pool->machines;
-
-	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
-
-		if (g_strcmp0(nbx_pool_machine_base(machine), change->base) == 0)
-			discard_if_prepared(scheduler, machine);
-	}
-	g_free(change->base);
-	g_free(change);
+	nbx_scheduler_prepare_idle_machines(scheduler);
 	return G_SOURCE_REMOVE;
 }
 
 void
-nbx_scheduler_generation_changed(NbxScheduler *scheduler, const char *base)
+nbx_scheduler_schedule_soon(NbxScheduler *scheduler)
 {
-	GenerationChange *change = g_new0(GenerationChange, 1);
-	g_autoptr(GSource) source = g_idle_source_new();
-
-	change->scheduler = scheduler;
-	change->base = g_strdup(base);
-	/* The scheduler is the main thread's; the snapshot manager calls from a worker. */
-	g_source_set_callback(source, discard_base_runs, change, NULL);
-	g_source_attach(source, NULL);
-}
-
-/* ---- machines stopped in the background ------------------------------------------------ */
-
-/*
- * Machines the core may have left running, stopped off the main thread
- * (which must keep serving plugins' callbacks) while they stay locked: what
- * a dead daemon left (recovery), or a machine whose abandoned op returned.
- */
-typedef struct {
-	NbxScheduler *scheduler;
-	/* NbxPoolMachine *, locked. */
-	GPtrArray *machines;
-	/* char *: NULL when the machine was stopped, else what `stop` said. */
-	GPtrArray *failures;
-	/* The wedged analysis whose machine it is, or NULL for recovery. */
-	NbxAnalysis *unwedged;
-} MachineStops;
-
-static gboolean machine_stops_done(gpointer data);
-
-static gpointer
-machine_stops_thread(gpointer data)
-{
-	MachineStops *stops = data;
-	NbxScheduler *scheduler = stops->scheduler;
-
-	for (guint i = 0; i < stops->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
-		NbxOpContext context = {
-			.deadline_us = g_get_monotonic_time() +
-				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
-		};
-		g_autoptr(GError) error = NULL;
-
-		if (nbx_machinery_call(machine->machinery, NBX_MACHINERY_OP_STOP, &machine->machine,
-				       &context, &error))
-			g_ptr_array_add(stops->failures, NULL);
-		else
-			g_ptr_array_add(stops->failures, g_strdup(error->message));
-	}
-	g_idle_add(machine_stops_done, stops);
-	return NULL;
-}
-
-static void
-stop_in_background(NbxScheduler *scheduler, GPtrArray *machines, NbxAnalysis *unwedged)
-{
-	MachineStops *stops = g_new0(MachineStops, 1);
-
-	stops->scheduler = scheduler;
-	stops->machines = g_ptr_array_ref(machines);
-	stops->failures = g_ptr_array_new_with_free_func(g_free);
-	stops->unwedged = unwedged != NULL ? nbx_analysis_ref(unwedged) : NULL;
-	g_thread_unref(g_thread_new("nbx-machine-stop", machine_stops_thread, stops));
-}
-
-static void
-note_recovered(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *failure)
-{
-	g_autofree char *reason = NULL;
-
-	if (failure == NULL) {
-		event(scheduler, 0, machine->machine.name, "machine.recovered",
-		      "stopped after the previous daemon ended without stopping it");
-		g_message("machine %s: stopped what the previous daemon left running",
-			  machine->machine.name);
-		return;
-	}
-	reason = g_strdup_printf("could not be stopped after the previous daemon died: %s",
-				 failure);
-	disable_machine(scheduler, machine, reason);
-}
-
-/*
- * The machine stays disabled (an op that ignores its deadline is the
- * operator's to judge) but its reason says what is true now: the op has
- * returned and the machine is stopped, or could not be.
- */
-static void
-note_unwedged(NbxScheduler *scheduler, NbxPoolMachine *machine, NbxAnalysis *analysis,
-	      const char *failure)
-{
-	const char *op_failure = nbx_analysis_outcome(analysis)->machine_failure;
-	g_autofree char *reason = NULL;
-	gboolean still_disabled;
-
-	if (op_failure == NULL)
-		op_failure = "unknown";
-	if (failure != NULL) {
-		reason = g_strdup_printf("could not be stopped after an abandoned operation (%s) "
-					 "returned: %s",
-					 op_failure, failure);
-		disable_machine(scheduler, machine, reason);
-		return;
-	}
-	event(scheduler, 0, machine->machine.name, "machine.unwedged",
-	      "the abandoned operation returned; the machine was stopped");
-	g_message("machine %s: the abandoned operation returned and the machine was stopped; "
-		  "it stays disabled until enabled",
-		  machine->machine.name);
-	g_mutex_lock(&scheduler->setup->pool->lock);
-	still_disabled = machine->disabled_reason != NULL;
-	g_mutex_unlock(&scheduler->setup->pool->lock);
-	/* Unless the operator enabled it meanwhile. */
-	if (still_disabled) {
-		reason = g_strdup_printf("an operation on it returned only after it was abandoned "
-					 "(%s); the machine was stopped since",
-					 op_failure);
-		disable_machine(scheduler, machine, reason);
-	}
-}
-
-static gboolean
-machine_stops_done(gpointer data)
-{
-	MachineStops *stops = data;
-	NbxScheduler *scheduler = stops->scheduler;
-
-	for (guint i = 0; i < stops->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
-		const char *failure = g_ptr_array_index(stops->failures, i);
-		g_autoptr(GError) error = NULL;
-
-		if (failure == NULL &&
-		    !nbx_store_machine_set_activity(scheduler->store, machine->machine.name,
-						    NBX_MACHINE_ACTIVITY_IDLE, 0, &error))
-			g_warning("%s", error->message);
-		if (stops->unwedged != NULL)
-			note_unwedged(scheduler, machine, stops->unwedged, failure);
-		else
-			note_recovered(scheduler, machine, failure);
-		nbx_machine_pool_release(scheduler->setup->pool, machine);
-	}
-	if (stops->unwedged != NULL) {
-		g_ptr_array_remove(scheduler->wedged, stops->unwedged);
-		nbx_analysis_unref(stops->unwedged);
-	} else {
-		scheduler->recovering = FALSE;
-	}
-	g_ptr_array_unref(stops->machines);
-	g_ptr_array_unref(stops->failures);
-	g_free(stops);
-	maybe_finish_shutdown(scheduler);
-	schedule_soon(scheduler);
-	return G_SOURCE_REMOVE;
-}
-
-/* ---- recovery ------------------------------------------------------------------------- */
-
-/* A task the dead daemon was running: cancelled if the operator said so, else queued or failed. */
-static void
-recover_task(NbxScheduler *scheduler, NbxTask *task)
-{
-	g_autofree char *reason = g_strdup_printf(
-		"nestboxd ended during step %s", task->step != NULL ? task->step : "(none)");
-	g_autoptr(GError) local = NULL;
-
-	if (task->cancel_requested_us != 0) {
-		g_autofree char *final = g_strdup_printf("cancelled by the operator (%s)", reason);
-
-		end_task(scheduler, task, NBX_TASK_CANCELLED, final);
-	} else if (task->attempts < scheduler->settings.max_attempts) {
-		task->state = NBX_TASK_QUEUED;
-		task->started_us = 0;
-		g_free(task->reason);
-		task->reason = g_strdup_printf("%s; it will run again", reason);
-		if (!nbx_store_task_update(scheduler->store, task, &local))
-			g_warning("%s", local->message);
-		event(scheduler, task->id, task->assigned_machine, "task.recovered", "%s",
-		      task->reason);
-		g_message("task %" G_GINT64_FORMAT ": %s", task->id, task->reason);
-	} else {
-		g_autofree char *final = g_strdup_printf(
-			"%s, and it has used up its %" G_GINT64_FORMAT " attempts", reason,
-			scheduler->settings.max_attempts);
-
-		end_task(scheduler, task, NBX_TASK_FAILED, final);
-	}
-}
-
-/*
- * Whatever a dead daemon was doing: its tasks go back to the queue (or
- * fail, out of attempts, or end cancelled when a cancel was acknowledged),
- * and the machines it may have left running are stopped before anything
- * else is scheduled.
- */
-static gboolean
-recover(NbxScheduler *scheduler, GError **error)
-{
-	g_autoptr(GPtrArray) running = nbx_store_task_list(scheduler->store, NBX_TASK_RUNNING, 0, 0,
-							   error);
-	g_autoptr(GPtrArray) stored = NULL;
-	g_autoptr(GPtrArray) left_running = NULL;
-
-	if (running == NULL)
-		return FALSE;
-	for (guint i = 0; i < running->len; i++)
-		recover_task(scheduler, g_ptr_array_index(running, i));
-
-	stored = nbx_store_machine_list(scheduler->store, error);
-	if (stored == NULL)
-		return FALSE;
-	left_running = g_ptr_array_new();
-	for (guint i = 0; i < stored->len; i++) {
-		NbxStoredMachine *row = g_ptr_array_index(stored, i);
-		NbxPoolMachine *machine;
-
-		if (row->activity == NBX_MACHINE_ACTIVITY_IDLE)
-			continue;
-		machine = nbx_machine_pool_lookup(scheduler->setup->pool, row->name);
-		if (machine == NULL) {
-			g_warning("machine %s was %s when the previous daemon ended, and is no "
-				  "longer configured: stop it by hand",
-				  row->name, nbx_machine_activity_name(row->activity));
-			continue;
-		}
-		/* Locked, so nothing is scheduled on it before it is stopped. */
-		machine->in_use = TRUE;
-		g_ptr_array_add(left_running, machine);
-	}
-	if (left_running->len == 0) {
-		schedule_soon(scheduler);
-		return TRUE;
-	}
-	scheduler->recovering = TRUE;
-	stop_in_background(scheduler, left_running, NULL);
-	return TRUE;
+	if (scheduler->schedule_source == 0)
+		scheduler->schedule_source = g_idle_add(schedule, scheduler);
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -819,16 +307,13 @@ nbx_scheduler_new(NbxSetup *setup, NbxStore *store, GError **error)
 	scheduler->started_us = g_get_monotonic_time();
 	scheduler->analyses = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
 						    (GDestroyNotify)nbx_analysis_unref);
-	scheduler->wedged = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_analysis_unref);
-	scheduler->by_machine = g_hash_table_new(NULL, NULL);
-	g_mutex_init(&scheduler->by_machine_lock);
 	scheduler->samples_dir = g_build_filename(setup->config->state_dir, "samples", NULL);
 	read_settings(scheduler, setup);
 	nbx_restore_gate_init(&scheduler->gate,
 			      setup->config->settings.scheduler.max_concurrent_restores);
-	scheduler->prepared = nbx_prepared_runs_new(on_prepared_op_done, scheduler);
-	sync_machines(scheduler, setup);
-	if (!recover(scheduler, error)) {
+	scheduler->prepared = nbx_prepared_runs_new(nbx_scheduler_on_prepared_op_done, scheduler);
+	nbx_scheduler_sync_machines(scheduler, setup);
+	if (!nbx_scheduler_recover(scheduler, error)) {
 		nbx_scheduler_free(scheduler);
 		return NULL;
 	}
@@ -843,11 +328,8 @@ nbx_scheduler_free(NbxScheduler *scheduler)
 	g_clear_handle_id(&scheduler->schedule_source, g_source_remove);
 	g_clear_handle_id(&scheduler->shutdown_timer, g_source_remove);
 	if (scheduler->setup != NULL)
-		scheduler->setup->pool->state_listener = NULL;
+		nbx_scheduler_unsync_machines(scheduler, scheduler->setup);
 	g_hash_table_unref(scheduler->analyses);
-	g_ptr_array_unref(scheduler->wedged);
-	g_hash_table_unref(scheduler->by_machine);
-	g_mutex_clear(&scheduler->by_machine_lock);
 	nbx_restore_gate_clear(&scheduler->gate);
 	nbx_prepared_runs_free(scheduler->prepared);
 	nbx_setup_free(scheduler->pending_setup);
@@ -876,15 +358,14 @@ swap_pending_setup(NbxScheduler *scheduler)
 {
 	NbxSetup *old = scheduler->setup;
 
-	old->pool->state_listener = NULL;
+	nbx_scheduler_unsync_machines(scheduler, old);
 	/* Every run was discarded; what is left (failed prepares) named the old machines. */
 	nbx_prepared_runs_forget_all(scheduler->prepared);
 	scheduler->setup = g_steal_pointer(&scheduler->pending_setup);
 	read_settings(scheduler, scheduler->setup);
-	g_mutex_lock(&scheduler->gate.lock);
-	scheduler->gate.limit = scheduler->setup->config->settings.scheduler.max_concurrent_restores;
-	g_mutex_unlock(&scheduler->gate.lock);
-	sync_machines(scheduler, scheduler->setup);
+	nbx_restore_gate_set_limit(&scheduler->gate,
+				   scheduler->setup->config->settings.scheduler.max_concurrent_restores);
+	nbx_scheduler_sync_machines(scheduler, scheduler->setup);
 	g_free(scheduler->samples_dir);
 	scheduler->samples_dir =
 		g_build_filename(scheduler->setup->config->state_dir, "samples", NULL);
@@ -900,313 +381,14 @@ nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapsho
 	scheduler->settings.snapshots = snapshots;
 }
 
-NbxPoolMachine *
-nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name, GError **error)
-{
-	NbxMachineRequest request = { .name = name };
-	NbxPoolMachine *machine;
-
-	NbxPoolMachine *known = nbx_machine_pool_lookup(scheduler->setup->pool, name);
-	gint64 until = g_get_monotonic_time() +
-		       (scheduler->settings.timeouts.restore + scheduler->settings.grace_s) *
-			       G_USEC_PER_SEC;
-
-	/*
-	 * A machine held only while its next run is prepared is not busy for
-	 * an operator: wait for the prepare. The pool has its own lock; the
-	 * setup is not swapped while snapshots are busy.
-	 */
-	if (known != NULL && g_thread_self() != scheduler->thread)
-		nbx_prepared_runs_wait(scheduler->prepared, known, until);
-	machine = nbx_machine_pool_acquire(scheduler->setup->pool, &request, error);
-	/* snapshot_begin throws a prepared run away itself (machinery.h). */
-	if (machine != NULL)
-		nbx_prepared_runs_forget(scheduler->prepared, machine);
-	return machine;
-}
-
-static gboolean
-kick(gpointer data)
-{
-	schedule_soon(data);
-	return G_SOURCE_REMOVE;
-}
-
-void
-nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine)
-{
-	nbx_machine_pool_release(scheduler->setup->pool, machine);
-	/* Queued tasks may have waited for it; schedule() runs on the main thread only. */
-	g_autoptr(GSource) source = g_idle_source_new();
-
-	g_source_set_callback(source, kick, scheduler, NULL);
-	g_source_attach(source, NULL);
-}
-
 void
 nbx_scheduler_replace_setup(NbxScheduler *scheduler, NbxSetup *setup)
 {
 	nbx_setup_free(scheduler->pending_setup);
 	scheduler->pending_setup = setup;
-	if (g_hash_table_size(scheduler->analyses) > 0 || scheduler->wedged->len > 0)
+	if (g_hash_table_size(scheduler->analyses) > 0 || nbx_scheduler_has_wedged(scheduler))
 		g_message("the new configuration takes effect when the running analyses end");
-	schedule_soon(scheduler);
-}
-
-/* Every option a plugin will read, typed and checked now: a bad one is the client's 400. */
-static gboolean
-validate_options(NbxScheduler *scheduler, const char *options_json, GError **error)
-{
-	return nbx_task_options_check(scheduler->setup, options_json, error);
-}
-
-/*
- * Samples are kept once, by content: state_dir/samples/SHA256. The upload
- * is already synced; renaming it is atomic, so a sample is whole or absent.
- */
-static char *
-store_sample(NbxScheduler *scheduler, const NbxSubmission *submission, GError **error)
-{
-	g_autofree char *path =
-		g_build_filename(scheduler->samples_dir, submission->sample_sha256, NULL);
-
-	if (g_file_test(path, G_FILE_TEST_EXISTS)) {
-		g_unlink(submission->sample_file);
-		return g_steal_pointer(&path);
-	}
-	if (g_rename(submission->sample_file, path) != 0) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_FAILED,
-			    "cannot move the sample to %s: %s", path, g_strerror(errno));
-		return NULL;
-	}
-	return g_steal_pointer(&path);
-}
-
-const char *
-nbx_scheduler_get_samples_dir(NbxScheduler *scheduler)
-{
-	return scheduler->samples_dir;
-}
-
-static gboolean
-insert_task(NbxScheduler *scheduler, NbxTask *task, const NbxSubmission *submission,
-	    GError **error)
-{
-	if (submission != NULL && submission->idempotency_key != NULL)
-		return nbx_store_task_insert_keyed(scheduler->store, task,
-						   submission->idempotency_key,
-						   submission->request_digest,
-						   submission->keys_expired_us, error);
-	return nbx_store_task_insert(scheduler->store, task, error);
-}
-
-NbxTask *
-nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
-		     const NbxSubmission *submission, GError **error)
-{
-	g_autoptr(NbxTask) task = nbx_task_new();
-	g_autoptr(GError) no_match = NULL;
-	NbxMachineRequest machine_request;
-
-	if (scheduler->shutting_down) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_CONFLICT,
-			    "nestboxd is shutting down and takes no new tasks");
-		return NULL;
-	}
-	if (request->duration_s < 0 || request->duration_s > scheduler->max_duration) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_INVALID,
-			    "duration: must be between 1 and %" G_GINT64_FORMAT
-			    " seconds (scheduler.max_duration), not %" G_GINT64_FORMAT,
-			    scheduler->max_duration, request->duration_s);
-		return NULL;
-	}
-	if (request->options_json != NULL && !validate_options(scheduler, request->options_json, error))
-		return NULL;
-
-	task->priority = request->priority;
-	task->created_us = g_get_real_time();
-	task->target_name = g_strdup(request->target_name);
-	task->machine = g_strdup(request->machine);
-	task->platform = g_strdup(request->platform);
-	task->os_version = g_strdup(request->os_version);
-	task->architecture = g_strdup(request->architecture);
-	g_strfreev(task->tags);
-	task->tags = g_strdupv(request->tags != NULL ? request->tags : (char *[]){ NULL });
-	task->duration_s = request->duration_s > 0 ? request->duration_s
-						   : scheduler->default_duration;
-	task->memory_dump = request->memory_dump;
-	task->debug = request->debug;
-	task->options_json = g_strdup(request->options_json);
-	if (submission != NULL && submission->sample_file != NULL) {
-		task->target = store_sample(scheduler, submission, error);
-		if (task->target == NULL)
-			return NULL;
-	}
-
-	machine_request = request_of(scheduler, task);
-	if (!nbx_machine_pool_could_serve(scheduler->setup->pool, &machine_request, &no_match)) {
-		/* Stored anyway, failed at once: the submitter sees why, nothing waits forever. */
-		task->state = NBX_TASK_FAILED;
-		task->ended_us = task->created_us;
-		task->reason = g_strdup(no_match->message);
-	}
-	if (!insert_task(scheduler, task, submission, error))
-		return NULL;
-	event(scheduler, task->id, NULL, "task.submitted", "priority %" G_GINT64_FORMAT,
-	      task->priority);
-	if (task->state == NBX_TASK_FAILED) {
-		event(scheduler, task->id, NULL, "task.ended", "failed: %s", task->reason);
-		nbx_message(&(NbxLogFields){ .task_id = task->id }, "task %" G_GINT64_FORMAT
-			    " failed: %s", task->id, task->reason);
-	} else {
-		schedule_soon(scheduler);
-	}
-	return g_steal_pointer(&task);
-}
-
-gboolean
-nbx_scheduler_cancel(NbxScheduler *scheduler, gint64 task_id, GError **error)
-{
-	g_autoptr(NbxTask) task = nbx_store_task_get(scheduler->store, task_id, error);
-	g_autoptr(GError) local = NULL;
-	NbxAnalysis *analysis;
-
-	if (task == NULL) {
-		if (error != NULL && g_error_matches(*error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND)) {
-			g_clear_error(error);
-			g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND,
-				    "no task %" G_GINT64_FORMAT, task_id);
-		}
-		return FALSE;
-	}
-	if (nbx_task_state_is_final(task->state)) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_CONFLICT,
-			    "task %" G_GINT64_FORMAT " has already ended (%s)", task_id,
-			    nbx_task_state_name(task->state));
-		return FALSE;
-	}
-	/*
-	 * In the store before it is acknowledged: whatever ends this daemon from
-	 * here on (kill -9, a shutdown that times out), the next one ends the
-	 * task cancelled instead of running it again.
-	 */
-	if (!nbx_store_task_request_cancel(scheduler->store, task_id, &local)) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_FAILED,
-			    "task %" G_GINT64_FORMAT " is not cancelled: %s", task_id,
-			    local->message);
-		return FALSE;
-	}
-	analysis = g_hash_table_lookup(scheduler->analyses, &task_id);
-	if (analysis != NULL) {
-		nbx_analysis_interrupt(analysis, NBX_TASK_CANCELLED, "cancelled by the operator");
-		event(scheduler, task_id, NULL, "task.cancel", "cancel requested");
-		return TRUE;
-	}
-	end_task(scheduler, task, NBX_TASK_CANCELLED, "cancelled by the operator");
-	return TRUE;
-}
-
-void
-nbx_machine_status_free(NbxMachineStatus *status)
-{
-	if (status == NULL)
-		return;
-	g_free(status->name);
-	g_free(status->machinery);
-	g_free(status->label);
-	g_free(status->ip);
-	g_free(status->platform);
-	g_free(status->os_version);
-	g_free(status->architecture);
-	g_strfreev(status->tags);
-	g_free(status->state);
-	g_free(status->activity);
-	g_free(status->disabled_reason);
-	g_free(status);
-}
-
-GPtrArray *
-nbx_scheduler_list_machines(NbxScheduler *scheduler)
-{
-	GPtrArray *list = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_machine_status_free);
-	NbxMachinePool *pool = scheduler->setup->pool;
-
-	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
-		const struct nbx_machine *m = &machine->machine;
-		NbxMachineStatus *status = g_new0(NbxMachineStatus, 1);
-		g_autoptr(NbxStoredMachine) stored =
-			nbx_store_machine_get(scheduler->store, m->name, NULL);
-
-		status->name = g_strdup(m->name);
-		status->machinery = g_strdup(nbx_plugin_instance_name(machine->machinery));
-		status->label = g_strdup(m->label);
-		status->ip = g_strdup(m->ip);
-		status->platform = g_strdup(m->platform);
-		status->os_version = g_strdup(m->os_version);
-		status->architecture = g_strdup(m->architecture);
-		status->tags = g_strdupv(machine->tags);
-		status->state = g_strdup(
-			nbx_machine_state_name(nbx_machine_pool_get_state(pool, machine, NULL)));
-		status->activity = g_strdup(nbx_machine_activity_name(
-			stored != NULL ? stored->activity : NBX_MACHINE_ACTIVITY_IDLE));
-		status->task_id = stored != NULL ? stored->task_id : 0;
-		g_mutex_lock(&pool->lock);
-		status->disabled_reason = g_strdup(machine->disabled_reason);
-		g_mutex_unlock(&pool->lock);
-		status->failures = stored != NULL ? stored->failures : 0;
-		g_ptr_array_add(list, status);
-	}
-	return list;
-}
-
-gboolean
-nbx_scheduler_set_machine_disabled(NbxScheduler *scheduler, const char *name, const char *reason,
-				   GError **error)
-{
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(scheduler->setup->pool, name);
-
-	if (machine == NULL) {
-		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND,
-			    "no machine named \"%s\" is configured", name);
-		return FALSE;
-	}
-	if (reason != NULL) {
-		disable_machine(scheduler, machine, reason);
-		return TRUE;
-	}
-	nbx_machine_pool_set_disabled(scheduler->setup->pool, machine, NULL);
-	/* A prepare that failed before is worth another try now. */
-	nbx_prepared_runs_forget(scheduler->prepared, machine);
-	if (!nbx_store_machine_set_disabled(scheduler->store, name, NULL, error))
-		return FALSE;
-	event(scheduler, 0, name, "machine.enabled", "enabled by the operator");
-	g_message("machine %s enabled", name);
-	schedule_soon(scheduler);
-	return TRUE;
-}
-
-void
-nbx_scheduler_health(NbxScheduler *scheduler, NbxSchedulerHealth *health)
-{
-	NbxMachinePool *pool = scheduler->setup->pool;
-
-	*health = (NbxSchedulerHealth){ 0 };
-	health->queued = nbx_store_task_count(scheduler->store, NBX_TASK_QUEUED, NULL);
-	health->running = g_hash_table_size(scheduler->analyses);
-	health->machines = pool->machines->len;
-	g_mutex_lock(&pool->lock);
-	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
-
-		if (machine->disabled_reason != NULL)
-			health->machines_disabled++;
-		else if (!machine->in_use)
-			health->machines_free++;
-	}
-	g_mutex_unlock(&pool->lock);
-	health->shutting_down = scheduler->shutting_down;
-	health->uptime_s = (g_get_monotonic_time() - scheduler->started_us) / G_USEC_PER_SEC;
+	nbx_scheduler_schedule_soon(scheduler);
 }
 
 static gboolean
@@ -1244,12 +426,13 @@ nbx_scheduler_shutdown(NbxScheduler *scheduler, gint64 timeout_s, NbxSchedulerDo
 	scheduler->shutdown_timer = g_timeout_add_seconds((guint)timeout_s, on_shutdown_timeout,
 							  scheduler);
 	/* Runs made ahead go too (maybe_finish_shutdown waits for them). */
-	maybe_finish_shutdown(scheduler);
+	nbx_scheduler_maybe_finish_shutdown(scheduler);
 }
 
 gboolean
 nbx_scheduler_is_idle(NbxScheduler *scheduler)
 {
-	return g_hash_table_size(scheduler->analyses) == 0 && scheduler->wedged->len == 0 &&
+	return g_hash_table_size(scheduler->analyses) == 0 && !nbx_scheduler_has_wedged(scheduler) &&
 	       !scheduler->recovering && nbx_prepared_runs_in_flight(scheduler->prepared) == 0;
 }
+

@@ -215,7 +215,7 @@ lv_test_pool_state(LvTest *t, const char *machine, char **reason)
 	NbxPoolMachine *entry = nbx_machine_pool_lookup(t->setup->pool, machine);
 
 	g_assert_nonnull(entry);
-	return nbx_machine_pool_get_state(t->setup->pool, entry, reason);
+	return nbx_machine_get_hypervisor_state(entry, reason);
 }
 
 bool

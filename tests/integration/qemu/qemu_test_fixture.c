@@ -179,12 +179,7 @@ gint32
 pool_state(Fixture *f, const char *name)
 {
 	NbxPoolMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
-	gint32 state;
-
-	g_mutex_lock(&f->setup->pool->lock);
-	state = machine->hypervisor_state;
-	g_mutex_unlock(&f->setup->pool->lock);
-	return state;
+	return nbx_machine_get_hypervisor_state(machine, NULL);
 }
 
 static void G_GNUC_PRINTF(1, 2)

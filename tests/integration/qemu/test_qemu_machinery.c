@@ -971,12 +971,12 @@ wait_for_state(Fixture *f, const char *name, gint32 state, char **reason)
 	gint32 now;
 
 	/* Only the main loop runs: the plugin hears of it by itself. */
-	while ((now = nbx_machine_pool_get_state(f->setup->pool, machine, NULL)) != state &&
+	while ((now = nbx_machine_get_hypervisor_state(machine, NULL)) != state &&
 	       g_get_monotonic_time() < until) {
 		if (!g_main_context_iteration(NULL, FALSE))
 			g_usleep(10000);
 	}
-	return nbx_machine_pool_get_state(f->setup->pool, machine, reason);
+	return nbx_machine_get_hypervisor_state(machine, reason);
 }
 
 static void

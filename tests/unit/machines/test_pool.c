@@ -113,13 +113,14 @@ test_disabled(Fixture *f, gconstpointer data)
 	NbxPoolMachine *deb = nbx_machine_pool_lookup(f->pool, "deb");
 	g_autoptr(GError) error = NULL;
 
-	nbx_machine_pool_set_disabled(f->pool, deb, "failed 3 times: restore timed out");
+	g_assert_true(nbx_machine_transition(deb, NBX_MACHINE_EVENT_DISABLE, 0,
+					     "failed 3 times: restore timed out", NULL));
 	g_assert_null(nbx_machine_pool_acquire(f->pool, &request, &error));
 	g_assert_error(error, NBX_POOL_ERROR, NBX_POOL_ERROR_BUSY);
 	g_assert_cmpstr(error->message, ==,
 			"no machine matching platform=linux is free: 0 in use, 1 disabled (deb: "
 			"failed 3 times: restore timed out)");
-	nbx_machine_pool_set_disabled(f->pool, deb, NULL);
+	g_assert_true(nbx_machine_transition(deb, NBX_MACHINE_EVENT_ENABLE, 0, NULL, NULL));
 	g_assert_true(acquire(f, &request) == deb);
 }
 
