@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "plugin_instance.h"
+#include "plugin_ops.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -72,14 +73,14 @@ common_ops(const NbxPluginInstance *instance)
 
 	switch (plugin->descriptor.kind) {
 	case NBX_PLUGIN_MACHINERY:
-		return (CommonOps){ plugin->machinery.init, plugin->machinery.shutdown,
-				    plugin->machinery.check };
+		return (CommonOps){ plugin->ops->machinery.init, plugin->ops->machinery.shutdown,
+				    plugin->ops->machinery.check };
 	case NBX_PLUGIN_AUXILIARY:
-		return (CommonOps){ plugin->auxiliary.init, plugin->auxiliary.shutdown,
-				    plugin->auxiliary.check };
+		return (CommonOps){ plugin->ops->auxiliary.init, plugin->ops->auxiliary.shutdown,
+				    plugin->ops->auxiliary.check };
 	default:
-		return (CommonOps){ plugin->guest.init, plugin->guest.shutdown,
-				    plugin->guest.check };
+		return (CommonOps){ plugin->ops->guest.init, plugin->ops->guest.shutdown,
+				    plugin->ops->guest.check };
 	}
 }
 
@@ -119,7 +120,7 @@ free_one_machine(struct nbx_machine *machine, gpointer data)
 static void
 free_machines(NbxPluginInstance *instance)
 {
-	FreeMachines free_machines = { instance, instance->plugin->machinery.free_machine };
+	FreeMachines free_machines = { instance, instance->plugin->ops->machinery.free_machine };
 
 	if (instance->plugin->descriptor.kind != NBX_PLUGIN_MACHINERY ||
 	    free_machines.free_machine == NULL || instance->machine_sink == NULL)

@@ -46,6 +46,7 @@ plugin_free(NbxPlugin *plugin)
 	nbx_schema_free(plugin->config_schema);
 	nbx_schema_free(plugin->machine_schema);
 	nbx_schema_free(plugin->task_schema);
+	g_free(plugin->ops);
 	g_free(plugin);
 }
 
@@ -301,18 +302,18 @@ check_machinery_ops(NbxPlugin *plugin, const struct nbx_machinery_ops *raw, GStr
 {
 	static const char *const names[] = { "restore_start", "stop", "state" };
 
-	if (!copy_sized(&plugin->machinery, sizeof plugin->machinery, raw, raw->struct_size,
-			MACHINERY_OPS_SIZE_1_0, "machinery ops", why))
+	if (!copy_sized(&plugin->ops->machinery, sizeof plugin->ops->machinery, raw,
+			raw->struct_size, MACHINERY_OPS_SIZE_1_0, "machinery ops", why))
 		return FALSE;
-	if (plugin->machinery.capabilities & ~KNOWN_MACHINERY_CAPABILITIES) {
+	if (plugin->ops->machinery.capabilities & ~KNOWN_MACHINERY_CAPABILITIES) {
 		g_string_append_printf(why, "unknown machinery capability bits 0x%x",
-				       plugin->machinery.capabilities &
+				       plugin->ops->machinery.capabilities &
 					       ~KNOWN_MACHINERY_CAPABILITIES);
 		return FALSE;
 	}
-	const void *const slots[] = { (const void *)plugin->machinery.restore_start,
-				      (const void *)plugin->machinery.stop,
-				      (const void *)plugin->machinery.state };
+	const void *const slots[] = { (const void *)plugin->ops->machinery.restore_start,
+				      (const void *)plugin->ops->machinery.stop,
+				      (const void *)plugin->ops->machinery.state };
 	return check_required_ops("machinery", names, slots, G_N_ELEMENTS(names), why);
 }
 
@@ -321,16 +322,16 @@ check_auxiliary_ops(NbxPlugin *plugin, const struct nbx_auxiliary_ops *raw, GStr
 {
 	static const char *const names[] = { "start", "stop" };
 
-	if (!copy_sized(&plugin->auxiliary, sizeof plugin->auxiliary, raw, raw->struct_size,
-			AUXILIARY_OPS_SIZE_1_0, "auxiliary ops", why))
+	if (!copy_sized(&plugin->ops->auxiliary, sizeof plugin->ops->auxiliary, raw,
+			raw->struct_size, AUXILIARY_OPS_SIZE_1_0, "auxiliary ops", why))
 		return FALSE;
-	if (plugin->auxiliary.capabilities != 0) {
+	if (plugin->ops->auxiliary.capabilities != 0) {
 		g_string_append_printf(why, "unknown auxiliary capability bits 0x%x",
-				       plugin->auxiliary.capabilities);
+				       plugin->ops->auxiliary.capabilities);
 		return FALSE;
 	}
-	const void *const slots[] = { (const void *)plugin->auxiliary.start,
-				      (const void *)plugin->auxiliary.stop };
+	const void *const slots[] = { (const void *)plugin->ops->auxiliary.start,
+				      (const void *)plugin->ops->auxiliary.stop };
 	return check_required_ops("auxiliary", names, slots, G_N_ELEMENTS(names), why);
 }
 
@@ -339,18 +340,18 @@ check_guest_ops(NbxPlugin *plugin, const struct nbx_guest_ops *raw, GString *why
 {
 	static const char *const names[] = { "connect", "disconnect", "upload", "execute" };
 
-	if (!copy_sized(&plugin->guest, sizeof plugin->guest, raw, raw->struct_size,
-			GUEST_OPS_SIZE_1_2, "guest ops", why))
+	if (!copy_sized(&plugin->ops->guest, sizeof plugin->ops->guest, raw,
+			raw->struct_size, GUEST_OPS_SIZE_1_2, "guest ops", why))
 		return FALSE;
-	if (plugin->guest.capabilities != 0) {
+	if (plugin->ops->guest.capabilities != 0) {
 		g_string_append_printf(why, "unknown guest capability bits 0x%x",
-				       plugin->guest.capabilities);
+				       plugin->ops->guest.capabilities);
 		return FALSE;
 	}
-	const void *const slots[] = { (const void *)plugin->guest.connect,
-				      (const void *)plugin->guest.disconnect,
-				      (const void *)plugin->guest.upload,
-				      (const void *)plugin->guest.execute };
+	const void *const slots[] = { (const void *)plugin->ops->guest.connect,
+				      (const void *)plugin->ops->guest.disconnect,
+				      (const void *)plugin->ops->guest.upload,
+				      (const void *)plugin->ops->guest.execute };
 	return check_required_ops("guest", names, slots, G_N_ELEMENTS(names), why);
 }
 
@@ -494,6 +495,7 @@ nbx_plugin_registry_load_file(NbxPluginRegistry *registry, const char *path)
 	}
 
 	plugin = g_new0(NbxPlugin, 1);
+	plugin->ops = g_new0(struct _NbxPluginOps, 1);
 	plugin->path = g_strdup(path);
 	if (!check_descriptor(plugin, raw, why)) {
 		refuse(registry, path, "%s", why->str);
@@ -553,17 +555,17 @@ nbx_plugin_registry_scan_dir(NbxPluginRegistry *registry, const char *dir)
 const struct nbx_machinery_ops *
 nbx_plugin_machinery_ops(const NbxPlugin *plugin)
 {
-	return &plugin->machinery;
+	return &plugin->ops->machinery;
 }
 
 const struct nbx_auxiliary_ops *
 nbx_plugin_auxiliary_ops(const NbxPlugin *plugin)
 {
-	return &plugin->auxiliary;
+	return &plugin->ops->auxiliary;
 }
 
 const struct nbx_guest_ops *
 nbx_plugin_guest_ops(const NbxPlugin *plugin)
 {
-	return &plugin->guest;
+	return &plugin->ops->guest;
 }

@@ -16,9 +16,11 @@ typedef struct {
 	char *path;
 	/* Copies in the core's own layout: fields the plugin predates are 0. */
 	struct nbx_plugin_descriptor descriptor;
-	struct nbx_machinery_ops machinery;
-	struct nbx_auxiliary_ops auxiliary;
-	struct nbx_guest_ops guest;
+	/*
+	 * The ops tables, copied in the core's layout. Opaque here: only the
+	 * clients of core/plugins/ call a plugin (plugin_ops.h).
+	 */
+	struct _NbxPluginOps *ops;
 	/* Imported schemas; empty (never NULL) when the plugin has none. */
 	NbxSchema *config_schema;
 	NbxSchema *machine_schema;

@@ -96,7 +96,8 @@ nbx_analysis_machine_state(NbxAnalysis *analysis, gint32 state, const char *reas
 				analysis->machine->machine.name, nbx_machine_state_name(state),
 				reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	g_mutex_lock(&analysis->lock);
-	if (!analysis->machine_up) {
+	/* RUNNING is entered and left under the analysis's lock (analysis_machine.c). */
+	if (nbx_machine_get_state(analysis->machine) != NBX_MACHINE_STATE_RUNNING) {
 		/* Only a "down" after this analysis's own "running": not the last run's stop. */
 		analysis->seen_running |= state == NBX_MACHINE_RUNNING;
 		if (down && analysis->seen_running && analysis->early_death == NULL)

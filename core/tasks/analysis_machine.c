@@ -30,7 +30,12 @@ machine_step(NbxAnalysis *analysis, NbxMachineryOp op, gint64 timeout_s, gboolea
 	return ok;
 }
 
-/* The machine's own state machine (machine.h) records and persists each move. */
+/*
+ * The machine's own state machine (machine.h) records and persists each
+ * move. UP and STOP are made under the analysis's lock: a hypervisor event
+ * then sees the machine RUNNING or not, never in between (the lock order is
+ * the analysis's, then the machine's).
+ */
 static void
 machine_moves(NbxAnalysis *analysis, NbxMachineEvent event)
 {
@@ -167,7 +172,7 @@ machine_is_up(NbxAnalysis *analysis)
 	g_autofree char *died = NULL;
 
 	g_mutex_lock(&analysis->lock);
-	analysis->machine_up = TRUE;
+	machine_moves(analysis, NBX_MACHINE_EVENT_UP);
 	/* However busy this host is, a death between the restore and now is not missed. */
 	if (analysis->early_death != NULL && analysis->death == NULL) {
 		analysis->death = g_steal_pointer(&analysis->early_death);
@@ -176,7 +181,6 @@ machine_is_up(NbxAnalysis *analysis)
 	g_mutex_unlock(&analysis->lock);
 	if (died != NULL)
 		nbx_analysis_machine_failed(analysis, died);
-	machine_moves(analysis, NBX_MACHINE_EVENT_UP);
 }
 
 gboolean
@@ -290,9 +294,8 @@ nbx_analysis_stop_machine(NbxAnalysis *analysis, gboolean was_started)
 	g_autofree char *failure = NULL;
 
 	g_mutex_lock(&analysis->lock);
-	analysis->machine_up = FALSE;
-	g_mutex_unlock(&analysis->lock);
 	machine_moves(analysis, NBX_MACHINE_EVENT_STOP);
+	g_mutex_unlock(&analysis->lock);
 
 	if (was_started && analysis->settings.graceful_stop &&
 	    nbx_machinery_has(analysis->machine->machinery, NBX_MACHINERY_OP_ACPI_STOP))

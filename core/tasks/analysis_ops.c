@@ -149,10 +149,12 @@ static gboolean
 call_run(Call *call, const char *what, gint64 timeout_s, gint32 *state, char **message)
 {
 	NbxAnalysis *analysis = call->analysis;
-	NbxPluginInstance *plugin =
-		call->aux != NULL ? call->aux->instance : analysis->machine->machinery;
+	/* Read now: once abandoned, @call is the runner's and may be gone. */
+	NbxAuxRun *aux = call->aux;
+	gboolean machine_call = is_machine_call(call);
+	NbxPluginInstance *plugin = aux != NULL ? aux->instance : analysis->machine->machinery;
 	g_autofree char *label =
-		call->aux != NULL
+		aux != NULL
 			? g_strdup_printf("%s: %s", nbx_plugin_instance_name(plugin), what)
 			: g_strdup_printf("%s: machine %s: %s", nbx_plugin_instance_name(plugin),
 					  analysis->machine->machine.name, what);
@@ -167,16 +169,16 @@ call_run(Call *call, const char *what, gint64 timeout_s, gint32 *state, char **m
 	NbxOpResult result;
 
 	/* Marked before: a return racing the abandonment still clears it. */
-	if (is_machine_call(call))
+	if (machine_call)
 		set_machine_op_pending(analysis, TRUE);
 	result = nbx_op_run(&spec, call_invoke, call, &error);
 	if (result == NBX_OP_ABANDONED) {
 		/* The client counts the failures it sees; an abandonment is counted here. */
 		nbx_metrics_count_op_failure(nbx_plugin_instance_name(plugin), what);
-		if (call->aux != NULL)
-			call->aux->wedged = TRUE;
+		if (aux != NULL)
+			aux->wedged = TRUE;
 	} else {
-		if (is_machine_call(call))
+		if (machine_call)
 			set_machine_op_pending(analysis, FALSE);
 		if (state != NULL && result == NBX_OP_OK)
 			*state = call->state;

@@ -50,12 +50,14 @@ struct _NbxAnalysis {
 	gboolean interrupted;
 	NbxTaskState interrupt_state;
 	char *interrupt_reason;
-	/* Between a successful start and the stop step: a POWEROFF is a death. */
-	gboolean machine_up;
+	/*
+	 * While the machine is RUNNING (machine.h; entered and left under this
+	 * lock), a POWEROFF is a death.
+	 */
 	char *death;
 	/*
-	 * Before machine_up: the machine was reported running, then down (it
-	 * died before the core saw its restore return). A death once it is up.
+	 * Before RUNNING: the machine was reported running, then down (it died
+	 * before the core saw its restore return). A death once it is up.
 	 */
 	gboolean seen_running;
 	char *early_death;

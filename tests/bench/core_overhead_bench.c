@@ -39,6 +39,7 @@
 #include "scheduler.h"
 #include "store.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 #define TASKS_PER_MACHINE 4
 #define RUN_S 1
@@ -347,7 +348,7 @@ typedef struct {
 static void
 bare_cycle(NbxPluginInstance *fake, NbxPoolMachine *machine, gboolean with_run)
 {
-	const struct nbx_machinery_ops *ops = &fake->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(fake->plugin);
 	struct nbx_call call = {
 		.struct_size = sizeof call,
 		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,

@@ -30,6 +30,7 @@
 #include "daemon_setup.h"
 #include "host_services.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 static const char *
 env(const char *name)
@@ -73,7 +74,7 @@ static gpointer
 op_worker(gpointer data)
 {
 	OpRun *run = data;
-	const struct nbx_machinery_ops *ops = &run->b->qemu->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(run->b->qemu->plugin);
 	struct nbx_call call = {
 		.struct_size = sizeof call,
 		.deadline_us = g_get_monotonic_time() + 60 * G_USEC_PER_SEC,

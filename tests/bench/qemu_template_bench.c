@@ -39,6 +39,7 @@
 #include "daemon_setup.h"
 #include "host_services.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 #define CLONES 8
 /* How long the clones run before their memory is counted. */
@@ -77,7 +78,7 @@ static gpointer
 op_worker(gpointer data)
 {
 	Op *op = data;
-	const struct nbx_machinery_ops *ops = &op->qemu->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(op->qemu->plugin);
 	struct nbx_call call = {
 		.struct_size = sizeof call,
 		.deadline_us = g_get_monotonic_time() + 300 * G_USEC_PER_SEC,

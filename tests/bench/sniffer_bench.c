@@ -33,6 +33,7 @@
 #include "host_services.h"
 #include "report.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 #define MACHINE_IP "192.0.2.10"
 #define HOST_IP "192.0.2.1"
@@ -330,7 +331,7 @@ run_sniffer(Loaded *loaded, guint64 count, guint64 rate, Generated *generated)
 		.struct_size = sizeof context, .task = &task, .machine = &machine, .report = report,
 	};
 	struct nbx_call call = { .struct_size = sizeof call };
-	const struct nbx_auxiliary_ops *ops = &loaded->sniffer->plugin->auxiliary;
+	const struct nbx_auxiliary_ops *ops = nbx_plugin_auxiliary_ops(loaded->sniffer->plugin);
 	struct nbx_error err = { 0 };
 	double before, after;
 	clockid_t clock;

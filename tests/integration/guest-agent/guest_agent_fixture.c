@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "host_services.h"
+#include "plugin_ops.h"
 #include "schema.h"
 #include "schema_validate.h"
 #include "test_support.h"
@@ -315,7 +316,7 @@ static gboolean
 op_call(Op *op)
 {
 	Fixture *f = op->f;
-	const struct nbx_guest_ops *ops = &f->plugin->guest;
+	const struct nbx_guest_ops *ops = nbx_plugin_guest_ops(f->plugin);
 	void *instance = f->instance->instance;
 
 	switch (op->kind) {
@@ -410,7 +411,7 @@ ga_connect_ok(Fixture *f)
 void
 ga_disconnect(Fixture *f)
 {
-	f->plugin->guest.disconnect(f->instance->instance, &f->context, f->session);
+	nbx_plugin_guest_ops(f->plugin)->disconnect(f->instance->instance, &f->context, f->session);
 	f->session = NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "test_support.h"
+#include "plugin_ops.h"
 
 void
 lv_test_init(LvTest *t, const char *plugin_dir)
@@ -109,7 +110,7 @@ static gpointer
 op_worker(gpointer data)
 {
 	OpRun *run = data;
-	const struct nbx_machinery_ops *ops = &run->t->libvirt->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(run->t->libvirt->plugin);
 	void *instance = run->t->libvirt->instance;
 	struct nbx_machine *machine = &run->machine->machine;
 	struct nbx_call call = {

@@ -24,6 +24,7 @@
 #include "lv_test.h"
 #include "vnc_console.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 static virConnectPtr hv;
 
@@ -561,7 +562,7 @@ test_flags(LvTest *t, gconstpointer data)
 	snapshot(dom, "live");
 	load(t, "test:///default", a);
 	lv_test_assert_clean(t);
-	ops = &t->libvirt->plugin->machinery;
+	ops = nbx_plugin_machinery_ops(t->libvirt->plugin);
 	entry = nbx_machine_pool_lookup(t->setup->pool, "a");
 	g_assert_false(ops->restore_start(t->libvirt->instance, &entry->machine, &call, &err));
 	g_assert_cmpint(err.code, ==, NBX_ERROR_NOT_SUPPORTED);

@@ -35,6 +35,7 @@
 #include "segment.h"
 #include "report.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 #define HOST_MAC "52:54:00:0a:0b:01"
 #define GUEST_IP "10.213.0.10"
@@ -270,7 +271,7 @@ router_load_any(const char *auxiliary_conf)
 	g_assert_nonnull(r->setup);
 	if (r->setup->auxiliaries->len == 1) {
 		r->router = g_ptr_array_index(r->setup->auxiliaries, 0);
-		r->ops = &r->router->plugin->auxiliary;
+		r->ops = nbx_plugin_auxiliary_ops(r->router->plugin);
 	}
 	return r;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "qemu_test_call.h"
+#include "plugin_ops.h"
 
 static bool
 collect_file(void *data, int32_t role, const char *path)
@@ -68,7 +69,7 @@ static void
 call_worker(gpointer data)
 {
 	Call *c = data;
-	const struct nbx_machinery_ops *ops = &c->f->qemu->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(c->f->qemu->plugin);
 	void *instance = c->f->qemu->instance;
 	struct nbx_machine *machine = &nbx_machine_pool_lookup(c->f->setup->pool, "a")->machine;
 	bool restores = c->op == RESTORE || c->op == PREPARE;

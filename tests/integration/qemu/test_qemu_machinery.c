@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "plugin_ops.h"
 #include "qemu_test_fixture.h"
 
 /* ---- running ops as the daemon does: on a worker, main loop on main ---- */
@@ -57,7 +58,7 @@ static gpointer
 op_worker(gpointer data)
 {
 	OpRun *run = data;
-	const struct nbx_machinery_ops *ops = &run->f->qemu->plugin->machinery;
+	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(run->f->qemu->plugin);
 	void *instance = run->f->qemu->instance;
 	struct nbx_machine *machine = &run->machine->machine;
 	struct nbx_call call = {
@@ -299,7 +300,7 @@ test_snapshot_formats(Fixture *f, gconstpointer data)
 		g_setenv("NBX_QEMU_TEST_SNAPSHOT", path, TRUE);
 		written = write_info(f, "formats.json", set_snapshot_from_env);
 		/* check_machine re-reads machineinfo. */
-		g_assert_true(f->qemu->plugin->machinery.check_machine(
+		g_assert_true(nbx_plugin_machinery_ops(f->qemu->plugin)->check_machine(
 			f->qemu->instance, &a->machine, NULL, &(struct nbx_error){ 0 }));
 		op_ok(f, "a", OP_RESTORE, NULL);
 		assert_agent_answers(f);
@@ -459,7 +460,7 @@ test_vmcloak_machine(Fixture *f, gconstpointer data)
 
 		g_test_message("memory.snapshot: %s", formats[i]);
 		write_vmcloak_memory(info, formats[i]);
-		g_assert_true(f->qemu->plugin->machinery.check_machine(
+		g_assert_true(nbx_plugin_machinery_ops(f->qemu->plugin)->check_machine(
 			f->qemu->instance, &v->machine, NULL, &(struct nbx_error){ 0 }));
 		op_ok(f, "v", OP_RESTORE, NULL);
 		pid = find_qemu(f, "v");
@@ -850,7 +851,7 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 		g_assert_true(g_file_get_contents(path, &contents, NULL, NULL));
 		g_assert_true(g_file_set_contents(missing, contents, -1, NULL));
 		/* check_machine re-reads machineinfo: use it to load the new one. */
-		g_assert_true(f->qemu->plugin->machinery.check_machine(f->qemu->instance,
+		g_assert_true(nbx_plugin_machinery_ops(f->qemu->plugin)->check_machine(f->qemu->instance,
 								       &a->machine, NULL,
 								       &(struct nbx_error){ 0 }));
 		if (i == 0)

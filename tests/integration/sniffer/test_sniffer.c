@@ -27,6 +27,7 @@
 #include "host_services.h"
 #include "report.h"
 #include "test_support.h"
+#include "plugin_ops.h"
 
 #define MACHINE_IP "192.0.2.10"
 #define HOST_IP "192.0.2.1"
@@ -166,7 +167,7 @@ load(Fixture *f, const char *auxiliary_conf)
 	sniffer = g_ptr_array_index(f->setup->auxiliaries, 0);
 	g_assert_cmpstr(nbx_plugin_instance_name(sniffer), ==, "sniffer");
 	f->host = &sniffer->host;
-	f->ops = &sniffer->plugin->auxiliary;
+	f->ops = nbx_plugin_auxiliary_ops(sniffer->plugin);
 	f->instance = sniffer->instance;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "plugin_loader.h"
+#include "plugin_ops.h"
 #include "test_support.h"
 
 static const char *broken_dir;
@@ -100,9 +101,9 @@ test_good_plugins_load(void)
 	fake = nbx_plugin_registry_lookup(registry, "fake");
 	g_assert_nonnull(fake);
 	g_assert_cmpuint(fake->descriptor.kind, ==, NBX_PLUGIN_MACHINERY);
-	g_assert_nonnull(fake->machinery.restore_start);
+	g_assert_nonnull(nbx_plugin_machinery_ops(fake)->restore_start);
 	/* Optional ops it leaves NULL stay NULL: the core answers "not supported". */
-	g_assert_null(fake->machinery.norestore_start);
+	g_assert_null(nbx_plugin_machinery_ops(fake)->norestore_start);
 	g_assert_cmpuint(nbx_plugin_registry_lookup(registry, "aux-alpha")->descriptor.order, ==, 2);
 }
 
