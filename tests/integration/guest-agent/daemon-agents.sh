@@ -137,9 +137,10 @@ run_task() { # SUBMIT ARGS... -> the analysis directory of the reported task
 # (its guest part), `out` and `err` (the sample's output), `log` (the agent's
 # log, from /logs: http.server's line per request) must be true.
 check() {
-	python3 - "$@" <<-'EOF'
+	GUEST_TMP=$guest_tmp python3 - "$@" <<-'EOF'
 	import json, os, sys
 	directory = sys.argv[1]
+	guest_tmp = os.environ["GUEST_TMP"]
 	report = json.load(open(os.path.join(directory, "report.json")))
 	guest = report["guest"]
 	def read(name):
@@ -177,7 +178,7 @@ exit 3
 EOF
 by_path="$guest_tmp/fetched by path ü.txt"
 dir=$(run_task "$sample" --until-exit --duration 120 --arg "$by_path" \
-	--fetch "$by_path" --fetch "$guest_tmp/nestbox-*/produced/*.txt")
+	--fetch "$by_path" --fetch "$guest_tmp/nestbox-*/produced/*.txt" --fetch "$guest_tmp/missing.txt")
 if [[ $kind == cape ]]; then
 	check "$dir" 'guest["agent"]["name"] == "CAPE Agent" and guest["agent"]["version"] == "0.22"' \
 		'guest["result"]["run_method"] == "launcher through /execpy"' \
@@ -191,9 +192,10 @@ fi
 check "$dir" 'guest["sample"]["original_name"] == "ünïcødé sample ✓.sh"' \
 	'guest["process"]["exit_code"] == 3' \
 	'out == "stdout: I am ünïcødé sample ✓.sh\n"' 'err == "stderr: a warning\n"' \
-	'len(guest["files"]) == 3 and all("sha256" in f for f in guest["files"])' \
-	'sorted(f["size"] for f in guest["files"]) == [6, 8, 12]'
-echo "ok: $kind: unicode name, exit code 3, stdout, stderr, 3 files by path and glob"
+	'[f["pattern"] for f in guest["files"] if "sha256" not in f] == [guest_tmp + "/missing.txt"]' \
+	'sorted(f["size"] for f in guest["files"] if "sha256" in f) == [6, 8, 12]' \
+	'[f["file"].startswith("files/") for f in guest["files"] if "sha256" in f] == [True] * 3'
+echo "ok: $kind: unicode name, exit code 3, stdout, stderr, 3 files by path and glob, one missing"
 
 # 2. 50 MB, streamed by /store and hashed in the guest.
 big=$work/big.bin
