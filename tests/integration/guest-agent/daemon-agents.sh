@@ -62,7 +62,7 @@ fail() {
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM HUP
-	[[ -n $daemon_pid ]] && kill -KILL "$daemon_pid" 2>/dev/null
+	if [[ -n $daemon_pid ]]; then kill -KILL "$daemon_pid" 2>/dev/null || true; fi
 	for pid in $(ip netns pids "$guest_ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
 	ip netns delete "$guest_ns" 2>/dev/null || true
 	ip netns delete "$host_ns" 2>/dev/null || true

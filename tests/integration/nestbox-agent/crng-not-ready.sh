@@ -21,7 +21,7 @@ fail() { echo "FAIL: $*" >&2; tail -n 20 "$tmp/agent.log" >&2; exit 1; }
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
-	[[ -n $agent_pid ]] && kill -KILL "$agent_pid" 2>/dev/null
+	if [[ -n $agent_pid ]]; then kill -KILL "$agent_pid" 2>/dev/null || true; fi
 	ip netns delete "$ns_agent" 2>/dev/null || true
 	ip netns delete "$ns_client" 2>/dev/null || true
 	rm -rf "$tmp"
