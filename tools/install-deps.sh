@@ -24,3 +24,7 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
 		-o Dpkg::Options::=--force-confold "${missing[@]}"
 fi
+# The peer agents the tests run as guests (CAPE's agent.py, GPL, not in our
+# tree), into the user's cache; without a network the peer test skips.
+"$(dirname "$0")/fetch-peer-agents.sh" cape >/dev/null ||
+	echo "install-deps: CAPE's agent.py not fetched: the guest-daemon-cape test will skip" >&2
