@@ -193,7 +193,7 @@ nbx_snapshot_generation_remove(NbxSnapshotManager *manager, SnapshotBase *base,
 	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
 	g_autofree char *path = nbx_snapshot_generation_dir(base, generation);
 
-	/* The plugin forgets it first; when it would not, it stays: a leak beats a lost snapshot. */
+	/* The plugin forgets it first; if it would not, it stays: a leak beats a lost snapshot. */
 	if (owner != NULL && nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) &&
 	    !nbx_snapshot_plugin_remove(owner, path, error))
 		return FALSE;

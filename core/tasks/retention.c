@@ -128,12 +128,20 @@ count_sample_user(Sweep *sweep, const char *target, gint delta)
 	g_hash_table_insert(sweep->sample_users, g_strdup(target), GUINT_TO_POINTER(users));
 }
 
+/* Something that ended (or was made) at @time_us is older than retention.days. */
 static gboolean
-is_due(const Sweep *sweep, const NbxTask *task)
+is_aged(const Sweep *sweep, gint64 time_us)
+{
+	return sweep->policy->max_age_us > 0 && time_us < sweep->now_us - sweep->policy->max_age_us;
+}
+
+/* It goes by age, or because the disk is over retention.max_disk_gb. */
+static gboolean
+is_due(const Sweep *sweep, gint64 time_us)
 {
 	const NbxRetentionPolicy *policy = sweep->policy;
 
-	if (policy->max_age_us > 0 && task->ended_us < sweep->now_us - policy->max_age_us)
+	if (is_aged(sweep, time_us))
 		return TRUE;
 	return policy->max_disk_bytes > 0 && sweep->usage > (guint64)policy->max_disk_bytes;
 }
@@ -170,8 +178,7 @@ expire_task(Sweep *sweep, NbxTask *task)
 	g_autoptr(GError) error = NULL;
 	guint64 freed = 0;
 	g_autofree char *sample = g_strdup(task->target);
-	gboolean aged = sweep->policy->max_age_us > 0 &&
-			task->ended_us < sweep->now_us - sweep->policy->max_age_us;
+	gboolean aged = is_aged(sweep, task->ended_us);
 
 	if (!remove_analysis_dirs(sweep, task, &freed, &error)) {
 		COUNT(failures, 1);
@@ -212,22 +219,11 @@ expire_task(Sweep *sweep, NbxTask *task)
 
 /* ---- old snapshot generations --------------------------------------------------------------- */
 
-static gboolean
-generation_is_due(const Sweep *sweep, const NbxSnapshotOldGeneration *old)
-{
-	const NbxRetentionPolicy *policy = sweep->policy;
-
-	if (policy->max_age_us > 0 && old->created_us < sweep->now_us - policy->max_age_us)
-		return TRUE;
-	return policy->max_disk_bytes > 0 && sweep->usage > (guint64)policy->max_disk_bytes;
-}
-
 static void
 expire_generation(Sweep *sweep, const NbxSnapshotOldGeneration *old)
 {
 	g_autoptr(GError) error = NULL;
-	gboolean aged = sweep->policy->max_age_us > 0 &&
-			old->created_us < sweep->now_us - sweep->policy->max_age_us;
+	gboolean aged = is_aged(sweep, old->created_us);
 
 	if (!nbx_snapshot_manager_remove_old(sweep->policy->snapshots, old, &error)) {
 		/* In use or busy now: the next sweep sees it again. */
@@ -236,7 +232,8 @@ expire_generation(Sweep *sweep, const NbxSnapshotOldGeneration *old)
 			return;
 		}
 		COUNT(failures, 1);
-		nbx_warning(NULL, "retention: snapshot base %s: generation %" G_GINT64_FORMAT ": %s",
+		nbx_warning(NULL,
+			    "retention: snapshot base %s: generation %" G_GINT64_FORMAT ": %s",
 			    old->base, old->generation, error->message);
 		return;
 	}
@@ -257,7 +254,7 @@ expire_generations(Sweep *sweep, GPtrArray *old)
 	for (guint i = 0; i < old->len && !g_atomic_int_get(sweep->cancel); i++) {
 		const NbxSnapshotOldGeneration *generation = g_ptr_array_index(old, i);
 
-		if (!generation_is_due(sweep, generation))
+		if (!is_due(sweep, generation->created_us))
 			break;
 		expire_generation(sweep, generation);
 	}
@@ -308,7 +305,8 @@ nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy, 
 	if (policy->snapshots != NULL)
 		old = nbx_snapshot_manager_list_old(policy->snapshots);
 	if (policy->max_disk_bytes > 0)
-		sweep.usage = nbx_tree_bytes(policy->analyses_dir) + nbx_tree_bytes(policy->samples_dir);
+		sweep.usage = nbx_tree_bytes(policy->analyses_dir) +
+			      nbx_tree_bytes(policy->samples_dir);
 	for (guint i = 0; old != NULL && i < old->len; i++)
 		sweep.usage += ((NbxSnapshotOldGeneration *)g_ptr_array_index(old, i))->bytes;
 	if (old != NULL)
@@ -318,7 +316,7 @@ nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy, 
 		NbxTask *task = g_ptr_array_index(ended, i);
 
 		/* Oldest first: once one is not due, none after it is. */
-		if (!is_due(&sweep, task))
+		if (!is_due(&sweep, task->ended_us))
 			break;
 		expire_task(&sweep, task);
 	}

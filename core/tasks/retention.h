@@ -57,9 +57,10 @@ void nbx_retention_policy_clear(NbxRetentionPolicy *policy);
 
 /*
  * The first half of a sweep, safe on any thread: removes old snapshot
- * generations, then analysis directories, by @policy as of @now_us and returns the samples (paths) that
- * no kept task uses any more, for nbx_retention_remove_samples(). Stops
- * early, with what it did, when @cancel becomes non-zero. NULL on error.
+ * generations, then analysis directories, by @policy as of @now_us, and
+ * returns the samples (paths) that no kept task uses any more, for
+ * nbx_retention_remove_samples(). Stops early, with what it did, when
+ * @cancel becomes non-zero. NULL on error.
  */
 GPtrArray *nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy,
 					gint64 now_us, const gint *cancel, GError **error);

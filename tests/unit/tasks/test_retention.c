@@ -329,7 +329,7 @@ test_old_generations(Fixture *f, gconstpointer data)
 	g_assert_false(generation_exists(base, 3));
 	g_assert_true(generation_exists(base, 1) && generation_exists(base, 4));
 
-	/* The run ends while an operator call holds the base: generation 1 stays, and retention waits too. */
+	/* The run ends while an operator call holds the base: 1 stays; retention waits too. */
 	g_assert_nonnull(nbx_snapshot_base_claim(manager, "vm0", &error));
 	nbx_snapshot_unuse_generation(manager, "vm0", used);
 	sweep(f);
