@@ -900,6 +900,12 @@ nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapsho
 	scheduler->settings.snapshots = snapshots;
 }
 
+NbxSnapshotManager *
+nbx_scheduler_get_snapshots(NbxScheduler *scheduler)
+{
+	return scheduler->snapshots;
+}
+
 NbxPoolMachine *
 nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name, GError **error)
 {
