@@ -257,7 +257,7 @@ nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 	config->run_dir = string_value(root, "run_dir");
 	config->analyses_dir = string_value(root, "analyses_dir");
 	config->log_level = string_value(root, "log_level");
-	config->api = nbx_api_settings_read(root, config->dir,
+	config->api = nbx_api_settings_read(root, &config->settings, config->dir,
 					    config->run_dir != NULL ? config->run_dir : "",
 					    diagnostics);
 	for (guint i = 0; i < G_N_ELEMENTS(startup_dirs); i++)
@@ -463,16 +463,6 @@ nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallba
 	/* libconfig widens an int setting to int64 here: one look-up serves both. */
 	if (config_lookup_int64(&config->core_file->config, path, &value) == CONFIG_TRUE)
 		return value;
-	return fallback;
-}
-
-gboolean
-nbx_config_core_boolean(const NbxConfig *config, const char *path, gboolean fallback)
-{
-	int value;
-
-	if (config_lookup_bool(&config->core_file->config, path, &value) == CONFIG_TRUE)
-		return value != 0;
 	return fallback;
 }
 

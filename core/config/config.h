@@ -100,13 +100,13 @@ gboolean nbx_config_check_reload(const NbxConfig *running, const NbxConfig *fres
 void nbx_config_free(NbxConfig *config);
 
 /*
- * A validated setting of nestbox.conf by path ("scheduler.max_attempts"),
- * or @fallback when it is absent (validation fills in defaults, so only a
- * config that was never validated falls back). The string one treats ""
- * as absent.
+ * A setting of nestbox.conf by path ("guest.linux"), as the file says it,
+ * or @fallback when it is absent: for keys that are not settings of
+ * NbxSettings (a guest plugin per platform), and for tests that look at
+ * what a file that failed validation held. The core reads its settings
+ * from NbxConfig.settings. The string one treats "" as absent.
  */
 gint64 nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallback);
-gboolean nbx_config_core_boolean(const NbxConfig *config, const char *path, gboolean fallback);
 const char *nbx_config_core_string(const NbxConfig *config, const char *path,
 				   const char *fallback);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxConfig, nbx_config_free)
