@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The configuration directory: nestbox.conf, machinery/NAME.conf for each
- * enabled machinery, auxiliary.conf, guest/NAME.conf for guest plugins. Loading validates every file against
- * the schemas and reports every problem; nothing here starts anything.
+ * enabled machinery, auxiliary.conf, guest/NAME.conf for guest plugins.
+ * Loading validates every file against the schemas and reports every
+ * problem; nothing here starts anything. This file reads nestbox.conf and
+ * holds the rest; the plugin sections are matched to their plugins one
+ * layer up (setup/plugin_sections.c), where the plugin registry is known.
  */
 #pragma once
 
@@ -12,13 +15,18 @@
 #include "api_settings.h"
 #include "diagnostics.h"
 #include "settings.h"
-#include "plugin_loader.h"
 #include "schema.h"
 
 typedef struct {
 	char *path;
 	config_t config;
 } NbxConfigFile;
+
+/*
+ * The plugin a section configures (plugin_loader.h): config/ carries it
+ * and looks not inside; setup/plugin_sections.c matches sections to plugins.
+ */
+typedef struct _NbxPlugin NbxPlugin;
 
 /* One plugin's configuration. */
 typedef struct {
@@ -66,21 +74,6 @@ typedef struct {
  */
 NbxConfig *nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 				NbxDiagnostics *diagnostics);
-
-/*
- * Reads and validates the files of every enabled machinery and
- * auxiliary.conf against the schemas of the plugins in @registry.
- */
-void nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
-			     NbxDiagnostics *diagnostics);
-
-/*
- * A section for every guest plugin of @registry, from guest/NAME.conf when
- * it exists (else its defaults); a file there that names no guest plugin is
- * refused (guest_config.c; called by nbx_config_load_plugins()).
- */
-void nbx_config_load_guests(NbxConfig *config, NbxPluginRegistry *registry,
-			    NbxDiagnostics *diagnostics);
 
 /*
  * The guest plugin @machine_setting (the machine's group, or NULL) names,

@@ -165,7 +165,15 @@ static int
 print_man_config(void)
 {
 	g_autoptr(NbxPluginRegistry) registry = inspect_plugins();
-	g_autofree char *page = nbx_config_manpage(registry);
+	g_autoptr(GPtrArray) descriptors = g_ptr_array_new();
+	g_autofree char *page = NULL;
+
+	for (guint i = 0; i < registry->plugins->len; i++) {
+		NbxPlugin *plugin = g_ptr_array_index(registry->plugins, i);
+
+		g_ptr_array_add(descriptors, &plugin->descriptor);
+	}
+	page = nbx_config_manpage(descriptors);
 
 	print_refusals(registry);
 	fputs(page, stdout);
