@@ -67,6 +67,28 @@ route_matches(const NbxApiRoute *route, char **segments, char **args)
 	return TRUE;
 }
 
+/*
+ * The route of @table for @method and @segments, or NULL; the methods of
+ * the routes whose pattern matched go to @allow.
+ */
+static const NbxApiRoute *
+match_route(const NbxApiRoute *table, gsize n, char **segments, const char *method, char **args,
+	    GString *allow)
+{
+	for (gsize i = 0; i < n; i++) {
+		char *found[2] = { NULL, NULL };
+
+		if (!route_matches(&table[i], segments, found))
+			continue;
+		if (strcmp(table[i].method, method) == 0) {
+			memcpy(args, found, sizeof found);
+			return &table[i];
+		}
+		g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", table[i].method);
+	}
+	return NULL;
+}
+
 /* The route for the request's method and path, or a 404 / 405 (with its Allow header). */
 static gboolean
 find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
@@ -75,50 +97,25 @@ find_route(NbxApiRequest *request, NbxApiCall *call, NbxApiProblem *problem)
 	const char *path = nbx_api_request_path(request);
 	g_autoptr(GString) allow = g_string_new(NULL);
 
-	if (!g_str_has_prefix(path, NBX_API_PREFIX "/")) {
-		g_auto(GStrv) segments = g_strsplit(path + (*path == '/'), "/", -1);
-
-		for (guint i = 0; i < G_N_ELEMENTS(root_routes); i++) {
-			char *args[2] = { NULL, NULL };
-
-			if (!route_matches(&root_routes[i], segments, args))
-				continue;
-			if (strcmp(root_routes[i].method, method) == 0) {
-				call->route = &root_routes[i];
-				call->segments = g_steal_pointer(&segments);
-				memcpy(call->args, args, sizeof args);
-				return TRUE;
-			}
-			g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "",
-					       root_routes[i].method);
-		}
+	if (g_str_has_prefix(path, NBX_API_PREFIX "/")) {
+		call->segments = g_strsplit(path + strlen(NBX_API_PREFIX "/"), "/", -1);
+		call->route = match_route(routes, G_N_ELEMENTS(routes), call->segments, method,
+					  call->args, allow);
+		if (call->route == NULL && allow->len == 0)
+			return nbx_api_problem_set(problem, 404, "not_found", NULL,
+						   "no such resource: %s", path);
+	} else {
+		call->segments = g_strsplit(path + (*path == '/'), "/", -1);
+		call->route = match_route(root_routes, G_N_ELEMENTS(root_routes), call->segments,
+					  method, call->args, allow);
+		if (call->route == NULL && allow->len == 0)
+			return nbx_api_problem_set(problem, 404, "not_found", NULL,
+						   "no such resource: %s (the API lives under "
+						   NBX_API_PREFIX "/)",
+						   path);
 	}
-	if (allow->len > 0) {
-		nbx_api_request_add_header(request, "Allow", allow->str);
-		return nbx_api_problem_set(problem, 405, "method_not_allowed", NULL,
-					   "%s is not allowed on %s (allowed: %s)", method, path,
-					   allow->str);
-	}
-	if (!g_str_has_prefix(path, NBX_API_PREFIX "/"))
-		return nbx_api_problem_set(
-			problem, 404, "not_found", NULL,
-			"no such resource: %s (the API lives under " NBX_API_PREFIX "/)", path);
-	call->segments = g_strsplit(path + strlen(NBX_API_PREFIX "/"), "/", -1);
-	for (guint i = 0; i < G_N_ELEMENTS(routes); i++) {
-		char *args[2] = { NULL, NULL };
-
-		if (!route_matches(&routes[i], call->segments, args))
-			continue;
-		if (strcmp(routes[i].method, method) == 0) {
-			call->route = &routes[i];
-			memcpy(call->args, args, sizeof args);
-			return TRUE;
-		}
-		g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
-	}
-	if (allow->len == 0)
-		return nbx_api_problem_set(problem, 404, "not_found", NULL, "no such resource: %s",
-					   path);
+	if (call->route != NULL)
+		return TRUE;
 	nbx_api_request_add_header(request, "Allow", allow->str);
 	return nbx_api_problem_set(problem, 405, "method_not_allowed", NULL,
 				   "%s is not allowed on %s (allowed: %s)", method, path,
