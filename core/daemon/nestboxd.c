@@ -165,7 +165,15 @@ static int
 print_man_config(void)
 {
 	g_autoptr(NbxPluginRegistry) registry = inspect_plugins();
-	g_autofree char *page = nbx_config_manpage(registry);
+	g_autoptr(GPtrArray) descriptors = g_ptr_array_new();
+	g_autofree char *page = NULL;
+
+	for (guint i = 0; i < registry->plugins->len; i++) {
+		NbxPlugin *plugin = g_ptr_array_index(registry->plugins, i);
+
+		g_ptr_array_add(descriptors, &plugin->descriptor);
+	}
+	page = nbx_config_manpage(descriptors);
 
 	print_refusals(registry);
 	fputs(page, stdout);
@@ -572,12 +580,45 @@ announce_ready(gpointer data)
 	notify_ready(daemon, NULL);
 }
 
+/*
+ * The store, the scheduler, the snapshots and the control API, each on
+ * the one before; FALSE with @error at the first that cannot start.
+ */
+static gboolean
+daemon_start(Daemon *daemon, NbxSetup *setup, GError **error)
+{
+	g_autofree char *store_path =
+		g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
+
+	daemon->store = nbx_store_open(store_path, error);
+	if (daemon->store != NULL)
+		daemon->scheduler = nbx_scheduler_new(setup, daemon->store, error);
+	if (daemon->scheduler != NULL) {
+		NbxSnapshotHost host = {
+			.get_setup = snapshots_get_setup,
+			.hold_machine = snapshots_hold,
+			.release_machine = snapshots_release,
+			.generation_changed = snapshots_generation_changed,
+			.user_data = daemon->scheduler,
+		};
+
+		daemon->snapshots = nbx_snapshot_manager_new(setup->config->state_dir,
+							     daemon->store, &host, error);
+	}
+	if (daemon->snapshots != NULL) {
+		nbx_scheduler_set_snapshots(daemon->scheduler, daemon->snapshots);
+		daemon->api = start_api(daemon->scheduler, error);
+	}
+	if (daemon->api != NULL)
+		nbx_control_api_set_snapshots(daemon->api, daemon->snapshots);
+	return daemon->api != NULL;
+}
+
 static int
 run_daemon(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *store_path = NULL;
 	Daemon daemon = { 0 };
 	NbxSetup *setup;
 	int status = EXIT_OK;
@@ -598,30 +639,8 @@ run_daemon(void)
 		nbx_setup_free(setup);
 		return EXIT_INVALID;
 	}
-	store_path = g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
 	daemon.loop = g_main_loop_new(NULL, FALSE);
-	daemon.store = nbx_store_open(store_path, &error);
-	if (daemon.store != NULL)
-		daemon.scheduler = nbx_scheduler_new(setup, daemon.store, &error);
-	if (daemon.scheduler != NULL) {
-		NbxSnapshotHost host = {
-			.get_setup = snapshots_get_setup,
-			.hold_machine = snapshots_hold,
-			.release_machine = snapshots_release,
-			.generation_changed = snapshots_generation_changed,
-			.user_data = daemon.scheduler,
-		};
-
-		daemon.snapshots = nbx_snapshot_manager_new(setup->config->state_dir, daemon.store,
-							    &host, &error);
-	}
-	if (daemon.snapshots != NULL) {
-		nbx_scheduler_set_snapshots(daemon.scheduler, daemon.snapshots);
-		daemon.api = start_api(daemon.scheduler, &error);
-	}
-	if (daemon.api != NULL)
-		nbx_control_api_set_snapshots(daemon.api, daemon.snapshots);
-	if (daemon.api == NULL) {
+	if (!daemon_start(&daemon, setup, &error)) {
 		fprintf(stderr, "nestboxd: not starting: %s\n", error->message);
 		status = EXIT_INVALID;
 		goto out;

@@ -3,6 +3,7 @@
 
 #include "guest_setup.h"
 #include "machinery_client.h"
+#include "plugin_sections.h"
 
 NbxPluginRegistry *
 nbx_setup_scan_plugins(char **dirs)
@@ -124,7 +125,7 @@ nbx_setup_read(const char *config_dir, const char *builtin_plugin_dir,
 	setup->config = config;
 	setup->registry = nbx_setup_scan_plugins(config->plugin_dirs);
 	add_refusals(setup->registry, diagnostics);
-	nbx_config_load_plugins(config, setup->registry, diagnostics);
+	nbx_plugin_sections_load(config, setup->registry, diagnostics);
 	return setup;
 }
 

@@ -1013,7 +1013,7 @@ watch_guest(NbxAnalysis *analysis, gint64 end)
 
 	while (wait_until(analysis, MIN(end, g_get_monotonic_time() + G_USEC_PER_SEC)) &&
 	       g_get_monotonic_time() < end) {
-		if (!nbx_guest_run_tick(analysis->guest, analysis, &error))
+		if (!nbx_guest_run_tick(analysis->guest, &error))
 			break;
 		if (!has_state_events(analysis))
 			nbx_analysis_machine_state(analysis, ask_state(analysis), NULL);
@@ -1249,7 +1249,8 @@ guest_prepare(NbxAnalysis *analysis)
 	options = config_setting_get_member(config_root_setting(&analysis->options),
 					    nbx_plugin_instance_name(guest));
 	analysis->guest = nbx_guest_run_new(guest, analysis->task, &analysis->machine->machine,
-					    NBX_NODE(options), &limits);
+					    NBX_NODE(options), &limits, &nbx_analysis_for_guest,
+					    analysis);
 	return TRUE;
 }
 
@@ -1265,11 +1266,11 @@ analysis_thread(gpointer data)
 		if (auxiliaries_start(analysis) && !cut_short(analysis)) {
 			started = start_machine(analysis);
 			if (started && analysis->guest != NULL) {
-				if (nbx_guest_run_begin(analysis->guest, analysis) &&
+				if (nbx_guest_run_begin(analysis->guest) &&
 				    analysis->failure == NULL && !cut_short(analysis))
 					run_duration(analysis);
 				/* Before the machine stops: fetch, then disconnect. */
-				nbx_guest_run_end(analysis->guest, analysis);
+				nbx_guest_run_end(analysis->guest);
 			} else if (started) {
 				if (analysis->machine->machine.agent_port > 0)
 					wait_for_agent(analysis);

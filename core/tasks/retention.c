@@ -428,11 +428,11 @@ finish_sweep(NbxRetention *retention, gboolean remove_samples)
 	nbx_debug(NULL, "retention: sweep done");
 }
 
-static gint64
-retention_setting(NbxRetention *retention, const char *key, gint64 fallback)
+/* The retention settings in effect now (a reload changes them). */
+static const NbxSettings *
+settings_now(NbxRetention *retention)
 {
-	return nbx_config_core_integer(nbx_scheduler_get_setup(retention->scheduler)->config, key,
-				       fallback);
+	return &nbx_scheduler_get_setup(retention->scheduler)->config->settings;
 }
 
 static gboolean on_timer(gpointer data);
@@ -441,7 +441,7 @@ static gboolean on_timer(gpointer data);
 static void
 schedule_next(NbxRetention *retention)
 {
-	guint minutes = (guint)retention_setting(retention, "retention.interval", 60);
+	guint minutes = (guint)settings_now(retention)->retention.interval;
 
 	retention->timer = g_timeout_add_seconds(minutes * 60, on_timer, retention);
 }
@@ -452,8 +452,8 @@ on_timer(gpointer data)
 {
 	NbxRetention *retention = data;
 	const NbxConfig *config = nbx_scheduler_get_setup(retention->scheduler)->config;
-	gint64 days = retention_setting(retention, "retention.days", 0);
-	gint64 max_gb = retention_setting(retention, "retention.max_disk_gb", 0);
+	gint64 days = settings_now(retention)->retention.days;
+	gint64 max_gb = settings_now(retention)->retention.max_disk_gb;
 
 	retention->timer = 0;
 	if (days == 0 && max_gb == 0) {

@@ -177,9 +177,9 @@ qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	q->settings.qemu_binary = g_strdup(host->config_string(host, NULL, "qemu_binary"));
 	q->settings.accelerator = g_strdup(host->config_string(host, NULL, "accelerator"));
 	q->settings.qemu_img = find_qemu_img(q->settings.qemu_binary);
-	q->settings.templates = method == NULL || strcmp(method, "template") == 0;
-	if (!host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s))
-		q->settings.stop_timeout_s = 10;
+	/* The core validated the section: a key with a default has its value (the schema's). */
+	q->settings.templates = method != NULL && strcmp(method, "template") == 0;
+	host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s);
 	q->settings.overlay_dir = state_subdir(host, host->config_string(host, NULL, "overlay_dir"),
 					       "overlays", 0750, err);
 	q->settings.template_dir = state_subdir(
