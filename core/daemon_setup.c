@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "daemon_setup.h"
 
+#include "machine_segments.h"
+
 NbxPluginRegistry *
 nbx_setup_scan_plugins(char **dirs)
 {
@@ -166,6 +168,9 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	}
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
 	nbx_machine_pool_check_bases(setup->pool, diagnostics);
+	nbx_machine_segments_check(setup->pool,
+				   nbx_config_core_string(setup->config, "network.uplink_prefix", NULL),
+				   diagnostics);
 	check_machines(setup, diagnostics);
 	if (nbx_diagnostics_count(diagnostics) == 0)
 		warn_machineries_without_machines(setup, diagnostics);
