@@ -72,6 +72,7 @@ static gboolean opt_priority_set = FALSE;
 static gboolean opt_memory_dump = FALSE;
 static gboolean opt_debug = FALSE;
 static char **opt_options = NULL;
+static char *opt_route = NULL;
 static gboolean opt_wait = FALSE;
 /* list */
 static char *opt_state = NULL;
@@ -123,6 +124,9 @@ static const GOptionEntry submit_entries[] = {
 	{ "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug, "Keep more for debugging", NULL },
 	{ "option", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &opt_options,
 	  "An auxiliary's option (repeatable)", "AUX.KEY=VALUE" },
+	{ "route", 'r', 0, G_OPTION_ARG_STRING, &opt_route,
+	  "Network route (the router auxiliary): none, drop, internet, sinkhole, vpn; the same "
+	  "as --option router.route=ROUTE", "ROUTE" },
 	{ "wait", 'w', 0, G_OPTION_ARG_NONE, &opt_wait,
 	  "Follow the task until it ends; exit 0 only when it is reported", NULL },
 	G_OPTION_ENTRY_NULL,
@@ -778,9 +782,19 @@ submit_request(const char *file)
 		json_object_set_boolean_member(task, "memory_dump", TRUE);
 	if (opt_debug)
 		json_object_set_boolean_member(task, "debug", TRUE);
-	if (opt_options != NULL) {
-		JsonObject *options = options_object(opt_options);
+	if (opt_options != NULL || opt_route != NULL) {
+		g_autoptr(GStrvBuilder) all = g_strv_builder_new();
+		g_autofree char *route = g_strconcat("router.route=", opt_route, NULL);
+		g_auto(GStrv) given = NULL;
+		JsonObject *options;
 
+		if (opt_options != NULL)
+			g_strv_builder_addv(all, (const char **)opt_options);
+		/* Checked by the router at submission (check_task), like any option. */
+		if (opt_route != NULL)
+			g_strv_builder_add(all, route);
+		given = g_strv_builder_end(all);
+		options = options_object(given);
 		if (options == NULL)
 			return NULL;
 		json_object_set_object_member(task, "options", options);

@@ -26,14 +26,18 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <nestbox/plugin.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fingerprint.h"
 #include "generation.h"
 #include "machine_info.h"
 #include "qemu_binary.h"
+#include "qemu_confine.h"
+#include "qemu_identity.h"
 #include "qemu_vm.h"
 #include "qmp_message.h"
 #include "run_record.h"
@@ -69,6 +73,11 @@ static const struct nbx_config_field qemu_fields[] = {
 		 "directory, subdirectory overlays)" },
 	{ .name = "stop_timeout", .type = NBX_FIELD_INTEGER, .min = 1, .max = 3600,
 	  .default_value = "10", .doc = "Seconds stop waits for QEMU to quit before killing it" },
+	{ .name = "qemu_uid_base", .type = NBX_FIELD_INTEGER, .min = 0, .max = 4000000000,
+	  .default_value = "850000",
+	  .doc = "Each machine's QEMU runs as uid and gid qemu_uid_base + the machine's index in "
+		 "`machines` (a range no user needs to be created for), unless the machine sets "
+		 "qemu_user; 0: as the daemon's user, NOT contained" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_schema = {
@@ -83,6 +92,9 @@ static const struct nbx_config_field qemu_machine_fields[] = {
 		 "start_args, relative paths meaning its own directory; %TAP_INTERFACE% in "
 		 "start_args becomes the machine's interface (its tap device). Leave it out for "
 		 "a machine whose snapshot comes from `nestbox snapshot import`" },
+	{ .name = "qemu_user", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
+	  .doc = "The user this machine's QEMU runs as (with its primary group), instead of a uid "
+		 "of qemu_uid_base's range; never root, and never one user for two machines" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_machine_schema = {
@@ -122,6 +134,8 @@ qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	q->settings.qemu_img = find_qemu_img(q->settings.qemu_binary);
 	if (!host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s))
 		q->settings.stop_timeout_s = 10;
+	if (!host->config_integer(host, NULL, "qemu_uid_base", &q->settings.uid_base))
+		q->settings.uid_base = 0;
 	if (overlay_dir != NULL) {
 		q->settings.overlay_dir = g_strdup(overlay_dir);
 	} else {
@@ -238,6 +252,27 @@ parse_version(const char *text, int *major, int *minor)
 	return at != NULL && sscanf(at, "version %d.%d", major, minor) == 2;
 }
 
+/* QEMU parses -sandbox before it acts on -version: one without seccomp fails here. */
+static void
+check_sandbox(Qemu *q, struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *argv[] = { q->settings.qemu_binary, "-sandbox", QEMU_CONFINE_SANDBOX,
+			       "-version", NULL };
+	g_autofree char *errors = NULL;
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+			  &errors, &status, &error) ||
+	    !g_spawn_check_wait_status(status, NULL))
+		host->check_report(host, check, NULL, "qemu_binary",
+				   "%s does not take -sandbox %s (built without seccomp?): %s; the "
+				   "qemu machinery runs QEMU only under its seccomp filter",
+				   q->settings.qemu_binary, QEMU_CONFINE_SANDBOX,
+				   error != NULL ? error->message : g_strstrip(errors));
+}
+
 static bool
 qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 {
@@ -269,6 +304,12 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 		host->check_report(host, check, NULL, "qemu_binary",
 				   "%s is QEMU %d.%d; nestbox needs 2.11 or newer",
 				   q->settings.qemu_binary, major, minor);
+	check_sandbox(q, check);
+	if (q->settings.uid_base == 0)
+		host->log(host, NBX_LOG_WARNING,
+			  "%s: qemu_uid_base = 0: machines without qemu_user run QEMU as the "
+			  "daemon's user, not contained",
+			  host->config_location(host, NULL, "qemu_uid_base"));
 	qemu_img = g_find_program_in_path(q->settings.qemu_img);
 	if (qemu_img == NULL)
 		host->check_report(host, check, NULL, "qemu_binary",
@@ -295,6 +336,8 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 	for (size_t i = 0; info->start_args[i] != NULL; i++) {
 		const char *forbidden = machine_info_forbidden_arg(info->start_args[i]);
 
+		if (forbidden == NULL)
+			forbidden = qemu_confine_forbidden_arg(info->start_args[i]);
 		if (forbidden != NULL)
 			host->check_report(host, check, machine->config, "machineinfo",
 					   "machine %s: start_args in %s contain %s, which conflicts with "
@@ -321,6 +364,67 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 				   machine->name, info->path);
 }
 
+/*
+ * The boot files QEMU reopens through /proc/self/fd (qemu_confine.h) must
+ * be readable by the machine's QEMU user.
+ */
+static void
+check_boot_files(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
+		 const QemuIdentity *identity, struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+
+	for (size_t i = 0; info->start_args[i] != NULL && info->start_args[i + 1] != NULL; i++) {
+		const char *option = info->start_args[i];
+		const char *path = info->start_args[i + 1];
+		struct stat st;
+
+		if (strcmp(option, "-kernel") != 0 && strcmp(option, "-initrd") != 0 &&
+		    strcmp(option, "-dtb") != 0)
+			continue;
+		if (stat(path, &st) == 0 && !qemu_identity_can_read(identity, &st))
+			host->check_report(host, check, machine->config, "machineinfo",
+					   "machine %s: %s %s (from %s) is not readable by %s, "
+					   "which runs its QEMU; make it readable (chmod o+r)",
+					   machine->name, option, path, info->path,
+					   identity->description);
+	}
+}
+
+/* Who the machine's QEMU runs as: a user that exists, not root, not another machine's. */
+static void
+check_identity(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
+	       struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *user = host->config_string(host, machine->config, "qemu_user");
+	QemuIdentity identity;
+	struct nbx_error err = { 0 };
+	size_t n = host->config_list_length(host, NULL, "machines");
+
+	if (!qemu_identity_of(host, q->settings.uid_base, q->settings.accelerator, machine,
+			      &identity, &err)) {
+		host->check_report(host, check, machine->config,
+				   user != NULL ? "qemu_user" : NULL, "%s", err.message);
+		return;
+	}
+	for (size_t i = 0; user != NULL && i < n; i++) {
+		const struct nbx_config_node *other = host->config_list_group(host, NULL,
+									      "machines", i);
+		const char *other_user = host->config_string(host, other, "qemu_user");
+
+		if (other == machine->config)
+			break;
+		if (g_strcmp0(other_user, user) == 0)
+			host->check_report(host, check, machine->config, "qemu_user",
+					   "machine %s: qemu_user %s is another machine's (%s) too; "
+					   "QEMUs of one user can ptrace each other: give each its own",
+					   machine->name, user, host->config_location(host, other,
+					   "qemu_user"));
+	}
+	check_boot_files(q, machine, info, &identity, check);
+}
+
 static bool
 qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check *check,
 		   struct nbx_error *err)
@@ -341,6 +445,7 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 		return true;
 	}
 	check_info(q, machine, info, check);
+	check_identity(q, machine, info, check);
 	qemu_vm_set_info(vm_of(q, machine), info);
 	return true;
 }
@@ -432,16 +537,29 @@ qemu_dump_memory(void *instance, struct nbx_machine *machine, const struct nbx_c
 {
 	QemuVm *vm = plain_vm(instance, machine, call, err);
 	g_autoptr(JsonObject) args = NULL;
-	g_autofree char *protocol = NULL;
+	g_autoptr(JsonObject) getfd = NULL;
+	bool ok;
+	int fd;
 
 	if (vm == NULL)
 		return false;
+	/* Opened here and passed: QEMU's user cannot reach the analysis directory. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0) {
+		const struct nbx_host *host = ((Qemu *)instance)->settings.host;
+
+		host->error_set(host, err, NBX_ERROR_IO, "cannot create %s: %s", path,
+				g_strerror(errno));
+		return false;
+	}
+	getfd = json_object_new();
+	json_object_set_string_member(getfd, "fdname", "nbx-dump");
 	args = json_object_new();
-	/* QEMU opens the file itself: no shell, no fd to pass. */
-	protocol = g_strconcat("file:", path, NULL);
 	json_object_set_boolean_member(args, "paging", FALSE);
-	json_object_set_string_member(args, "protocol", protocol);
-	if (qemu_vm_execute(vm, "dump-guest-memory", args, call->deadline_us, NULL, err))
+	json_object_set_string_member(args, "protocol", "fd:nbx-dump");
+	ok = qemu_vm_execute_fd(vm, "getfd", getfd, fd, call->deadline_us, NULL, err);
+	close(fd);
+	if (ok && qemu_vm_execute(vm, "dump-guest-memory", args, call->deadline_us, NULL, err))
 		return true;
 	g_unlink(path);
 	return false;

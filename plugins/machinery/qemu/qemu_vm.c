@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "memory_snapshot.h"
 #include "overlay.h"
+#include "qemu_confine.h"
+#include "qemu_identity.h"
 #include "qmp_client.h"
 #include "run_record.h"
 
@@ -478,24 +481,41 @@ fail:
 	return false;
 }
 
+/*
+ * QEMU's argv, confined (qemu_confine.h): the overlay, its base, the tap
+ * and the boot files go in as descriptors of @fds, QMP's listener is
+ * descriptor QMP_CHILD_FD.
+ */
 static GPtrArray *
-build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **error)
+build_argv(QemuVm *vm, const QemuLaunch *launch, QemuFds *fds, struct nbx_error *err)
 {
-	g_autoptr(GPtrArray) args = machine_info_start_args(vm->launched, vm->overlay,
-							     vm->machine->interface,
-							     vm->settings->accelerator, error);
+	/*
+	 * A session's QEMU keeps opening its overlay by path: its commit hands
+	 * the image to qemu-img after the migration, and the image locks of
+	 * descriptors in an fd set are not let go of then.
+	 */
+	bool by_fd = launch->session_dir == NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) args = machine_info_start_args(
+		vm->launched, by_fd ? QEMU_CONFINE_OVERLAY : vm->overlay, vm->machine->interface,
+		vm->settings->accelerator, &error);
 
-	if (args == NULL)
+	if (args == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
 		return NULL;
+	}
 	g_ptr_array_insert(args, 0, g_strdup(vm->settings->qemu_binary));
+	if (!qemu_confine_args(vm->host, vm->machine, args, by_fd ? vm->overlay : NULL,
+			       vm->launched->disk, fds, err))
+		return NULL;
 	g_ptr_array_add(args, g_strdup("-chardev"));
 	g_ptr_array_add(args,
 			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
 	g_ptr_array_add(args, g_strdup("-mon"));
 	g_ptr_array_add(args, g_strdup("chardev=nbx-qmp,mode=control"));
-	for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
-		g_ptr_array_add(args, g_strdup(extra_args[i]));
-	if (restore) {
+	for (size_t i = 0; launch->extra_args != NULL && launch->extra_args[i] != NULL; i++)
+		g_ptr_array_add(args, g_strdup(launch->extra_args[i]));
+	if (launch->restore) {
 		g_ptr_array_add(args, g_strdup("-incoming"));
 		g_ptr_array_add(args, g_strdup("defer"));
 	}
@@ -503,32 +523,76 @@ build_argv(QemuVm *vm, bool restore, const char *const *extra_args, GError **err
 	return g_steal_pointer(&args);
 }
 
+/*
+ * Who QEMU runs as: an analysis run's QEMU under the machine's own uid
+ * (qemu_identity.h), which then owns the run's overlay, alone. A snapshot
+ * session's QEMU (the operator's, reading the session's work_dir by path)
+ * stays the daemon's user; it is sandboxed all the same.
+ */
+static bool
+run_identity(QemuVm *vm, const QemuLaunch *launch, QemuIdentity *identity,
+	     struct nbx_error *err)
+{
+	*identity = (QemuIdentity){ 0 };
+	if (launch->session_dir != NULL || !NBX_HOST_HAS(vm->host, run))
+		return true;
+	if (!qemu_identity_of(vm->host, vm->settings->uid_base, vm->settings->accelerator,
+			      vm->machine, identity, err))
+		return false;
+	if (!qemu_identity_contained(identity))
+		return true;
+	if (chown(vm->overlay, identity->uid, identity->gid) != 0 || chmod(vm->overlay, 0600) != 0) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_IO,
+				    "cannot give overlay %s to %s: %s", vm->overlay,
+				    identity->description, g_strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* The spawn's ABI 1.2 part: the user and the machine's segment. */
+static void
+contain_spawn(QemuVm *vm, const QemuIdentity *identity, struct nbx_spawn *spawn)
+{
+	if (!NBX_HOST_HAS(vm->host, run))
+		return;
+	spawn->uid = identity->uid;
+	spawn->gid = identity->gid;
+	spawn->groups = identity->n_groups > 0 ? identity->groups : NULL;
+	spawn->n_groups = identity->n_groups;
+	if (NBX_MACHINE_HAS(vm->machine, network_namespace))
+		spawn->network_namespace = vm->machine->network_namespace;
+}
+
 static bool
 spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 {
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) argv = build_argv(vm, launch->restore, launch->extra_args, &error);
+	g_autoptr(QemuFds) fds = qemu_fds_new(QMP_CHILD_FD + 1);
+	g_autoptr(GPtrArray) argv = NULL;
+	QemuIdentity identity;
 	int listener, connection;
-	struct nbx_fd_map fds[1];
+	struct nbx_fd_map qmp_map;
 	struct nbx_spawn spawn = {
 		.struct_size = sizeof spawn,
 		.stdin_fd = -1,
 		.output_path = vm->log_path,
-		.fds = fds,
-		.n_fds = 1,
 		.on_exit = on_qemu_exit,
 		.user_data = vm,
 	};
 	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
 	bool ok;
 
-	if (argv == NULL) {
-		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
+	if (!run_identity(vm, launch, &identity, err))
 		return false;
-	}
-	if (!open_qmp_socket(vm, &listener, &connection, err))
+	argv = build_argv(vm, launch, fds, err);
+	if (argv == NULL || !open_qmp_socket(vm, &listener, &connection, err))
 		return false;
-	fds[0] = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	/* First: the core's spawn keeps the descriptors it is given in order. */
+	qmp_map = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	g_array_prepend_val(fds->maps, qmp_map);
+	spawn.fds = (const struct nbx_fd_map *)(void *)fds->maps->data;
+	spawn.n_fds = fds->maps->len;
+	contain_spawn(vm, &identity, &spawn);
 	spawn.argv = (const char *const *)argv->pdata;
 	g_unlink(vm->log_path);
 	g_mutex_lock(&vm->lock);
@@ -549,7 +613,7 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		vm->alive = false;
 		g_mutex_unlock(&vm->lock);
 	}
-	close(listener);
+	/* The listener goes with the other descriptors QEMU got: @fds closes them all. */
 	if (!ok) {
 		close(connection);
 		g_unlink(vm->qmp_path);

@@ -20,6 +20,8 @@ typedef struct {
 	char *accelerator;
 	char *overlay_dir;
 	int64_t stop_timeout_s;
+	/* qemu_uid_base: each machine's QEMU user (qemu_identity.h); 0: the daemon's. */
+	int64_t uid_base;
 } QemuSettings;
 
 typedef struct QemuVm QemuVm;

@@ -10,7 +10,7 @@
 # and NBX_TEST_PREFIX makes the machines' names (and so /run/netns/nbx-*)
 # unique to it.
 set -euo pipefail
-nestboxd=$1 nestbox=$2 plugin_dir=$3
+nestboxd=$1 nestbox=$2 plugin_dir=$3 router_dir=${4:-}
 prefix=${NBX_TEST_PREFIX:?run me through network-netns.sh}
 work=$(mktemp -d)
 daemon_pid=
@@ -21,15 +21,24 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; [[ -f $work/log ]] && tail -n 30 "$work/log" >&2; exit 1; }
+fail() {
+	echo "FAIL: $*" >&2
+	[[ -f $work/log ]] && tail -n 30 "$work/log" >&2
+	for ns in /run/netns/nbx-"$prefix"*; do
+		[[ -e $ns ]] && { echo "$ns:"; ip -n "${ns##*/}" -o addr; ip -n "${ns##*/}" -o link; } >&2
+	done
+	exit 1
+}
 source "$(dirname "${BASH_SOURCE[0]}")/../wait-for.sh"
 
 a=${prefix}a b=${prefix}b
 conf=$work/conf
 mkdir -p "$conf/machinery"
+plugin_dirs="\"$plugin_dir\""
+[[ -z $router_dir ]] || plugin_dirs+=", \"$router_dir\""
 cat >"$conf/nestbox.conf" <<EOF
 machineries = [ "fake" ];
-plugin_dirs = [ "$plugin_dir" ];
+plugin_dirs = [ $plugin_dirs ];
 builtin_plugin_dir = false;
 state_dir = "$work/state";
 run_dir = "$work/run";
@@ -37,7 +46,12 @@ analyses_dir = "$work/analyses";
 api = { socket = "$work/api.sock"; };
 network = { uplink_prefix = "100.64.8.0/24"; };
 EOF
-: >"$conf/auxiliary.conf"
+# The router (when built) judges a task's route at submission.
+if [[ -n $router_dir ]]; then
+	echo 'router = { enabled = true; };' >"$conf/auxiliary.conf"
+else
+	: >"$conf/auxiliary.conf"
+fi
 machine() { # machine NAME [HOST_ADDRESS [EXTRA]]
 	echo "{ name = \"$1\"; label = \"$1\"; ip = \"10.213.0.10\"; mac_address = \"52:54:00:d5:00:0a\";
 	    platform = \"linux\"; segment = true; host_address = \"${2:-10.213.0.1/24}\"; ${3:-} }"
@@ -77,11 +91,18 @@ start_daemon() {
 	wait_for "nestboxd answers" daemon_answers
 }
 is_segment() { # is_segment MACHINE: the layout segment.h promises
+	local addresses
 	[[ -e /run/netns/nbx-$1 ]] || return 1
-	ip -n "nbx-$1" -o addr show dev nbx0 | grep -q "10.213.0.1/24" || return 1
+	# Read whole, not piped into grep -q: under pipefail, ip's SIGPIPE would fail it.
+	addresses=$(ip -n "nbx-$1" -o addr show dev nbx0) || return 1
+	[[ $addresses == *"10.213.0.1/24"* ]] || return 1
 	ip -n "nbx-$1" -o link show dev nbx-up >/dev/null 2>&1
 }
-uplinks() { ip -o link show | grep -c ": nbxu[0-9]*@" || true; }
+uplinks() { # how many nbxu* links this namespace has
+	local links
+	links=$(ip -o link show)
+	grep -c ": nbxu[0-9]*@" <<<"$links" || true
+}
 
 start_daemon
 is_segment "$a" || fail "no segment for $a after the start"
@@ -104,6 +125,15 @@ is_segment "$a" || fail "no segment for $a after the restart"
 write_machines "$(machine "$a")" "$(machine "$b")"
 kill -HUP "$daemon_pid"
 wait_for "the reload makes $b's segment" is_segment "$b"
+
+# nestbox submit --route: a route this host does not offer is refused at submission.
+if [[ -n $router_dir ]]; then
+	echo sample >"$work/sample"
+	"$nestbox" submit --route internet "$work/sample" >"$work/out" 2>&1 &&
+		fail "a task asking for route internet was accepted: $(cat "$work/out")"
+	grep -q "route internet is not configured on this host" "$work/out" ||
+		fail "--route internet refused without the reason: $(cat "$work/out")"
+fi
 
 # SIGTERM: nothing of ours is left.
 kill -TERM "$daemon_pid"

@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *
@@ -287,6 +288,18 @@ find_qemu(Fixture *f, const char *machine)
 	g_autofree char *needle = g_strdup_printf("%s/%s-", f->overlays, machine);
 
 	return find_qemu_with(needle);
+}
+
+char *
+qemu_owned_dir(Fixture *f)
+{
+	char *dir = g_build_filename(f->dir, "outside", NULL);
+
+	if (g_mkdir(dir, 0700) == 0)
+		g_assert_cmpint(chown(dir, NBX_QEMU_TEST_UID_BASE, NBX_QEMU_TEST_UID_BASE), ==, 0);
+	g_assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
+	g_assert_cmpint(chmod(f->dir, 0711), ==, 0);
+	return dir;
 }
 
 void

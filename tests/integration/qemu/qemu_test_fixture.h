@@ -18,6 +18,9 @@
 #include "host_services.h"
 #include "test_support.h"
 
+/* The qemu plugin's default qemu_uid_base: machine N's QEMU runs as this + N. */
+#define NBX_QEMU_TEST_UID_BASE 850000
+
 typedef struct {
 	char *guest_dir;
 	char *dir;
@@ -73,6 +76,13 @@ pid_t find_qemu(Fixture *f, const char *machine);
  * are their orphans' subreaper, so a killed QEMU lingers as one).
  */
 gboolean process_lives(pid_t pid);
+
+/*
+ * DIR/outside: a directory the first machine's QEMU (uid
+ * NBX_QEMU_TEST_UID_BASE) may create a socket in, for a monitor of the
+ * test's own; root's QEMU of a snapshot session may too.
+ */
+char *qemu_owned_dir(Fixture *f);
 
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

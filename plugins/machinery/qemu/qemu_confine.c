@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "qemu_confine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qemu_tap.h"
+
+#define BACKING_FDSET "/dev/fdset/2"
+
+QemuFds *
+qemu_fds_new(int first_child_fd)
+{
+	QemuFds *fds = g_new0(QemuFds, 1);
+
+	fds->maps = g_array_new(FALSE, TRUE, sizeof(struct nbx_fd_map));
+	fds->next_child_fd = first_child_fd;
+	return fds;
+}
+
+void
+qemu_fds_free(QemuFds *fds)
+{
+	if (fds == NULL)
+		return;
+	for (guint i = 0; i < fds->maps->len; i++)
+		close(g_array_index(fds->maps, struct nbx_fd_map, i).parent_fd);
+	g_array_unref(fds->maps);
+	g_free(fds);
+}
+
+/* Takes @fd; returns the number QEMU will know it by. */
+static int
+pass(QemuFds *fds, int fd)
+{
+	struct nbx_fd_map map = { .parent_fd = fd, .child_fd = fds->next_child_fd++ };
+
+	g_array_append_val(fds->maps, map);
+	return map.child_fd;
+}
+
+static int
+open_file(const struct nbx_host *host, const char *path, int flags, const char *what,
+	  struct nbx_error *err)
+{
+	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		host->error_set(host, err, errno == ENOENT ? NBX_ERROR_NOT_FOUND : NBX_ERROR_IO,
+				"%s %s: %s", what, path, g_strerror(errno));
+	return fd;
+}
+
+/* Splits a QEMU option string at single commas (",," is an escaped comma). */
+static GPtrArray *
+split_options(const char *text)
+{
+	GPtrArray *parts = g_ptr_array_new_with_free_func(g_free);
+	GString *part = g_string_new(NULL);
+
+	for (const char *c = text; *c != '\0'; c++) {
+		if (*c == ',' && c[1] == ',') {
+			g_string_append(part, ",,");
+			c++;
+		} else if (*c == ',') {
+			g_ptr_array_add(parts, g_string_free(g_steal_pointer(&part), FALSE));
+			part = g_string_new(NULL);
+		} else {
+			g_string_append_c(part, *c);
+		}
+	}
+	g_ptr_array_add(parts, g_string_free(part, FALSE));
+	return parts;
+}
+
+static bool
+option_is(const char *option, const char *key)
+{
+	size_t n = strlen(key);
+
+	return strncmp(option, key, n) == 0 && (option[n] == '=' || option[n] == '\0');
+}
+
+/* What QEMU would open or run itself for a tap; fd= replaces all of it. */
+static bool
+dropped_tap_option(const char *option)
+{
+	static const char *const dropped[] = { "ifname", "script", "downscript", "helper",
+					       "vnet_hdr", "fd", "fds", "vhostfd", "vhostfds",
+					       "queues", "br", NULL };
+
+	for (size_t i = 0; dropped[i] != NULL; i++)
+		if (option_is(option, dropped[i]))
+			return true;
+	return false;
+}
+
+/* "tap,id=net0,ifname=x,script=no" -> "tap,id=net0,fd=N" (and vhostfd with vhost=on). */
+static char *
+confine_tap(const struct nbx_host *host, const struct nbx_machine *machine, const char *value,
+	    QemuFds *fds, struct nbx_error *err)
+{
+	g_autoptr(GPtrArray) options = split_options(value);
+	g_autoptr(GString) result = g_string_new("tap");
+	bool vhost = false;
+	int tap;
+
+	for (guint i = 1; i < options->len; i++) {
+		const char *option = g_ptr_array_index(options, i);
+
+		if (dropped_tap_option(option))
+			continue;
+		vhost = vhost || strcmp(option, "vhost=on") == 0;
+		g_string_append_printf(result, ",%s", option);
+	}
+	tap = qemu_tap_open(host, machine, err);
+	if (tap < 0)
+		return NULL;
+	g_string_append_printf(result, ",fd=%d", pass(fds, tap));
+	if (vhost) {
+		int vhost_fd = open_file(host, "/dev/vhost-net", O_RDWR, "vhost=on:", err);
+
+		if (vhost_fd < 0)
+			return NULL;
+		g_string_append_printf(result, ",vhostfd=%d", pass(fds, vhost_fd));
+	}
+	return g_string_free(g_steal_pointer(&result), FALSE);
+}
+
+/* The value of the option after @i, for an option that opens something; else NULL. */
+static char *
+confine_value(const struct nbx_host *host, const struct nbx_machine *machine, const char *option,
+	      const char *value, QemuFds *fds, struct nbx_error *err, bool *failed)
+{
+	const char *name = option[0] == '-' && option[1] == '-' ? option + 1 : option;
+
+	*failed = false;
+	if (strcmp(name, "-netdev") == 0 && g_str_has_prefix(value, "tap,")) {
+		char *tap = confine_tap(host, machine, value, fds, err);
+
+		*failed = tap == NULL;
+		return tap;
+	}
+	if ((strcmp(name, "-nic") == 0 || strcmp(name, "-net") == 0) &&
+	    g_str_has_prefix(value, "tap")) {
+		host->error_set(host, err, NBX_ERROR_INVALID,
+				"%s %s: give the tap as -netdev tap,id=...,ifname=%%TAP_INTERFACE%% "
+				"and a -device: the plugin hands it to QEMU as a descriptor",
+				option, value);
+		*failed = true;
+		return NULL;
+	}
+	if (strcmp(name, "-kernel") == 0 || strcmp(name, "-initrd") == 0 ||
+	    strcmp(name, "-dtb") == 0) {
+		int fd = open_file(host, value, O_RDONLY, option, err);
+
+		*failed = fd < 0;
+		return fd < 0 ? NULL : g_strdup_printf("/proc/self/fd/%d", pass(fds, fd));
+	}
+	if (strcmp(name, "-drive") == 0 && strstr(value, "file=" QEMU_CONFINE_OVERLAY) != NULL)
+		/* Named, so QEMU does not reopen the backing file by its path. */
+		return g_strconcat(value, ",backing.file.filename=" BACKING_FDSET, NULL);
+	return NULL;
+}
+
+/* A path as a QEMU option value: "," doubled. */
+static char *
+escape_commas(const char *value)
+{
+	g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+
+	return g_strjoinv(",,", parts);
+}
+
+/*
+ * -add-fd for the overlay (read-write and read-only: a reopen may want
+ * either) and its base; the opaque string is the file's path, so `ps` and
+ * query-fdsets still say which file QEMU has.
+ */
+static bool
+add_disk_fds(const struct nbx_host *host, GPtrArray *args, const char *overlay,
+	     const char *base, QemuFds *fds, struct nbx_error *err)
+{
+	const struct {
+		const char *path;
+		int flags;
+		int set;
+		const char *what;
+	} files[] = {
+		{ overlay, O_RDWR, 1, "overlay" },
+		{ overlay, O_RDONLY, 1, "overlay" },
+		{ base, O_RDONLY, 2, "disk" },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+		int fd = open_file(host, files[i].path, files[i].flags, files[i].what, err);
+		g_autofree char *opaque = NULL;
+
+		if (fd < 0)
+			return false;
+		opaque = escape_commas(files[i].path);
+		g_ptr_array_insert(args, 1, g_strdup("-add-fd"));
+		g_ptr_array_insert(args, 2, g_strdup_printf("fd=%d,set=%d,opaque=%s",
+							     pass(fds, fd), files[i].set, opaque));
+	}
+	return true;
+}
+
+bool
+qemu_confine_args(const struct nbx_host *host, const struct nbx_machine *machine,
+		  GPtrArray *args, const char *overlay, const char *base, QemuFds *fds,
+		  struct nbx_error *err)
+{
+	for (guint i = 1; i + 1 < args->len; i++) {
+		const char *option = g_ptr_array_index(args, i);
+		bool failed;
+		char *value;
+
+		/* Not stepping over values: an option without one would hide the next. */
+		if (option[0] != '-')
+			continue;
+		value = confine_value(host, machine, option, g_ptr_array_index(args, i + 1), fds,
+				      err, &failed);
+		if (failed)
+			return false;
+		if (value != NULL) {
+			g_free(g_ptr_array_index(args, i + 1));
+			g_ptr_array_index(args, i + 1) = value;
+			i++;
+		}
+	}
+	if (overlay != NULL && !add_disk_fds(host, args, overlay, base, fds, err))
+		return false;
+	g_ptr_array_add(args, g_strdup("-sandbox"));
+	g_ptr_array_add(args, g_strdup(QEMU_CONFINE_SANDBOX));
+	return true;
+}
+
+const char *
+qemu_confine_forbidden_arg(const char *arg)
+{
+	static const char *const forbidden[] = { "-sandbox", "-runas", "-chroot", "-add-fd",
+						 NULL };
+	const char *name = arg[0] == '-' && arg[1] == '-' ? arg + 1 : arg;
+
+	for (size_t i = 0; forbidden[i] != NULL; i++)
+		if (strcmp(name, forbidden[i]) == 0)
+			return forbidden[i];
+	return NULL;
+}
