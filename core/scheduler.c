@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "machine_pool.h"
 #include "plugin_instance.h"
+#include "task_options_check.h"
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
@@ -858,7 +859,8 @@ validate_options(NbxScheduler *scheduler, const char *options_json, GError **err
 			}
 		}
 	}
-	return TRUE;
+	/* Well formed: now what each auxiliary says of its own (a route not offered...). */
+	return nbx_task_options_check(scheduler->setup->auxiliaries, object, error);
 }
 
 /*
