@@ -279,6 +279,44 @@ test_segment(Fixture *f, gconstpointer data)
 	g_assert_false(g_file_test(netns, G_FILE_TEST_EXISTS));
 }
 
+/* --check: a QEMU without seccomp, a qemu_user that is root, one that does not exist, one for two. */
+static void
+test_check(Fixture *f, gconstpointer data)
+{
+	g_autofree char *info = write_info(f, "machineinfo.json", NULL);
+	g_autofree char *qemu = g_build_filename(f->dir, "qemu-without-seccomp", NULL);
+	g_autofree char *conf = NULL;
+	const char *tap = env("NBX_QEMU_TEST_TAP0");
+
+	/* What QEMU built without libseccomp says to -sandbox; -version alone works. */
+	g_assert_true(g_file_set_contents(
+		qemu,
+		"#!/bin/sh\nfor a; do [ \"$a\" = -sandbox ] && "
+		"{ echo 'qemu: -sandbox support is not enabled in this QEMU binary' >&2; exit 1; }; "
+		"done\necho 'QEMU emulator version 7.2.0'\n",
+		-1, NULL));
+	g_assert_cmpint(chmod(qemu, 0755), ==, 0);
+	conf = g_strdup_printf(
+		"qemu_binary = \"%s\";\naccelerator = \"tcg\";\noverlay_dir = \"%s\";\n"
+		"machines = (\n"
+		" { name = \"a\"; label = \"a\"; ip = \"10.213.0.10\"; platform = \"linux\";"
+		" interface = \"%s\"; machineinfo = \"%s\"; qemu_user = \"root\"; },\n"
+		" { name = \"b\"; label = \"b\"; ip = \"10.213.0.11\"; platform = \"linux\";"
+		" interface = \"%s\"; machineinfo = \"%s\"; qemu_user = \"nbx-no-such-user\"; },\n"
+		" { name = \"c\"; label = \"c\"; ip = \"10.213.0.12\"; platform = \"linux\";"
+		" interface = \"%s\"; machineinfo = \"%s\"; qemu_user = \"daemon\"; },\n"
+		" { name = \"d\"; label = \"d\"; ip = \"10.213.0.13\"; platform = \"linux\";"
+		" interface = \"%s\"; machineinfo = \"%s\"; qemu_user = \"daemon\"; }\n);\n",
+		qemu, f->overlays, tap, info, tap, info, tap, info, tap, info);
+	test_write(f->dir, "machinery/qemu.conf", conf);
+	f->diagnostics = nbx_diagnostics_new();
+	f->setup = nbx_setup_load(f->dir, NULL, f->diagnostics);
+	g_assert_true(nbx_diagnostics_contains(f->diagnostics, "does not take -sandbox"));
+	g_assert_true(nbx_diagnostics_contains(f->diagnostics, "qemu_user root is root"));
+	g_assert_true(nbx_diagnostics_contains(f->diagnostics, "nbx-no-such-user"));
+	g_assert_true(nbx_diagnostics_contains(f->diagnostics, "qemu_user daemon is another machine's"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -286,5 +324,6 @@ main(int argc, char **argv)
 	g_test_add("/qemu/contained/two-at-once", Fixture, NULL, set_up, test_two_contained,
 		   tear_down);
 	g_test_add("/qemu/contained/segment", Fixture, NULL, set_up, test_segment, tear_down);
+	g_test_add("/qemu/contained/check", Fixture, NULL, set_up, test_check, tear_down);
 	return g_test_run();
 }
