@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE /* memfd_create */
 #include "qemu_confine.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "qemu_tap.h"
@@ -129,10 +133,53 @@ confine_tap(const struct nbx_host *host, const struct nbx_machine *machine, cons
 	return g_string_free(g_steal_pointer(&result), FALSE);
 }
 
+/* A copy of @fd's file in memory (a memfd: anyone may reopen it); takes @fd. */
+static int
+copy_to_memory(const struct nbx_host *host, int fd, const char *path, struct nbx_error *err)
+{
+	int copy = memfd_create("nbx-boot-file", MFD_CLOEXEC);
+	ssize_t n = 0;
+
+	if (copy >= 0)
+		/* sendfile, not copy_file_range: that one refuses a memfd (EXDEV). */
+		while ((n = sendfile(copy, fd, NULL, 1 << 24)) > 0)
+			;
+	if (copy < 0 || n < 0) {
+		host->error_set(host, err, NBX_ERROR_IO, "cannot copy %s for QEMU: %s", path,
+				g_strerror(errno));
+		if (copy >= 0)
+			close(copy);
+		copy = -1;
+	}
+	close(fd);
+	return copy;
+}
+
+/*
+ * A boot file QEMU reopens through /proc/self/fd/N: the reopen checks the
+ * file's own mode against QEMU's user (not the directories on the way). One
+ * that user may not read (a generation's files, kept 0600 by the core) goes
+ * in as a copy in memory, which dies with QEMU.
+ */
+static char *
+boot_file(const struct nbx_host *host, const QemuIdentity *identity, const char *option,
+	  const char *path, QemuFds *fds, struct nbx_error *err)
+{
+	int fd = open_file(host, path, O_RDONLY, option, err);
+	struct stat st;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !qemu_identity_can_read(identity, &st))
+		fd = copy_to_memory(host, fd, path, err);
+	return fd < 0 ? NULL : g_strdup_printf("/proc/self/fd/%d", pass(fds, fd));
+}
+
 /* The value of the option after @i, for an option that opens something; else NULL. */
 static char *
-confine_value(const struct nbx_host *host, const struct nbx_machine *machine, const char *option,
-	      const char *value, QemuFds *fds, struct nbx_error *err, bool *failed)
+confine_value(const struct nbx_host *host, const struct nbx_machine *machine,
+	      const QemuIdentity *identity, const char *option, const char *value, QemuFds *fds,
+	      struct nbx_error *err, bool *failed)
 {
 	const char *name = option[0] == '-' && option[1] == '-' ? option + 1 : option;
 
@@ -154,10 +201,10 @@ confine_value(const struct nbx_host *host, const struct nbx_machine *machine, co
 	}
 	if (strcmp(name, "-kernel") == 0 || strcmp(name, "-initrd") == 0 ||
 	    strcmp(name, "-dtb") == 0) {
-		int fd = open_file(host, value, O_RDONLY, option, err);
+		char *file = boot_file(host, identity, option, value, fds, err);
 
-		*failed = fd < 0;
-		return fd < 0 ? NULL : g_strdup_printf("/proc/self/fd/%d", pass(fds, fd));
+		*failed = file == NULL;
+		return file;
 	}
 	if (strcmp(name, "-drive") == 0 && strstr(value, "file=" QEMU_CONFINE_OVERLAY) != NULL)
 		/* Named, so QEMU does not reopen the backing file by its path. */
@@ -210,8 +257,8 @@ add_disk_fds(const struct nbx_host *host, GPtrArray *args, const char *overlay,
 
 bool
 qemu_confine_args(const struct nbx_host *host, const struct nbx_machine *machine,
-		  GPtrArray *args, const char *overlay, const char *base, QemuFds *fds,
-		  struct nbx_error *err)
+		  const QemuIdentity *identity, GPtrArray *args, const char *overlay,
+		  const char *base, QemuFds *fds, struct nbx_error *err)
 {
 	for (guint i = 1; i + 1 < args->len; i++) {
 		const char *option = g_ptr_array_index(args, i);
@@ -221,8 +268,8 @@ qemu_confine_args(const struct nbx_host *host, const struct nbx_machine *machine
 		/* Not stepping over values: an option without one would hide the next. */
 		if (option[0] != '-')
 			continue;
-		value = confine_value(host, machine, option, g_ptr_array_index(args, i + 1), fds,
-				      err, &failed);
+		value = confine_value(host, machine, identity, option,
+				      g_ptr_array_index(args, i + 1), fds, err, &failed);
 		if (failed)
 			return false;
 		if (value != NULL) {

@@ -13,8 +13,9 @@
  *                       (a base with a backing file of its own) is still
  *                       opened by path, so it must be readable by the user
  *   -kernel, -initrd,   /proc/self/fd/N of a descriptor the plugin opened:
- *   -dtb PATH           no directory on the way must be searchable by the user
- *                       (the file itself must be readable: /proc reopens it)
+ *   -dtb PATH           no directory on the way must be searchable by the user;
+ *                       a file the user may not read itself (/proc reopens
+ *                       it) goes in as a copy in memory (a memfd)
  *
  * and `-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,
  * resourcecontrol=deny` (QEMU's seccomp filter: no setuid, no fork/exec,
@@ -25,6 +26,8 @@
 #include <glib.h>
 #include <nestbox/plugin.h>
 #include <stdbool.h>
+
+#include "qemu_identity.h"
 
 #define QEMU_CONFINE_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 /* What the overlay's place in start_args becomes: the fd set's path. */
@@ -45,7 +48,7 @@ void qemu_fds_free(QemuFds *fds);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuFds, qemu_fds_free)
 
 /*
- * Rewrites @args (QEMU's argv with QEMU_CONFINE_OVERLAY where the overlay
+ * Rewrites @args for QEMU running as @identity (QEMU's argv with QEMU_CONFINE_OVERLAY where the overlay
  * goes, no terminating NULL yet) as above, opening into @fds: @overlay (its
  * real path; NULL: start_args name it by path, and no fd set is made) and
  * its backing @base (qcow2), the machine's tap when a -netdev tap asks for
@@ -53,8 +56,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(QemuFds, qemu_fds_free)
  * file or option that failed.
  */
 bool qemu_confine_args(const struct nbx_host *host, const struct nbx_machine *machine,
-		       GPtrArray *args, const char *overlay, const char *base, QemuFds *fds,
-		       struct nbx_error *err);
+		       const QemuIdentity *identity, GPtrArray *args, const char *overlay,
+		       const char *base, QemuFds *fds, struct nbx_error *err);
 
 /* An option that start_args must not carry because confinement sets it, or NULL. */
 const char *qemu_confine_forbidden_arg(const char *arg);

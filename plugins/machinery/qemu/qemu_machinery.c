@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fingerprint.h"
@@ -364,37 +363,9 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 				   machine->name, info->path);
 }
 
-/*
- * The boot files QEMU reopens through /proc/self/fd (qemu_confine.h) must
- * be readable by the machine's QEMU user.
- */
-static void
-check_boot_files(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
-		 const QemuIdentity *identity, struct nbx_check *check)
-{
-	const struct nbx_host *host = q->settings.host;
-
-	for (size_t i = 0; info->start_args[i] != NULL && info->start_args[i + 1] != NULL; i++) {
-		const char *option = info->start_args[i];
-		const char *path = info->start_args[i + 1];
-		struct stat st;
-
-		if (strcmp(option, "-kernel") != 0 && strcmp(option, "-initrd") != 0 &&
-		    strcmp(option, "-dtb") != 0)
-			continue;
-		if (stat(path, &st) == 0 && !qemu_identity_can_read(identity, &st))
-			host->check_report(host, check, machine->config, "machineinfo",
-					   "machine %s: %s %s (from %s) is not readable by %s, "
-					   "which runs its QEMU; make it readable (chmod o+r)",
-					   machine->name, option, path, info->path,
-					   identity->description);
-	}
-}
-
 /* Who the machine's QEMU runs as: a user that exists, not root, not another machine's. */
 static void
-check_identity(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
-	       struct nbx_check *check)
+check_identity(Qemu *q, struct nbx_machine *machine, struct nbx_check *check)
 {
 	const struct nbx_host *host = q->settings.host;
 	const char *user = host->config_string(host, machine->config, "qemu_user");
@@ -422,7 +393,6 @@ check_identity(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 					   machine->name, user, host->config_location(host, other,
 					   "qemu_user"));
 	}
-	check_boot_files(q, machine, info, &identity, check);
 }
 
 static bool
@@ -445,7 +415,7 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 		return true;
 	}
 	check_info(q, machine, info, check);
-	check_identity(q, machine, info, check);
+	check_identity(q, machine, check);
 	qemu_vm_set_info(vm_of(q, machine), info);
 	return true;
 }

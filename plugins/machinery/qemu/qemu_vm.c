@@ -487,7 +487,8 @@ fail:
  * descriptor QMP_CHILD_FD.
  */
 static GPtrArray *
-build_argv(QemuVm *vm, const QemuLaunch *launch, QemuFds *fds, struct nbx_error *err)
+build_argv(QemuVm *vm, const QemuLaunch *launch, const QemuIdentity *identity, QemuFds *fds,
+	   struct nbx_error *err)
 {
 	/*
 	 * A session's QEMU keeps opening its overlay by path: its commit hands
@@ -505,7 +506,7 @@ build_argv(QemuVm *vm, const QemuLaunch *launch, QemuFds *fds, struct nbx_error 
 		return NULL;
 	}
 	g_ptr_array_insert(args, 0, g_strdup(vm->settings->qemu_binary));
-	if (!qemu_confine_args(vm->host, vm->machine, args, by_fd ? vm->overlay : NULL,
+	if (!qemu_confine_args(vm->host, vm->machine, identity, args, by_fd ? vm->overlay : NULL,
 			       vm->launched->disk, fds, err))
 		return NULL;
 	g_ptr_array_add(args, g_strdup("-chardev"));
@@ -584,7 +585,7 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 
 	if (!run_identity(vm, launch, &identity, err))
 		return false;
-	argv = build_argv(vm, launch, fds, err);
+	argv = build_argv(vm, launch, &identity, fds, err);
 	if (argv == NULL || !open_qmp_socket(vm, &listener, &connection, err))
 		return false;
 	/* First: the core's spawn keeps the descriptors it is given in order. */
