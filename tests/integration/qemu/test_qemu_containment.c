@@ -175,6 +175,26 @@ can_open_as(guint id, const char *path)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* @dir and its parents up to the test's own temporary directory: 0711. */
+static void
+pass_through(const char *dir)
+{
+	g_autofree char *at = g_strdup(dir);
+
+	for (;;) {
+		g_autofree char *name = g_path_get_basename(at);
+		char *parent;
+
+		g_assert_cmpint(chmod(at, 0711), ==, 0);
+		if (g_str_has_prefix(name, "nestbox-test-"))
+			return;
+		parent = g_path_get_dirname(at);
+		g_assert_cmpstr(parent, !=, at);
+		g_free(at);
+		at = parent;
+	}
+}
+
 /* The RAM file of base @base's memory template (the only one it has), or NULL. */
 static char *
 template_ram(Fixture *f, const char *base)
@@ -190,6 +210,7 @@ template_ram(Fixture *f, const char *base)
 
 		if (g_file_test(ram, G_FILE_TEST_IS_REGULAR)) {
 			/* Directories anyone may pass: what is tested is the file's own ACL. */
+			pass_through(f->qemu->state_dir);
 			g_assert_cmpint(chmod(root, 0711), ==, 0);
 			g_assert_cmpint(chmod(base_dir, 0711), ==, 0);
 			g_assert_cmpint(chmod(dir, 0711), ==, 0);
