@@ -9,7 +9,7 @@ packages=(
 	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 	curl prometheus chromium
-	libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
+	libnl-3-dev libnl-route-3-dev libacl1-dev libnftables-dev libnetfilter-conntrack-dev nftables
 	libsystemd-dev systemd scdoc groff-base bash-completion
 )
 missing=()

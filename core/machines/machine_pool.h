@@ -37,6 +37,15 @@ typedef struct {
 	 * `base_machine` key), or NULL: its own. Read-only after loading.
 	 */
 	char *base_machine;
+	/*
+	 * Its `segment`, `host_address` and `host_mac` keys: with a segment,
+	 * machine.interface is the segment's bridge and
+	 * machine.network_namespace its namespace (machine_segments.h).
+	 * Read-only after loading.
+	 */
+	gboolean segment;
+	char *host_address;
+	char *host_mac;
 
 	/* Guarded by the pool's lock. */
 	gboolean in_use;
@@ -95,7 +104,11 @@ gboolean nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery
 			      const struct nbx_machine *spec, const char *location,
 			      NbxDiagnostics *diagnostics);
 
-/* Reports every name, label, IP or MAC used by two machines. */
+/*
+ * Reports every name, label, IP or MAC used by two machines; an IP or MAC
+ * is shared freely by machines on segments of their own (each is alone in
+ * its namespace), and by one such machine and the daemon's namespace.
+ */
 void nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
 
 /*

@@ -3,6 +3,7 @@
 
 #include "guest_setup.h"
 #include "machinery_client.h"
+#include "machine_segments.h"
 #include "plugin_sections.h"
 
 NbxPluginRegistry *
@@ -158,6 +159,9 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	}
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
 	nbx_machine_pool_check_bases(setup->pool, diagnostics);
+	nbx_machine_segments_check(setup->pool,
+				   nbx_config_core_string(setup->config, "network.uplink_prefix", NULL),
+				   diagnostics);
 	check_machines(setup, diagnostics);
 	nbx_guest_setup_check(setup, diagnostics);
 	if (nbx_diagnostics_count(diagnostics) == 0)

@@ -13,6 +13,7 @@
 #include "guest_setup.h"
 #include "machine_pool.h"
 #include "metrics.h"
+#include "netns.h"
 #include "plugin_instance.h"
 #include "report.h"
 #include "task_options.h"
@@ -857,6 +858,34 @@ auxiliaries_stop(NbxAnalysis *analysis)
 	}
 }
 
+typedef struct {
+	GSocketClient *client;
+	GSocketAddress *target;
+} AgentProbe;
+
+static gboolean
+probe_agent(gpointer data, GError **error)
+{
+	AgentProbe *probe = data;
+	g_autoptr(GSocketConnection) connection =
+		g_socket_client_connect(probe->client, G_SOCKET_CONNECTABLE(probe->target), NULL,
+					error);
+
+	return connection != NULL;
+}
+
+/*
+ * One attempt. A machine on a segment is reached from inside its namespace
+ * (netns.h): its guest's address means nothing in the daemon's.
+ */
+static gboolean
+probe_agent_once(const struct nbx_machine *m, AgentProbe *probe, GError **error)
+{
+	if (m->network_namespace == NULL)
+		return probe_agent(probe, error);
+	return nbx_netns_run(m->network_namespace, probe_agent, probe, error);
+}
+
 /* Connects to the guest agent's port until it answers or the timeout passes. */
 static gboolean
 wait_for_agent(NbxAnalysis *analysis)
@@ -878,10 +907,9 @@ wait_for_agent(NbxAnalysis *analysis)
 	target = g_inet_socket_address_new(address, (guint16)m->agent_port);
 	while (!answered && !cut_short(analysis) && g_get_monotonic_time() < give_up) {
 		g_autoptr(GError) error = NULL;
-		g_autoptr(GSocketConnection) connection = g_socket_client_connect(
-			client, G_SOCKET_CONNECTABLE(target), NULL, &error);
+		AgentProbe probe = { client, target };
 
-		if (connection != NULL) {
+		if (probe_agent_once(m, &probe, &error)) {
 			answered = TRUE;
 			break;
 		}

@@ -259,6 +259,9 @@ sniffer_start(void *instance, const struct nbx_aux_context *context, void **anal
 		.promiscuous = setting_boolean(host, "promiscuous"),
 		.immediate_mode = setting_boolean(host, "immediate_mode"),
 		.max_capture_size = setting_integer(host, "max_capture_size"),
+		.network_namespace = NBX_MACHINE_HAS(machine, network_namespace)
+					     ? machine->network_namespace
+					     : NULL,
 	};
 	run->max_capture_size = options.max_capture_size;
 	run->capture = capture_start(host, &options, err);
