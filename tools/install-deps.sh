@@ -9,7 +9,7 @@ packages=(
 	libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-daemon-system
 	qemu-system-x86 qemu-utils busybox-static kmod zstd iproute2 python3 libpcap-dev tcpdump
 	curl prometheus chromium
-	libnl-3-dev libnl-route-3-dev libnftables-dev libnetfilter-conntrack-dev nftables
+	libnl-3-dev libnl-route-3-dev libacl1-dev libnftables-dev libnetfilter-conntrack-dev nftables
 	libsystemd-dev systemd scdoc groff-base bash-completion
 )
 missing=()
@@ -24,3 +24,7 @@ if ((${#missing[@]})); then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
 		-o Dpkg::Options::=--force-confold "${missing[@]}"
 fi
+# The peer agents the tests run as guests (CAPE's agent.py, GPL, not in our
+# tree), into the user's cache; without a network the peer test skips.
+"$(dirname "$0")/fetch-peer-agents.sh" cape >/dev/null ||
+	echo "install-deps: CAPE's agent.py not fetched: the guest-daemon-cape test will skip" >&2

@@ -71,6 +71,7 @@ static gboolean opt_priority_set = FALSE;
 static gboolean opt_memory_dump = FALSE;
 static gboolean opt_debug = FALSE;
 static char **opt_options = NULL;
+static char *opt_route = NULL;
 static gboolean opt_wait = FALSE;
 static char *opt_package = NULL;
 static char *opt_command = NULL;
@@ -127,6 +128,9 @@ static const GOptionEntry submit_entries[] = {
 	{ "debug", 0, 0, G_OPTION_ARG_NONE, &opt_debug, "Keep more for debugging", NULL },
 	{ "option", 'o', 0, G_OPTION_ARG_STRING_ARRAY, &opt_options,
 	  "An auxiliary's option (repeatable)", "AUX.KEY=VALUE" },
+	{ "route", 'r', 0, G_OPTION_ARG_STRING, &opt_route,
+	  "Network route (the router auxiliary): none, drop, internet, sinkhole, vpn; the same "
+	  "as --option router.route=ROUTE", "ROUTE" },
 	{ "wait", 'w', 0, G_OPTION_ARG_NONE, &opt_wait,
 	  "Follow the task until it ends; exit 0 only when it is reported", NULL },
 	{ "package", 0, 0, G_OPTION_ARG_STRING, &opt_package,
@@ -809,9 +813,19 @@ submit_request(const char *file)
 		json_object_set_boolean_member(task, "until_exit", TRUE);
 	if (opt_fetch != NULL)
 		json_object_set_array_member(task, "files", string_array(opt_fetch));
-	if (opt_options != NULL) {
-		JsonObject *options = options_object(opt_options);
+	if (opt_options != NULL || opt_route != NULL) {
+		g_autoptr(GStrvBuilder) all = g_strv_builder_new();
+		g_autofree char *route = g_strconcat("router.route=", opt_route, NULL);
+		g_auto(GStrv) given = NULL;
+		JsonObject *options;
 
+		if (opt_options != NULL)
+			g_strv_builder_addv(all, (const char **)opt_options);
+		/* Checked by the router at submission (check_task), like any option. */
+		if (opt_route != NULL)
+			g_strv_builder_add(all, route);
+		given = g_strv_builder_end(all);
+		options = options_object(given);
 		if (options == NULL)
 			return NULL;
 		json_object_set_object_member(task, "options", options);

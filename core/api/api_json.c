@@ -231,3 +231,12 @@ nbx_api_check_name(const char *field, const char *name, NbxApiProblem *problem)
 					   field, name);
 	return nbx_api_check_text(field, name, problem);
 }
+
+void
+nbx_api_json_set_nullable_string(JsonObject *object, const char *name, const char *value)
+{
+	if (value != NULL)
+		json_object_set_string_member(object, name, value);
+	else
+		json_object_set_null_member(object, name);
+}

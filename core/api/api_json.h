@@ -36,6 +36,9 @@ const char *nbx_api_json_type_name(JsonNode *node);
 gboolean nbx_api_json_wrong_type(const char *field, const char *expected, JsonNode *node,
 				 NbxApiProblem *problem);
 
+/* Sets @name to @value, or to null when @value is NULL. */
+void nbx_api_json_set_nullable_string(JsonObject *object, const char *name, const char *value);
+
 /* A byte below 0x20 or 0x7f. */
 gboolean nbx_api_has_control_character(const char *text);
 /* 400 when @text has a control character; @field names it. */

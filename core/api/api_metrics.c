@@ -9,6 +9,7 @@
 #include "control_api_routes.h"
 #include "metrics.h"
 #include "prometheus_text.h"
+#include "retention.h"
 
 /* Every activity a machine may be in, so a gauge at 0 is still written. */
 static const char *const activities[] = { "idle", "starting", "running", "stopping", NULL };
@@ -98,6 +99,38 @@ write_snapshots(NbxControlApi *api, GString *out)
 	g_string_append_len(out, users->str, users->len);
 }
 
+/* What retention removed since the daemon started (retention.h). */
+static void
+write_retention(GString *out)
+{
+	NbxRetentionCounters counters;
+
+	nbx_retention_counters_get(&counters);
+	const struct {
+		const char *name;
+		guint64 value;
+		const char *help;
+	} families[] = {
+		{ "nestbox_retention_sweeps_total", counters.sweeps,
+		  "Retention sweeps that ran to the end." },
+		{ "nestbox_retention_analyses_removed_total", counters.analyses_removed,
+		  "Ended tasks whose analysis directories retention removed." },
+		{ "nestbox_retention_samples_removed_total", counters.samples_removed,
+		  "Samples retention removed once no kept task used them." },
+		{ "nestbox_retention_generations_removed_total", counters.generations_removed,
+		  "Old snapshot generations retention removed." },
+		{ "nestbox_retention_removed_bytes_total", counters.bytes_removed,
+		  "Disk space retention freed (allocated blocks), in bytes." },
+		{ "nestbox_retention_failures_total", counters.failures,
+		  "Removals retention could not make (each one is logged)." },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(families); i++) {
+		nbx_prometheus_family(out, families[i].name, "counter", families[i].help);
+		nbx_prometheus_sample(out, families[i].name, (double)families[i].value, NULL);
+	}
+}
+
 void
 nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query)
 {
@@ -107,6 +140,7 @@ nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTa
 	nbx_metrics_write(out);
 	write_machines(api, out);
 	write_snapshots(api, out);
+	write_retention(out);
 	nbx_scheduler_health(api->scheduler, &health);
 	nbx_prometheus_family(out, "nestbox_uptime_seconds", "gauge",
 			      "Seconds since nestboxd started.");

@@ -141,9 +141,8 @@ put_tasks(NbxControlApi *api, GString *html)
 		put_cell(html, "step", task->step);
 		put_cell(html, "target", task->target_name);
 		put_cell(html, "reason", task->reason);
-		g_string_append(html, "<td class=\"steps\">");
-		put(html, steps);
-		g_string_append(html, "</td></tr>");
+		put_cell(html, "steps", steps);
+		g_string_append(html, "</tr>");
 	}
 	g_string_append(html, "</tbody></table></section>");
 }

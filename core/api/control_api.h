@@ -25,9 +25,8 @@ typedef struct {
 	/* Largest request body accepted (an upload), in bytes. */
 	gsize max_body_bytes;
 	/*
-	 * The limits below are api.* settings; 0 takes the default (that of
-	 * core_schema.c, or for max_json_bytes the smaller of 1 MiB and
-	 * max_body_bytes).
+	 * The limits below are api.* settings; 0 takes the schema's default
+	 * (nbx_settings_defaults(); for max_json_bytes, at most max_body_bytes).
 	 */
 	/* Largest JSON document (a task, a small request body), in bytes. */
 	gsize max_json_bytes;

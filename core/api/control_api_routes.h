@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Between the control API's router (control_api.c) and the files that
- * serve its bigger routes (api_task_submit.c, api_snapshots.c): the API's
- * state and what every route uses. Not for anything outside the API.
+ * Between the control API (control_api.c), its router (api_router.c) and
+ * the files that serve its routes, one resource each: the API's state and
+ * what every route uses (api_route_rules.c). Not for anything outside the
+ * API.
  */
 #pragma once
 
@@ -74,8 +75,33 @@ gboolean nbx_api_check_query(GHashTable *query, const char *const *known, NbxApi
 void nbx_api_respond_scheduler_error(NbxApiRequest *request, const GError *error,
 				     const char *conflict_code, guint conflict_status);
 
+/* The server's head() and execute(): the route for the request, then its function (api_router.c). */
+void nbx_api_route_head(NbxApiRequest *request, gpointer user_data);
+void nbx_api_route_execute(NbxApiRequest *request, gpointer user_data);
+
+/* GET /health (api_health.c). */
+void nbx_api_health(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+
+/* /tasks but their submission (api_tasks.c). */
+void nbx_api_task_list(NbxControlApi *api, NbxApiRequest *request, char **args,
+		       GHashTable *query);
+void nbx_api_task_get(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);
+void nbx_api_task_cancel(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
+
+/* /machines (api_machines.c). */
+void nbx_api_machine_list(NbxControlApi *api, NbxApiRequest *request, char **args,
+			  GHashTable *query);
+void nbx_api_machine_disable(NbxControlApi *api, NbxApiRequest *request, char **args,
+			     GHashTable *query);
+void nbx_api_machine_enable(NbxControlApi *api, NbxApiRequest *request, char **args,
+			    GHashTable *query);
 /* A machine as GET /machines lists it. */
 JsonNode *nbx_api_machine_to_json(const NbxMachineStatus *machine);
+
+/* GET /plugins (api_plugins.c). */
+void nbx_api_plugin_list(NbxControlApi *api, NbxApiRequest *request, char **args,
+			 GHashTable *query);
 
 /* GET /metrics (api_metrics.c). */
 void nbx_api_metrics(NbxControlApi *api, NbxApiRequest *request, char **args, GHashTable *query);

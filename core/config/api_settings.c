@@ -241,20 +241,22 @@ read_tcp(const Checker *checker, NbxApiSettings *settings)
 		check_token(checker, token_file, settings->token);
 }
 
-/* api.@key as validated by the schema (so within its bounds), or @fallback. */
-static long long
-api_integer(const Checker *checker, const char *key, long long fallback)
+/* The numbers, bounded by the schema already, in the units the API counts in. */
+static void
+read_limits(NbxApiSettings *settings, const NbxSettings *typed)
 {
-	long long value = fallback;
-
-	if (checker->api != NULL)
-		config_setting_lookup_int64(checker->api, key, &value);
-	return value;
+	settings->max_body_bytes = (gsize)typed->api.max_upload_mb * 1024 * 1024;
+	settings->max_json_bytes = (gsize)typed->api.max_json_kb * 1024;
+	settings->max_header_bytes = (gsize)typed->api.max_header_kb * 1024;
+	settings->max_connections = (guint)typed->api.max_connections;
+	settings->header_timeout_s = (guint)typed->api.header_timeout;
+	settings->idle_timeout_s = (guint)typed->api.idle_timeout;
+	settings->listen_backlog = (guint)typed->api.listen_backlog;
 }
 
 NbxApiSettings *
-nbx_api_settings_read(config_setting_t *root, const char *base_dir, const char *run_dir,
-		      NbxDiagnostics *diagnostics)
+nbx_api_settings_read(config_setting_t *root, const NbxSettings *typed, const char *base_dir,
+		      const char *run_dir, NbxDiagnostics *diagnostics)
 {
 	NbxApiSettings *settings = g_new0(NbxApiSettings, 1);
 	Checker checker = { root, config_setting_get_member(root, "api"), diagnostics };
@@ -269,14 +271,7 @@ nbx_api_settings_read(config_setting_t *root, const char *base_dir, const char *
 		check_socket_group(&checker, group);
 	}
 	read_tcp(&checker, settings);
-	/* The schema bounded each; the defaults here are the schema's. */
-	settings->max_body_bytes = (gsize)api_integer(&checker, "max_upload_mb", 256) * 1024 * 1024;
-	settings->max_json_bytes = (gsize)api_integer(&checker, "max_json_kb", 1024) * 1024;
-	settings->max_header_bytes = (gsize)api_integer(&checker, "max_header_kb", 16) * 1024;
-	settings->max_connections = (guint)api_integer(&checker, "max_connections", 128);
-	settings->header_timeout_s = (guint)api_integer(&checker, "header_timeout", 10);
-	settings->idle_timeout_s = (guint)api_integer(&checker, "idle_timeout", 60);
-	settings->listen_backlog = (guint)api_integer(&checker, "listen_backlog", 1024);
+	read_limits(settings, typed);
 	return settings;
 }
 

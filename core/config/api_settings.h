@@ -13,6 +13,7 @@
 #include <libconfig.h>
 
 #include "diagnostics.h"
+#include "settings.h"
 
 /* The shortest bearer token accepted for TCP clients. */
 #define NBX_API_TOKEN_MIN_LENGTH 16
@@ -34,12 +35,14 @@ typedef struct {
 
 /*
  * Checks and reads the `api` group of @root (nestbox.conf, validated by its
- * schema already: defaults are in). Relative paths resolve against
- * @base_dir; the socket defaults to @run_dir/api.sock. Problems go to
- * @diagnostics as `file:line: api.KEY: what is wrong`. Never NULL.
+ * schema already: defaults are in), its limits from @typed (zero when the
+ * file was not valid). Relative paths resolve against @base_dir; the
+ * socket defaults to @run_dir/api.sock. Problems go to @diagnostics as
+ * `file:line: api.KEY: what is wrong`. Never NULL.
  */
-NbxApiSettings *nbx_api_settings_read(config_setting_t *root, const char *base_dir,
-				      const char *run_dir, NbxDiagnostics *diagnostics);
+NbxApiSettings *nbx_api_settings_read(config_setting_t *root, const NbxSettings *typed,
+				      const char *base_dir, const char *run_dir,
+				      NbxDiagnostics *diagnostics);
 
 void nbx_api_settings_free(NbxApiSettings *settings);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxApiSettings, nbx_api_settings_free)

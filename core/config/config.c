@@ -257,7 +257,7 @@ nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 	config->run_dir = string_value(root, "run_dir");
 	config->analyses_dir = string_value(root, "analyses_dir");
 	config->log_level = string_value(root, "log_level");
-	config->api = nbx_api_settings_read(root, config->dir,
+	config->api = nbx_api_settings_read(root, &config->settings, config->dir,
 					    config->run_dir != NULL ? config->run_dir : "",
 					    diagnostics);
 	for (guint i = 0; i < G_N_ELEMENTS(startup_dirs); i++)
@@ -301,160 +301,6 @@ nbx_config_check_reload(const NbxConfig *running, const NbxConfig *fresh,
 	return ok;
 }
 
-/* ---- machineries -------------------------------------------------------- */
-
-static NbxSchema *
-machinery_schema(NbxPlugin *plugin)
-{
-	g_autoptr(NbxSchema) core_machine = nbx_schema_new_static(nbx_core_machine_fields);
-	g_autoptr(NbxSchema) machine = nbx_schema_concat(core_machine, plugin->machine_schema);
-
-	return nbx_schema_with_group_list(plugin->config_schema, "machines",
-					  "The machines of this machinery, one group each", machine,
-					  0);
-}
-
-static void
-load_machinery(NbxConfig *config, NbxPluginRegistry *registry, const char *name,
-	       NbxDiagnostics *diagnostics)
-{
-	g_autofree char *path = NULL;
-	g_autofree char *file_name = g_strconcat(name, ".conf", NULL);
-	NbxPlugin *plugin = nbx_plugin_registry_lookup(registry, name);
-	NbxValidation validation = {
-		.diagnostics = diagnostics, .base_dir = config->dir, .check_environment = TRUE
-	};
-	NbxPluginSection *section;
-	NbxConfigFile *file;
-
-	if (plugin == NULL || plugin->descriptor.kind != NBX_PLUGIN_MACHINERY) {
-		g_autofree char *location = nbx_setting_location(
-			config_setting_get_member(config_root_setting(&config->core_file->config),
-						  "machineries"));
-
-		nbx_diagnostics_add(diagnostics, location, "machineries",
-				    plugin == NULL ? "no machinery plugin named \"%s\" is loaded"
-						   : "plugin \"%s\" is not a machinery",
-				    name);
-		return;
-	}
-	path = g_build_filename(config->dir, "machinery", file_name, NULL);
-	file = nbx_config_file_read(path, TRUE, diagnostics);
-	if (file == NULL)
-		return;
-	g_ptr_array_add(config->files, file);
-
-	section = g_new0(NbxPluginSection, 1);
-	section->plugin = plugin;
-	section->schema = machinery_schema(plugin);
-	section->file = file;
-	section->root = config_root_setting(&file->config);
-	nbx_schema_validate_group(section->schema, section->root, NULL, &validation);
-	g_ptr_array_add(config->machineries, section);
-}
-
-/* ---- auxiliaries -------------------------------------------------------- */
-
-static gint
-compare_auxiliaries(gconstpointer a, gconstpointer b)
-{
-	const NbxPluginSection *x = *(NbxPluginSection *const *)a;
-	const NbxPluginSection *y = *(NbxPluginSection *const *)b;
-
-	if (x->order != y->order)
-		return x->order < y->order ? -1 : 1;
-	return g_strcmp0(x->plugin->descriptor.name, y->plugin->descriptor.name);
-}
-
-static void
-load_auxiliary_group(NbxConfig *config, NbxPluginRegistry *registry, NbxConfigFile *file,
-		     config_setting_t *group, NbxDiagnostics *diagnostics)
-{
-	const char *name = config_setting_name(group);
-	NbxPlugin *plugin = nbx_plugin_registry_lookup(registry, name);
-	g_autoptr(NbxSchema) core = nbx_schema_new_static(nbx_core_auxiliary_fields);
-	g_autofree char *order = NULL;
-	g_autofree char *location = nbx_setting_location(group);
-	NbxValidation validation = {
-		.diagnostics = diagnostics, .base_dir = config->dir, .check_environment = TRUE
-	};
-	NbxPluginSection *section;
-	int enabled = 1;
-
-	if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
-		nbx_diagnostics_add(diagnostics, location, name,
-				    "expected a group { ... } for auxiliary module \"%s\"", name);
-		return;
-	}
-	config_setting_lookup_bool(group, "enabled", &enabled);
-	if (plugin == NULL || plugin->descriptor.kind != NBX_PLUGIN_AUXILIARY) {
-		/* A disabled group is not validated, and may name an absent plugin. */
-		if (enabled)
-			nbx_diagnostics_add(diagnostics, location, name,
-					    plugin == NULL
-						    ? "no auxiliary plugin named \"%s\" is loaded"
-						    : "plugin \"%s\" is not an auxiliary",
-					    name);
-		return;
-	}
-
-	section = g_new0(NbxPluginSection, 1);
-	section->plugin = plugin;
-	section->schema = nbx_schema_concat(core, plugin->config_schema);
-	order = g_strdup_printf("%d", plugin->descriptor.order > 0 ? plugin->descriptor.order : 1);
-	nbx_schema_set_default(section->schema, "order", order);
-	section->file = file;
-	section->root = group;
-	nbx_schema_validate_group(section->schema, group, name, &validation);
-	if (!enabled) {
-		nbx_config_section_free(section);
-		return;
-	}
-	long long order_value = 1;
-
-	config_setting_lookup_int64(group, "order", &order_value);
-	section->order = order_value;
-	g_ptr_array_add(config->auxiliaries, section);
-}
-
-static void
-load_auxiliaries(NbxConfig *config, NbxPluginRegistry *registry, NbxDiagnostics *diagnostics)
-{
-	g_autofree char *path = g_build_filename(config->dir, "auxiliary.conf", NULL);
-	NbxConfigFile *file = nbx_config_file_read(path, FALSE, diagnostics);
-	config_setting_t *root;
-
-	/* No auxiliary.conf: no module runs, which is a valid choice. */
-	if (file == NULL)
-		return;
-	g_ptr_array_add(config->files, file);
-	root = config_root_setting(&file->config);
-	for (int i = 0; i < config_setting_length(root); i++)
-		load_auxiliary_group(config, registry, file, config_setting_get_elem(root, i),
-				     diagnostics);
-	g_ptr_array_sort(config->auxiliaries, compare_auxiliaries);
-}
-
-void
-nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
-			NbxDiagnostics *diagnostics)
-{
-	for (char **name = config->machinery_names; *name != NULL; name++) {
-		gboolean twice = FALSE;
-
-		for (char **before = config->machinery_names; before < name; before++)
-			twice |= g_strcmp0(*before, *name) == 0;
-		if (twice) {
-			nbx_diagnostics_add(diagnostics, config->core_file->path, "machineries",
-					    "machinery \"%s\" is listed twice", *name);
-			continue;
-		}
-		load_machinery(config, registry, *name, diagnostics);
-	}
-	load_auxiliaries(config, registry, diagnostics);
-	nbx_config_load_guests(config, registry, diagnostics);
-}
-
 gint64
 nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallback)
 {
@@ -463,16 +309,6 @@ nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallba
 	/* libconfig widens an int setting to int64 here: one look-up serves both. */
 	if (config_lookup_int64(&config->core_file->config, path, &value) == CONFIG_TRUE)
 		return value;
-	return fallback;
-}
-
-gboolean
-nbx_config_core_boolean(const NbxConfig *config, const char *path, gboolean fallback)
-{
-	int value;
-
-	if (config_lookup_bool(&config->core_file->config, path, &value) == CONFIG_TRUE)
-		return value != 0;
 	return fallback;
 }
 

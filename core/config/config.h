@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The configuration directory: nestbox.conf, machinery/NAME.conf for each
- * enabled machinery, auxiliary.conf, guest/NAME.conf for guest plugins. Loading validates every file against
- * the schemas and reports every problem; nothing here starts anything.
+ * enabled machinery, auxiliary.conf, guest/NAME.conf for guest plugins.
+ * Loading validates every file against the schemas and reports every
+ * problem; nothing here starts anything. This file reads nestbox.conf and
+ * holds the rest; the plugin sections are matched to their plugins one
+ * layer up (setup/plugin_sections.c), where the plugin registry is known.
  */
 #pragma once
 
@@ -12,13 +15,18 @@
 #include "api_settings.h"
 #include "diagnostics.h"
 #include "settings.h"
-#include "plugin_loader.h"
 #include "schema.h"
 
 typedef struct {
 	char *path;
 	config_t config;
 } NbxConfigFile;
+
+/*
+ * The plugin a section configures (plugin_loader.h): config/ carries it
+ * and looks not inside; setup/plugin_sections.c matches sections to plugins.
+ */
+typedef struct _NbxPlugin NbxPlugin;
 
 /* One plugin's configuration. */
 typedef struct {
@@ -68,21 +76,6 @@ NbxConfig *nbx_config_load_core(const char *dir, const char *builtin_plugin_dir,
 				NbxDiagnostics *diagnostics);
 
 /*
- * Reads and validates the files of every enabled machinery and
- * auxiliary.conf against the schemas of the plugins in @registry.
- */
-void nbx_config_load_plugins(NbxConfig *config, NbxPluginRegistry *registry,
-			     NbxDiagnostics *diagnostics);
-
-/*
- * A section for every guest plugin of @registry, from guest/NAME.conf when
- * it exists (else its defaults); a file there that names no guest plugin is
- * refused (guest_config.c; called by nbx_config_load_plugins()).
- */
-void nbx_config_load_guests(NbxConfig *config, NbxPluginRegistry *registry,
-			    NbxDiagnostics *diagnostics);
-
-/*
  * The guest plugin @machine_setting (the machine's group, or NULL) names,
  * else nestbox.conf's guest.PLATFORM default; NULL for none.
  */
@@ -100,13 +93,13 @@ gboolean nbx_config_check_reload(const NbxConfig *running, const NbxConfig *fres
 void nbx_config_free(NbxConfig *config);
 
 /*
- * A validated setting of nestbox.conf by path ("scheduler.max_attempts"),
- * or @fallback when it is absent (validation fills in defaults, so only a
- * config that was never validated falls back). The string one treats ""
- * as absent.
+ * A setting of nestbox.conf by path ("guest.linux"), as the file says it,
+ * or @fallback when it is absent: for keys that are not settings of
+ * NbxSettings (a guest plugin per platform), and for tests that look at
+ * what a file that failed validation held. The core reads its settings
+ * from NbxConfig.settings. The string one treats "" as absent.
  */
 gint64 nbx_config_core_integer(const NbxConfig *config, const char *path, gint64 fallback);
-gboolean nbx_config_core_boolean(const NbxConfig *config, const char *path, gboolean fallback);
 const char *nbx_config_core_string(const NbxConfig *config, const char *path,
 				   const char *fallback);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NbxConfig, nbx_config_free)

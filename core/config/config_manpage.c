@@ -167,10 +167,10 @@ static const char page_tail[] =
 static gint
 compare_plugin_names(gconstpointer a, gconstpointer b)
 {
-	const NbxPlugin *pa = *(NbxPlugin *const *)a;
-	const NbxPlugin *pb = *(NbxPlugin *const *)b;
+	const struct nbx_plugin_descriptor *pa = *(const struct nbx_plugin_descriptor *const *)a;
+	const struct nbx_plugin_descriptor *pb = *(const struct nbx_plugin_descriptor *const *)b;
 
-	return strcmp(pa->descriptor.name, pb->descriptor.name);
+	return strcmp(pa->name, pb->name);
 }
 
 /* One plugin's section: where its keys live, what it is, its keys. */
@@ -212,39 +212,39 @@ static const struct {
 };
 
 static void
-render_plugins(GString *out, const NbxPluginRegistry *registry)
+render_plugins(GString *out, GPtrArray *descriptors)
 {
-	/* Not g_ptr_array_copy(): the copy would free the plugins with it. */
-	g_autoptr(GPtrArray) sorted = g_ptr_array_sized_new(registry->plugins->len);
+	/* Not g_ptr_array_copy(): the copy would free the descriptors with it. */
+	g_autoptr(GPtrArray) sorted = g_ptr_array_sized_new(descriptors->len);
 
-	for (guint i = 0; i < registry->plugins->len; i++)
-		g_ptr_array_add(sorted, g_ptr_array_index(registry->plugins, i));
+	for (guint i = 0; i < descriptors->len; i++)
+		g_ptr_array_add(sorted, g_ptr_array_index(descriptors, i));
 	g_ptr_array_sort(sorted, compare_plugin_names);
 	for (guint s = 0; s < G_N_ELEMENTS(plugin_sections); s++) {
 		gboolean titled = FALSE;
 
 		for (guint i = 0; i < sorted->len; i++) {
-			const NbxPlugin *plugin = g_ptr_array_index(sorted, i);
+			const struct nbx_plugin_descriptor *plugin = g_ptr_array_index(sorted, i);
 
-			if (plugin->descriptor.kind != plugin_sections[s].kind)
+			if (plugin->kind != plugin_sections[s].kind)
 				continue;
 			if (!titled) {
 				append_line(out, ".SH", plugin_sections[s].title);
 				append_line(out, NULL, plugin_sections[s].intro);
 				titled = TRUE;
 			}
-			render_plugin(out, &plugin->descriptor);
+			render_plugin(out, plugin);
 		}
 	}
 }
 
 char *
-nbx_config_manpage(const NbxPluginRegistry *registry)
+nbx_config_manpage(GPtrArray *descriptors)
 {
 	GString *out = g_string_new(page_head);
 
 	render_keys(out, nbx_core_fields, "");
-	render_plugins(out, registry);
+	render_plugins(out, descriptors);
 	g_string_append(out, page_tail);
 	return g_string_free(out, FALSE);
 }

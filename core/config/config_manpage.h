@@ -10,11 +10,12 @@
 
 #include <glib.h>
 
-#include "plugin_loader.h"
+#include <nestbox/plugin.h>
 
 /*
- * The page: the core's keys (nestbox.conf), then every plugin of @registry
+ * The page: the core's keys (nestbox.conf), then every plugin of
+ * @descriptors (const struct nbx_plugin_descriptor *, the plugins loaded)
  * by kind and name: a machinery's file, an auxiliary's group in
  * auxiliary.conf, a guest plugin's group in guest.conf. Free with g_free().
  */
-char *nbx_config_manpage(const NbxPluginRegistry *registry);
+char *nbx_config_manpage(GPtrArray *descriptors);

@@ -127,11 +127,13 @@ static const struct nbx_config_field retention_fields[] = {
 	{ .name = "days", .type = NBX_FIELD_INTEGER, .min = 0, .max = 36500,
 	  .default_value = "0",
 	  .doc = "Remove an ended task's analysis directory, and its sample once no kept task "
-		 "uses it, this many days after it ended (0: keep them)" },
+		 "uses it, this many days after it ended, and an old snapshot generation this "
+		 "many days after it was made (0: keep them)" },
 	{ .name = "max_disk_gb", .type = NBX_FIELD_INTEGER, .min = 0, .max = 1048576,
 	  .default_value = "0",
-	  .doc = "Remove the oldest ended tasks' analyses and samples while analyses_dir and "
-		 "the samples take more than this many GB (10^9 bytes; 0: no limit)" },
+	  .doc = "Remove old snapshot generations, then the oldest ended tasks' analyses and "
+		 "samples, while analyses_dir, the samples and the old generations take more than "
+		 "this many GB (10^9 bytes; 0: no limit)" },
 	{ .name = "interval", .type = NBX_FIELD_INTEGER, .min = 1, .max = 10080,
 	  .default_value = "60",
 	  .doc = "Minutes between two sweeps (the first runs at start-up); running and queued "
@@ -168,7 +170,8 @@ const struct nbx_config_field nbx_core_fields[] = {
 	{ .name = "timeouts", .type = NBX_FIELD_GROUP, .children = timeout_fields,
 	  .doc = "The longest each step of an analysis may take" },
 	{ .name = "retention", .type = NBX_FIELD_GROUP, .children = retention_fields,
-	  .doc = "What is removed of ended tasks, and when (each removal is logged)" },
+	  .doc = "What is removed of ended tasks and old snapshot generations, and when (each "
+		 "removal is logged)" },
 	{ .name = "guest", .type = NBX_FIELD_GROUP, .children = guest_fields,
 	  .doc = "Guest plugins (conf/guest/NAME.conf each): the default per platform, and limits "
 		 "on what comes back from a guest" },

@@ -153,13 +153,7 @@ static gboolean import_table(NbxSchema *schema, const struct nbx_config_field *f
 			     guint32 stride, const char *const *reserved, const char *path,
 			     guint depth, struct nbx_config_field **out, GError **error);
 
-static gboolean
-check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
-	    const char *const *reserved, const char *where, guint depth, GError **error)
-{
-	g_autoptr(GString) why = g_string_new(NULL);
-	guint32 unknown = field->flags & ~flags_allowed_for(field->type);
-
+/* Fails with "malformed schema: WHERE: why" (in the functions below, which have @where and @error). */
 #define FAIL(...)                                                                           \
 	do {                                                                                \
 		g_autofree char *reason_ = g_strdup_printf(__VA_ARGS__);                    \
@@ -167,6 +161,34 @@ check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
 			    reason_);                                                       \
 		return FALSE;                                                               \
 	} while (0)
+
+/* A LIST's element type (STRING when unset), its choices, its flags. */
+static gboolean
+check_list_field(struct nbx_config_field *field, const char *where, GError **error)
+{
+	guint32 allowed;
+
+	if (field->element_type == 0)
+		field->element_type = NBX_FIELD_STRING;
+	if (!is_scalar_type(field->element_type))
+		FAIL("element_type must be a scalar type, not %s",
+		     nbx_field_type_name(field->element_type));
+	if (field->element_type == NBX_FIELD_ENUM &&
+	    (field->choices == NULL || field->choices[0] == NULL))
+		FAIL("a list of enum needs at least one choice");
+	allowed = flags_allowed_for(field->element_type) | NBX_FIELD_NON_EMPTY;
+	if (field->flags & ~allowed)
+		FAIL("flags 0x%x do not apply to elements of type %s", field->flags & ~allowed,
+		     nbx_field_type_name(field->element_type));
+	return TRUE;
+}
+
+static gboolean
+check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
+	    const char *const *reserved, const char *where, guint depth, GError **error)
+{
+	g_autoptr(GString) why = g_string_new(NULL);
+	guint32 unknown = field->flags & ~flags_allowed_for(field->type);
 
 	if (!key_name_is_valid(field->name))
 		FAIL("name must match [a-z][a-z0-9_]* (at most 63 bytes)");
@@ -193,19 +215,8 @@ check_field(NbxSchema *schema, struct nbx_config_field *field, guint32 stride,
 			FAIL("an enum needs at least one choice");
 		break;
 	case NBX_FIELD_LIST:
-		if (field->element_type == 0)
-			field->element_type = NBX_FIELD_STRING;
-		if (!is_scalar_type(field->element_type))
-			FAIL("element_type must be a scalar type, not %s",
-			     nbx_field_type_name(field->element_type));
-		if (field->element_type == NBX_FIELD_ENUM &&
-		    (field->choices == NULL || field->choices[0] == NULL))
-			FAIL("a list of enum needs at least one choice");
-		if (field->flags & ~(flags_allowed_for(field->element_type) | NBX_FIELD_NON_EMPTY))
-			FAIL("flags 0x%x do not apply to elements of type %s",
-			     field->flags &
-				     ~(flags_allowed_for(field->element_type) | NBX_FIELD_NON_EMPTY),
-			     nbx_field_type_name(field->element_type));
+		if (!check_list_field(field, where, error))
+			return FALSE;
 		break;
 	case NBX_FIELD_GROUP:
 	case NBX_FIELD_GROUP_LIST: {

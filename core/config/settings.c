@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "settings.h"
 
+#include "core_schema.h"
+#include "schema_validate.h"
+
 typedef enum { SETTING_INTEGER, SETTING_BOOLEAN, SETTING_CHOICE } SettingType;
 
 /* One setting: where it is in nestbox.conf, where it goes in NbxSettings. */
@@ -39,6 +42,16 @@ static const Setting settings_table[] = {
 	INTEGER("guest.max_files", guest.max_files),
 	INTEGER("guest.max_file_mb", guest.max_file_mb),
 	INTEGER("guest.max_output_kb", guest.max_output_kb),
+	INTEGER("retention.days", retention.days),
+	INTEGER("retention.max_disk_gb", retention.max_disk_gb),
+	INTEGER("retention.interval", retention.interval),
+	INTEGER("api.max_upload_mb", api.max_upload_mb),
+	INTEGER("api.max_json_kb", api.max_json_kb),
+	INTEGER("api.max_header_kb", api.max_header_kb),
+	INTEGER("api.max_connections", api.max_connections),
+	INTEGER("api.listen_backlog", api.listen_backlog),
+	INTEGER("api.header_timeout", api.header_timeout),
+	INTEGER("api.idle_timeout", api.idle_timeout),
 };
 
 static void
@@ -82,4 +95,19 @@ nbx_settings_paths(void)
 		for (gsize i = 0; i < G_N_ELEMENTS(settings_table); i++)
 			paths[i] = settings_table[i].path;
 	return paths;
+}
+
+void
+nbx_settings_defaults(NbxSettings *settings)
+{
+	g_autoptr(NbxSchema) schema = nbx_schema_new_static(nbx_core_fields);
+	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
+	/* Nothing is checked against the machine: only the defaults are wanted. */
+	NbxValidation validation = { .diagnostics = diagnostics, .base_dir = "/" };
+	config_t empty;
+
+	config_init(&empty);
+	nbx_schema_validate_group(schema, config_root_setting(&empty), NULL, &validation);
+	nbx_settings_read(settings, config_root_setting(&empty));
+	config_destroy(&empty);
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The core's settings of nestbox.conf (`timeouts`, `scheduler`, `guest`) as one typed
- * struct, filled once after validation. The schema (core_schema.c) applied
- * every default already, so this file holds no default of its own and no
- * other code reads these keys by name: a default exists once, in the schema.
- * (The `api` group has its checks and struct in api_settings.h; paths and
- * plugin lists are fields of NbxConfig.)
+ * The core's settings of nestbox.conf (`timeouts`, `scheduler`, `guest`,
+ * `retention` and the numbers of `api`) as one typed struct, filled once
+ * after validation. The schema (core_schema.c) applied every default
+ * already, so this file holds no default of its own and no other code
+ * reads these keys by name: a default exists once, in the schema. (The
+ * `api` group's paths, token and the checks start-up makes of them are in
+ * api_settings.h; paths and plugin lists are fields of NbxConfig.)
  */
 #pragma once
 
@@ -46,6 +47,23 @@ typedef struct {
 		gint64 max_file_mb;
 		gint64 max_output_kb;
 	} guest;
+	/* What is removed of ended tasks, and when; 0 turns a limit off. */
+	struct {
+		gint64 days;
+		gint64 max_disk_gb;
+		/* Minutes between two sweeps. */
+		gint64 interval;
+	} retention;
+	/* The control API's limits (api_settings.h gives them in bytes). */
+	struct {
+		gint64 max_upload_mb;
+		gint64 max_json_kb;
+		gint64 max_header_kb;
+		gint64 max_connections;
+		gint64 listen_backlog;
+		gint64 header_timeout;
+		gint64 idle_timeout;
+	} api;
 } NbxSettings;
 
 /*
@@ -54,6 +72,13 @@ typedef struct {
  * default): it aborts, and the settings test finds it first.
  */
 void nbx_settings_read(NbxSettings *settings, const config_setting_t *root);
+
+/*
+ * The schema's defaults, as an empty nestbox.conf gives them: for code
+ * that runs without a configuration (a test's control API, a fuzzer) and
+ * leaves a limit to its default.
+ */
+void nbx_settings_defaults(NbxSettings *settings);
 
 /*
  * "group.key" of every setting nbx_settings_read() reads, NULL-terminated:

@@ -24,6 +24,7 @@
 #include "control_api.h"
 #include "daemon_setup.h"
 #include "host_services.h"
+#include "machine_segments.h"
 #include "retention.h"
 #include "scheduler.h"
 #include "service_notify.h"
@@ -165,7 +166,15 @@ static int
 print_man_config(void)
 {
 	g_autoptr(NbxPluginRegistry) registry = inspect_plugins();
-	g_autofree char *page = nbx_config_manpage(registry);
+	g_autoptr(GPtrArray) descriptors = g_ptr_array_new();
+	g_autofree char *page = NULL;
+
+	for (guint i = 0; i < registry->plugins->len; i++) {
+		NbxPlugin *plugin = g_ptr_array_index(registry->plugins, i);
+
+		g_ptr_array_add(descriptors, &plugin->descriptor);
+	}
+	page = nbx_config_manpage(descriptors);
 
 	print_refusals(registry);
 	fputs(page, stdout);
@@ -396,6 +405,23 @@ session_blocks_reload(Daemon *daemon)
 	return TRUE;
 }
 
+/*
+ * The new machines' segments exist before the new setup is used; those of
+ * machines the old setup still runs are kept (a dropped machine's segment
+ * goes at exit, or at the next start).
+ */
+static void
+bring_up_reload_segments(NbxSetup *running, NbxSetup *fresh, NbxDiagnostics *diagnostics)
+{
+	g_auto(GStrv) running_names = nbx_machine_segments_names(running->pool);
+	g_autoptr(GError) error = NULL;
+
+	if (!nbx_machine_segments_bring_up(
+		    fresh->pool, nbx_config_core_string(fresh->config, "network.uplink_prefix", NULL),
+		    (const char *const *)running_names, &error))
+		nbx_diagnostics_add(diagnostics, NULL, NULL, "%s", error->message);
+}
+
 /* Main thread: what cannot change live is compared, then plugins start. */
 static gboolean
 apply_reload(Daemon *daemon, ReloadRead *read)
@@ -410,6 +436,8 @@ apply_reload(Daemon *daemon, ReloadRead *read)
 		nbx_log_set_level(fresh->config->log_level);
 		nbx_setup_start(fresh, read->diagnostics);
 	}
+	if (fresh != NULL && nbx_diagnostics_count(read->diagnostics) == 0)
+		bring_up_reload_segments(running, fresh, read->diagnostics);
 	if (fresh == NULL || nbx_diagnostics_count(read->diagnostics) > 0) {
 		nbx_log_set_level(running->config->log_level);
 		refuse_reload(read);
@@ -572,12 +600,60 @@ announce_ready(gpointer data)
 	notify_ready(daemon, NULL);
 }
 
+/*
+ * What a daemon killed with -9 left goes first, then each machine's own
+ * segment is made: before the store recovers any task, so no analysis
+ * ever starts without its network.
+ */
+static gboolean
+bring_up_segments(NbxSetup *setup, GError **error)
+{
+	return nbx_machine_segments_bring_up(
+		setup->pool, nbx_config_core_string(setup->config, "network.uplink_prefix", NULL),
+		NULL, error);
+}
+
+/*
+ * The segments, the store, the scheduler, the snapshots and the API, each on
+ * the one before; FALSE with @error at the first that cannot start.
+ */
+static gboolean
+daemon_start(Daemon *daemon, NbxSetup *setup, GError **error)
+{
+	g_autofree char *store_path =
+		g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
+
+	/* Before the store: a recovered task must find its machine's segment. */
+	if (bring_up_segments(setup, error))
+		daemon->store = nbx_store_open(store_path, error);
+	if (daemon->store != NULL)
+		daemon->scheduler = nbx_scheduler_new(setup, daemon->store, error);
+	if (daemon->scheduler != NULL) {
+		NbxSnapshotHost host = {
+			.get_setup = snapshots_get_setup,
+			.hold_machine = snapshots_hold,
+			.release_machine = snapshots_release,
+			.generation_changed = snapshots_generation_changed,
+			.user_data = daemon->scheduler,
+		};
+
+		daemon->snapshots = nbx_snapshot_manager_new(setup->config->state_dir,
+							     daemon->store, &host, error);
+	}
+	if (daemon->snapshots != NULL) {
+		nbx_scheduler_set_snapshots(daemon->scheduler, daemon->snapshots);
+		daemon->api = start_api(daemon->scheduler, error);
+	}
+	if (daemon->api != NULL)
+		nbx_control_api_set_snapshots(daemon->api, daemon->snapshots);
+	return daemon->api != NULL;
+}
+
 static int
 run_daemon(void)
 {
 	g_autoptr(NbxDiagnostics) diagnostics = nbx_diagnostics_new();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *store_path = NULL;
 	Daemon daemon = { 0 };
 	NbxSetup *setup;
 	int status = EXIT_OK;
@@ -598,30 +674,8 @@ run_daemon(void)
 		nbx_setup_free(setup);
 		return EXIT_INVALID;
 	}
-	store_path = g_build_filename(setup->config->state_dir, "nestbox.sqlite", NULL);
 	daemon.loop = g_main_loop_new(NULL, FALSE);
-	daemon.store = nbx_store_open(store_path, &error);
-	if (daemon.store != NULL)
-		daemon.scheduler = nbx_scheduler_new(setup, daemon.store, &error);
-	if (daemon.scheduler != NULL) {
-		NbxSnapshotHost host = {
-			.get_setup = snapshots_get_setup,
-			.hold_machine = snapshots_hold,
-			.release_machine = snapshots_release,
-			.generation_changed = snapshots_generation_changed,
-			.user_data = daemon.scheduler,
-		};
-
-		daemon.snapshots = nbx_snapshot_manager_new(setup->config->state_dir, daemon.store,
-							    &host, &error);
-	}
-	if (daemon.snapshots != NULL) {
-		nbx_scheduler_set_snapshots(daemon.scheduler, daemon.snapshots);
-		daemon.api = start_api(daemon.scheduler, &error);
-	}
-	if (daemon.api != NULL)
-		nbx_control_api_set_snapshots(daemon.api, daemon.snapshots);
-	if (daemon.api == NULL) {
+	if (!daemon_start(&daemon, setup, &error)) {
 		fprintf(stderr, "nestboxd: not starting: %s\n", error->message);
 		status = EXIT_INVALID;
 		goto out;
@@ -643,6 +697,7 @@ run_daemon(void)
 		 * to recover at the next start.
 		 */
 		nbx_warning(NULL, "exiting with analyses still running");
+		nbx_machine_segments_tear_down();
 		_exit(EXIT_INVALID);
 	}
 out:
@@ -653,6 +708,8 @@ out:
 	nbx_setup_free(setup);
 	nbx_store_close(daemon.store);
 	g_main_loop_unref(daemon.loop);
+	/* After the plugins are gone: nothing runs in a segment any more. */
+	nbx_machine_segments_tear_down();
 	return status;
 }
 

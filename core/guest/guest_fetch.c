@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "analysis_steps.h"
 #include "guest_file_name.h"
 #include "sha256.h"
 
@@ -195,7 +194,7 @@ fetch_all(Fetch *fetch)
 }
 
 void
-nbx_guest_fetch_files(NbxGuestRun *run, NbxAnalysis *analysis)
+nbx_guest_fetch_files(NbxGuestRun *run)
 {
 	g_autofree char *dir = g_build_filename(run->task->analysis_dir, "files", NULL);
 	Fetch fetch = { .run = run, .dir_fd = -1, .files = json_array_new() };
@@ -206,7 +205,7 @@ nbx_guest_fetch_files(NbxGuestRun *run, NbxAnalysis *analysis)
 		json_array_unref(fetch.files);
 		return;
 	}
-	step = nbx_analysis_step_begin(analysis, "guest.fetch");
+	step = nbx_guest_step_begin(run, "guest.fetch");
 	if (g_mkdir_with_parents(dir, 0750) != 0 ||
 	    (fetch.dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		message = g_strdup_printf("cannot create %s: %s", dir, g_strerror(errno));
@@ -217,8 +216,8 @@ nbx_guest_fetch_files(NbxGuestRun *run, NbxAnalysis *analysis)
 	json_object_set_array_member(run->summary, "files", fetch.files);
 	if (message == NULL && fetch.broken != NULL)
 		message = g_strdup_printf("the guest stopped answering: %s", fetch.broken);
-	nbx_analysis_step_end(analysis, &step, message);
+	nbx_guest_step_end(run, &step, message);
 	if (message != NULL)
-		nbx_analysis_fail(analysis, message);
+		nbx_guest_fail(run, message);
 	g_free(fetch.broken);
 }

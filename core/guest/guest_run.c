@@ -6,7 +6,6 @@
 #include <glib/gstdio.h>
 #include <unistd.h>
 
-#include "analysis_steps.h"
 #include "guest_command.h"
 #include "guest_file_name.h"
 #include "report.h"
@@ -18,13 +17,16 @@
 
 NbxGuestRun *
 nbx_guest_run_new(NbxPluginInstance *guest, const NbxTask *task, const struct nbx_machine *machine,
-		  const struct nbx_config_node *options, const NbxGuestLimits *limits)
+		  const struct nbx_config_node *options, const NbxGuestLimits *limits,
+		  const NbxGuestAnalysis *analysis, gpointer analysis_data)
 {
 	NbxGuestRun *run = g_new0(NbxGuestRun, 1);
 
 	run->refs = 1;
 	run->guest = guest;
 	run->limits = *limits;
+	run->analysis = analysis;
+	run->analysis_data = analysis_data;
 	run->task = nbx_task_copy(task);
 	run->machine = machine;
 	run->options = nbx_guest_task_options_read(task->options_json);
@@ -123,10 +125,10 @@ record_agent(NbxGuestRun *run, const struct nbx_guest_info *info)
 }
 
 static gboolean
-connect_agent(NbxGuestRun *run, NbxAnalysis *analysis)
+connect_agent(NbxGuestRun *run)
 {
 	NbxGuestCall *call = nbx_guest_call_new(run, NBX_GUEST_OP_CONNECT);
-	NbxAnalysisStep step = nbx_analysis_step_begin(analysis, "guest.connect");
+	NbxAnalysisStep step = nbx_guest_step_begin(run, "guest.connect");
 	g_autofree char *message = NULL;
 	gboolean ok;
 
@@ -139,16 +141,16 @@ connect_agent(NbxGuestRun *run, NbxAnalysis *analysis)
 		record_agent(run, &call->info);
 	}
 	nbx_guest_call_free(call);
-	nbx_analysis_step_end(analysis, &step, message);
+	nbx_guest_step_end(run, &step, message);
 	/* As the bare port wait did: a guest whose agent never answers counts against the machine. */
 	if (!ok)
-		nbx_analysis_machine_failed(analysis, message);
+		nbx_guest_machine_failed(run, message);
 	return ok;
 }
 
 /* The guest woke up at the time its snapshot was taken: tell it the time, or say why not. */
 static void
-set_clock(NbxGuestRun *run, NbxAnalysis *analysis)
+set_clock(NbxGuestRun *run)
 {
 	JsonObject *clock = json_object_new();
 	g_autofree char *message = NULL;
@@ -160,14 +162,14 @@ set_clock(NbxGuestRun *run, NbxAnalysis *analysis)
 					  "clock",
 					  nbx_plugin_instance_name(run->guest));
 	} else {
-		NbxAnalysisStep step = nbx_analysis_step_begin(analysis, "guest.set_clock");
+		NbxAnalysisStep step = nbx_guest_step_begin(run, "guest.set_clock");
 		NbxGuestCall *call = nbx_guest_call_new(run, NBX_GUEST_OP_SET_CLOCK);
 
 		call->unix_time_us = g_get_real_time();
 		ok = nbx_guest_call_run(&call, run->limits.op_s, &message);
 		nbx_guest_call_free(call);
 		/* A clock that could not be set does not fail the analysis: the report says so. */
-		nbx_analysis_step_end(analysis, &step, message);
+		nbx_guest_step_end(run, &step, message);
 	}
 	json_object_set_boolean_member(clock, "set", ok);
 	if (message != NULL)
@@ -196,13 +198,13 @@ record_sample(NbxGuestRun *run, const char *original, const char *guest_name,
 }
 
 static gboolean
-upload_sample(NbxGuestRun *run, NbxAnalysis *analysis, char **guest_path)
+upload_sample(NbxGuestRun *run, char **guest_path)
 {
 	g_autofree char *original = run->task->target_name != NULL
 					    ? g_strdup(run->task->target_name)
 					    : g_path_get_basename(run->task->target);
 	g_autofree char *name = nbx_guest_file_name(original, run->machine->platform);
-	NbxAnalysisStep step = nbx_analysis_step_begin(analysis, "guest.upload");
+	NbxAnalysisStep step = nbx_guest_step_begin(run, "guest.upload");
 	NbxGuestCall *call = nbx_guest_call_new(run, NBX_GUEST_OP_UPLOAD);
 	g_autofree char *message = NULL;
 	gboolean ok;
@@ -215,9 +217,9 @@ upload_sample(NbxGuestRun *run, NbxAnalysis *analysis, char **guest_path)
 		record_sample(run, original, name, call->guest_path);
 	}
 	nbx_guest_call_free(call);
-	nbx_analysis_step_end(analysis, &step, message);
+	nbx_guest_step_end(run, &step, message);
 	if (!ok)
-		nbx_analysis_fail(analysis, message);
+		nbx_guest_fail(run, message);
 	return ok;
 }
 
@@ -286,11 +288,11 @@ build_command(NbxGuestRun *run, const char *guest_path, char **message)
 }
 
 static gboolean
-execute_sample(NbxGuestRun *run, NbxAnalysis *analysis, const char *guest_path)
+execute_sample(NbxGuestRun *run, const char *guest_path)
 {
 	g_autofree char *message = NULL;
 	g_autofree char *cwd = nbx_guest_path_directory(guest_path);
-	NbxAnalysisStep step = nbx_analysis_step_begin(analysis, "guest.execute");
+	NbxAnalysisStep step = nbx_guest_step_begin(run, "guest.execute");
 	gint64 timeout_s = run->limits.op_s;
 	gboolean ok = build_command(run, guest_path, &message);
 	NbxGuestCall *call;
@@ -318,27 +320,27 @@ execute_sample(NbxGuestRun *run, NbxAnalysis *analysis, const char *guest_path)
 		/* The plugin keeps the directory only until execute returns. */
 		run->command.cwd = NULL;
 	}
-	nbx_analysis_step_end(analysis, &step, message);
+	nbx_guest_step_end(run, &step, message);
 	if (!ok)
-		nbx_analysis_fail(analysis, message);
+		nbx_guest_fail(run, message);
 	return ok;
 }
 
 gboolean
-nbx_guest_run_begin(NbxGuestRun *run, NbxAnalysis *analysis)
+nbx_guest_run_begin(NbxGuestRun *run)
 {
 	g_autofree char *guest_path = NULL;
 
-	if (!connect_agent(run, analysis))
+	if (!connect_agent(run))
 		return FALSE;
-	set_clock(run, analysis);
-	if (nbx_analysis_cut_short(analysis))
+	set_clock(run);
+	if (nbx_guest_cut_short(run))
 		return FALSE;
 	/* A task without a file runs nothing: the guest is only watched and fetched from. */
 	if (run->task->target == NULL)
 		return TRUE;
-	return upload_sample(run, analysis, &guest_path) && !nbx_analysis_cut_short(analysis) &&
-	       execute_sample(run, analysis, guest_path);
+	return upload_sample(run, &guest_path) && !nbx_guest_cut_short(run) &&
+	       execute_sample(run, guest_path);
 }
 
 static gboolean
@@ -348,13 +350,12 @@ exited(NbxGuestRun *run)
 }
 
 gboolean
-nbx_guest_run_tick(NbxGuestRun *run, NbxAnalysis *analysis, char **error)
+nbx_guest_run_tick(NbxGuestRun *run, char **error)
 {
 	g_autofree char *message = NULL;
 	NbxGuestCall *call;
 	gboolean ok;
 
-	(void)analysis;
 	if (run->executed && !exited(run) && can_watch(run)) {
 		call = nbx_guest_call_new(run, NBX_GUEST_OP_POLL);
 		ok = nbx_guest_call_run(&call, run->limits.op_s, &message);
@@ -456,7 +457,7 @@ nbx_guest_run_disconnect(NbxGuestRun *run)
 }
 
 void
-nbx_guest_run_end(NbxGuestRun *run, NbxAnalysis *analysis)
+nbx_guest_run_end(NbxGuestRun *run)
 {
 	gboolean connected;
 
@@ -467,7 +468,7 @@ nbx_guest_run_end(NbxGuestRun *run, NbxAnalysis *analysis)
 	g_mutex_unlock(&run->lock);
 	/* A guest that stopped answering gets no more requests: each would wait its deadline. */
 	if (connected && !run->broken)
-		nbx_guest_fetch_files(run, analysis);
+		nbx_guest_fetch_files(run);
 	else if (run->options->files[0] != NULL)
 		json_object_set_string_member(run->summary, "files_error",
 					      "not fetched: the guest did not answer");

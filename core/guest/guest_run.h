@@ -23,7 +23,6 @@
 #include <json-glib/json-glib.h>
 #include <nestbox/plugin.h>
 
-#include "analysis.h"
 #include "plugin_instance.h"
 #include "task.h"
 
@@ -39,28 +38,54 @@ typedef struct {
 	gint64 max_output_bytes;
 } NbxGuestLimits;
 
+/* A step of the analysis as its report records it: begun, then ended. */
+typedef struct {
+	JsonObject *object;
+	gint64 start_us;
+} NbxAnalysisStep;
+
+/*
+ * What a run reports to, and asks of, the analysis it is part of (@data
+ * is the analysis): recorded steps, the task's failure, and whether a
+ * cancel or the machine's death cut it short. The analysis (tasks/) hands
+ * it in, so guest/ calls nothing above it. On the analysis thread only.
+ */
+typedef struct {
+	NbxAnalysisStep (*step_begin)(gpointer data, const char *name);
+	/* @error NULL: the step worked. */
+	void (*step_end)(gpointer data, NbxAnalysisStep *step, const char *error);
+	/* The first failure is the task's reason. */
+	void (*fail)(gpointer data, const char *message);
+	/* Likewise, and it counts against the machine. */
+	void (*machine_failed)(gpointer data, const char *message);
+	/* Cancelled, shut down, or the machine died. */
+	gboolean (*cut_short)(gpointer data);
+} NbxGuestAnalysis;
+
 typedef struct _NbxGuestRun NbxGuestRun;
 
 /*
  * @task, @machine and @options (this plugin's per-task options, or NULL)
  * are copied or must outlive the run's last op; @task->analysis_dir exists.
+ * The run reports to @analysis with @analysis_data, both outliving it.
  */
 NbxGuestRun *nbx_guest_run_new(NbxPluginInstance *guest, const NbxTask *task,
 			       const struct nbx_machine *machine,
-			       const struct nbx_config_node *options, const NbxGuestLimits *limits);
+			       const struct nbx_config_node *options, const NbxGuestLimits *limits,
+			       const NbxGuestAnalysis *analysis, gpointer analysis_data);
 
 /* Connect, clock, upload, execute: FALSE when the analysis cannot go on. */
-gboolean nbx_guest_run_begin(NbxGuestRun *run, NbxAnalysis *analysis);
+gboolean nbx_guest_run_begin(NbxGuestRun *run);
 
 /*
  * During the run, about once a second: FALSE ends the run now (the sample
  * exited and the task asked `until_exit`, or the guest stopped answering:
  * then *@error says so and the task has failed).
  */
-gboolean nbx_guest_run_tick(NbxGuestRun *run, NbxAnalysis *analysis, char **error);
+gboolean nbx_guest_run_tick(NbxGuestRun *run, char **error);
 
 /* Fetch what the task asked for, then disconnect. Always, after a successful begin or not. */
-void nbx_guest_run_end(NbxGuestRun *run, NbxAnalysis *analysis);
+void nbx_guest_run_end(NbxGuestRun *run);
 
 /* The report's "guest" object. */
 JsonObject *nbx_guest_run_summary(NbxGuestRun *run);

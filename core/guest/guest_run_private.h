@@ -12,6 +12,9 @@ struct _NbxGuestRun {
 	gint refs;
 	NbxPluginInstance *guest;
 	NbxGuestLimits limits;
+	/* The analysis the run is part of, and what the run reports to it. */
+	const NbxGuestAnalysis *analysis;
+	gpointer analysis_data;
 	NbxTask *task;
 	const struct nbx_machine *machine;
 	NbxGuestTaskOptions *options;
@@ -73,4 +76,35 @@ struct _NbxGuestCall {
 void nbx_guest_run_disconnect(NbxGuestRun *run);
 
 /* guest_fetch.c: the task's files and the agent's log into files/. */
-void nbx_guest_fetch_files(NbxGuestRun *run, NbxAnalysis *analysis);
+void nbx_guest_fetch_files(NbxGuestRun *run);
+
+/* What the run reports to, and asks of, its analysis (NbxGuestAnalysis). */
+static inline NbxAnalysisStep
+nbx_guest_step_begin(NbxGuestRun *run, const char *name)
+{
+	return run->analysis->step_begin(run->analysis_data, name);
+}
+
+static inline void
+nbx_guest_step_end(NbxGuestRun *run, NbxAnalysisStep *step, const char *error)
+{
+	run->analysis->step_end(run->analysis_data, step, error);
+}
+
+static inline void
+nbx_guest_fail(NbxGuestRun *run, const char *message)
+{
+	run->analysis->fail(run->analysis_data, message);
+}
+
+static inline void
+nbx_guest_machine_failed(NbxGuestRun *run, const char *message)
+{
+	run->analysis->machine_failed(run->analysis_data, message);
+}
+
+static inline gboolean
+nbx_guest_cut_short(NbxGuestRun *run)
+{
+	return run->analysis->cut_short(run->analysis_data);
+}

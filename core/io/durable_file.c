@@ -147,3 +147,24 @@ nbx_remove_tree(const char *path)
 	}
 	return g_rmdir(path) == 0;
 }
+
+guint64
+nbx_tree_bytes(const char *path)
+{
+	g_autoptr(GDir) dir = NULL;
+	const char *name;
+	struct stat st;
+	guint64 total;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	total = (guint64)st.st_blocks * 512;
+	if (!S_ISDIR(st.st_mode) || (dir = g_dir_open(path, 0, NULL)) == NULL)
+		return total;
+	while ((name = g_dir_read_name(dir)) != NULL) {
+		g_autofree char *child = g_build_filename(path, name, NULL);
+
+		total += nbx_tree_bytes(child);
+	}
+	return total;
+}

@@ -51,3 +51,9 @@ gboolean nbx_fsync_tree(const char *path, char **failed);
  * with errno set when @path itself is still there.
  */
 gboolean nbx_remove_tree(const char *path);
+
+/*
+ * The space @path takes on disk (allocated blocks), everything below it
+ * included, symbolic links not followed; 0 for what is not there.
+ */
+guint64 nbx_tree_bytes(const char *path);

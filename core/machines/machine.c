@@ -229,6 +229,8 @@ nbx_machine_free(NbxPoolMachine *machine)
 	g_ptr_array_unref(machine->strings);
 	g_strfreev(machine->tags);
 	g_free(machine->base_machine);
+	g_free(machine->host_address);
+	g_free(machine->host_mac);
 	g_free(machine->disabled_reason);
 	g_free(machine->hypervisor_reason);
 	g_mutex_clear(&machine->lock);

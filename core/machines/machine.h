@@ -127,6 +127,15 @@ struct _NbxPoolMachine {
 	 * `base_machine` key), or NULL: its own. Read-only after loading.
 	 */
 	char *base_machine;
+	/*
+	 * Its `segment`, `host_address` and `host_mac` keys: with a segment,
+	 * machine.interface is the segment's bridge and
+	 * machine.network_namespace its namespace (machine_segments.h).
+	 * Read-only after loading.
+	 */
+	gboolean segment;
+	char *host_address;
+	char *host_mac;
 	NbxMachineBoard *board;
 
 	/* Guards everything below; only machine.c touches it. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "segment.h"
 
 G_DEFINE_QUARK(nbx-pool-error-quark, nbx_pool_error)
 
@@ -118,6 +119,9 @@ nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
 		.snapshot = keep(machine, spec->snapshot),
 		.agent_port = spec->agent_port,
 		.config = spec->config,
+		.network_namespace = NBX_MACHINE_HAS(spec, network_namespace)
+					     ? keep(machine, spec->network_namespace)
+					     : NULL,
 	};
 	g_mutex_lock(&pool->lock);
 	g_ptr_array_add(pool->machines, machine);
@@ -134,6 +138,50 @@ lookup_string(config_setting_t *group, const char *key)
 	return value;
 }
 
+/*
+ * A machine with `segment = true` talks to its guest through the bridge of
+ * its own namespace; an `interface` of the daemon's namespace would be a
+ * contradiction, and the segment needs the host side's address.
+ */
+static gboolean
+segment_keys_usable(config_setting_t *group, const char *location, NbxDiagnostics *diagnostics)
+{
+	int segment = 0;
+	gboolean ok = TRUE;
+
+	config_setting_lookup_bool(group, "segment", &segment);
+	if (!segment)
+		return TRUE;
+	if (lookup_string(group, "interface") != NULL) {
+		nbx_diagnostics_add(diagnostics, location, "interface",
+				    "a machine with segment = true uses the bridge %s of its own "
+				    "namespace; remove `interface`",
+				    NBX_SEGMENT_BRIDGE);
+		ok = FALSE;
+	}
+	if (lookup_string(group, "host_address") == NULL) {
+		nbx_diagnostics_add(diagnostics, location, "host_address",
+				    "a machine with segment = true needs host_address, the host "
+				    "side's address on the guest's subnet (e.g. 10.213.0.1/24)");
+		ok = FALSE;
+	}
+	return ok;
+}
+
+/* The machine just added by nbx_machine_pool_add() gets its keys beyond struct nbx_machine. */
+static void
+keep_pool_keys(NbxMachinePool *pool, config_setting_t *group)
+{
+	NbxPoolMachine *added = g_ptr_array_index(pool->machines, pool->machines->len - 1);
+	int segment = 0;
+
+	config_setting_lookup_bool(group, "segment", &segment);
+	added->base_machine = g_strdup(lookup_string(group, "base_machine"));
+	added->segment = segment != 0;
+	added->host_address = g_strdup(lookup_string(group, "host_address"));
+	added->host_mac = g_strdup(lookup_string(group, "host_mac"));
+}
+
 void
 nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machinery,
 				config_setting_t *machines, NbxDiagnostics *diagnostics)
@@ -143,11 +191,16 @@ nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machine
 		config_setting_t *tag_list = config_setting_get_member(group, "tags");
 		g_autoptr(GPtrArray) tags = g_ptr_array_new();
 		g_autofree char *location = nbx_setting_location(group);
-		int enabled = 1, agent_port = 0;
+		int enabled = 1, agent_port = 0, segment = 0;
+		g_autofree char *netns_path = NULL;
 
 		config_setting_lookup_bool(group, "enabled", &enabled);
-		if (!enabled)
+		if (!enabled || !segment_keys_usable(group, location, diagnostics))
 			continue;
+		config_setting_lookup_bool(group, "segment", &segment);
+		if (segment && lookup_string(group, "name") != NULL)
+			netns_path = g_strdup_printf(NBX_NETNS_DIR "/" NBX_SEGMENT_NETNS_PREFIX "%s",
+						     lookup_string(group, "name"));
 		for (int t = 0; tag_list != NULL && t < config_setting_length(tag_list); t++)
 			g_ptr_array_add(tags, (gpointer)config_setting_get_string_elem(tag_list, t));
 		g_ptr_array_add(tags, NULL);
@@ -162,23 +215,20 @@ nbx_machine_pool_add_configured(NbxMachinePool *pool, NbxPluginInstance *machine
 			.os_version = lookup_string(group, "os_version"),
 			.architecture = lookup_string(group, "architecture"),
 			.tags = (const char *const *)tags->pdata,
-			.interface = lookup_string(group, "interface"),
+			.interface = segment ? NBX_SEGMENT_BRIDGE : lookup_string(group, "interface"),
 			.mac_address = lookup_string(group, "mac_address"),
 			.snapshot = lookup_string(group, "snapshot"),
 			.agent_port = agent_port,
 			.config = NBX_NODE(group),
+			.network_namespace = netns_path,
 		};
-		if (nbx_machine_pool_add(pool, machinery, &spec, location, diagnostics)) {
-			NbxPoolMachine *added = g_ptr_array_index(pool->machines,
-								  pool->machines->len - 1);
-
-			added->base_machine = g_strdup(lookup_string(group, "base_machine"));
-		}
+		if (nbx_machine_pool_add(pool, machinery, &spec, location, diagnostics))
+			keep_pool_keys(pool, group);
 	}
 }
 
 static void
-check_unique_field(NbxMachinePool *pool, const char *what, gsize offset,
+check_unique_field(NbxMachinePool *pool, const char *what, gsize offset, gboolean per_segment,
 		   NbxDiagnostics *diagnostics)
 {
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
@@ -188,7 +238,7 @@ check_unique_field(NbxMachinePool *pool, const char *what, gsize offset,
 		const char *value = G_STRUCT_MEMBER(const char *, &machine->machine, offset);
 		NbxPoolMachine *first;
 
-		if (value == NULL)
+		if (value == NULL || (per_segment && machine->machine.network_namespace != NULL))
 			continue;
 		first = g_hash_table_lookup(seen, value);
 		if (first == NULL) {
@@ -246,11 +296,13 @@ nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
-	check_unique_field(pool, "name", G_STRUCT_OFFSET(struct nbx_machine, name), diagnostics);
-	check_unique_field(pool, "label", G_STRUCT_OFFSET(struct nbx_machine, label), diagnostics);
-	check_unique_field(pool, "ip", G_STRUCT_OFFSET(struct nbx_machine, ip), diagnostics);
-	check_unique_field(pool, "mac_address", G_STRUCT_OFFSET(struct nbx_machine, mac_address),
+	check_unique_field(pool, "name", G_STRUCT_OFFSET(struct nbx_machine, name), FALSE,
 			   diagnostics);
+	check_unique_field(pool, "label", G_STRUCT_OFFSET(struct nbx_machine, label), FALSE,
+			   diagnostics);
+	check_unique_field(pool, "ip", G_STRUCT_OFFSET(struct nbx_machine, ip), TRUE, diagnostics);
+	check_unique_field(pool, "mac_address", G_STRUCT_OFFSET(struct nbx_machine, mac_address),
+			   TRUE, diagnostics);
 }
 
 static gboolean

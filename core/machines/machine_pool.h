@@ -71,7 +71,11 @@ gboolean nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery
 			      const struct nbx_machine *spec, const char *location,
 			      NbxDiagnostics *diagnostics);
 
-/* Reports every name, label, IP or MAC used by two machines. */
+/*
+ * Reports every name, label, IP or MAC used by two machines; an IP or MAC
+ * is shared freely by machines on segments of their own (each is alone in
+ * its namespace), and by one such machine and the daemon's namespace.
+ */
 void nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
 
 /*

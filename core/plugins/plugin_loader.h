@@ -12,7 +12,7 @@
 
 #include "schema.h"
 
-typedef struct {
+typedef struct _NbxPlugin {
 	char *path;
 	/* Copies in the core's own layout: fields the plugin predates are 0. */
 	struct nbx_plugin_descriptor descriptor;

@@ -3,6 +3,8 @@
 
 #include "guest_setup.h"
 #include "machinery_client.h"
+#include "machine_segments.h"
+#include "plugin_sections.h"
 
 NbxPluginRegistry *
 nbx_setup_scan_plugins(char **dirs)
@@ -124,7 +126,7 @@ nbx_setup_read(const char *config_dir, const char *builtin_plugin_dir,
 	setup->config = config;
 	setup->registry = nbx_setup_scan_plugins(config->plugin_dirs);
 	add_refusals(setup->registry, diagnostics);
-	nbx_config_load_plugins(config, setup->registry, diagnostics);
+	nbx_plugin_sections_load(config, setup->registry, diagnostics);
 	return setup;
 }
 
@@ -157,6 +159,9 @@ nbx_setup_start(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	}
 	nbx_machine_pool_check_unique(setup->pool, diagnostics);
 	nbx_machine_pool_check_bases(setup->pool, diagnostics);
+	nbx_machine_segments_check(setup->pool,
+				   nbx_config_core_string(setup->config, "network.uplink_prefix", NULL),
+				   diagnostics);
 	check_machines(setup, diagnostics);
 	nbx_guest_setup_check(setup, diagnostics);
 	if (nbx_diagnostics_count(diagnostics) == 0)

@@ -158,11 +158,19 @@ nbx_snapshot_publish(NbxSnapshotManager *manager, SnapshotBase *base, const char
 	return TRUE;
 }
 
+gboolean
+nbx_snapshot_generation_is_old(const SnapshotBase *base, gint64 generation)
+{
+	return generation > 0 && generation != base->current &&
+	       nbx_snapshot_base_users(base, generation) == 0 &&
+	       !(base->session != NULL && base->session->from == generation);
+}
+
 /* The generations of @base that nothing needs: not current, no run, no session from them. */
-static GPtrArray *
+static GArray *
 unused_generations(NbxSnapshotManager *manager, SnapshotBase *base)
 {
-	GPtrArray *doomed = g_ptr_array_new_with_free_func(g_free);
+	GArray *doomed = g_array_new(FALSE, FALSE, sizeof(gint64));
 	g_autoptr(GDir) dir = g_dir_open(base->dir, 0, NULL);
 	const char *name;
 
@@ -170,49 +178,50 @@ unused_generations(NbxSnapshotManager *manager, SnapshotBase *base)
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
 		gint64 generation = nbx_snapshot_generation_of_name(name);
 
-		if (generation > 0 && generation != base->current &&
-		    nbx_snapshot_base_users(base, generation) == 0 &&
-		    !(base->session != NULL && base->session->from == generation))
-			g_ptr_array_add(doomed, g_build_filename(base->dir, name, NULL));
+		if (nbx_snapshot_generation_is_old(base, generation))
+			g_array_append_val(doomed, generation);
 	}
 	g_mutex_unlock(&manager->lock);
 	return doomed;
 }
 
-/* The plugin forgets @path first (snapshot_remove); FALSE when it would not. */
-static gboolean
-forget_generation(NbxPoolMachine *owner, const char *path)
+gboolean
+nbx_snapshot_generation_remove(NbxSnapshotManager *manager, SnapshotBase *base,
+			       gint64 generation, GError **error)
 {
-	g_autoptr(GError) error = NULL;
+	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
+	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
+	g_autofree char *path = nbx_snapshot_generation_dir(base, generation);
 
-	if (owner == NULL || !nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) ||
-	    nbx_snapshot_plugin_remove(owner, path, &error))
-		return TRUE;
-	/* Kept, so a later pass can try again: a leak beats a lost snapshot. */
-	if (g_error_matches(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT))
-		g_message("old generation %s kept for now: %s", path, error->message);
-	else
-		g_warning("cannot remove old generation %s: %s", path, error->message);
-	return FALSE;
+	/* The plugin forgets it first; if it would not, it stays: a leak beats a lost snapshot. */
+	if (owner != NULL && nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) &&
+	    !nbx_snapshot_plugin_remove(owner, path, error))
+		return FALSE;
+	if (!nbx_remove_tree(path)) {
+		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_FAILED,
+			    "cannot remove %s: %s", path, g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /* The plugin forgets each unused generation first, then its directory goes. */
 void
 nbx_snapshot_collect_garbage(NbxSnapshotManager *manager, SnapshotBase *base)
 {
-	g_autoptr(GPtrArray) doomed = unused_generations(manager, base);
-	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
-	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
+	g_autoptr(GArray) doomed = unused_generations(manager, base);
 
 	for (guint i = 0; i < doomed->len; i++) {
-		const char *path = g_ptr_array_index(doomed, i);
+		gint64 generation = g_array_index(doomed, gint64, i);
+		g_autofree char *path = nbx_snapshot_generation_dir(base, generation);
+		g_autoptr(GError) error = NULL;
 
-		if (!forget_generation(owner, path))
-			continue;
-		if (nbx_remove_tree(path))
+		if (nbx_snapshot_generation_remove(manager, base, generation, &error))
 			g_message("snapshot base %s: removed unused generation %s", base->name, path);
+		else if (g_error_matches(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT))
+			g_message("old generation %s kept for now: %s", path, error->message);
 		else
-			g_warning("snapshot base %s: cannot remove %s: %s", base->name, path,
-				  g_strerror(errno));
+			g_warning("snapshot base %s: old generation %s kept: %s", base->name, path,
+				  error->message);
 	}
 }

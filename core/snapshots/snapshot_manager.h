@@ -114,5 +114,35 @@ gboolean nbx_snapshot_manager_import(NbxSnapshotManager *manager, const char *in
 				     const char *machine, gboolean replace, gboolean minimal,
 				     JsonObject **result, GError **error);
 
+/* ---- retention (any thread; core/tasks/retention.h) ---- */
+
+/*
+ * An old generation: not its base's current one, no run restored from it,
+ * no session started from it. Nothing can restore from it again. The
+ * manager removes one as soon as its last run ends; retention finds what
+ * could not go then (the plugin said it was busy, an operator call held
+ * the base) or what a daemon of an older version left.
+ */
+typedef struct {
+	char *base;
+	gint64 generation;
+	gint64 created_us; /* from its record (its directory's time without one) */
+	guint64 bytes;	   /* the space it takes */
+} NbxSnapshotOldGeneration;
+
+void nbx_snapshot_old_generation_free(NbxSnapshotOldGeneration *old);
+
+/* Every base's old generations on disk, oldest first. */
+GPtrArray *nbx_snapshot_manager_list_old(NbxSnapshotManager *manager);
+
+/*
+ * Removes @old once more checked with its base claimed (the plugin's
+ * snapshot_remove first). FALSE with CONFLICT when its base is busy or the
+ * plugin is, or it is in use now; FAILED when the plugin or the file
+ * system said no.
+ */
+gboolean nbx_snapshot_manager_remove_old(NbxSnapshotManager *manager,
+					 const NbxSnapshotOldGeneration *old, GError **error);
+
 /* Every base: its machines, generations (size, users, origin), session. */
 JsonNode *nbx_snapshot_manager_status(NbxSnapshotManager *manager);

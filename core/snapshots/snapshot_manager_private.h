@@ -9,6 +9,7 @@
  *   snapshot_sessions.c      begin, copy_in, commit, rollback
  *   snapshot_transfer.c      export and import
  *   snapshot_status.c        what `nestbox snapshot status` shows
+ *   snapshot_retention.c     old generations, for retention
  *   snapshot_plugin_calls.c  every call into the machinery plugin
  */
 #pragma once
@@ -107,6 +108,14 @@ JsonObject *nbx_snapshot_generation_meta_new(const char *origin, const SnapshotT
 gboolean nbx_snapshot_publish(NbxSnapshotManager *manager, SnapshotBase *base,
 			      const char *staged, gint64 generation, JsonObject *meta,
 			      GError **error);
+/* Not @base's current generation, no run restored from it, no session from it; the lock held. */
+gboolean nbx_snapshot_generation_is_old(const SnapshotBase *base, gint64 generation);
+/*
+ * The plugin forgets gen-@generation of @base (snapshot_remove), then its
+ * directory goes. Without the lock; the caller checked it is old.
+ */
+gboolean nbx_snapshot_generation_remove(NbxSnapshotManager *manager, SnapshotBase *base,
+					gint64 generation, GError **error);
 /*
  * Removes the generations of @base other than the current one that no run
  * uses. Called without the lock.

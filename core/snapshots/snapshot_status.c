@@ -1,31 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What `nestbox snapshot status` shows: every base, its machines, generations and session. */
-#include <sys/stat.h>
-
+#include "durable_file.h"
 #include "json_file.h"
 #include "snapshot_manager_private.h"
-
-/* The bytes @path takes on disk, everything below it included. */
-static gint64
-tree_bytes(const char *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const char *name;
-	gint64 total = 0;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree char *child = g_build_filename(path, name, NULL);
-		struct stat st;
-
-		if (lstat(child, &st) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode))
-			total += tree_bytes(child);
-		else if (S_ISREG(st.st_mode))
-			total += (gint64)st.st_blocks * 512;
-	}
-	return total;
-}
 
 /* A generation's directory, size, origin and time, from its record. */
 static void
@@ -35,7 +12,7 @@ generation_on_disk_json(JsonObject *object, const char *dir)
 	g_autoptr(JsonObject) meta = nbx_json_read_object_file(meta_path);
 
 	json_object_set_string_member(object, "dir", dir);
-	json_object_set_int_member(object, "bytes", tree_bytes(dir));
+	json_object_set_int_member(object, "bytes", (gint64)nbx_tree_bytes(dir));
 	json_object_set_string_member(
 		object, "origin",
 		meta != NULL ? json_object_get_string_member_with_default(meta, "origin", "?") : "?");

@@ -249,7 +249,8 @@ guest_prepare(NbxAnalysis *analysis)
 	options = config_setting_get_member(config_root_setting(&analysis->options),
 					    nbx_plugin_instance_name(guest));
 	analysis->guest = nbx_guest_run_new(guest, analysis->task, &analysis->machine->machine,
-					    NBX_NODE(options), &limits);
+					    NBX_NODE(options), &limits, &nbx_analysis_for_guest,
+					    analysis);
 	return TRUE;
 }
 
@@ -265,11 +266,11 @@ analysis_thread(gpointer data)
 		if (nbx_analysis_auxiliaries_start(analysis) && !nbx_analysis_cut_short(analysis)) {
 			started = nbx_analysis_start_machine(analysis);
 			if (started && analysis->guest != NULL) {
-				if (nbx_guest_run_begin(analysis->guest, analysis) &&
+				if (nbx_guest_run_begin(analysis->guest) &&
 				    analysis->failure == NULL && !nbx_analysis_cut_short(analysis))
 					nbx_analysis_run_duration(analysis);
 				/* Before the machine stops: fetch, then disconnect. */
-				nbx_guest_run_end(analysis->guest, analysis);
+				nbx_guest_run_end(analysis->guest);
 			} else if (started) {
 				if (analysis->machine->machine.agent_port > 0)
 					nbx_analysis_wait_for_agent(analysis);

@@ -9,6 +9,8 @@
 
 #include <gio/gio.h>
 
+#include "netns.h"
+
 /*
  * A machine op as one recorded step. On failure the machine is counted as
  * failing when @counts, and *@failure (if given) gets the message.
@@ -45,6 +47,34 @@ machine_moves(NbxAnalysis *analysis, NbxMachineEvent event)
 		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
 }
 
+typedef struct {
+	GSocketClient *client;
+	GSocketAddress *target;
+} AgentProbe;
+
+static gboolean
+probe_agent(gpointer data, GError **error)
+{
+	AgentProbe *probe = data;
+	g_autoptr(GSocketConnection) connection =
+		g_socket_client_connect(probe->client, G_SOCKET_CONNECTABLE(probe->target), NULL,
+					error);
+
+	return connection != NULL;
+}
+
+/*
+ * One attempt. A machine on a segment is reached from inside its namespace
+ * (netns.h): its guest's address means nothing in the daemon's.
+ */
+static gboolean
+probe_agent_once(const struct nbx_machine *m, AgentProbe *probe, GError **error)
+{
+	if (m->network_namespace == NULL)
+		return probe_agent(probe, error);
+	return nbx_netns_run(m->network_namespace, probe_agent, probe, error);
+}
+
 /* Connects to the guest agent's port until it answers or the timeout passes. */
 gboolean
 nbx_analysis_wait_for_agent(NbxAnalysis *analysis)
@@ -66,10 +96,9 @@ nbx_analysis_wait_for_agent(NbxAnalysis *analysis)
 	target = g_inet_socket_address_new(address, (guint16)m->agent_port);
 	while (!answered && !nbx_analysis_cut_short(analysis) && g_get_monotonic_time() < give_up) {
 		g_autoptr(GError) error = NULL;
-		g_autoptr(GSocketConnection) connection = g_socket_client_connect(
-			client, G_SOCKET_CONNECTABLE(target), NULL, &error);
+		AgentProbe probe = { client, target };
 
-		if (connection != NULL) {
+		if (probe_agent_once(m, &probe, &error)) {
 			answered = TRUE;
 			break;
 		}
@@ -209,7 +238,7 @@ watch_guest(NbxAnalysis *analysis, gint64 end)
 	while (nbx_analysis_wait_until(analysis,
 				       MIN(end, g_get_monotonic_time() + G_USEC_PER_SEC)) &&
 	       g_get_monotonic_time() < end) {
-		if (!nbx_guest_run_tick(analysis->guest, analysis, &error))
+		if (!nbx_guest_run_tick(analysis->guest, &error))
 			break;
 		if (!has_state_events(analysis))
 			nbx_analysis_machine_state(analysis, nbx_analysis_state_op(analysis), NULL);

@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the parts of an analysis in files of their own (guest/guest_run.c)
- * use of analysis.c: recorded steps, the task's failure, and waiting that a
- * cancel or the machine's death cuts short. On the analysis thread only.
+ * What the parts of an analysis in files of their own use of analysis.c:
+ * recorded steps, the task's failure, and waiting that a cancel or the
+ * machine's death cuts short. On the analysis thread only. The guest run
+ * (guest/, below tasks/) gets them as the NbxGuestAnalysis it is handed
+ * (analysis_steps.c).
  */
 #pragma once
 
 #include <json-glib/json-glib.h>
 
 #include "analysis.h"
-
-typedef struct {
-	JsonObject *object;
-	gint64 start_us;
-} NbxAnalysisStep;
+#include "guest_run.h"
 
 NbxAnalysisStep nbx_analysis_step_begin(NbxAnalysis *analysis, const char *name);
 /* @error NULL: the step worked. */
@@ -26,3 +24,6 @@ void nbx_analysis_machine_failed(NbxAnalysis *analysis, const char *message);
 gboolean nbx_analysis_cut_short(NbxAnalysis *analysis);
 /* Until @until (monotonic) unless cut short or woken; FALSE when cut short. */
 gboolean nbx_analysis_wait_until(NbxAnalysis *analysis, gint64 until);
+
+/* The functions above as a guest run calls them, its data the NbxAnalysis. */
+extern const NbxGuestAnalysis nbx_analysis_for_guest;

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "daemon_setup.h"
+#include "durable_file.h"
 #include "structured_log.h"
 
 /* ---- counters ---------------------------------------------------------------- */
@@ -45,28 +46,6 @@ static guint64
 allocated_bytes(const struct stat *st)
 {
 	return (guint64)st->st_blocks * 512;
-}
-
-/* The space @path takes, directories walked; 0 for what is not there. */
-static guint64
-tree_bytes(const char *path)
-{
-	struct stat st;
-	guint64 total;
-	g_autoptr(GDir) dir = NULL;
-	const char *name;
-
-	if (g_lstat(path, &st) != 0)
-		return 0;
-	total = allocated_bytes(&st);
-	if (!S_ISDIR(st.st_mode) || (dir = g_dir_open(path, 0, NULL)) == NULL)
-		return total;
-	while ((name = g_dir_read_name(dir)) != NULL) {
-		g_autofree char *child = g_build_filename(path, name, NULL);
-
-		total += tree_bytes(child);
-	}
-	return total;
 }
 
 /* Removes @path and all below it; adds what was freed to @freed. */
@@ -149,12 +128,20 @@ count_sample_user(Sweep *sweep, const char *target, gint delta)
 	g_hash_table_insert(sweep->sample_users, g_strdup(target), GUINT_TO_POINTER(users));
 }
 
+/* Something that ended (or was made) at @time_us is older than retention.days. */
 static gboolean
-is_due(const Sweep *sweep, const NbxTask *task)
+is_aged(const Sweep *sweep, gint64 time_us)
+{
+	return sweep->policy->max_age_us > 0 && time_us < sweep->now_us - sweep->policy->max_age_us;
+}
+
+/* It goes by age, or because the disk is over retention.max_disk_gb. */
+static gboolean
+is_due(const Sweep *sweep, gint64 time_us)
 {
 	const NbxRetentionPolicy *policy = sweep->policy;
 
-	if (policy->max_age_us > 0 && task->ended_us < sweep->now_us - policy->max_age_us)
+	if (is_aged(sweep, time_us))
 		return TRUE;
 	return policy->max_disk_bytes > 0 && sweep->usage > (guint64)policy->max_disk_bytes;
 }
@@ -191,8 +178,7 @@ expire_task(Sweep *sweep, NbxTask *task)
 	g_autoptr(GError) error = NULL;
 	guint64 freed = 0;
 	g_autofree char *sample = g_strdup(task->target);
-	gboolean aged = sweep->policy->max_age_us > 0 &&
-			task->ended_us < sweep->now_us - sweep->policy->max_age_us;
+	gboolean aged = is_aged(sweep, task->ended_us);
 
 	if (!remove_analysis_dirs(sweep, task, &freed, &error)) {
 		COUNT(failures, 1);
@@ -225,9 +211,52 @@ expire_task(Sweep *sweep, NbxTask *task)
 		count_sample_user(sweep, sample, -1);
 		if (GPOINTER_TO_UINT(g_hash_table_lookup(sweep->sample_users, sample)) == 0) {
 			/* Counted as freed now; the main thread removes it. */
-			sweep->usage -= MIN(tree_bytes(sample), sweep->usage);
+			sweep->usage -= MIN(nbx_tree_bytes(sample), sweep->usage);
 			g_ptr_array_add(sweep->unused_samples, g_steal_pointer(&sample));
 		}
+	}
+}
+
+/* ---- old snapshot generations --------------------------------------------------------------- */
+
+static void
+expire_generation(Sweep *sweep, const NbxSnapshotOldGeneration *old)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean aged = is_aged(sweep, old->created_us);
+
+	if (!nbx_snapshot_manager_remove_old(sweep->policy->snapshots, old, &error)) {
+		/* In use or busy now: the next sweep sees it again. */
+		if (g_error_matches(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_CONFLICT)) {
+			nbx_message(NULL, "retention: %s", error->message);
+			return;
+		}
+		COUNT(failures, 1);
+		nbx_warning(NULL,
+			    "retention: snapshot base %s: generation %" G_GINT64_FORMAT ": %s",
+			    old->base, old->generation, error->message);
+		return;
+	}
+	nbx_message(NULL,
+		    "retention: snapshot base %s: old generation %" G_GINT64_FORMAT
+		    " removed (%s), %" G_GUINT64_FORMAT " bytes",
+		    old->base, old->generation,
+		    aged ? "older than retention.days" : "over retention.max_disk_gb", old->bytes);
+	COUNT(generations_removed, 1);
+	COUNT(bytes_removed, old->bytes);
+	sweep->usage -= MIN(old->bytes, sweep->usage);
+}
+
+/* Oldest first; each one is due by age on its own, or while the disk is over the limit. */
+static void
+expire_generations(Sweep *sweep, GPtrArray *old)
+{
+	for (guint i = 0; i < old->len && !g_atomic_int_get(sweep->cancel); i++) {
+		const NbxSnapshotOldGeneration *generation = g_ptr_array_index(old, i);
+
+		if (!is_due(sweep, generation->created_us))
+			break;
+		expire_generation(sweep, generation);
 	}
 }
 
@@ -259,6 +288,7 @@ nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy, 
 	g_autoptr(GPtrArray) tasks = nbx_store_task_list(store, -1, 0, 0, error);
 	g_autoptr(GHashTable) users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autoptr(GPtrArray) ended = NULL;
+	g_autoptr(GPtrArray) old = NULL;
 	Sweep sweep = {
 		.store = store,
 		.policy = policy,
@@ -272,14 +302,21 @@ nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy, 
 		g_ptr_array_unref(sweep.unused_samples);
 		return NULL;
 	}
+	if (policy->snapshots != NULL)
+		old = nbx_snapshot_manager_list_old(policy->snapshots);
 	if (policy->max_disk_bytes > 0)
-		sweep.usage = tree_bytes(policy->analyses_dir) + tree_bytes(policy->samples_dir);
+		sweep.usage = nbx_tree_bytes(policy->analyses_dir) +
+			      nbx_tree_bytes(policy->samples_dir);
+	for (guint i = 0; old != NULL && i < old->len; i++)
+		sweep.usage += ((NbxSnapshotOldGeneration *)g_ptr_array_index(old, i))->bytes;
+	if (old != NULL)
+		expire_generations(&sweep, old);
 	ended = plan(&sweep, tasks);
 	for (guint i = 0; i < ended->len && !g_atomic_int_get(cancel); i++) {
 		NbxTask *task = g_ptr_array_index(ended, i);
 
 		/* Oldest first: once one is not due, none after it is. */
-		if (!is_due(&sweep, task))
+		if (!is_due(&sweep, task->ended_us))
 			break;
 		expire_task(&sweep, task);
 	}
@@ -391,11 +428,11 @@ finish_sweep(NbxRetention *retention, gboolean remove_samples)
 	nbx_debug(NULL, "retention: sweep done");
 }
 
-static gint64
-retention_setting(NbxRetention *retention, const char *key, gint64 fallback)
+/* The retention settings in effect now (a reload changes them). */
+static const NbxSettings *
+settings_now(NbxRetention *retention)
 {
-	return nbx_config_core_integer(nbx_scheduler_get_setup(retention->scheduler)->config, key,
-				       fallback);
+	return &nbx_scheduler_get_setup(retention->scheduler)->config->settings;
 }
 
 static gboolean on_timer(gpointer data);
@@ -404,7 +441,7 @@ static gboolean on_timer(gpointer data);
 static void
 schedule_next(NbxRetention *retention)
 {
-	guint minutes = (guint)retention_setting(retention, "retention.interval", 60);
+	guint minutes = (guint)settings_now(retention)->retention.interval;
 
 	retention->timer = g_timeout_add_seconds(minutes * 60, on_timer, retention);
 }
@@ -415,8 +452,8 @@ on_timer(gpointer data)
 {
 	NbxRetention *retention = data;
 	const NbxConfig *config = nbx_scheduler_get_setup(retention->scheduler)->config;
-	gint64 days = retention_setting(retention, "retention.days", 0);
-	gint64 max_gb = retention_setting(retention, "retention.max_disk_gb", 0);
+	gint64 days = settings_now(retention)->retention.days;
+	gint64 max_gb = settings_now(retention)->retention.max_disk_gb;
 
 	retention->timer = 0;
 	if (days == 0 && max_gb == 0) {
@@ -428,6 +465,7 @@ on_timer(gpointer data)
 		.max_disk_bytes = max_gb * 1000 * 1000 * 1000,
 		.analyses_dir = g_strdup(config->analyses_dir),
 		.samples_dir = g_strdup(nbx_scheduler_get_samples_dir(retention->scheduler)),
+		.snapshots = nbx_scheduler_get_snapshots(retention->scheduler),
 	};
 	retention->thread = g_thread_new("nbx-retention", sweep_thread, retention);
 	return G_SOURCE_REMOVE;

@@ -11,9 +11,16 @@
  * and an event "task.expired", so the API says the analysis is gone rather
  * than pointing at nothing.
  *
- * Directories are removed on a thread of their own; samples are removed on
- * the main thread, where submissions run, so a sample a new submission just
- * reused is never taken from under it.
+ * Old snapshot generations (snapshot_manager.h: not current, no run, no
+ * session from them: nothing can restore from them again) go first, by the
+ * same rules: older than retention.days, or oldest first while over
+ * retention.max_disk_gb, whose count then includes them. They go before
+ * any analysis because nobody can reach them, while an analysis is
+ * someone's result.
+ *
+ * Directories and generations are removed on a thread of their own;
+ * samples are removed on the main thread, where submissions run, so a
+ * sample a new submission just reused is never taken from under it.
  */
 #pragma once
 
@@ -30,6 +37,7 @@ typedef struct {
 	guint64 sweeps;		  /* sweeps that ran to the end */
 	guint64 analyses_removed; /* tasks whose analysis directories were removed */
 	guint64 samples_removed;  /* sample files removed */
+	guint64 generations_removed; /* old snapshot generations removed */
 	guint64 bytes_removed;	  /* disk space freed (allocated blocks), in bytes */
 	guint64 failures;	  /* removals that failed (each one is logged) */
 } NbxRetentionCounters;
@@ -41,15 +49,18 @@ typedef struct {
 	gint64 max_disk_bytes; /* 0: no size limit */
 	char *analyses_dir;
 	char *samples_dir;
+	/* Whose old generations go too (borrowed); NULL: none. */
+	NbxSnapshotManager *snapshots;
 } NbxRetentionPolicy;
 
 void nbx_retention_policy_clear(NbxRetentionPolicy *policy);
 
 /*
- * The first half of a sweep, safe on any thread: removes analysis
- * directories by @policy as of @now_us and returns the samples (paths) that
- * no kept task uses any more, for nbx_retention_remove_samples(). Stops
- * early, with what it did, when @cancel becomes non-zero. NULL on error.
+ * The first half of a sweep, safe on any thread: removes old snapshot
+ * generations, then analysis directories, by @policy as of @now_us, and
+ * returns the samples (paths) that no kept task uses any more, for
+ * nbx_retention_remove_samples(). Stops early, with what it did, when
+ * @cancel becomes non-zero. NULL on error.
  */
 GPtrArray *nbx_retention_sweep_analyses(NbxStore *store, const NbxRetentionPolicy *policy,
 					gint64 now_us, const gint *cancel, GError **error);

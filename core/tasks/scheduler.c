@@ -381,6 +381,12 @@ nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapsho
 	scheduler->settings.snapshots = snapshots;
 }
 
+NbxSnapshotManager *
+nbx_scheduler_get_snapshots(NbxScheduler *scheduler)
+{
+	return scheduler->snapshots;
+}
+
 void
 nbx_scheduler_replace_setup(NbxScheduler *scheduler, NbxSetup *setup)
 {

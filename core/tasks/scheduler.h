@@ -140,6 +140,8 @@ void nbx_scheduler_health(NbxScheduler *scheduler, NbxSchedulerHealth *health);
 
 /* Restores use @snapshots' generations from now on (borrowed; set before tasks run). */
 void nbx_scheduler_set_snapshots(NbxScheduler *scheduler, NbxSnapshotManager *snapshots);
+/* The snapshot manager restores use, or NULL (thread-safe once tasks run). */
+NbxSnapshotManager *nbx_scheduler_get_snapshots(NbxScheduler *scheduler);
 
 /*
  * Takes machine @name out of scheduling for a snapshot session, as an

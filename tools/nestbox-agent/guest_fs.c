@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest_path.h"
@@ -137,17 +139,49 @@ nba_remove_tree(const char *path, char *where, size_t where_size)
 	return rc;
 }
 
+/* Linux 5.6's never-blocking flag, for C libraries older than it. */
+#ifndef GRND_INSECURE
+#define GRND_INSECURE 0x0004
+#endif
+
+/*
+ * Random bytes for a temporary name, never waiting for the kernel's CRNG: a
+ * guest restored from a snapshot taken soon after boot may not have it
+ * ready, and getrandom() without flags then blocks until it is (seconds
+ * per /mkdtemp and /store in the demo guest under TCG). A name needs
+ * variety, not secrecy: O_EXCL and mkdir() refuse one that exists.
+ */
+static void
+name_bytes(unsigned char *bytes, size_t size)
+{
+	static unsigned long counter;
+	struct timespec now;
+	uint64_t mix;
+
+	if (getrandom(bytes, size, GRND_INSECURE) == (ssize_t)size ||
+	    getrandom(bytes, size, GRND_NONBLOCK) == (ssize_t)size)
+		return;
+	/* An old kernel whose pool is not ready yet: the time, the pid and a
+	 * counter, stirred (splitmix64). */
+	clock_gettime(CLOCK_REALTIME, &now);
+	mix = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	mix ^= (uint64_t)getpid() << 32 ^ __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < size; i++) {
+		uint64_t z = (mix += 0x9e3779b97f4a7c15u);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		bytes[i] = (unsigned char)(z ^ (z >> 31));
+	}
+}
+
 static void
 random_name_part(char out[9])
 {
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
 	unsigned char bytes[8];
 
-	if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
-		/* cannot happen on a running kernel; the name must still vary */
-		for (size_t i = 0; i < sizeof bytes; i++)
-			bytes[i] = (unsigned char)(rand() & 0xff);
-	}
+	name_bytes(bytes, sizeof bytes);
 	for (size_t i = 0; i < 8; i++)
 		out[i] = chars[bytes[i] % (sizeof chars - 1)];
 	out[8] = '\0';

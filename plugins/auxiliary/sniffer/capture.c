@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -314,30 +315,88 @@ report_activate_error(const struct nbx_host *host, const char *interface, int st
 	}
 }
 
+/* pcap_create .. pcap_activate: where the capture's socket is made. */
+struct activation {
+	struct capture *capture;
+	const struct capture_options *options;
+	char errbuf[PCAP_ERRBUF_SIZE];
+	int status;
+	/* Entering options->network_namespace failed: what, and errno. */
+	const char *netns_failed;
+	int netns_errno;
+};
+
+static void
+activate(struct activation *a)
+{
+	const struct capture_options *options = a->options;
+	pcap_t *pcap = pcap_create(options->interface, a->errbuf);
+
+	a->capture->pcap = pcap;
+	if (pcap == NULL)
+		return;
+	pcap_set_snaplen(pcap, options->snaplen);
+	pcap_set_promisc(pcap, options->promiscuous);
+	pcap_set_immediate_mode(pcap, options->immediate_mode);
+	/* Without immediate mode the kernel hands packets over when a block
+	 * fills or this timeout passes, whichever comes first. */
+	pcap_set_timeout(pcap, BLOCK_TIMEOUT_MS);
+	if (options->buffer_size > 0)
+		pcap_set_buffer_size(pcap, options->buffer_size);
+	a->status = pcap_activate(pcap);
+}
+
+/*
+ * A packet socket belongs to the network namespace of the thread that made
+ * it, for its whole life; setns is per thread. So a machine on a segment is
+ * captured by a socket made on a thread of its own that entered the
+ * segment and then exits: no thread of the daemon changes namespace.
+ */
+static void *
+activate_in_namespace(void *data)
+{
+	struct activation *a = data;
+	int ns = open(a->options->network_namespace, O_RDONLY | O_CLOEXEC);
+
+	if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+		a->netns_failed = ns < 0 ? "cannot open" : "cannot enter";
+		a->netns_errno = errno;
+	} else {
+		activate(a);
+	}
+	if (ns >= 0)
+		close(ns);
+	return NULL;
+}
+
 static bool
 open_interface(struct capture *capture, const struct capture_options *options,
 	       struct nbx_error *err)
 {
 	const struct nbx_host *host = capture->host;
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct activation a = { .capture = capture, .options = options };
 	struct bpf_program program;
+	pthread_t thread;
 	int status;
 
-	capture->pcap = pcap_create(options->interface, errbuf);
-	if (capture->pcap == NULL) {
-		host->error_set(host, err, NBX_ERROR_FAILED, "cannot capture on interface %s: %s",
-				options->interface, errbuf);
+	if (options->network_namespace == NULL)
+		activate(&a);
+	else if ((status = pthread_create(&thread, NULL, activate_in_namespace, &a)) != 0)
+		a.netns_failed = "no thread to enter", a.netns_errno = status;
+	else
+		pthread_join(thread, NULL);
+	if (a.netns_failed != NULL) {
+		host->error_set(host, err, NBX_ERROR_FAILED, "%s network namespace %s: %s",
+				a.netns_failed, options->network_namespace,
+				strerror(a.netns_errno));
 		return false;
 	}
-	pcap_set_snaplen(capture->pcap, options->snaplen);
-	pcap_set_promisc(capture->pcap, options->promiscuous);
-	pcap_set_immediate_mode(capture->pcap, options->immediate_mode);
-	/* Without immediate mode the kernel hands packets over when a block
-	 * fills or this timeout passes, whichever comes first. */
-	pcap_set_timeout(capture->pcap, BLOCK_TIMEOUT_MS);
-	if (options->buffer_size > 0)
-		pcap_set_buffer_size(capture->pcap, options->buffer_size);
-	status = pcap_activate(capture->pcap);
+	if (capture->pcap == NULL) {
+		host->error_set(host, err, NBX_ERROR_FAILED, "cannot capture on interface %s: %s",
+				options->interface, a.errbuf);
+		return false;
+	}
+	status = a.status;
 	if (status < 0) {
 		report_activate_error(host, options->interface, status,
 				      pcap_geterr(capture->pcap), err);

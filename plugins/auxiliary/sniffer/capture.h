@@ -21,6 +21,9 @@ struct capture_options {
 	bool promiscuous;
 	bool immediate_mode;
 	int64_t max_capture_size;  /* bytes of file; 0: unlimited */
+	/* The machine's segment (struct nbx_machine.network_namespace): the
+	 * capture's socket is made inside it. NULL: the daemon's namespace. */
+	const char *network_namespace;
 };
 
 struct capture_result {

@@ -89,20 +89,23 @@ struct sniffer_run {
 	int64_t max_capture_size;
 };
 
+/* The core validated the section: a key with a default has its value (the schema's). */
 static int64_t
-setting_integer(const struct nbx_host *host, const char *key, int64_t fallback)
+setting_integer(const struct nbx_host *host, const char *key)
 {
-	int64_t value;
+	int64_t value = 0;
 
-	return host->config_integer(host, NULL, key, &value) ? value : fallback;
+	host->config_integer(host, NULL, key, &value);
+	return value;
 }
 
 static bool
-setting_boolean(const struct nbx_host *host, const char *key, bool fallback)
+setting_boolean(const struct nbx_host *host, const char *key)
 {
-	bool value;
+	bool value = false;
 
-	return host->config_boolean(host, NULL, key, &value) ? value : fallback;
+	host->config_boolean(host, NULL, key, &value);
+	return value;
 }
 
 static bool
@@ -251,11 +254,14 @@ sniffer_start(void *instance, const struct nbx_aux_context *context, void **anal
 		.interface = interface,
 		.filter = run->filter,
 		.path = path,
-		.snaplen = (int)setting_integer(host, "snaplen", LIBPCAP_MAX_SNAPLEN),
-		.buffer_size = (int)setting_integer(host, "buffer_size", 33554432),
-		.promiscuous = setting_boolean(host, "promiscuous", false),
-		.immediate_mode = setting_boolean(host, "immediate_mode", false),
-		.max_capture_size = setting_integer(host, "max_capture_size", 0),
+		.snaplen = (int)setting_integer(host, "snaplen"),
+		.buffer_size = (int)setting_integer(host, "buffer_size"),
+		.promiscuous = setting_boolean(host, "promiscuous"),
+		.immediate_mode = setting_boolean(host, "immediate_mode"),
+		.max_capture_size = setting_integer(host, "max_capture_size"),
+		.network_namespace = NBX_MACHINE_HAS(machine, network_namespace)
+					     ? machine->network_namespace
+					     : NULL,
 	};
 	run->max_capture_size = options.max_capture_size;
 	run->capture = capture_start(host, &options, err);

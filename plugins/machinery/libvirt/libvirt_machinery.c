@@ -119,10 +119,11 @@ make_connections(Libvirt *lv)
 	g_mutex_unlock(&lv->lock);
 }
 
+/* The core validated the section: a key with a default has its value (the schema's). */
 static int64_t
-integer_setting(const struct nbx_host *host, const char *key, int64_t fallback)
+integer_setting(const struct nbx_host *host, const char *key)
 {
-	int64_t value = fallback;
+	int64_t value = 0;
 
 	host->config_integer(host, NULL, key, &value);
 	return value;
@@ -145,10 +146,10 @@ libvirt_init(const struct nbx_host *host, void **instance, struct nbx_error *err
 	if (lv->dsn == NULL)
 		lv->dsn = "qemu:///system";
 	lv->settings.host = host;
-	lv->settings.keepalive_interval = (int)integer_setting(host, "keepalive_interval", 5);
-	lv->settings.keepalive_count = (unsigned)integer_setting(host, "keepalive_count", 3);
+	lv->settings.keepalive_interval = (int)integer_setting(host, "keepalive_interval");
+	lv->settings.keepalive_count = (unsigned)integer_setting(host, "keepalive_count");
 	lv->settings.reconnect_interval_ms =
-		(unsigned)integer_setting(host, "reconnect_interval", 2) * 1000;
+		(unsigned)integer_setting(host, "reconnect_interval") * 1000;
 	g_mutex_init(&lv->lock);
 	lv->connections = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)lv_connection_free);

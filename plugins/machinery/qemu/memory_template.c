@@ -12,6 +12,7 @@
 
 #include "durable_file.h"
 #include "fingerprint.h"
+#include "template_access.h"
 
 #define WORK_DIR ".work"
 /* How often a thread waiting for another's conversion looks again. */
@@ -333,9 +334,10 @@ write_record(const char *dir, const MachineInfo *info, const char *version,
 
 /* Moves the new files into place, synced, and records what they are now. */
 static bool
-install(const char *dir, const char *ram_new, const char *state_new, const MachineInfo *info,
-	const char *version, const char *accelerator, GError **error)
+install(const TemplateMaker *maker, const char *dir, const char *ram_new, const char *state_new,
+	const MachineInfo *info, const char *version, GError **error)
 {
+	const char *accelerator = maker->settings->accelerator;
 	g_autofree char *ram = g_build_filename(dir, TEMPLATE_RAM, NULL);
 	g_autofree char *state = g_build_filename(dir, TEMPLATE_STATE, NULL);
 	g_autofree char *record = g_build_filename(dir, TEMPLATE_RECORD, NULL);
@@ -347,6 +349,10 @@ install(const char *dir, const char *ram_new, const char *state_new, const Machi
 			    g_strerror(errno));
 		return false;
 	}
+	/* Before the record takes the file's ctime, which the ACL changes. */
+	if (maker->n_readers > 0 &&
+	    !template_access_grant(ram_new, maker->readers, maker->n_readers, error))
+		return false;
 	if (!durable_file_sync(ram_new, error) || !durable_file_sync(state_new, error))
 		return false;
 	if (g_rename(ram_new, ram) != 0 || g_rename(state_new, state) != 0) {
@@ -381,8 +387,7 @@ convert(const TemplateMaker *maker, struct nbx_machine *machine, MachineInfo *in
 		return false;
 	}
 	ok = load_and_save(maker, machine, info, dir, work, ram_new, state_new, deadline_us, err);
-	if (ok && !install(dir, ram_new, state_new, info, version, maker->settings->accelerator,
-			   &error)) {
+	if (ok && !install(maker, dir, ram_new, state_new, info, version, &error)) {
 		host->error_set(host, err, NBX_ERROR_IO, "%s", error->message);
 		ok = false;
 	}
@@ -400,11 +405,19 @@ usable(const TemplateMaker *maker, const char *dir, const MachineInfo *info, con
        char **why)
 {
 	g_autoptr(MemoryTemplate) template = load(dir);
+	int64_t missing;
 
 	*why = NULL;
 	if (template == NULL || !memory_template_intact(template, why) ||
 	    (*why = mismatch(maker, template, info, version)) != NULL)
 		return NULL;
+	missing = template_access_missing(template->ram, maker->readers, maker->n_readers);
+	if (missing >= 0) {
+		*why = g_strdup_printf("QEMU user %" G_GINT64_FORMAT " of a machine of its base may "
+				       "not open its RAM",
+				       missing);
+		return NULL;
+	}
 	return g_steal_pointer(&template);
 }
 

@@ -15,7 +15,9 @@
  * first restore or prepare. Its files live apart from the generation, per
  * base and per stream (the stream file's identity names its directory, so
  * a generation directory renamed by the core keeps its template), in a
- * directory only the daemon's user can enter:
+ * directory only the daemon's user can enter (a contained QEMU gets the
+ * RAM file as a descriptor, and its ACL names who may reopen it:
+ * template_access.h):
  *   TEMPLATES/BASE/KEY/template.ram    the RAM (sparse)
  *   TEMPLATES/BASE/KEY/template.state  the device state
  *   TEMPLATES/BASE/KEY/template.json   the record
@@ -66,6 +68,13 @@ typedef struct {
 typedef struct {
 	const QemuSettings *settings;
 	QemuBinary *binary;
+	/*
+	 * The QEMU users of the machines that restore from the base: the only
+	 * ones its RAM file lets open it (template_access.h). None: no QEMU
+	 * runs contained.
+	 */
+	const uint32_t *readers;
+	guint n_readers;
 } TemplateMaker;
 
 /*

@@ -48,7 +48,11 @@ blank_path(const struct nbx_host *host, const char *dir, const char *base, struc
 	return g_strdup_printf("%s/%s%s.qcow2", dir, prefix, key);
 }
 
-/* Removes the blanks of @base's path but @keep: made for what the base was before. */
+/*
+ * Removes the blanks of @base's path but @keep: made for what the base was
+ * before. Only finished ones (NAME.qcow2): a temporary beside them is
+ * another machine of the same disk making its blank right now.
+ */
 static void
 remove_stale_blanks(const char *dir, const char *base, const char *keep)
 {
@@ -60,7 +64,8 @@ remove_stale_blanks(const char *dir, const char *base, const char *keep)
 	while (handle != NULL && (name = g_dir_read_name(handle)) != NULL) {
 		g_autofree char *path = NULL;
 
-		if (!g_str_has_prefix(name, prefix) || g_strcmp0(name, keep_name) == 0)
+		if (!g_str_has_prefix(name, prefix) || !g_str_has_suffix(name, ".qcow2") ||
+		    g_strcmp0(name, keep_name) == 0)
 			continue;
 		path = g_build_filename(dir, name, NULL);
 		g_unlink(path);

@@ -27,6 +27,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <nestbox/plugin.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@
 #include "qemu_args.h"
 #include "qemu_binary.h"
 #include "memory_template.h"
+#include "qemu_confine.h"
+#include "qemu_identity.h"
 #include "qemu_vm.h"
 #include "qmp_message.h"
 #include "restore_plan.h"
@@ -91,6 +94,11 @@ static const struct nbx_config_field qemu_fields[] = {
 	  .doc = "Where memory templates are kept, one directory per base, entered by the "
 		 "daemon's user only (default: the plugin's state directory, subdirectory "
 		 "templates); it needs room for each guest's RAM, sparse" },
+	{ .name = "qemu_uid_base", .type = NBX_FIELD_INTEGER, .min = 0, .max = 4000000000,
+	  .default_value = "850000",
+	  .doc = "Each machine's QEMU runs as uid and gid qemu_uid_base + the machine's index in "
+		 "`machines` (a range no user needs to be created for), unless the machine sets "
+		 "qemu_user; 0: as the daemon's user, NOT contained" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_schema = {
@@ -109,6 +117,9 @@ static const struct nbx_config_field qemu_machine_fields[] = {
 		 "interface (its tap device), and a -netdev type=bridge gets a tap the plugin "
 		 "makes in that bridge. Leave it out for a machine whose snapshot comes from "
 		 "`nestbox snapshot import`" },
+	{ .name = "qemu_user", .type = NBX_FIELD_STRING, .flags = NBX_FIELD_NON_EMPTY,
+	  .doc = "The user this machine's QEMU runs as (with its primary group), instead of a uid "
+		 "of qemu_uid_base's range; never root, and never one user for two machines" },
 	{ 0 },
 };
 static const struct nbx_config_schema qemu_machine_schema = {
@@ -177,9 +188,10 @@ qemu_init(const struct nbx_host *host, void **instance, struct nbx_error *err)
 	q->settings.qemu_binary = g_strdup(host->config_string(host, NULL, "qemu_binary"));
 	q->settings.accelerator = g_strdup(host->config_string(host, NULL, "accelerator"));
 	q->settings.qemu_img = find_qemu_img(q->settings.qemu_binary);
-	q->settings.templates = method == NULL || strcmp(method, "template") == 0;
-	if (!host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s))
-		q->settings.stop_timeout_s = 10;
+	/* The core validated the section: a key with a default has its value (the schema's). */
+	q->settings.templates = method != NULL && strcmp(method, "template") == 0;
+	host->config_integer(host, NULL, "stop_timeout", &q->settings.stop_timeout_s);
+	host->config_integer(host, NULL, "qemu_uid_base", &q->settings.uid_base);
 	q->settings.overlay_dir = state_subdir(host, host->config_string(host, NULL, "overlay_dir"),
 					       "overlays", 0750, err);
 	q->settings.template_dir = state_subdir(
@@ -314,6 +326,27 @@ parse_version(const char *text, int *major, int *minor)
 	return at != NULL && sscanf(at, "version %d.%d", major, minor) == 2;
 }
 
+/* QEMU parses -sandbox before it acts on -version: one without seccomp fails here. */
+static void
+check_sandbox(Qemu *q, struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *argv[] = { q->settings.qemu_binary, "-sandbox", QEMU_CONFINE_SANDBOX,
+			       "-version", NULL };
+	g_autofree char *errors = NULL;
+	g_autoptr(GError) error = NULL;
+	int status = 0;
+
+	if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+			  &errors, &status, &error) ||
+	    !g_spawn_check_wait_status(status, NULL))
+		host->check_report(host, check, NULL, "qemu_binary",
+				   "%s does not take -sandbox %s (built without seccomp?): %s; the "
+				   "qemu machinery runs QEMU only under its seccomp filter",
+				   q->settings.qemu_binary, QEMU_CONFINE_SANDBOX,
+				   error != NULL ? error->message : g_strstrip(errors));
+}
+
 /* `QEMU -version`'s output on a core without host->run (ABI 1.1); NULL with @why. */
 static char *
 version_output_1_1(Qemu *q, char **why)
@@ -376,6 +409,12 @@ qemu_check(void *instance, struct nbx_check *check, struct nbx_error *err)
 		host->check_report(host, check, NULL, "qemu_binary",
 				   "%s is QEMU %d.%d; nestbox needs 2.11 or newer",
 				   q->settings.qemu_binary, major, minor);
+	check_sandbox(q, check);
+	if (q->settings.uid_base == 0)
+		host->log(host, NBX_LOG_WARNING,
+			  "%s: qemu_uid_base = 0: machines without qemu_user run QEMU as the "
+			  "daemon's user, not contained",
+			  host->config_location(host, NULL, "qemu_uid_base"));
 	qemu_img = g_find_program_in_path(q->settings.qemu_img);
 	if (qemu_img == NULL)
 		host->check_report(host, check, NULL, "qemu_binary",
@@ -493,6 +532,8 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 	for (size_t i = 0; info->start_args[i] != NULL; i++) {
 		const char *forbidden = machine_info_forbidden_arg(info->start_args[i]);
 
+		if (forbidden == NULL)
+			forbidden = qemu_confine_forbidden_arg(info->start_args[i]);
 		if (forbidden != NULL)
 			host->check_report(host, check, machine->config, "machineinfo",
 					   "machine %s: start_args in %s contain %s, which conflicts with "
@@ -526,6 +567,38 @@ check_info(Qemu *q, struct nbx_machine *machine, const MachineInfo *info,
 		  override != NULL ? override : "", override != NULL ? " of start_args)" : "");
 }
 
+/* Who the machine's QEMU runs as: a user that exists, not root, not another machine's. */
+static void
+check_identity(Qemu *q, struct nbx_machine *machine, struct nbx_check *check)
+{
+	const struct nbx_host *host = q->settings.host;
+	const char *user = host->config_string(host, machine->config, "qemu_user");
+	QemuIdentity identity;
+	struct nbx_error err = { 0 };
+	size_t n = host->config_list_length(host, NULL, "machines");
+
+	if (!qemu_identity_of(host, q->settings.uid_base, q->settings.accelerator, machine,
+			      &identity, &err)) {
+		host->check_report(host, check, machine->config,
+				   user != NULL ? "qemu_user" : NULL, "%s", err.message);
+		return;
+	}
+	for (size_t i = 0; user != NULL && i < n; i++) {
+		const struct nbx_config_node *other = host->config_list_group(host, NULL,
+									      "machines", i);
+		const char *other_user = host->config_string(host, other, "qemu_user");
+
+		if (other == machine->config)
+			break;
+		if (g_strcmp0(other_user, user) == 0)
+			host->check_report(host, check, machine->config, "qemu_user",
+					   "machine %s: qemu_user %s is another machine's (%s) too; "
+					   "QEMUs of one user can ptrace each other: give each its own",
+					   machine->name, user, host->config_location(host, other,
+					   "qemu_user"));
+	}
+}
+
 static bool
 qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check *check,
 		   struct nbx_error *err)
@@ -546,14 +619,39 @@ qemu_check_machine(void *instance, struct nbx_machine *machine, struct nbx_check
 		return true;
 	}
 	check_info(q, machine, info, check);
+	check_identity(q, machine, check);
 	qemu_vm_set_info(vm_of(q, machine), info);
 	return true;
 }
 
+/*
+ * What makes @machine's templates: among it, @readers (uint32_t, the
+ * caller's) gets the QEMU user of every machine the plugin has of its base,
+ * the only ones its templates' RAM may be opened by (template_access.h).
+ */
 static TemplateMaker
-template_maker(Qemu *q)
+template_maker(Qemu *q, struct nbx_machine *machine, GArray *readers)
 {
-	return (TemplateMaker){ .settings = &q->settings, .binary = q->binary };
+	const char *base = base_of(q, machine);
+
+	g_mutex_lock(&q->lock);
+	for (guint i = 0; i < q->machines->len; i++) {
+		QemuMachine *m = g_ptr_array_index(q->machines, i);
+		struct nbx_machine *other = qemu_vm_machine(m->vm);
+		QemuIdentity identity;
+		struct nbx_error ignored = { 0 };
+
+		/* One without a user of its own has its QEMU refused at launch anyway. */
+		if (strcmp(base_of(q, other), base) == 0 &&
+		    qemu_identity_of(q->settings.host, q->settings.uid_base,
+				     q->settings.accelerator, other, &identity, &ignored) &&
+		    qemu_identity_contained(&identity))
+			g_array_append_val(readers, identity.uid);
+	}
+	g_mutex_unlock(&q->lock);
+	return (TemplateMaker){ .settings = &q->settings, .binary = q->binary,
+				.readers = (const uint32_t *)(void *)readers->data,
+				.n_readers = readers->len };
 }
 
 /* Forgets the prepared run; its QEMU, if any, is the caller's to end. */
@@ -635,7 +733,8 @@ launch(Qemu *q, struct nbx_machine *machine, const char *generation, bool restor
        bool prepare_only, int64_t deadline_us, struct nbx_error *err)
 {
 	QemuMachine *m = machine_of(q, machine);
-	TemplateMaker maker = template_maker(q);
+	g_autoptr(GArray) readers = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	TemplateMaker maker = template_maker(q, machine, readers);
 	g_autoptr(MachineInfo) info = generation_info(q, machine, generation, err);
 	g_autoptr(MemoryTemplate) template = NULL;
 	QemuLaunch launch = { .info = info, .prepare_only = prepare_only };
@@ -784,16 +883,29 @@ qemu_dump_memory(void *instance, struct nbx_machine *machine, const struct nbx_c
 {
 	QemuVm *vm = plain_vm(instance, machine, call, err);
 	g_autoptr(JsonObject) args = NULL;
-	g_autofree char *protocol = NULL;
+	g_autoptr(JsonObject) getfd = NULL;
+	bool ok;
+	int fd;
 
 	if (vm == NULL)
 		return false;
+	/* Opened here and passed: QEMU's user cannot reach the analysis directory. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0) {
+		const struct nbx_host *host = ((Qemu *)instance)->settings.host;
+
+		host->error_set(host, err, NBX_ERROR_IO, "cannot create %s: %s", path,
+				g_strerror(errno));
+		return false;
+	}
+	getfd = json_object_new();
+	json_object_set_string_member(getfd, "fdname", "nbx-dump");
 	args = json_object_new();
-	/* QEMU opens the file itself: no shell, no fd to pass. */
-	protocol = g_strconcat("file:", path, NULL);
 	json_object_set_boolean_member(args, "paging", FALSE);
-	json_object_set_string_member(args, "protocol", protocol);
-	if (qemu_vm_execute(vm, "dump-guest-memory", args, call->deadline_us, NULL, err))
+	json_object_set_string_member(args, "protocol", "fd:nbx-dump");
+	ok = qemu_vm_execute_fd(vm, "getfd", getfd, fd, call->deadline_us, NULL, err);
+	close(fd);
+	if (ok && qemu_vm_execute(vm, "dump-guest-memory", args, call->deadline_us, NULL, err))
 		return true;
 	g_unlink(path);
 	return false;
@@ -930,7 +1042,8 @@ static void
 make_template(Qemu *q, struct nbx_machine *machine, const char *dir, int64_t deadline_us)
 {
 	const struct nbx_host *host = q->settings.host;
-	TemplateMaker maker = template_maker(q);
+	g_autoptr(GArray) readers = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	TemplateMaker maker = template_maker(q, machine, readers);
 	struct nbx_error cause = { 0 };
 	g_autoptr(MachineInfo) info = generation_load(host, dir, &cause);
 	g_autoptr(MemoryTemplate) template = NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,9 @@
 #include "memory_snapshot.h"
 #include "overlay.h"
 #include "qemu_args.h"
+#include "qemu_confine.h"
+#include "qemu_identity.h"
+#include "qemu_tap.h"
 #include "qmp_client.h"
 #include "run_record.h"
 #include "tap_device.h"
@@ -461,11 +465,27 @@ fail:
 	return false;
 }
 
+/*
+ * QEMU's argv, confined (qemu_confine.h): for an analysis run the overlay
+ * and its base, a template's RAM and the boot files go in as descriptors
+ * of @fds, each tap as @netdev_fds says; QMP's listener is descriptor
+ * QMP_CHILD_FD.
+ */
 static GPtrArray *
-build_argv(QemuVm *vm, const QemuLaunch *launch, const int *netdev_fds, GError **error)
+build_argv(QemuVm *vm, const QemuLaunch *launch, const QemuIdentity *identity,
+	   const int *netdev_fds, QemuFds *fds, struct nbx_error *err)
 {
+	/*
+	 * A session's QEMU (and a template's) keeps opening its files by path:
+	 * a session's commit hands the image to qemu-img after the migration,
+	 * and the image locks of descriptors in an fd set are not let go of then.
+	 */
+	bool by_fd = launch->session_dir == NULL;
+	g_autofree char *memory_file = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) args = NULL;
 	QemuArgsSpec spec = {
-		.overlay = vm->overlay,
+		.overlay = by_fd ? QEMU_CONFINE_OVERLAY : vm->overlay,
 		.tap = vm->machine->interface,
 		.accelerator = vm->settings->accelerator,
 		.netdev_fds = netdev_fds,
@@ -473,11 +493,22 @@ build_argv(QemuVm *vm, const QemuLaunch *launch, const int *netdev_fds, GError *
 		.memory_shared = launch->memory == QEMU_MEMORY_CONVERT,
 		.memory_mb = launch->memory_mb,
 	};
-	g_autoptr(GPtrArray) args = qemu_args_build(vm->launched, &spec, error);
 
-	if (args == NULL)
+	if (by_fd && launch->memory_file != NULL) {
+		memory_file = qemu_confine_memory_file(vm->host, launch->memory_file, fds, err);
+		if (memory_file == NULL)
+			return NULL;
+		spec.memory_file = memory_file;
+	}
+	args = qemu_args_build(vm->launched, &spec, &error);
+	if (args == NULL) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
 		return NULL;
+	}
 	g_ptr_array_insert(args, 0, g_strdup(vm->settings->qemu_binary));
+	if (!qemu_confine_args(vm->host, identity, args, by_fd ? vm->overlay : NULL,
+			       vm->launched->disk, fds, err))
+		return NULL;
 	g_ptr_array_add(args, g_strdup("-chardev"));
 	g_ptr_array_add(args,
 			g_strdup_printf("socket,id=nbx-qmp,fd=%d,server=on,wait=off", QMP_CHILD_FD));
@@ -509,97 +540,129 @@ qemu_vm_network_namespace(QemuVm *vm)
 	return machine_netns(vm);
 }
 
-/*
- * A tap of the plugin's for every bridge netdev of the launch (QEMU would
- * need its setuid helper for them): @parent_fds gets the descriptors to
- * close after the spawn, @child_fds what QEMU calls them (-1: none).
- */
-static bool
-open_taps(QemuVm *vm, const QemuLaunch *launch, GPtrArray *netdevs, int *parent_fds,
-	  int *child_fds, struct nbx_error *err)
-{
-	bool detached = launch->memory == QEMU_MEMORY_CONVERT;
-
-	for (guint n = 0; n < netdevs->len; n++) {
-		const QemuNetdev *netdev = g_ptr_array_index(netdevs, n);
-		g_autoptr(GError) error = NULL;
-		char name[IFNAMSIZ];
-
-		parent_fds[n] = child_fds[n] = -1;
-		if (!netdev->bridge && !detached)
-			continue;
-		/* A template's QEMU: taps like the guest's, in no bridge, in the daemon's namespace. */
-		parent_fds[n] = detached ? tap_device_open(NULL, NULL, name, &error)
-					 : tap_device_open(machine_netns(vm), netdev->bridge_name,
-							   name, &error);
-		if (parent_fds[n] < 0) {
-			vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
-					    "machine %s: -netdev %s (start_args of %s): %s",
-					    vm->machine->name, netdev->id != NULL ? netdev->id : "",
-					    vm->launched->path, error->message);
-			return false;
-		}
-		child_fds[n] = QMP_CHILD_FD + 1 + (int)n;
-	}
-	return true;
-}
-
-static void
-close_taps(int *parent_fds, guint n)
-{
-	for (guint i = 0; i < n; i++)
-		if (parent_fds[i] >= 0)
-			close(parent_fds[i]);
-}
-
-static bool
-spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
+/* One netdev's tap, opened by the plugin (qemu_tap.h, tap_device.h); -1 with @err. */
+static int
+open_tap(QemuVm *vm, const QemuLaunch *launch, const QemuNetdev *netdev, struct nbx_error *err)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GPtrArray) netdevs = qemu_netdevs(vm->launched);
-	int parent_fds[MAX_NETDEVS], child_fds[MAX_NETDEVS];
-	g_autoptr(GPtrArray) argv = NULL;
-	int listener, connection;
-	struct nbx_fd_map fds[1 + MAX_NETDEVS];
-	struct nbx_spawn spawn = {
-		.struct_size = sizeof spawn,
-		.stdin_fd = -1,
-		.output_path = vm->log_path,
-		.fds = fds,
-		.n_fds = 1,
-		.on_exit = on_qemu_exit,
-		.user_data = vm,
-		.network_namespace =
-			launch->memory == QEMU_MEMORY_CONVERT ? NULL : machine_netns(vm),
-	};
-	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
-	bool ok;
+	char name[IFNAMSIZ];
+	int fd;
 
+	/* A tap netdev: the machine's own (a QEMU that is not root could not open it). */
+	if (!netdev->bridge && launch->memory != QEMU_MEMORY_CONVERT)
+		return qemu_tap_open(vm->host, vm->machine, err);
+	/* A template's QEMU: taps like the guest's, in no bridge, in the daemon's namespace. */
+	fd = launch->memory == QEMU_MEMORY_CONVERT
+		     ? tap_device_open(NULL, NULL, name, &error)
+		     : tap_device_open(machine_netns(vm), netdev->bridge_name, name, &error);
+	if (fd < 0)
+		vm->host->error_set(vm->host, err, NBX_ERROR_HYPERVISOR,
+				    "machine %s: -netdev %s (start_args of %s): %s",
+				    vm->machine->name, netdev->id != NULL ? netdev->id : "",
+				    vm->launched->path, error->message);
+	return fd;
+}
+
+/*
+ * A tap of the plugin's for every tap or bridge netdev of the launch (QEMU
+ * would need root or its setuid helper for them): @child_fds gets what
+ * QEMU calls each, and @fds the plugin's copies.
+ */
+static bool
+open_taps(QemuVm *vm, const QemuLaunch *launch, GPtrArray *netdevs, int *child_fds,
+	  QemuFds *fds, struct nbx_error *err)
+{
 	if (netdevs->len > MAX_NETDEVS) {
 		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID,
 				    "%s: start_args have %u tap or bridge netdevs; at most %d work",
 				    vm->launched->path, netdevs->len, MAX_NETDEVS);
 		return false;
 	}
-	if (!open_taps(vm, launch, netdevs, parent_fds, child_fds, err)) {
-		close_taps(parent_fds, netdevs->len);
+	for (guint n = 0; n < netdevs->len; n++) {
+		int fd = open_tap(vm, launch, g_ptr_array_index(netdevs, n), err);
+
+		if (fd < 0)
+			return false;
+		child_fds[n] = qemu_fds_pass(fds, fd);
+	}
+	return true;
+}
+
+/*
+ * Who QEMU runs as: an analysis run's QEMU (prepared or not) under the
+ * machine's own uid (qemu_identity.h), which then owns the run's overlay,
+ * alone. A snapshot session's QEMU and a template's (the operator's,
+ * reading a work_dir by path) stay the daemon's user; they are sandboxed
+ * all the same.
+ */
+static bool
+run_identity(QemuVm *vm, const QemuLaunch *launch, QemuIdentity *identity,
+	     struct nbx_error *err)
+{
+	*identity = (QemuIdentity){ 0 };
+	if (launch->session_dir != NULL || !NBX_HOST_HAS(vm->host, run))
+		return true;
+	if (!qemu_identity_of(vm->host, vm->settings->uid_base, vm->settings->accelerator,
+			      vm->machine, identity, err))
+		return false;
+	if (!qemu_identity_contained(identity))
+		return true;
+	if (chown(vm->overlay, identity->uid, identity->gid) != 0 || chmod(vm->overlay, 0600) != 0) {
+		vm->host->error_set(vm->host, err, NBX_ERROR_IO,
+				    "cannot give overlay %s to %s: %s", vm->overlay,
+				    identity->description, g_strerror(errno));
 		return false;
 	}
-	argv = build_argv(vm, launch, child_fds, &error);
-	if (argv == NULL) {
-		close_taps(parent_fds, netdevs->len);
-		vm->host->error_set(vm->host, err, NBX_ERROR_INVALID, "%s", error->message);
+	return true;
+}
+
+/* The spawn's ABI 1.2 part: the user and the machine's segment. */
+static void
+contain_spawn(QemuVm *vm, const QemuLaunch *launch, const QemuIdentity *identity,
+	      struct nbx_spawn *spawn)
+{
+	if (!NBX_HOST_HAS(vm->host, run))
+		return;
+	spawn->uid = identity->uid;
+	spawn->gid = identity->gid;
+	spawn->groups = identity->n_groups > 0 ? identity->groups : NULL;
+	spawn->n_groups = identity->n_groups;
+	if (launch->memory != QEMU_MEMORY_CONVERT)
+		spawn->network_namespace = machine_netns(vm);
+}
+
+static bool
+spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
+{
+	g_autoptr(QemuFds) fds = qemu_fds_new(QMP_CHILD_FD + 1);
+	g_autoptr(GPtrArray) netdevs = qemu_netdevs(vm->launched);
+	int child_fds[MAX_NETDEVS];
+	g_autoptr(GPtrArray) argv = NULL;
+	QemuIdentity identity;
+	int listener, connection;
+	struct nbx_fd_map qmp_map;
+	struct nbx_spawn spawn = {
+		.struct_size = sizeof spawn,
+		.stdin_fd = -1,
+		.output_path = vm->log_path,
+		.on_exit = on_qemu_exit,
+		.user_data = vm,
+	};
+	g_autofree char *what = g_strdup_printf("QEMU of machine %s", vm->machine->name);
+	bool ok;
+
+	if (!run_identity(vm, launch, &identity, err) ||
+	    !open_taps(vm, launch, netdevs, child_fds, fds, err))
 		return false;
-	}
-	if (!open_qmp_socket(vm, &listener, &connection, err)) {
-		close_taps(parent_fds, netdevs->len);
+	argv = build_argv(vm, launch, &identity, child_fds, fds, err);
+	if (argv == NULL || !open_qmp_socket(vm, &listener, &connection, err))
 		return false;
-	}
-	fds[0] = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
-	for (guint n = 0; n < netdevs->len; n++)
-		if (parent_fds[n] >= 0)
-			fds[spawn.n_fds++] =
-				(struct nbx_fd_map){ .parent_fd = parent_fds[n], .child_fd = child_fds[n] };
+	/* First: the core's spawn keeps the descriptors it is given in order. */
+	qmp_map = (struct nbx_fd_map){ .parent_fd = listener, .child_fd = QMP_CHILD_FD };
+	g_array_prepend_val(fds->maps, qmp_map);
+	spawn.fds = (const struct nbx_fd_map *)(void *)fds->maps->data;
+	spawn.n_fds = fds->maps->len;
+	contain_spawn(vm, launch, &identity, &spawn);
 	spawn.argv = (const char *const *)argv->pdata;
 	g_unlink(vm->log_path);
 	g_mutex_lock(&vm->lock);
@@ -620,9 +683,7 @@ spawn_qemu(QemuVm *vm, const QemuLaunch *launch, struct nbx_error *err)
 		vm->alive = false;
 		g_mutex_unlock(&vm->lock);
 	}
-	close(listener);
-	/* QEMU holds its own copies: the taps live as long as it does. */
-	close_taps(parent_fds, netdevs->len);
+	/* The listener goes with the other descriptors QEMU got: @fds closes them all. */
 	if (!ok) {
 		close(connection);
 		g_unlink(vm->qmp_path);

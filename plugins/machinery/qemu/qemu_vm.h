@@ -26,6 +26,8 @@ typedef struct {
 	char *template_dir;
 	/* Where the blank overlays of base disks live (overlay.h). */
 	char *blank_dir;
+	/* qemu_uid_base: each machine's QEMU user (qemu_identity.h); 0: the daemon's. */
+	int64_t uid_base;
 } QemuSettings;
 
 typedef struct QemuVm QemuVm;

@@ -2,8 +2,9 @@
 # GET /metrics against a real nestboxd (fake machinery): the counts follow
 # what happened (tasks by state, the queue by platform and tag, machines by
 # state, step histograms, an op that failed), `promtool check metrics`
-# accepts the page, and a real Prometheus scrapes it over TCP with the
-# token and answers a query with what the daemon counted.
+# accepts the page, a real Prometheus scrapes it over TCP with the token
+# and answers a query with what the daemon counted, and retention's
+# counters move when a sweep removes an analysis.
 # Usage: metrics.sh NESTBOXD NESTBOX GOOD_PLUGIN_DIR
 set -euo pipefail
 nestboxd=$1 cli=$2 good=$3
@@ -113,4 +114,31 @@ scraped() {
 wait_for "Prometheus has scraped nestbox_tasks" scraped
 [[ $(query 'up{job="nestbox"}') == 1 ]] || fail "the target is not up"
 [[ $(query 'sum(nestbox_step_duration_seconds_count{step="run"})') == 2 ]] || fail "query of a histogram"
+
+# Retention's counters move when it removes something: task 1 is made to
+# have ended two days ago (in the stopped daemon's store), and the daemon is
+# started again with retention.days = 1; its first sweep runs at start-up.
+expect_sample 'nestbox_retention_analyses_removed_total 0'
+has 'nestbox_retention_removed_bytes_total 0' || fail "bytes removed before any sweep"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || fail "nestboxd exited $? after SIGTERM"
+daemon_pid=
+[[ -d $conf/analyses/1 ]] || fail "task 1 has no analysis directory to remove"
+python3 - "$conf/state/nestbox.sqlite" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE tasks SET ended_us = ? WHERE id = 1", (int((time.time() - 2 * 86400) * 1e6),))
+db.commit()
+PY
+echo 'retention = { days = 1; };' >>"$conf/nestbox.conf"
+"$nestboxd" --config "$conf" >>"$tmp/daemon.log" 2>&1 &
+daemon_pid=$!
+wait_for "nestboxd answering again" answers
+swept() { scrape && has 'nestbox_retention_sweeps_total 1'; }
+wait_for "the first retention sweep" swept
+has 'nestbox_retention_analyses_removed_total 1' || fail "task 1's analysis was not counted as removed"
+grep -qE '^nestbox_retention_removed_bytes_total [1-9][0-9]*$' "$tmp/metrics" || fail "no bytes counted"
+has 'nestbox_retention_failures_total 0' || fail "retention failures"
+[[ ! -e $conf/analyses/1 && -d $conf/analyses/2 ]] || fail "retention removed the wrong analyses"
+promtool check metrics <"$tmp/metrics" || fail "promtool check metrics refused the page"
 echo "ok: metrics"

@@ -2,8 +2,10 @@
 # The status page against a real nestboxd (fake machinery) on TCP with a
 # token: without JavaScript (curl) the sign-in, the session cookie's flags,
 # the server-rendered tables and the CSRF checks; then in headless Chromium
-# a task shown queued and, live from /events on the same page, reported,
-# with a screenshot.
+# a task shown queued, then, live from /events on the same page, running
+# with its steps so far (held at its machine's stop by the fake's barrier),
+# then reported with all its steps, with a screenshot; and the same page
+# with JavaScript off.
 # Usage: page.sh NESTBOXD NESTBOX GOOD_PLUGIN_DIR PAGE_BROWSER_PY SCREENSHOT
 set -euo pipefail
 nestboxd=$1 cli=$2 good=$3 browser_py=$4 screenshot=$5
@@ -73,19 +75,30 @@ csrf=$(grep -o 'name="csrf" value="[0-9a-f]*"' "$tmp/body" | head -1 | sed -E 's
 	fail "a refused form changed the task"
 [[ $(get /static/page.js) == 200 ]] && grep -q 'new EventSource("/events")' "$tmp/body" || fail "page.js"
 
-# In a browser: queued, then, live, reported.
-python3 "$browser_py" "$chromium" "$url/" "$tmp/token" "$id" "$tmp/ready" "$tmp/go" "$screenshot" \
-	>"$tmp/browser.log" 2>&1 &
+# In a browser: queued, then, live, running up to its stop (held there), then reported.
+stop_barrier=$conf/run/plugins/fake/lin.stop.barrier
+mkdir -p "${stop_barrier%/*}"
+: >"$stop_barrier"
+python3 "$browser_py" "$chromium" "$url/" "$tmp/token" "$id" "$tmp/ready" "$tmp/go" "$tmp/running" \
+	"$screenshot" >"$tmp/browser.log" 2>&1 &
 browser_pid=$!
 ready() { kill -0 "$browser_pid" 2>/dev/null || { cat "$tmp/browser.log" >&2; fail "the browser test ended early"; }; [[ -e $tmp/ready ]]; }
 wait_for "the browser shows task $id queued" ready
 "$cli" machine enable lin >/dev/null
 touch "$tmp/go"
+running_seen() { kill -0 "$browser_pid" 2>/dev/null || { cat "$tmp/browser.log" >&2; fail "the browser test ended early"; }; [[ -e $tmp/running ]]; }
+wait_for "the browser shows task $id running with its steps" running_seen
+[[ -e ${stop_barrier%.barrier}.reached ]] || fail "the task is not held at its stop"
+rm -f "$stop_barrier"
 wait "$browser_pid" || { cat "$tmp/browser.log" >&2; fail "the browser test failed"; }
 browser_pid=
 cat "$tmp/browser.log"
 [[ $(head -c 8 "$screenshot" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "the screenshot is not a PNG"
 (($(stat -c %s "$screenshot") > 10000)) || fail "the screenshot is nearly empty"
+
+# Without JavaScript the steps are in the HTML too.
+[[ $(get / "${jar[@]}") == 200 ]] || fail "GET / with the session, after the run"
+grep -qE "<td data-field=\"steps\">[^<]*\brun\b[^<]*\bstop\b" "$tmp/body" || fail "the HTML lacks task $id's steps"
 
 # Signing out ends the session.
 [[ $(get /logout "${jar[@]}" -d "csrf=$csrf") == 303 ]] || fail "sign out"

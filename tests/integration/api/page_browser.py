@@ -4,14 +4,18 @@
 (--remote-debugging-pipe: no WebSocket library needed) against the status
 page of a running nestboxd.
 
-  page_browser.py CHROMIUM URL TOKEN_FILE TASK_ID READY_FILE GO_FILE SCREENSHOT
+  page_browser.py CHROMIUM URL TOKEN_FILE TASK_ID READY_FILE GO_FILE RUNNING_FILE SCREENSHOT
 
 Signs in with the token, checks the session cookie (HttpOnly,
 SameSite=Strict, unreadable from the page), waits until the page shows
 task TASK_ID queued, marks the page, creates READY_FILE and waits for
-GO_FILE (the test then lets the task run), waits until the same page,
-not reloaded, shows the task reported, and takes a screenshot. Every wait
-has a deadline that only a hang reaches.
+GO_FILE (the test then lets the task run up to its machine's stop, where
+the fake machinery holds it), waits until the same page, not reloaded,
+shows the task running with its ended steps (restore_start, run), creates
+RUNNING_FILE (the test then lets the stop go), waits until it shows the
+task reported with its stop step, and takes a screenshot. Then loads the
+page again with JavaScript off: the server's tables show the same. Every
+wait has a deadline that only a hang reaches.
 """
 import json
 import os
@@ -128,8 +132,39 @@ def task_state(task_id):
             f"[data-field=state]'); return c ? c.textContent : null; }})()")
 
 
+def task_steps(task_id):
+    """The task's ended steps as the page shows them, a list of names."""
+    return (f"(() => {{ const c = document.querySelector('#task-{task_id} "
+            f"[data-field=steps]'); return c ? c.textContent.split(', ') : []; }})()")
+
+
+def wait_for_file(path):
+    give_up = time.monotonic() + DEADLINE_S
+    while not os.path.exists(path):
+        if time.monotonic() > give_up:
+            raise SystemExit(f"FAIL: the test never created {path}")
+        time.sleep(0.05)
+
+
+def check_without_javascript(browser, url, task_id):
+    """The same page with scripts off: the server's tables alone."""
+    browser.call("Emulation.setScriptExecutionDisabled", value=True)
+    browser.call("Page.navigate", url=url)
+    browser.wait_for("the page again without JavaScript",
+                     f"document.readyState === 'complete' && {task_state(task_id)} === 'reported'"
+                     " && !window.nestboxTestMark")
+    steps = browser.evaluate(task_steps(task_id))
+    if "run" not in steps or "stop" not in steps:
+        raise SystemExit(f"FAIL: without JavaScript the steps are {steps}")
+    if browser.evaluate("document.getElementById('live').textContent") != "static":
+        raise SystemExit("FAIL: page.js ran with JavaScript off")
+    for table in ("machines", "queue", "tasks", "snapshots"):
+        if not browser.evaluate(f"!!document.getElementById('{table}')"):
+            raise SystemExit(f"FAIL: without JavaScript there is no {table} table")
+
+
 def main():
-    chromium, url, token_file, task_id, ready, go, screenshot = sys.argv[1:8]
+    chromium, url, token_file, task_id, ready, go, running, screenshot = sys.argv[1:9]
     token = open(token_file).read().strip()
     with tempfile.TemporaryDirectory() as profile:
         browser = Browser(chromium, profile)
@@ -155,13 +190,18 @@ def main():
             # A reload would lose this: the change must come live.
             browser.evaluate("window.nestboxTestMark = 42; true")
             open(ready, "w").close()
-            give_up = time.monotonic() + DEADLINE_S
-            while not os.path.exists(go):
-                if time.monotonic() > give_up:
-                    raise SystemExit("FAIL: the test never said go")
-                time.sleep(0.05)
-            browser.wait_for(f"task {task_id} reported",
-                             f"{task_state(task_id)} === 'reported'")
+            wait_for_file(go)
+            # Held at its machine's stop: running, its steps so far ended.
+            browser.wait_for(f"task {task_id} running with its steps up to run",
+                             f"{task_state(task_id)} === 'running' && "
+                             f"{task_steps(task_id)}.includes('restore_start') && "
+                             f"{task_steps(task_id)}.includes('run')")
+            if "stop" in browser.evaluate(task_steps(task_id)):
+                raise SystemExit("FAIL: the stop step shown before the stop ended")
+            open(running, "w").close()
+            browser.wait_for(f"task {task_id} reported with its stop step",
+                             f"{task_state(task_id)} === 'reported' && "
+                             f"{task_steps(task_id)}.includes('stop')")
             if browser.evaluate("window.nestboxTestMark") != 42:
                 raise SystemExit("FAIL: the page was reloaded, not updated live")
             if browser.evaluate(f"!!document.getElementById('queued-{task_id}')"):
@@ -170,9 +210,10 @@ def main():
             import base64
             with open(screenshot, "wb") as out:
                 out.write(base64.b64decode(shot))
+            check_without_javascript(browser, url, task_id)
         finally:
             browser.close()
-    print("ok: the page showed task", task_id, "go from queued to reported")
+    print("ok: the page showed task", task_id, "go from queued through its steps to reported")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *
@@ -333,6 +334,18 @@ find_note(GPtrArray *notes, const char *needle)
 	for (guint i = 0; i < notes->len; i++)
 		g_printerr("note: %s\n", (const char *)g_ptr_array_index(notes, i));
 	return NULL;
+}
+
+char *
+qemu_owned_dir(Fixture *f)
+{
+	char *dir = g_build_filename(f->dir, "outside", NULL);
+
+	if (g_mkdir(dir, 0700) == 0)
+		g_assert_cmpint(chown(dir, NBX_QEMU_TEST_UID_BASE, NBX_QEMU_TEST_UID_BASE), ==, 0);
+	g_assert_true(g_file_test(dir, G_FILE_TEST_IS_DIR));
+	g_assert_cmpint(chmod(f->dir, 0711), ==, 0);
+	return dir;
 }
 
 void

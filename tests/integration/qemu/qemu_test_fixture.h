@@ -18,6 +18,9 @@
 #include "host_services.h"
 #include "test_support.h"
 
+/* The qemu plugin's default qemu_uid_base: machine N's QEMU runs as this + N. */
+#define NBX_QEMU_TEST_UID_BASE 850000
+
 typedef struct {
 	char *guest_dir;
 	char *dir;
@@ -105,6 +108,13 @@ GPid orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const
 void orphan_maker_wait_ready(int out);
 /* SIGKILL, and reaped: a daemon's sudden death. */
 void orphan_maker_kill(GPid maker);
+
+/*
+ * DIR/outside: a directory the first machine's QEMU (uid
+ * NBX_QEMU_TEST_UID_BASE) may create a socket in, for a monitor of the
+ * test's own; root's QEMU of a snapshot session may too.
+ */
+char *qemu_owned_dir(Fixture *f);
 
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

@@ -1127,8 +1127,10 @@ static void
 add_outside_monitor(JsonObject *info, Fixture *f)
 {
 	JsonArray *args = json_object_get_array_member(info, "start_args");
+	/* QEMU runs as machine a's own uid: it makes the socket, in a directory of its. */
+	g_autofree char *dir = qemu_owned_dir(f);
 	g_autofree char *chardev = g_strdup_printf(
-		"socket,id=outside,path=%s/outside.qmp,server=on,wait=off", f->dir);
+		"socket,id=outside,path=%s/outside.qmp,server=on,wait=off", dir);
 
 	/* A second monitor, as a user's tool would have: only in this test's machineinfo. */
 	json_array_add_string_element(args, "-chardev");
@@ -1143,7 +1145,7 @@ test_paused_from_outside(Fixture *f, gconstpointer data)
 {
 	g_autofree char *info = write_info(f, "outside.json", add_outside_monitor);
 	g_autofree char *machine = machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), info);
-	g_autofree char *path = g_build_filename(f->dir, "outside.qmp", NULL);
+	g_autofree char *path = g_build_filename(f->dir, "outside", "outside.qmp", NULL);
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
 	g_autoptr(GSocketConnection) connection = NULL;

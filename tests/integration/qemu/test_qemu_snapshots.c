@@ -250,8 +250,10 @@ static void
 add_monitor(JsonObject *info, Fixture *f)
 {
 	JsonArray *args = json_object_get_array_member(info, "start_args");
+	/* A run's QEMU is machine a's uid, not root: it makes the socket in a directory of its. */
+	g_autofree char *dir = qemu_owned_dir(f);
 	g_autofree char *chardev =
-		g_strdup_printf("socket,id=outside,path=%s/outside.qmp,server=on,wait=off", f->dir);
+		g_strdup_printf("socket,id=outside,path=%s/outside.qmp,server=on,wait=off", dir);
 
 	json_array_add_string_element(args, "-chardev");
 	json_array_add_string_element(args, chardev);
@@ -280,7 +282,7 @@ read_reply(GDataInputStream *in)
 static char *
 monitor(Fixture *f, const char *command)
 {
-	g_autofree char *path = g_build_filename(f->dir, "outside.qmp", NULL);
+	g_autofree char *path = g_build_filename(f->dir, "outside", "outside.qmp", NULL);
 	g_autoptr(GSocketClient) client = g_socket_client_new();
 	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(path);
 	g_autoptr(GSocketConnection) connection = NULL;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * NbxSettings holds every `timeouts` and `scheduler` key of the core schema,
- * and no default of its own: an empty nestbox.conf gives the schema's.
+ * NbxSettings holds every `timeouts`, `scheduler`, `guest`, `retention` key
+ * and every number of `api` of the core schema, and no default of its own:
+ * an empty nestbox.conf gives the schema's.
  */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "core_schema.h"
@@ -24,7 +26,7 @@ group(const char *name)
 static void
 test_every_key(void)
 {
-	const char *const groups[] = { "timeouts", "scheduler", "guest" };
+	const char *const groups[] = { "timeouts", "scheduler", "guest", "retention", "api" };
 	const char *const *paths = nbx_settings_paths();
 	guint in_schema = 0;
 
@@ -32,8 +34,11 @@ test_every_key(void)
 		for (const struct nbx_config_field *f = group(groups[g]); f->name != NULL; f++) {
 			g_autofree char *path = g_strdup_printf("%s.%s", groups[g], f->name);
 
-			/* guest.PLATFORM names a plugin: configuration, not a setting. */
-			if (f->type == NBX_FIELD_STRING)
+			/*
+			 * guest.PLATFORM names a plugin, api.socket and api.token_file
+			 * are paths (api_settings.h): configuration, not settings.
+			 */
+			if (f->type == NBX_FIELD_STRING || f->type == NBX_FIELD_FILE)
 				continue;
 
 			g_assert_true(g_strv_contains((const char *const *)paths, path));
@@ -92,11 +97,32 @@ test_values(void)
 	test_dir_remove(dir);
 }
 
+/* Without a nestbox.conf (a test's control API), the defaults are those an empty one gives. */
+static void
+test_defaults(void)
+{
+	g_autofree char *dir = test_dir_new();
+	NbxConfig *config = load(dir, "state_dir = \"state\";\nrun_dir = \"run\";\n"
+				      "analyses_dir = \"analyses\";\nbuiltin_plugin_dir = false;\n");
+	NbxSettings defaults;
+
+	memset(&defaults, 0, sizeof defaults);
+	nbx_settings_defaults(&defaults);
+	g_assert_cmpmem(&defaults, sizeof defaults, &config->settings, sizeof config->settings);
+	g_assert_cmpint(defaults.api.max_connections, ==, 128);
+	g_assert_cmpint(defaults.api.max_json_kb, ==, 1024);
+	g_assert_cmpint(defaults.retention.interval, ==, 60);
+	g_assert_cmpint(defaults.retention.days, ==, 0);
+	nbx_config_free(config);
+	test_dir_remove(dir);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/settings/every-key", test_every_key);
 	g_test_add_func("/settings/values", test_values);
+	g_test_add_func("/settings/defaults", test_defaults);
 	return g_test_run();
 }

@@ -4,12 +4,15 @@
  * (oldest first), never a queued or running task's analysis or sample,
  * never a path the store names outside analyses_dir or samples_dir, a
  * sample kept when a submission reused it between the two halves of a
- * sweep, and the counters metrics read.
+ * sweep, old snapshot generations of a real snapshot manager (never the
+ * current one, one a run uses, or one of a busy base), and the counters
+ * metrics read.
  */
 #include <glib.h>
 #include <glib/gstdio.h>
 
 #include "retention.h"
+#include "snapshot_manager_private.h"
 #include "store.h"
 #include "test_support.h"
 
@@ -246,6 +249,103 @@ test_sample_reused_meanwhile(Fixture *f, gconstpointer data)
 	g_assert_true(sample_exists(f, "dddd"));
 }
 
+/* ---- old snapshot generations ---- */
+
+static NbxSetup *
+generations_setup(gpointer data)
+{
+	return data;
+}
+
+/* Makes gen-@generation of @base current, made @age_days ago, with 64 KiB of disk. */
+static void
+add_generation(NbxSnapshotManager *manager, SnapshotBase *base, gint64 generation,
+	       gint64 age_days)
+{
+	g_autofree char *staged_name = g_strdup_printf(".commit-%" G_GINT64_FORMAT, generation);
+	g_autofree char *staged = g_build_filename(base->dir, staged_name, NULL);
+	g_autofree char *created = nbx_format_time_us(NOW_US - age_days * DAY_US);
+	g_autoptr(JsonObject) meta = json_object_new();
+	g_autoptr(GError) error = NULL;
+
+	write_bytes(staged, "disk.img", 64 * 1024);
+	json_object_set_string_member(meta, "origin", "commit");
+	json_object_set_string_member(meta, "created", created);
+	g_assert_true(nbx_snapshot_publish(manager, base, staged, generation, meta, &error));
+	g_assert_no_error(error);
+}
+
+static gboolean
+generation_exists(SnapshotBase *base, gint64 generation)
+{
+	g_autofree char *dir = nbx_snapshot_generation_dir(base, generation);
+
+	return g_file_test(dir, G_FILE_TEST_IS_DIR);
+}
+
+/*
+ * Generations 1 (a run restored from it, 10 days old), 2 (8 days), 3 (1
+ * day) and 4 (current, 20 days): by age only 2 goes, over the size limit 3
+ * too; 1 goes once its run ended, but not while an operator call holds its
+ * base (the run's end could not remove it then either).
+ */
+static void
+test_old_generations(Fixture *f, gconstpointer data)
+{
+	g_autoptr(NbxMachinePool) pool = nbx_machine_pool_new();
+	NbxSetup setup = { .pool = pool };
+	NbxSnapshotHost host = { .get_setup = generations_setup, .user_data = &setup };
+	g_autoptr(GError) error = NULL;
+	NbxSnapshotManager *manager = nbx_snapshot_manager_new(f->dir, f->store, &host, &error);
+	NbxRetentionCounters before, after;
+	SnapshotBase *base;
+	g_autofree char *dir = NULL;
+	gint64 used;
+
+	g_assert_no_error(error);
+	nbx_retention_counters_get(&before);
+	base = nbx_snapshot_base_claim(manager, "vm0", &error);
+	g_assert_nonnull(base);
+	add_generation(manager, base, 1, 10);
+	nbx_snapshot_base_unclaim(manager, base);
+	g_assert_true(nbx_snapshot_use_current(manager, "vm0", FALSE, &used, &dir, &error));
+	g_assert_cmpint(used, ==, 1);
+	g_assert_nonnull(nbx_snapshot_base_claim(manager, "vm0", &error));
+	add_generation(manager, base, 2, 8);
+	add_generation(manager, base, 3, 1);
+	add_generation(manager, base, 4, 20);
+	nbx_snapshot_base_unclaim(manager, base);
+	f->policy.snapshots = manager;
+
+	f->policy.max_age_us = 5 * DAY_US;
+	sweep(f);
+	g_assert_true(generation_exists(base, 1));
+	g_assert_false(generation_exists(base, 2));
+	g_assert_true(generation_exists(base, 3));
+	g_assert_true(generation_exists(base, 4));
+
+	f->policy.max_disk_bytes = 1;
+	sweep(f);
+	g_assert_false(generation_exists(base, 3));
+	g_assert_true(generation_exists(base, 1) && generation_exists(base, 4));
+
+	/* The run ends while an operator call holds the base: 1 stays; retention waits too. */
+	g_assert_nonnull(nbx_snapshot_base_claim(manager, "vm0", &error));
+	nbx_snapshot_unuse_generation(manager, "vm0", used);
+	sweep(f);
+	g_assert_true(generation_exists(base, 1));
+	nbx_snapshot_base_unclaim(manager, base);
+	sweep(f);
+	g_assert_false(generation_exists(base, 1));
+	g_assert_true(generation_exists(base, 4));
+
+	nbx_retention_counters_get(&after);
+	g_assert_cmpuint(after.generations_removed - before.generations_removed, ==, 3);
+	g_assert_cmpuint(after.bytes_removed - before.bytes_removed, >=, 3 * 64 * 1024);
+	g_assert_cmpuint(after.failures, ==, before.failures);
+	nbx_snapshot_manager_free(manager);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -255,5 +355,6 @@ main(int argc, char **argv)
 	ADD("/retention/by-size-oldest-first", test_by_size_oldest_first);
 	ADD("/retention/paths-outside-are-kept", test_paths_outside_are_kept);
 	ADD("/retention/sample-reused-meanwhile", test_sample_reused_meanwhile);
+	ADD("/retention/old-generations", test_old_generations);
 	return g_test_run();
 }
