@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api_json.h"
+#include "api_task_guest_fields.h"
 #include "guest_task_options.h"
 
 #define TAGS_MAX 64
@@ -207,7 +208,7 @@ nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *pr
 		gboolean guest_field = FALSE;
 
 		/* What the guest runs: kept in the options, see guest_task_options.h. */
-		if (!nbx_guest_task_read_field(name, node, run, &guest_field, problem))
+		if (!nbx_api_task_guest_field_read(name, node, run, &guest_field, problem))
 			return FALSE;
 		if (guest_field)
 			continue;
@@ -228,7 +229,7 @@ nbx_api_read_task_object(JsonObject *object, NbxTask *request, NbxApiProblem *pr
 			problem, 400, "invalid", "duration",
 			"duration: must be at least 1 second, found %" G_GINT64_FORMAT,
 			request->duration_s);
-	if (!nbx_guest_task_check(run, problem))
+	if (!nbx_api_task_guest_fields_check(run, problem))
 		return FALSE;
 	if (json_object_get_size(run) > 0) {
 		char *merged = nbx_guest_task_merge(request->options_json, run);

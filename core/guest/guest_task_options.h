@@ -3,16 +3,14 @@
  * What a task asks of the guest: `package` or `command` (see
  * guest_command.h), `arguments`, `until_exit` (end the run when the sample
  * exits) and `files` (guest paths or globs to fetch). The API reads them as
- * top-level fields of a task and keeps them in the task's options under the
- * reserved member "run" (so the store needs no column of its own); the
- * analysis reads them back from there.
+ * top-level fields of a task (api_task_guest_fields.h checks them) and keeps
+ * them in the task's options under the reserved member "run" (so the store
+ * needs no column of its own); the analysis reads them back from there.
  */
 #pragma once
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
-
-#include "api_problem.h"
 
 /* The member of options_json that holds them; no plugin may use it. */
 #define NBX_GUEST_RUN_OPTIONS "run"
@@ -26,17 +24,6 @@ typedef struct {
 	gboolean until_exit;
 	char **files; /* never NULL */
 } NbxGuestTaskOptions;
-
-/*
- * When @name is one of the fields, checks @node into @run (TRUE) or says
- * what is wrong with it in @problem (FALSE, 400 naming the field).
- * *@handled tells whether @name was one of them.
- */
-gboolean nbx_guest_task_read_field(const char *name, JsonNode *node, JsonObject *run,
-				   gboolean *handled, NbxApiProblem *problem);
-
-/* The fields together (command and package exclude each other). */
-gboolean nbx_guest_task_check(JsonObject *run, NbxApiProblem *problem);
 
 /* Puts @run into @options_json (a JSON object, or NULL) as "run"; a new string. */
 char *nbx_guest_task_merge(const char *options_json, JsonObject *run);
