@@ -202,7 +202,7 @@ print_summary(const NbxSetup *setup)
 	}
 	printf("\nmachines: %u\n", setup->pool->machines->len);
 	for (guint i = 0; i < setup->pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(setup->pool->machines, i);
 		const struct nbx_machine *m = &machine->machine;
 		g_autofree char *tags = g_strjoinv(",", machine->tags);
 
@@ -298,14 +298,14 @@ snapshots_get_setup(gpointer data)
 	return nbx_scheduler_get_setup(data);
 }
 
-static NbxPoolMachine *
+static NbxMachine *
 snapshots_hold(gpointer data, const char *name, GError **error)
 {
 	return nbx_scheduler_hold_machine(data, name, error);
 }
 
 static void
-snapshots_release(gpointer data, NbxPoolMachine *machine)
+snapshots_release(gpointer data, NbxMachine *machine)
 {
 	nbx_scheduler_unhold_machine(data, machine);
 }

@@ -187,7 +187,7 @@ board_notify(NbxMachineBoard *board, const NbxMachineChange *change)
 }
 
 static gboolean
-persist(NbxPoolMachine *machine, const Rule *rule, gint64 task_id, const char *reason,
+persist(NbxMachine *machine, const Rule *rule, gint64 task_id, const char *reason,
 	GError **error)
 {
 	NbxStore *store = machine->board->store;
@@ -205,10 +205,10 @@ persist(NbxPoolMachine *machine, const Rule *rule, gint64 task_id, const char *r
 
 /* ---- one machine ------------------------------------------------------------------------ */
 
-NbxPoolMachine *
+NbxMachine *
 nbx_machine_new(NbxMachineBoard *board, NbxPluginInstance *machinery)
 {
-	NbxPoolMachine *machine = g_new0(NbxPoolMachine, 1);
+	NbxMachine *machine = g_new0(NbxMachine, 1);
 
 	machine->board = board;
 	machine->machinery = machinery;
@@ -220,7 +220,7 @@ nbx_machine_new(NbxMachineBoard *board, NbxPluginInstance *machinery)
 }
 
 void
-nbx_machine_free(NbxPoolMachine *machine)
+nbx_machine_free(NbxMachine *machine)
 {
 	if (machine == NULL)
 		return;
@@ -238,7 +238,7 @@ nbx_machine_free(NbxPoolMachine *machine)
 }
 
 gboolean
-nbx_machine_transition(NbxPoolMachine *machine, NbxMachineEvent event, gint64 task_id,
+nbx_machine_transition(NbxMachine *machine, NbxMachineEvent event, gint64 task_id,
 		       const char *reason, GError **error)
 {
 	NbxMachineChange change = { .machine = machine, .event = event };
@@ -273,7 +273,7 @@ nbx_machine_transition(NbxPoolMachine *machine, NbxMachineEvent event, gint64 ta
 }
 
 NbxMachineState
-nbx_machine_get_state(NbxPoolMachine *machine)
+nbx_machine_get_state(NbxMachine *machine)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&machine->lock);
 
@@ -281,7 +281,7 @@ nbx_machine_get_state(NbxPoolMachine *machine)
 }
 
 char *
-nbx_machine_dup_disabled_reason(NbxPoolMachine *machine)
+nbx_machine_dup_disabled_reason(NbxMachine *machine)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&machine->lock);
 
@@ -289,7 +289,7 @@ nbx_machine_dup_disabled_reason(NbxPoolMachine *machine)
 }
 
 gboolean
-nbx_machine_is_disabled(NbxPoolMachine *machine)
+nbx_machine_is_disabled(NbxMachine *machine)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&machine->lock);
 
@@ -299,7 +299,7 @@ nbx_machine_is_disabled(NbxPoolMachine *machine)
 /* ---- what the hypervisor says ------------------------------------------------------------ */
 
 void
-nbx_machine_set_watcher(NbxPoolMachine *machine, NbxMachineWatcher watcher, gpointer data,
+nbx_machine_set_watcher(NbxMachine *machine, NbxMachineWatcher watcher, gpointer data,
 			gpointer (*ref)(gpointer data), GDestroyNotify unref)
 {
 	gpointer old_data;
@@ -318,7 +318,7 @@ nbx_machine_set_watcher(NbxPoolMachine *machine, NbxMachineWatcher watcher, gpoi
 }
 
 void
-nbx_machine_note_hypervisor_state(NbxPoolMachine *machine, gint32 state, const char *reason)
+nbx_machine_note_hypervisor_state(NbxMachine *machine, gint32 state, const char *reason)
 {
 	NbxMachineWatcher watcher;
 	gpointer data = NULL;
@@ -346,7 +346,7 @@ nbx_machine_note_hypervisor_state(NbxPoolMachine *machine, gint32 state, const c
 }
 
 gint32
-nbx_machine_get_hypervisor_state(NbxPoolMachine *machine, char **reason)
+nbx_machine_get_hypervisor_state(NbxMachine *machine, char **reason)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&machine->lock);
 

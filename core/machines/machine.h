@@ -83,11 +83,11 @@ typedef enum {
 	NBX_MACHINE_ERROR_ILLEGAL,
 } NbxMachineError;
 
-typedef struct _NbxPoolMachine NbxPoolMachine;
+typedef struct _NbxMachine NbxMachine;
 
 /* One transition, told to every listener after the machine's lock is released. */
 typedef struct {
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	NbxMachineEvent event;
 	NbxMachineState from;
 	NbxMachineState to;
@@ -113,7 +113,7 @@ typedef struct {
 	GPtrArray *listeners;
 } NbxMachineBoard;
 
-struct _NbxPoolMachine {
+struct _NbxMachine {
 	/* First, so a `struct nbx_machine *` from a plugin leads back here. */
 	struct nbx_machine machine;
 	NbxPluginInstance *machinery;
@@ -160,8 +160,8 @@ guint nbx_machine_board_add_listener(NbxMachineBoard *board, NbxMachineListener 
 void nbx_machine_board_remove_listener(NbxMachineBoard *board, guint id);
 
 /* A machine in state IDLE, hypervisor state UNKNOWN, on @board. */
-NbxPoolMachine *nbx_machine_new(NbxMachineBoard *board, NbxPluginInstance *machinery);
-void nbx_machine_free(NbxPoolMachine *machine);
+NbxMachine *nbx_machine_new(NbxMachineBoard *board, NbxPluginInstance *machinery);
+void nbx_machine_free(NbxMachine *machine);
 
 /*
  * THE transition function. Under the machine's lock: refuses @event when
@@ -174,33 +174,33 @@ void nbx_machine_free(NbxPoolMachine *machine);
  * truth in this daemon; the store is what a later one recovers from) and
  * the store's error is returned.
  */
-gboolean nbx_machine_transition(NbxPoolMachine *machine, NbxMachineEvent event, gint64 task_id,
+gboolean nbx_machine_transition(NbxMachine *machine, NbxMachineEvent event, gint64 task_id,
 				const char *reason, GError **error);
 
 /* Whether the table allows @event in @state, and where it leads (when @to is set). */
 gboolean nbx_machine_transition_allowed(NbxMachineState state, NbxMachineEvent event,
 					gboolean disabled, NbxMachineState *to);
 
-NbxMachineState nbx_machine_get_state(NbxPoolMachine *machine);
+NbxMachineState nbx_machine_get_state(NbxMachine *machine);
 /* A copy of the disabled reason, or NULL when the machine is in service. */
-char *nbx_machine_dup_disabled_reason(NbxPoolMachine *machine);
-gboolean nbx_machine_is_disabled(NbxPoolMachine *machine);
+char *nbx_machine_dup_disabled_reason(NbxMachine *machine);
+gboolean nbx_machine_is_disabled(NbxMachine *machine);
 
 const char *nbx_machine_state_to_string(NbxMachineState state);
 const char *nbx_machine_event_to_string(NbxMachineEvent event);
 
 /* Records what the hypervisor says and tells the watcher (any thread). */
-void nbx_machine_note_hypervisor_state(NbxPoolMachine *machine, gint32 state,
+void nbx_machine_note_hypervisor_state(NbxMachine *machine, gint32 state,
 				       const char *reason);
 /* The last hypervisor state noted, and its reason (a copy, or NULL) when @reason is set. */
-gint32 nbx_machine_get_hypervisor_state(NbxPoolMachine *machine, char **reason);
+gint32 nbx_machine_get_hypervisor_state(NbxMachine *machine, char **reason);
 
 /*
  * Who hears what the hypervisor says of the machine: one watcher at a
  * time, held with @ref while it is set and while it is being told;
  * NULL @watcher clears it.
  */
-void nbx_machine_set_watcher(NbxPoolMachine *machine, NbxMachineWatcher watcher, gpointer data,
+void nbx_machine_set_watcher(NbxMachine *machine, NbxMachineWatcher watcher, gpointer data,
 			     gpointer (*ref)(gpointer data), GDestroyNotify unref);
 
 /* The ABI's `enum nbx_machine_state` as the API spells it ("running", ...). */

@@ -34,7 +34,7 @@ nbx_machine_pool_free(NbxMachinePool *pool)
 }
 
 static const char *
-keep(NbxPoolMachine *machine, const char *value)
+keep(NbxMachine *machine, const char *value)
 {
 	char *copy;
 
@@ -94,7 +94,7 @@ nbx_machine_pool_add(NbxMachinePool *pool, NbxPluginInstance *machinery,
 		     const struct nbx_machine *spec, const char *location,
 		     NbxDiagnostics *diagnostics)
 {
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	g_autoptr(GStrvBuilder) tags = g_strv_builder_new();
 
 	if (!spec_is_usable(spec, location, diagnostics))
@@ -172,7 +172,7 @@ segment_keys_usable(config_setting_t *group, const char *location, NbxDiagnostic
 static void
 keep_pool_keys(NbxMachinePool *pool, config_setting_t *group)
 {
-	NbxPoolMachine *added = g_ptr_array_index(pool->machines, pool->machines->len - 1);
+	NbxMachine *added = g_ptr_array_index(pool->machines, pool->machines->len - 1);
 	int segment = 0;
 
 	config_setting_lookup_bool(group, "segment", &segment);
@@ -234,9 +234,9 @@ check_unique_field(NbxMachinePool *pool, const char *what, gsize offset, gboolea
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		const char *value = G_STRUCT_MEMBER(const char *, &machine->machine, offset);
-		NbxPoolMachine *first;
+		NbxMachine *first;
 
 		if (value == NULL || (per_segment && machine->machine.network_namespace != NULL))
 			continue;
@@ -254,7 +254,7 @@ check_unique_field(NbxMachinePool *pool, const char *what, gsize offset, gboolea
 }
 
 const char *
-nbx_pool_machine_base(const NbxPoolMachine *machine)
+nbx_pool_machine_base(const NbxMachine *machine)
 {
 	return machine->base_machine != NULL ? machine->base_machine : machine->machine.name;
 }
@@ -263,8 +263,8 @@ void
 nbx_machine_pool_check_bases(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
 {
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
-		NbxPoolMachine *base;
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *base;
 		g_autofree char *key = NULL;
 
 		if (machine->base_machine == NULL)
@@ -306,7 +306,7 @@ nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnostics)
 }
 
 static gboolean
-has_all_tags(const NbxPoolMachine *machine, const char *const *wanted)
+has_all_tags(const NbxMachine *machine, const char *const *wanted)
 {
 	for (const char *const *t = wanted; t != NULL && *t != NULL; t++) {
 		if (!g_strv_contains((const char *const *)machine->tags, *t))
@@ -322,7 +322,7 @@ field_matches(const char *wanted, const char *actual)
 }
 
 static gboolean
-matches(const NbxPoolMachine *machine, const NbxMachineRequest *request)
+matches(const NbxMachine *machine, const NbxMachineRequest *request)
 {
 	const struct nbx_machine *m = &machine->machine;
 
@@ -357,7 +357,7 @@ describe_request(const NbxMachineRequest *request)
 }
 
 static guint64
-last_release(NbxMachinePool *pool, NbxPoolMachine *machine)
+last_release(NbxMachinePool *pool, NbxMachine *machine)
 {
 	guint64 *when = g_hash_table_lookup(pool->last_release, machine);
 
@@ -366,7 +366,7 @@ last_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 
 /* Whether @machine was used longer ago than @best (ties: by name). */
 static gboolean
-better(NbxMachinePool *pool, NbxPoolMachine *machine, NbxPoolMachine *best)
+better(NbxMachinePool *pool, NbxMachine *machine, NbxMachine *best)
 {
 	guint64 mine, theirs;
 
@@ -396,16 +396,16 @@ set_not_found(const NbxMachineRequest *request, guint matching, guint disabled,
 		    disabled > 0 ? ")" : "");
 }
 
-NbxPoolMachine *
+NbxMachine *
 nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request, GError **error)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 	g_autoptr(GString) disabled_list = g_string_new(NULL);
-	NbxPoolMachine *best = NULL;
+	NbxMachine *best = NULL;
 	guint matching = 0, disabled = 0;
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		g_autofree char *reason = NULL;
 
 		if (!matches(machine, request))
@@ -452,7 +452,7 @@ nbx_machine_pool_could_serve(NbxMachinePool *pool, const NbxMachineRequest *requ
 }
 
 void
-nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
+nbx_machine_pool_release(NbxMachinePool *pool, NbxMachine *machine)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 	g_autoptr(GError) error = NULL;
@@ -467,13 +467,13 @@ nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine)
 	g_hash_table_insert(pool->last_release, machine, when);
 }
 
-NbxPoolMachine *
+NbxMachine *
 nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name)
 {
 	g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&pool->lock);
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 
 		if (g_strcmp0(machine->machine.name, name) == 0)
 			return machine;
@@ -496,7 +496,7 @@ sink_state_changed(gpointer owner, struct nbx_machine *machine, gint32 state, co
 	g_debug("machine %s is now %s%s%s", machine->name, nbx_machine_state_name(state),
 		reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	/* The plugin only ever sees machines the pool made: this is one of ours. */
-	nbx_machine_note_hypervisor_state((NbxPoolMachine *)machine, state, reason);
+	nbx_machine_note_hypervisor_state((NbxMachine *)machine, state, reason);
 }
 
 static void
@@ -506,7 +506,7 @@ sink_foreach(gpointer owner, NbxPluginInstance *machinery,
 	NbxMachinePool *pool = owner;
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 
 		if (machine->machinery == machinery)
 			each(&machine->machine, data);

@@ -46,9 +46,9 @@ struct _NbxMachinePool {
 	 * same microsecond, and a tie would hand out the busier machine.
 	 */
 	guint64 releases;
-	/* NbxPoolMachine *, in the order they were added. */
+	/* NbxMachine *, in the order they were added. */
 	GPtrArray *machines;
-	/* NbxPoolMachine * -> guint64 *: its last release; none yet: 0. */
+	/* NbxMachine * -> guint64 *: its last release; none yet: 0. */
 	GHashTable *last_release;
 	/* Where the machines persist their transitions, and who hears of them. */
 	NbxMachineBoard board;
@@ -85,7 +85,7 @@ void nbx_machine_pool_check_unique(NbxMachinePool *pool, NbxDiagnostics *diagnos
 void nbx_machine_pool_check_bases(NbxMachinePool *pool, NbxDiagnostics *diagnostics);
 
 /* The name of @machine's snapshot base: its base_machine, else its own name. */
-const char *nbx_pool_machine_base(const NbxPoolMachine *machine);
+const char *nbx_pool_machine_base(const NbxMachine *machine);
 
 /*
  * Picks a machine for @request and marks it in use: among the enabled,
@@ -93,10 +93,10 @@ const char *nbx_pool_machine_base(const NbxPoolMachine *machine);
  * A task's tags must all be among the machine's. Fails with
  * NBX_POOL_ERROR_NO_MATCH (with the reason) or NBX_POOL_ERROR_BUSY.
  */
-NbxPoolMachine *nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
-					 GError **error);
+NbxMachine *nbx_machine_pool_acquire(NbxMachinePool *pool, const NbxMachineRequest *request,
+				     GError **error);
 /* Gives it back to selection (its RELEASE transition): it counts as used just now. */
-void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
+void nbx_machine_pool_release(NbxMachinePool *pool, NbxMachine *machine);
 
 /*
  * Whether some configured machine, busy or disabled or not, matches
@@ -105,7 +105,7 @@ void nbx_machine_pool_release(NbxMachinePool *pool, NbxPoolMachine *machine);
 gboolean nbx_machine_pool_could_serve(NbxMachinePool *pool, const NbxMachineRequest *request,
 				      GError **error);
 
-NbxPoolMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
+NbxMachine *nbx_machine_pool_lookup(NbxMachinePool *pool, const char *name);
 
 /*
  * What the machineries declare and report goes to the pool that is the

@@ -4,7 +4,7 @@
 #include "segment.h"
 
 static NbxSegmentSpec
-spec_of(const NbxPoolMachine *machine, const char *uplink_prefix)
+spec_of(const NbxMachine *machine, const char *uplink_prefix)
 {
 	return (NbxSegmentSpec){
 		.name = machine->machine.name,
@@ -21,7 +21,7 @@ nbx_machine_segments_check(NbxMachinePool *pool, const char *uplink_prefix,
 	guint count = 0;
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		NbxSegmentSpec spec = spec_of(machine, uplink_prefix);
 		g_autoptr(GError) error = NULL;
 
@@ -43,7 +43,7 @@ nbx_machine_segments_names(NbxMachinePool *pool)
 	g_autoptr(GStrvBuilder) names = g_strv_builder_new();
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 
 		if (machine->segment)
 			g_strv_builder_add(names, machine->machine.name);
@@ -82,7 +82,7 @@ nbx_machine_segments_bring_up(NbxMachinePool *pool, const char *uplink_prefix,
 		return FALSE;
 	}
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		NbxSegmentSpec spec = spec_of(machine, uplink_prefix);
 		g_autoptr(NbxSegment) segment = NULL;
 

@@ -45,7 +45,7 @@ static void
 check_machines(NbxSetup *setup, NbxDiagnostics *diagnostics)
 {
 	for (guint i = 0; i < setup->pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(setup->pool->machines, i);
 		NbxPluginInstance *instance = machine->machinery;
 		struct nbx_check check = { .instance = instance, .diagnostics = diagnostics };
 		g_autoptr(GError) error = NULL;
@@ -103,7 +103,7 @@ warn_machineries_without_machines(NbxSetup *setup, NbxDiagnostics *diagnostics)
 		guint count = 0;
 
 		for (guint m = 0; m < setup->pool->machines->len; m++)
-			count += ((NbxPoolMachine *)g_ptr_array_index(setup->pool->machines, m))
+			count += ((NbxMachine *)g_ptr_array_index(setup->pool->machines, m))
 					 ->machinery == instance;
 		if (count == 0)
 			nbx_diagnostics_warn(diagnostics, location, "machines",

@@ -28,7 +28,7 @@ absent_reason(NbxSetup *setup, const char *name)
 }
 
 NbxPluginInstance *
-nbx_guest_setup_lookup(NbxSetup *setup, const NbxPoolMachine *machine, GError **error)
+nbx_guest_setup_lookup(NbxSetup *setup, const NbxMachine *machine, GError **error)
 {
 	const char *name = nbx_config_guest_name(setup->config, NBX_SETTING(machine->machine.config),
 						 machine->machine.platform);
@@ -68,7 +68,7 @@ nbx_guest_setup_check(NbxSetup *setup, NbxDiagnostics *diagnostics)
 	check_default(setup, "linux", diagnostics);
 	check_default(setup, "other", diagnostics);
 	for (guint i = 0; i < setup->pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(setup->pool->machines, i);
 		config_setting_t *group = NBX_SETTING(machine->machine.config);
 		config_setting_t *own = group != NULL && config_setting_type(group) == CONFIG_TYPE_GROUP
 						? config_setting_get_member(group, "guest")

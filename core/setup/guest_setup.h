@@ -18,5 +18,5 @@ void nbx_guest_setup_check(NbxSetup *setup, NbxDiagnostics *diagnostics);
  * agent_port is waited for). Sets @error when it names one that is absent
  * (a setup that passed its check never does).
  */
-NbxPluginInstance *nbx_guest_setup_lookup(NbxSetup *setup, const NbxPoolMachine *machine,
+NbxPluginInstance *nbx_guest_setup_lookup(NbxSetup *setup, const NbxMachine *machine,
 					  GError **error);

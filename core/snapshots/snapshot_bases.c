@@ -70,7 +70,7 @@ nbx_snapshot_resolve(NbxSnapshotManager *manager, const char *name, SnapshotTarg
 		     GError **error)
 {
 	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(setup->pool, name);
+	NbxMachine *machine = nbx_machine_pool_lookup(setup->pool, name);
 
 	if (machine == NULL) {
 		g_set_error(error, NBX_SNAPSHOT_ERROR, NBX_SNAPSHOT_ERROR_NOT_FOUND,
@@ -165,7 +165,7 @@ nbx_snapshot_unuse_generation(NbxSnapshotManager *manager, const char *base_name
 }
 
 gboolean
-nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxMachine *machine,
 			 gint64 *generation, char **dir, GError **error)
 {
 	*generation = 0;
@@ -177,7 +177,7 @@ nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
 }
 
 void
-nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxMachine *machine,
 			   gint64 generation)
 {
 	if (nbx_snapshot_has_generations(machine))

@@ -190,7 +190,7 @@ nbx_snapshot_generation_remove(NbxSnapshotManager *manager, SnapshotBase *base,
 			       gint64 generation, GError **error)
 {
 	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
-	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
+	NbxMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
 	g_autofree char *path = nbx_snapshot_generation_dir(base, generation);
 
 	/* The plugin forgets it first; if it would not, it stays: a leak beats a lost snapshot. */

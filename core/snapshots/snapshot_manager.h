@@ -51,8 +51,8 @@ typedef struct _NbxSnapshotManager NbxSnapshotManager;
 typedef struct {
 	NbxSetup *(*get_setup)(gpointer user_data);
 	/* NULL with NBX_POOL_ERROR_BUSY (running a task, disabled) when it cannot. */
-	NbxPoolMachine *(*hold_machine)(gpointer user_data, const char *name, GError **error);
-	void (*release_machine)(gpointer user_data, NbxPoolMachine *machine);
+	NbxMachine *(*hold_machine)(gpointer user_data, const char *name, GError **error);
+	void (*release_machine)(gpointer user_data, NbxMachine *machine);
 	/* A new generation of base @base is current; NULL: nobody to tell. */
 	void (*generation_changed)(gpointer user_data, const char *base);
 	gpointer user_data;
@@ -75,9 +75,9 @@ void nbx_snapshot_manager_free(NbxSnapshotManager *manager);
  * until nbx_snapshot_manager_unuse(). Fails when the current generation
  * needs a cold boot (an import without memory).
  */
-gboolean nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+gboolean nbx_snapshot_manager_use(NbxSnapshotManager *manager, NbxMachine *machine,
 				  gint64 *generation, char **dir, GError **error);
-void nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxPoolMachine *machine,
+void nbx_snapshot_manager_unuse(NbxSnapshotManager *manager, NbxMachine *machine,
 				gint64 generation);
 
 /* An operator call is running or a session is open: a reload must wait. */

@@ -31,7 +31,7 @@ typedef struct {
 	char *console;
 	gint64 started_us;
 	/* Held from the scheduler for the session; NULL after a restart. */
-	NbxPoolMachine *held;
+	NbxMachine *held;
 } SnapshotSession;
 
 typedef struct {
@@ -58,7 +58,7 @@ struct _NbxSnapshotManager {
 
 /* A machine an operator named, and the base whose generations it restores. */
 typedef struct {
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	/* The machine whose generations it restores (maybe @machine itself). */
 	const char *base_name;
 	NbxPluginInstance *machinery;
@@ -165,9 +165,9 @@ typedef enum {
 
 /* The settings of the configuration in use (its timeouts). */
 const NbxSettings *nbx_snapshot_settings(NbxSnapshotManager *manager);
-gboolean nbx_snapshot_has_op(const NbxPoolMachine *machine, SnapshotOp op);
+gboolean nbx_snapshot_has_op(const NbxMachine *machine, SnapshotOp op);
 /* Whether @machine's machinery keeps generations at all. */
-gboolean nbx_snapshot_has_generations(const NbxPoolMachine *machine);
+gboolean nbx_snapshot_has_generations(const NbxMachine *machine);
 /* FALSE with NOT_SUPPORTED, naming the machine and the machinery, when @op is missing. */
 gboolean nbx_snapshot_require_op(const SnapshotTarget *target, SnapshotOp op, GError **error);
 /*
@@ -195,4 +195,4 @@ gboolean nbx_snapshot_plugin_fingerprint(const SnapshotTarget *target, guint32 f
 gboolean nbx_snapshot_plugin_import(const SnapshotTarget *target, guint32 flags,
 				    const char *dir, GError **error);
 /* snapshot_remove of @dir on @owner, the machine whose base it is. */
-gboolean nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir, GError **error);
+gboolean nbx_snapshot_plugin_remove(NbxMachine *owner, const char *dir, GError **error);

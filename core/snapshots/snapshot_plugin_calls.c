@@ -39,13 +39,13 @@ nbx_snapshot_settings(NbxSnapshotManager *manager)
 }
 
 gboolean
-nbx_snapshot_has_op(const NbxPoolMachine *machine, SnapshotOp op)
+nbx_snapshot_has_op(const NbxMachine *machine, SnapshotOp op)
 {
 	return nbx_machinery_has(machine->machinery, machinery_ops[op]);
 }
 
 gboolean
-nbx_snapshot_has_generations(const NbxPoolMachine *machine)
+nbx_snapshot_has_generations(const NbxMachine *machine)
 {
 	return nbx_machinery_has_generations(machine->machinery);
 }
@@ -189,7 +189,7 @@ nbx_snapshot_plugin_import(const SnapshotTarget *target, guint32 flags, const ch
 }
 
 gboolean
-nbx_snapshot_plugin_remove(NbxPoolMachine *owner, const char *dir, GError **error)
+nbx_snapshot_plugin_remove(NbxMachine *owner, const char *dir, GError **error)
 {
 	NbxOpContext context = context_with(0, SNAPSHOT_SMALL_OP_TIMEOUT_S);
 	GError *plugin_error = NULL;

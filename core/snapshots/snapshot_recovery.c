@@ -17,7 +17,7 @@ static void
 forget_in_plugin(NbxSnapshotManager *manager, SnapshotBase *base, const char *path)
 {
 	NbxSetup *setup = manager->host.get_setup(manager->host.user_data);
-	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
+	NbxMachine *owner = nbx_machine_pool_lookup(setup->pool, base->name);
 	g_autoptr(GError) error = NULL;
 
 	if (owner == NULL || !nbx_snapshot_has_op(owner, SNAPSHOT_OP_REMOVE) ||

@@ -82,7 +82,7 @@ static JsonObject *
 base_json(NbxSnapshotManager *manager, NbxSetup *setup, const char *name, JsonArray *machines)
 {
 	SnapshotBase *base = nbx_snapshot_base_get_locked(manager, name);
-	NbxPoolMachine *owner = nbx_machine_pool_lookup(setup->pool, name);
+	NbxMachine *owner = nbx_machine_pool_lookup(setup->pool, name);
 	JsonObject *object = json_object_new();
 
 	json_object_set_string_member(object, "base", name);
@@ -109,7 +109,7 @@ machines_by_base(NbxSetup *setup, GPtrArray *order)
 							(GDestroyNotify)json_array_unref);
 
 	for (guint i = 0; i < setup->pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(setup->pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(setup->pool->machines, i);
 		const char *base = nbx_pool_machine_base(machine);
 		JsonArray *list;
 

@@ -54,7 +54,7 @@ nbx_analysis_task(const NbxAnalysis *analysis)
 	return analysis->task;
 }
 
-NbxPoolMachine *
+NbxMachine *
 nbx_analysis_machine(const NbxAnalysis *analysis)
 {
 	return analysis->machine;
@@ -327,7 +327,7 @@ load_options(NbxAnalysis *analysis)
 }
 
 NbxAnalysis *
-nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxPoolMachine *machine, const NbxTask *task,
+nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxMachine *machine, const NbxTask *task,
 		   const NbxAnalysisSettings *settings, NbxRestoreGate *gate,
 		   const NbxAnalysisCallbacks *callbacks)
 {

@@ -70,7 +70,7 @@ typedef struct {
  * @setup's pool) and stays so until the scheduler releases it; @task is
  * copied; @setup, @store and @gate must outlive the analysis.
  */
-NbxAnalysis *nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxPoolMachine *machine,
+NbxAnalysis *nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxMachine *machine,
 				const NbxTask *task, const NbxAnalysisSettings *settings,
 				NbxRestoreGate *gate, const NbxAnalysisCallbacks *callbacks);
 
@@ -88,7 +88,7 @@ void nbx_analysis_machine_state(NbxAnalysis *analysis, gint32 state, const char 
 gint64 nbx_analysis_task_id(const NbxAnalysis *analysis);
 /* The task with its final fields, once `finished` was called. */
 const NbxTask *nbx_analysis_task(const NbxAnalysis *analysis);
-NbxPoolMachine *nbx_analysis_machine(const NbxAnalysis *analysis);
+NbxMachine *nbx_analysis_machine(const NbxAnalysis *analysis);
 /* Valid once `finished` was called. */
 const NbxAnalysisOutcome *nbx_analysis_outcome(const NbxAnalysis *analysis);
 

@@ -60,7 +60,7 @@ static gboolean
 call_invoke(gpointer data, gint64 deadline_us, GError **error)
 {
 	Call *call = data;
-	NbxPoolMachine *machine = call->analysis->machine;
+	NbxMachine *machine = call->analysis->machine;
 
 	call->context.deadline_us = deadline_us;
 	switch (call->kind) {

@@ -36,7 +36,7 @@ struct _NbxAnalysis {
 	gint refs;
 	NbxSetup *setup;
 	NbxStore *store;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	NbxTask *task;
 	NbxAnalysisSettings settings;
 	NbxRestoreGate *gate;

@@ -15,7 +15,7 @@ struct _NbxPreparedRuns {
 	GMutex lock;
 	/* Signalled when an op has returned and its machine was let go. */
 	GCond returned;
-	/* NbxPoolMachine * -> RunState */
+	/* NbxMachine * -> RunState */
 	GHashTable *machines;
 	/* The machines whose prepare or discard has not returned (a set). */
 	GHashTable *in_flight;
@@ -29,7 +29,7 @@ struct _NbxPreparedRuns {
 
 typedef struct {
 	NbxPreparedRuns *runs;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	NbxMachineryOp op;
 	NbxSnapshotManager *snapshots;
 	gint64 deadline_us;
@@ -66,7 +66,7 @@ nbx_prepared_runs_free(NbxPreparedRuns *runs)
 }
 
 static RunState
-state_of(NbxPreparedRuns *runs, NbxPoolMachine *machine)
+state_of(NbxPreparedRuns *runs, NbxMachine *machine)
 {
 	RunState state;
 
@@ -77,7 +77,7 @@ state_of(NbxPreparedRuns *runs, NbxPoolMachine *machine)
 }
 
 static void
-set_state(NbxPreparedRuns *runs, NbxPoolMachine *machine, RunState state)
+set_state(NbxPreparedRuns *runs, NbxMachine *machine, RunState state)
 {
 	g_mutex_lock(&runs->lock);
 	if (state == 0)
@@ -88,20 +88,20 @@ set_state(NbxPreparedRuns *runs, NbxPoolMachine *machine, RunState state)
 }
 
 gboolean
-nbx_prepared_runs_wanted(NbxPreparedRuns *runs, NbxPoolMachine *machine)
+nbx_prepared_runs_wanted(NbxPreparedRuns *runs, NbxMachine *machine)
 {
 	return nbx_machinery_has(machine->machinery, NBX_MACHINERY_OP_PREPARE) &&
 	       state_of(runs, machine) == 0;
 }
 
 gboolean
-nbx_prepared_runs_has(NbxPreparedRuns *runs, NbxPoolMachine *machine)
+nbx_prepared_runs_has(NbxPreparedRuns *runs, NbxMachine *machine)
 {
 	return state_of(runs, machine) == RUN_PREPARED;
 }
 
 void
-nbx_prepared_runs_forget(NbxPreparedRuns *runs, NbxPoolMachine *machine)
+nbx_prepared_runs_forget(NbxPreparedRuns *runs, NbxMachine *machine)
 {
 	set_state(runs, machine, 0);
 }
@@ -165,7 +165,7 @@ op_returned(gpointer data)
 static gboolean
 run_prepare(RunOp *op, GError **error)
 {
-	NbxPoolMachine *machine = op->machine;
+	NbxMachine *machine = op->machine;
 	g_autofree char *dir = NULL;
 	gint64 generation = 0;
 	gboolean ok;
@@ -186,7 +186,7 @@ static gpointer
 op_thread(gpointer data)
 {
 	RunOp *op = data;
-	NbxPoolMachine *machine = op->machine;
+	NbxMachine *machine = op->machine;
 	g_autoptr(GError) error = NULL;
 	NbxOpContext context = { .deadline_us = op->deadline_us };
 	gboolean ok;
@@ -206,7 +206,7 @@ op_thread(gpointer data)
 }
 
 static void
-start(NbxPreparedRuns *runs, NbxPoolMachine *machine, NbxMachineryOp op_id,
+start(NbxPreparedRuns *runs, NbxMachine *machine, NbxMachineryOp op_id,
       NbxSnapshotManager *snapshots, gint64 timeout_s)
 {
 	RunOp *op = g_new0(RunOp, 1);
@@ -223,14 +223,14 @@ start(NbxPreparedRuns *runs, NbxPoolMachine *machine, NbxMachineryOp op_id,
 }
 
 void
-nbx_prepared_runs_prepare(NbxPreparedRuns *runs, NbxPoolMachine *machine,
+nbx_prepared_runs_prepare(NbxPreparedRuns *runs, NbxMachine *machine,
 			  NbxSnapshotManager *snapshots, gint64 timeout_s)
 {
 	start(runs, machine, NBX_MACHINERY_OP_PREPARE, snapshots, timeout_s);
 }
 
 void
-nbx_prepared_runs_discard(NbxPreparedRuns *runs, NbxPoolMachine *machine, gint64 timeout_s)
+nbx_prepared_runs_discard(NbxPreparedRuns *runs, NbxMachine *machine, gint64 timeout_s)
 {
 	set_state(runs, machine, 0);
 	start(runs, machine, NBX_MACHINERY_OP_DISCARD, NULL, timeout_s);
@@ -248,7 +248,7 @@ nbx_prepared_runs_in_flight(NbxPreparedRuns *runs)
 }
 
 gboolean
-nbx_prepared_runs_doom(NbxPreparedRuns *runs, NbxPoolMachine *machine)
+nbx_prepared_runs_doom(NbxPreparedRuns *runs, NbxMachine *machine)
 {
 	gboolean in_flight;
 
@@ -261,7 +261,7 @@ nbx_prepared_runs_doom(NbxPreparedRuns *runs, NbxPoolMachine *machine)
 }
 
 gboolean
-nbx_prepared_runs_wait(NbxPreparedRuns *runs, NbxPoolMachine *machine, gint64 until_us)
+nbx_prepared_runs_wait(NbxPreparedRuns *runs, NbxMachine *machine, gint64 until_us)
 {
 	gboolean waited = FALSE;
 

@@ -83,7 +83,7 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 {
 	NbxScheduler *scheduler = data;
 	const NbxAnalysisOutcome *outcome = nbx_analysis_outcome(analysis);
-	NbxPoolMachine *machine = nbx_analysis_machine(analysis);
+	NbxMachine *machine = nbx_analysis_machine(analysis);
 	g_autoptr(NbxTask) task = nbx_task_copy(nbx_analysis_task(analysis));
 	g_autoptr(GError) error = NULL;
 	gint64 id = task->id;
@@ -149,7 +149,7 @@ static void
 on_analysis_unwedged(NbxAnalysis *analysis, gpointer data)
 {
 	NbxScheduler *scheduler = data;
-	NbxPoolMachine *machine = nbx_analysis_machine(analysis);
+	NbxMachine *machine = nbx_analysis_machine(analysis);
 	g_autoptr(GPtrArray) machines = g_ptr_array_new();
 	g_autoptr(GError) error = NULL;
 
@@ -191,7 +191,7 @@ on_hypervisor_state(gpointer analysis, gint32 state, const char *reason)
 }
 
 static void
-start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxPoolMachine *machine)
+start_analysis(NbxScheduler *scheduler, const NbxTask *task, NbxMachine *machine)
 {
 	const NbxAnalysisCallbacks callbacks = {
 		.finished = on_analysis_finished,
@@ -262,7 +262,7 @@ schedule(gpointer data)
 		NbxTask *task = g_ptr_array_index(queued, i);
 		NbxMachineRequest request = nbx_scheduler_request_of(scheduler, task);
 		g_autoptr(GError) busy = NULL;
-		NbxPoolMachine *machine;
+		NbxMachine *machine;
 
 		/* A cancel recorded but not yet carried out (its store write failed). */
 		if (task->cancel_requested_us != 0) {

@@ -148,9 +148,9 @@ NbxSnapshotManager *nbx_scheduler_get_snapshots(NbxScheduler *scheduler);
  * analysis would; NBX_POOL_ERROR_BUSY when it runs a task or is disabled.
  * Any thread. nbx_scheduler_unhold_machine() gives it back.
  */
-NbxPoolMachine *nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name,
-					   GError **error);
-void nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine);
+NbxMachine *nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name,
+				       GError **error);
+void nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxMachine *machine);
 
 /*
  * A new generation of @base became current (a commit, an import): the

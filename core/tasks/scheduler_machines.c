@@ -37,7 +37,7 @@ ask_states_once(NbxScheduler *scheduler, NbxSetup *setup)
 	GPtrArray *machines = setup->pool->machines;
 
 	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+		NbxMachine *machine = g_ptr_array_index(machines, i);
 		NbxMachineState held = nbx_machine_get_state(machine);
 		NbxOpContext context = {
 			.deadline_us = g_get_monotonic_time() +
@@ -64,7 +64,7 @@ nbx_scheduler_sync_machines(NbxScheduler *scheduler, NbxSetup *setup)
 	GPtrArray *machines = setup->pool->machines;
 
 	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+		NbxMachine *machine = g_ptr_array_index(machines, i);
 		g_autoptr(GError) error = NULL;
 		g_autoptr(NbxStoredMachine) stored = NULL;
 
@@ -94,7 +94,7 @@ nbx_scheduler_unsync_machines(NbxScheduler *scheduler, NbxSetup *setup)
 }
 
 void
-nbx_scheduler_disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine,
+nbx_scheduler_disable_machine(NbxScheduler *scheduler, NbxMachine *machine,
 			      const char *reason)
 {
 	g_autoptr(GError) error = NULL;
@@ -107,7 +107,7 @@ nbx_scheduler_disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine,
 }
 
 void
-nbx_scheduler_count_failure(NbxScheduler *scheduler, NbxPoolMachine *machine,
+nbx_scheduler_count_failure(NbxScheduler *scheduler, NbxMachine *machine,
 			    const char *failure)
 {
 	g_autoptr(GError) error = NULL;
@@ -168,7 +168,7 @@ nbx_scheduler_list_machines(NbxScheduler *scheduler)
 	NbxMachinePool *pool = scheduler->setup->pool;
 
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		const struct nbx_machine *m = &machine->machine;
 		NbxMachineStatus *status = g_new0(NbxMachineStatus, 1);
 		g_autoptr(NbxStoredMachine) stored =
@@ -198,7 +198,7 @@ gboolean
 nbx_scheduler_set_machine_disabled(NbxScheduler *scheduler, const char *name, const char *reason,
 				   GError **error)
 {
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(scheduler->setup->pool, name);
+	NbxMachine *machine = nbx_machine_pool_lookup(scheduler->setup->pool, name);
 
 	if (machine == NULL) {
 		g_set_error(error, NBX_SCHEDULER_ERROR, NBX_SCHEDULER_ERROR_NOT_FOUND,
@@ -229,7 +229,7 @@ nbx_scheduler_health(NbxScheduler *scheduler, NbxSchedulerHealth *health)
 	health->running = g_hash_table_size(scheduler->analyses);
 	health->machines = pool->machines->len;
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 
 		if (nbx_machine_is_disabled(machine))
 			health->machines_disabled++;
@@ -240,13 +240,13 @@ nbx_scheduler_health(NbxScheduler *scheduler, NbxSchedulerHealth *health)
 	health->uptime_s = (g_get_monotonic_time() - scheduler->started_us) / G_USEC_PER_SEC;
 }
 
-NbxPoolMachine *
+NbxMachine *
 nbx_scheduler_hold_machine(NbxScheduler *scheduler, const char *name, GError **error)
 {
 	NbxMachineRequest request = { .name = name };
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 
-	NbxPoolMachine *known = nbx_machine_pool_lookup(scheduler->setup->pool, name);
+	NbxMachine *known = nbx_machine_pool_lookup(scheduler->setup->pool, name);
 	gint64 until = g_get_monotonic_time() +
 		       (scheduler->settings.timeouts.restore + scheduler->settings.grace_s) *
 			       G_USEC_PER_SEC;
@@ -273,7 +273,7 @@ kick(gpointer data)
 }
 
 void
-nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxPoolMachine *machine)
+nbx_scheduler_unhold_machine(NbxScheduler *scheduler, NbxMachine *machine)
 {
 	nbx_machine_pool_release(scheduler->setup->pool, machine);
 	/* Queued tasks may have waited for it; schedule() runs on the main thread only. */

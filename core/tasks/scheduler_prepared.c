@@ -21,7 +21,7 @@ nbx_scheduler_prepare_idle_machines(NbxScheduler *scheduler)
 	if (scheduler->pending_setup != NULL || scheduler->shutting_down || scheduler->recovering)
 		return;
 	for (guint i = 0; i < pool->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(pool->machines, i);
+		NbxMachine *machine = g_ptr_array_index(pool->machines, i);
 		NbxMachineRequest request = { .name = machine->machine.name };
 		gint32 state;
 
@@ -40,7 +40,7 @@ nbx_scheduler_prepare_idle_machines(NbxScheduler *scheduler)
 
 /* A prepare or discard returned: the machine is let go, and may serve a task. */
 void
-nbx_scheduler_on_prepared_op_done(NbxPoolMachine *machine, gpointer data)
+nbx_scheduler_on_prepared_op_done(NbxMachine *machine, gpointer data)
 {
 	NbxScheduler *scheduler = data;
 
@@ -56,7 +56,7 @@ nbx_scheduler_on_prepared_op_done(NbxPoolMachine *machine, gpointer data)
  * one being prepared now is discarded as soon as its prepare returns.
  */
 void
-nbx_scheduler_discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine)
+nbx_scheduler_discard_if_prepared(NbxScheduler *scheduler, NbxMachine *machine)
 {
 	NbxMachineRequest request = { .name = machine->machine.name };
 
@@ -95,7 +95,7 @@ discard_base_runs(gpointer data)
 	GPtrArray *machines = scheduler->setup->pool->machines;
 
 	for (guint i = 0; i < machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(machines, i);
+		NbxMachine *machine = g_ptr_array_index(machines, i);
 
 		if (g_strcmp0(nbx_pool_machine_base(machine), change->base) == 0)
 			nbx_scheduler_discard_if_prepared(scheduler, machine);

@@ -70,18 +70,18 @@ void nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState
 void nbx_scheduler_sync_machines(NbxScheduler *scheduler, NbxSetup *setup);
 /* Stops listening to @setup's machines (a reload, the end). */
 void nbx_scheduler_unsync_machines(NbxScheduler *scheduler, NbxSetup *setup);
-void nbx_scheduler_disable_machine(NbxScheduler *scheduler, NbxPoolMachine *machine,
+void nbx_scheduler_disable_machine(NbxScheduler *scheduler, NbxMachine *machine,
 				   const char *reason);
 /* Consecutive failures; at the limit the machine is taken out of service. */
-void nbx_scheduler_count_failure(NbxScheduler *scheduler, NbxPoolMachine *machine,
+void nbx_scheduler_count_failure(NbxScheduler *scheduler, NbxMachine *machine,
 				 const char *failure);
 /* Whether some machine of the current setup is WEDGED or being stopped after it was. */
 gboolean nbx_scheduler_has_wedged(NbxScheduler *scheduler);
 
 /* scheduler_prepared.c */
 void nbx_scheduler_prepare_idle_machines(NbxScheduler *scheduler);
-void nbx_scheduler_on_prepared_op_done(NbxPoolMachine *machine, gpointer data);
-void nbx_scheduler_discard_if_prepared(NbxScheduler *scheduler, NbxPoolMachine *machine);
+void nbx_scheduler_on_prepared_op_done(NbxMachine *machine, gpointer data);
+void nbx_scheduler_discard_if_prepared(NbxScheduler *scheduler, NbxMachine *machine);
 /* TRUE while some prepare or discard has not returned. */
 gboolean nbx_scheduler_discard_all_prepared(NbxScheduler *scheduler);
 

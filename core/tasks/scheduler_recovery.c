@@ -16,7 +16,7 @@
  */
 typedef struct {
 	NbxScheduler *scheduler;
-	/* NbxPoolMachine *, locked. */
+	/* NbxMachine *, locked. */
 	GPtrArray *machines;
 	/* char *: NULL when the machine was stopped, else what `stop` said. */
 	GPtrArray *failures;
@@ -33,7 +33,7 @@ machine_stops_thread(gpointer data)
 	NbxScheduler *scheduler = stops->scheduler;
 
 	for (guint i = 0; i < stops->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
+		NbxMachine *machine = g_ptr_array_index(stops->machines, i);
 		NbxOpContext context = {
 			.deadline_us = g_get_monotonic_time() +
 				       scheduler->settings.timeouts.stop * G_USEC_PER_SEC,
@@ -65,7 +65,7 @@ nbx_scheduler_stop_in_background(NbxScheduler *scheduler, GPtrArray *machines, N
 }
 
 static void
-note_recovered(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *failure)
+note_recovered(NbxScheduler *scheduler, NbxMachine *machine, const char *failure)
 {
 	g_autofree char *reason = NULL;
 
@@ -87,7 +87,7 @@ note_recovered(NbxScheduler *scheduler, NbxPoolMachine *machine, const char *fai
  * returned and the machine is stopped, or could not be.
  */
 static void
-note_unwedged(NbxScheduler *scheduler, NbxPoolMachine *machine, NbxAnalysis *analysis,
+note_unwedged(NbxScheduler *scheduler, NbxMachine *machine, NbxAnalysis *analysis,
 	      const char *failure)
 {
 	const char *op_failure = nbx_analysis_outcome(analysis)->machine_failure;
@@ -125,7 +125,7 @@ machine_stops_done(gpointer data)
 	NbxScheduler *scheduler = stops->scheduler;
 
 	for (guint i = 0; i < stops->machines->len; i++) {
-		NbxPoolMachine *machine = g_ptr_array_index(stops->machines, i);
+		NbxMachine *machine = g_ptr_array_index(stops->machines, i);
 		const char *failure = g_ptr_array_index(stops->failures, i);
 		g_autoptr(GError) error = NULL;
 
@@ -210,7 +210,7 @@ nbx_scheduler_recover(NbxScheduler *scheduler, GError **error)
 	left_running = g_ptr_array_new();
 	for (guint i = 0; i < stored->len; i++) {
 		NbxStoredMachine *row = g_ptr_array_index(stored, i);
-		NbxPoolMachine *machine;
+		NbxMachine *machine;
 
 		if (row->activity == NBX_MACHINE_ACTIVITY_IDLE)
 			continue;

@@ -339,14 +339,14 @@ core_throughput(guint machines)
 
 typedef struct {
 	NbxPluginInstance *fake;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	gboolean with_run;
 	guint cycles;
 } BareRun;
 
 /* One task's worth of ops, as the core makes them, with no core in between. */
 static void
-bare_cycle(NbxPluginInstance *fake, NbxPoolMachine *machine, gboolean with_run)
+bare_cycle(NbxPluginInstance *fake, NbxMachine *machine, gboolean with_run)
 {
 	const struct nbx_machinery_ops *ops = nbx_plugin_machinery_ops(fake->plugin);
 	struct nbx_call call = {
@@ -367,11 +367,11 @@ bare_cycle(NbxPluginInstance *fake, NbxPoolMachine *machine, gboolean with_run)
 		g_error("stop: %s", err.message);
 }
 
-static NbxPoolMachine *
+static NbxMachine *
 machine_at(NbxSetup *setup, guint i)
 {
 	g_autofree char *name = g_strdup_printf("m%u", i + 1);
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(setup->pool, name);
+	NbxMachine *machine = nbx_machine_pool_lookup(setup->pool, name);
 
 	if (machine == NULL)
 		g_error("no machine %s", name);
@@ -392,7 +392,7 @@ bare_latency(guint n)
 	g_autofree char *dir = config_dir_new(1);
 	NbxSetup *setup = setup_load(dir);
 	NbxPluginInstance *fake = g_ptr_array_index(setup->machineries, 0);
-	NbxPoolMachine *machine = machine_at(setup, 0);
+	NbxMachine *machine = machine_at(setup, 0);
 	g_autofree double *seconds = g_new0(double, n);
 	double result;
 

@@ -52,7 +52,7 @@ drain_main_loop(void)
 typedef struct {
 	NbxSetup *setup;
 	NbxPluginInstance *qemu;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	const char *ip;
 	int port;
 	const char *expect;

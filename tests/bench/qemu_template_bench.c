@@ -66,7 +66,7 @@ typedef enum { OP_RESTORE, OP_STOP, OP_PREPARE } OpKind;
 
 typedef struct {
 	NbxPluginInstance *qemu;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	OpKind kind;
 	gboolean ok;
 	struct nbx_error err;

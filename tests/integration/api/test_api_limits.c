@@ -590,14 +590,14 @@ snapshots_get_setup(gpointer data)
 	return nbx_scheduler_get_setup(data);
 }
 
-static NbxPoolMachine *
+static NbxMachine *
 snapshots_hold(gpointer data, const char *name, GError **error)
 {
 	return nbx_scheduler_hold_machine(data, name, error);
 }
 
 static void
-snapshots_release(gpointer data, NbxPoolMachine *machine)
+snapshots_release(gpointer data, NbxMachine *machine)
 {
 	nbx_scheduler_unhold_machine(data, machine);
 }

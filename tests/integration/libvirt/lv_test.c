@@ -101,7 +101,7 @@ lv_session_clear(LvSession *s)
 
 typedef struct {
 	LvTest *t;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	LvCall call;
 	LvOpResult result;
 } OpRun;
@@ -213,7 +213,7 @@ lv_test_op_ok(LvTest *t, const char *machine, LvOp op, const char *path)
 int32_t
 lv_test_pool_state(LvTest *t, const char *machine, char **reason)
 {
-	NbxPoolMachine *entry = nbx_machine_pool_lookup(t->setup->pool, machine);
+	NbxMachine *entry = nbx_machine_pool_lookup(t->setup->pool, machine);
 
 	g_assert_nonnull(entry);
 	return nbx_machine_get_hypervisor_state(entry, reason);

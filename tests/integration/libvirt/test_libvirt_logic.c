@@ -557,7 +557,7 @@ test_flags(LvTest *t, gconstpointer data)
 	const struct nbx_machinery_ops *ops;
 	struct nbx_call call = { .struct_size = sizeof call, .flags = 1u << 7 };
 	struct nbx_error err = { 0 };
-	NbxPoolMachine *entry;
+	NbxMachine *entry;
 
 	snapshot(dom, "live");
 	load(t, "test:///default", a);

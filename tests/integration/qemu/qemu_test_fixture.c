@@ -179,7 +179,7 @@ run_on_worker(void (*fn)(gpointer data), gpointer data)
 gint32
 pool_state(Fixture *f, const char *name)
 {
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
+	NbxMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
 	return nbx_machine_get_hypervisor_state(machine, NULL);
 }
 

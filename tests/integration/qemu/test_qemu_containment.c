@@ -39,7 +39,7 @@ static void
 run_op(gpointer data)
 {
 	OpRun *run = data;
-	NbxPoolMachine *m = nbx_machine_pool_lookup(run->f->setup->pool, run->machine);
+	NbxMachine *m = nbx_machine_pool_lookup(run->f->setup->pool, run->machine);
 	NbxPluginInstance *q = run->f->qemu;
 	struct nbx_call call = { .struct_size = sizeof call,
 				 .deadline_us = g_get_monotonic_time() + 300 * G_USEC_PER_SEC };

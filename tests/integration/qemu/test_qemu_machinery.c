@@ -43,7 +43,7 @@ typedef enum {
 
 typedef struct {
 	Fixture *f;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	Op op;
 	const char *path;
 	/* Deadline from the op's start; 0: the hang guard (a busy host is slow, not wrong). */
@@ -276,7 +276,7 @@ test_snapshot_formats(Fixture *f, gconstpointer data)
 	g_autofree char *info = NULL;
 	g_autofree char *machine = NULL;
 	const char *suffixes[] = { "", ".gz", ".lz4" };
-	NbxPoolMachine *a;
+	NbxMachine *a;
 
 	if (!g_str_has_suffix(snapshot, ".zst")) {
 		g_test_skip("the demo snapshot is not zstd-compressed here");
@@ -437,7 +437,7 @@ test_vmcloak_machine(Fixture *f, gconstpointer data)
 	g_autofree char *info = NULL;
 	g_autofree char *machine = NULL;
 	g_autoptr(GPtrArray) notes = NULL;
-	NbxPoolMachine *v;
+	NbxMachine *v;
 
 	vmcloak_bridge = env("NBX_QEMU_TEST_BRIDGE");
 	info = write_vmcloak_dir(f);
@@ -828,7 +828,7 @@ test_bad_snapshots(Fixture *f, gconstpointer data)
 	g_autofree char *garbage = write_info(f, "garbage.json", set_raw_garbage_snapshot);
 	g_autofree char *machines =
 		machine_conf("a", "10.213.0.10", env("NBX_QEMU_TEST_TAP0"), missing);
-	NbxPoolMachine *a;
+	NbxMachine *a;
 
 	load(f, machines);
 	/* check_machine reports it... */
@@ -967,7 +967,7 @@ test_two_at_once(Fixture *f, gconstpointer data)
 static gint32
 wait_for_state(Fixture *f, const char *name, gint32 state, char **reason)
 {
-	NbxPoolMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
+	NbxMachine *machine = nbx_machine_pool_lookup(f->setup->pool, name);
 	gint64 until = g_get_monotonic_time() + TEST_HANG_GUARD_S * G_USEC_PER_SEC;
 	gint32 now;
 

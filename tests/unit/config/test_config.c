@@ -81,7 +81,7 @@ test_valid(Fixture *f, gconstpointer data)
 		"machines = (\n%s  { name = \"b\"; label = \"dom-b\"; ip = \"192.0.2.2\"; platform = "
 		"\"windows\"; os_version = \"win10\"; fault = \"none\"; }\n);\n",
 		machine_fake_a);
-	NbxPoolMachine *a;
+	NbxMachine *a;
 	bool flag = false;
 	int64_t speed = 0;
 	NbxPluginInstance *fake;
@@ -291,7 +291,7 @@ test_syntax_error(Fixture *f, gconstpointer data)
 static void
 test_load_machines_override(Fixture *f, gconstpointer data)
 {
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 
 	f->dir = test_config_dir_new(good_dir, "\"declarer\"");
 	test_write(f->dir, "machinery/declarer.conf", "count = 3;\nprefix = \"vm\";\n");

@@ -45,7 +45,7 @@ typedef struct {
 	char *dir;
 	NbxStore *store;
 	NbxMachineBoard board;
-	NbxPoolMachine *machine;
+	NbxMachine *machine;
 	/* NbxMachineChange copies (reason dropped), as the listener heard them. */
 	GArray *heard;
 	guint listener;

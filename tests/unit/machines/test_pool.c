@@ -51,11 +51,11 @@ tear_down(Fixture *f, gconstpointer data)
 	nbx_diagnostics_free(f->diagnostics);
 }
 
-static NbxPoolMachine *
+static NbxMachine *
 acquire(Fixture *f, const NbxMachineRequest *request)
 {
 	g_autoptr(GError) error = NULL;
-	NbxPoolMachine *machine = nbx_machine_pool_acquire(f->pool, request, &error);
+	NbxMachine *machine = nbx_machine_pool_acquire(f->pool, request, &error);
 
 	g_assert_no_error(error);
 	return machine;
@@ -90,8 +90,8 @@ static void
 test_least_recently_used(Fixture *f, gconstpointer data)
 {
 	NbxMachineRequest request = { .os_version = "win10" };
-	NbxPoolMachine *first = acquire(f, &request);
-	NbxPoolMachine *second = acquire(f, &request);
+	NbxMachine *first = acquire(f, &request);
+	NbxMachine *second = acquire(f, &request);
 	g_autoptr(GError) error = NULL;
 
 	g_assert_cmpstr(first->machine.name, ==, "win10-a");
@@ -110,7 +110,7 @@ static void
 test_disabled(Fixture *f, gconstpointer data)
 {
 	NbxMachineRequest request = { .platform = "linux" };
-	NbxPoolMachine *deb = nbx_machine_pool_lookup(f->pool, "deb");
+	NbxMachine *deb = nbx_machine_pool_lookup(f->pool, "deb");
 	g_autoptr(GError) error = NULL;
 
 	g_assert_true(nbx_machine_transition(deb, NBX_MACHINE_EVENT_DISABLE, 0,

@@ -68,7 +68,7 @@ test_error_set(Fixture *f, gconstpointer data)
 static void
 test_config_lookups(Fixture *f, gconstpointer data)
 {
-	NbxPoolMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
+	NbxMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
 	const struct nbx_config_node *machine = m->machine.config;
 	int64_t speed = 0;
 	g_autofree char *location = g_strdup_printf("%s/machinery/fake.conf:1", f->dir);
@@ -244,7 +244,7 @@ test_report_and_state(Fixture *f, gconstpointer data)
 {
 	struct nbx_report *report = nbx_report_new();
 	g_autoptr(JsonObject) object = NULL;
-	NbxPoolMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
+	NbxMachine *m = nbx_machine_pool_lookup(f->setup->pool, "m");
 
 	f->host->report_set_string(f->host, report, "interface", "br0");
 	f->host->report_set_integer(f->host, report, "packets", 42);
