@@ -125,7 +125,7 @@ nbx_guest_call_run(NbxGuestCall **callp, gint64 timeout_s, char **message)
 		.label = label,
 		.timeout_s = MAX(timeout_s, 1),
 		.grace_s = run->limits.grace_s,
-		.network_namespace = run->machine->network_namespace,
+		.network_namespace = call->outside_namespace ? NULL : run->machine->network_namespace,
 		.returned = returned,
 		.free_data = (GDestroyNotify)nbx_guest_call_free,
 	};

@@ -451,7 +451,17 @@ nbx_guest_run_disconnect(NbxGuestRun *run)
 		NbxGuestCall *call = nbx_guest_call_new(run, NBX_GUEST_OP_DISCONNECT);
 
 		/* Through the runner all the same: a disconnect that hangs must not hold the machine. */
-		nbx_guest_call_run(&call, DISCONNECT_TIMEOUT_S, NULL);
+		if (!nbx_guest_call_run(&call, DISCONNECT_TIMEOUT_S, NULL) && call != NULL) {
+			/*
+			 * Failed, not abandoned: the op never ran, the machine's
+			 * namespace could not be entered (deleted under the
+			 * daemon). The plugin frees its session in disconnect,
+			 * which comes once for every connect (guest.h); closing
+			 * needs no namespace.
+			 */
+			call->outside_namespace = TRUE;
+			nbx_guest_call_run(&call, DISCONNECT_TIMEOUT_S, NULL);
+		}
 		nbx_guest_call_free(call);
 	}
 }

@@ -70,6 +70,11 @@ struct _NbxGuestCall {
 	int fd;
 	gint64 max_bytes;
 	gint64 size;
+	/*
+	 * Run in the daemon's namespace, not the machine's: only a disconnect
+	 * whose machine's namespace is gone (guest_run.c).
+	 */
+	gboolean outside_namespace;
 };
 
 /* Disconnects once, unless an op is pending (then its return does it). */
