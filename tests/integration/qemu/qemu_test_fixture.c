@@ -393,6 +393,18 @@ cmdline_of(pid_t pid)
 	return cmdline;
 }
 
+/*
+ * In the maker, before exec: a test that dies first (a failed assertion)
+ * takes the maker with it, instead of leaving it to hold the test's stderr
+ * open and meson waiting for the end of it.
+ */
+static void
+die_with_test(gpointer data)
+{
+	(void)data;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 GPid
 orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
 		   const char *state_dir, int *out)
@@ -409,8 +421,8 @@ orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char
 	/* Orphans come to this process, not to init: the test can reap them. */
 	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
 	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
-					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker, NULL,
-					       out, NULL, &error));
+					       G_SPAWN_DO_NOT_REAP_CHILD, die_with_test, NULL, &maker,
+					       NULL, out, NULL, &error));
 	g_assert_no_error(error);
 	return maker;
 }
