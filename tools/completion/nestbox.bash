@@ -84,6 +84,8 @@ _nestbox_option_value()
         *:--socket | *:--token-file | snapshot:--output) _filedir ;;
         submit:--machine | snapshot:--machine) _nestbox_reply "$(_nestbox_machines)" ;;
         list:--state) _nestbox_reply queued running reported failed cancelled ;;
+        submit:--route) _nestbox_reply none drop internet sinkhole vpn ;;
+        submit:--package) _nestbox_reply exe shell python dll ;;
         *) COMPREPLY=() ;; # a value nothing here can guess
     esac
 }

@@ -56,6 +56,9 @@ fake_config_string(const struct nbx_host *host, const struct nbx_config_node *no
 		return "tcg";
 	if (strcmp(key, "overlay_dir") == 0)
 		return args[3];
+	/* The core hands a plugin its schema's defaults; so does this host. */
+	if (strcmp(key, "restore_method") == 0)
+		return "template";
 	return NULL;
 }
 
@@ -63,9 +66,19 @@ static bool
 fake_config_integer(const struct nbx_host *host, const struct nbx_config_node *node,
 		    const char *key, int64_t *out)
 {
-	if (node != NULL || strcmp(key, "stop_timeout") != 0)
+	if (node != NULL)
 		return false;
-	*out = 5;
+	if (strcmp(key, "stop_timeout") == 0)
+		*out = 5;
+	else if (strcmp(key, "qemu_uid_base") == 0)
+		/*
+		 * Not the schema's default: this host lists no `machines`, so a
+		 * machine has no index in the range. The maker stands for a
+		 * daemon killed with -9; qemu-containment tests the uids.
+		 */
+		*out = 0;
+	else
+		return false;
 	return true;
 }
 

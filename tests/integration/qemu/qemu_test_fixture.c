@@ -388,6 +388,18 @@ cmdline_of(pid_t pid)
 	return cmdline;
 }
 
+/*
+ * In the maker, before exec: a test that dies first (a failed assertion)
+ * takes the maker with it, instead of leaving it to hold the test's stderr
+ * open and meson waiting for the end of it.
+ */
+static void
+die_with_test(gpointer data)
+{
+	(void)data;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 GPid
 orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char *mode,
 		   const char *state_dir, int *out)
@@ -404,8 +416,8 @@ orphan_maker_start(Fixture *f, const char *run_dir, const char *info, const char
 	/* Orphans come to this process, not to init: the test can reap them. */
 	g_assert_cmpint(prctl(PR_SET_CHILD_SUBREAPER, 1), ==, 0);
 	g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv, envp,
-					       G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &maker, NULL,
-					       out, NULL, &error));
+					       G_SPAWN_DO_NOT_REAP_CHILD, die_with_test, NULL, &maker,
+					       NULL, out, NULL, &error));
 	g_assert_no_error(error);
 	return maker;
 }
@@ -439,4 +451,36 @@ new_dir(Fixture *f, const char *name)
 
 	g_assert_cmpint(g_mkdir_with_parents(dir, 0750), ==, 0);
 	return dir;
+}
+
+/* The value of "@key:" in /proc/@pid/status, stripped. */
+static char *
+status_field(pid_t pid, const char *key)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	lines = g_strsplit(text, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++)
+		if (g_str_has_prefix(lines[i], key) && lines[i][strlen(key)] == ':')
+			return g_strstrip(g_strdup(lines[i] + strlen(key) + 1));
+	return NULL;
+}
+
+void
+assert_qemu_identity(pid_t pid, guint id)
+{
+	g_autofree char *expect = g_strdup_printf("%u\t%u\t%u\t%u", id, id, id, id);
+	g_autofree char *uid = status_field(pid, "Uid");
+	g_autofree char *gid = status_field(pid, "Gid");
+	g_autofree char *groups = status_field(pid, "Groups");
+	g_autofree char *seccomp = status_field(pid, "Seccomp");
+
+	g_assert_cmpstr(uid, ==, expect);
+	g_assert_cmpstr(gid, ==, expect);
+	/* TCG: no kvm group, and none of the daemon's groups. */
+	g_assert_cmpstr(groups, ==, "");
+	g_assert_cmpstr(seccomp, ==, "2");
 }

@@ -116,5 +116,11 @@ void orphan_maker_kill(GPid maker);
  */
 char *qemu_owned_dir(Fixture *f);
 
+/*
+ * QEMU @pid runs contained as uid and gid @id (all four of each), with no
+ * supplementary group (TCG: no kvm) and under its seccomp filter.
+ */
+void assert_qemu_identity(pid_t pid, guint id);
+
 /* Runs @script with sh -e; fails the test when it fails. */
 void shell(const char *script);

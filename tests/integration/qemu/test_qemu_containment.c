@@ -61,38 +61,6 @@ op_ok(Fixture *f, const char *machine, Op op)
 	g_assert_true(run.ok);
 }
 
-/* The value of "@key:" in /proc/@pid/status, stripped. */
-static char *
-status_field(pid_t pid, const char *key)
-{
-	g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
-	g_autofree char *text = NULL;
-	g_auto(GStrv) lines = NULL;
-
-	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-	lines = g_strsplit(text, "\n", -1);
-	for (guint i = 0; lines[i] != NULL; i++)
-		if (g_str_has_prefix(lines[i], key) && lines[i][strlen(key)] == ':')
-			return g_strstrip(g_strdup(lines[i] + strlen(key) + 1));
-	return NULL;
-}
-
-static void
-assert_identity(pid_t pid, guint id)
-{
-	g_autofree char *expect = g_strdup_printf("%u\t%u\t%u\t%u", id, id, id, id);
-	g_autofree char *uid = status_field(pid, "Uid");
-	g_autofree char *gid = status_field(pid, "Gid");
-	g_autofree char *groups = status_field(pid, "Groups");
-	g_autofree char *seccomp = status_field(pid, "Seccomp");
-
-	g_assert_cmpstr(uid, ==, expect);
-	g_assert_cmpstr(gid, ==, expect);
-	/* TCG: no kvm group, and none of the daemon's groups. */
-	g_assert_cmpstr(groups, ==, "");
-	g_assert_cmpstr(seccomp, ==, "2");
-}
-
 /* The overlay QEMU @pid has open (a regular file under @overlays), or NULL. */
 static char *
 open_overlay(pid_t pid, const char *overlays)
@@ -252,8 +220,8 @@ test_two_contained(Fixture *f, gconstpointer data)
 	g_assert_cmpint(pid_a, >, 0);
 	g_assert_cmpint(pid_b, >, 0);
 
-	assert_identity(pid_a, NBX_QEMU_TEST_UID_BASE);
-	assert_identity(pid_b, NBX_QEMU_TEST_UID_BASE + 1);
+	assert_qemu_identity(pid_a, NBX_QEMU_TEST_UID_BASE);
+	assert_qemu_identity(pid_b, NBX_QEMU_TEST_UID_BASE + 1);
 	assert_no_inherited(pid_a, canary);
 	assert_no_inherited(pid_b, canary);
 	overlay_a = open_overlay(pid_a, f->overlays);
@@ -336,7 +304,7 @@ test_segment(Fixture *f, gconstpointer data)
 	op_ok(f, name, OP_RESTORE);
 	pid = find_qemu(f, name);
 	g_assert_cmpint(pid, >, 0);
-	assert_identity(pid, NBX_QEMU_TEST_UID_BASE);
+	assert_qemu_identity(pid, NBX_QEMU_TEST_UID_BASE);
 	qemu_ns = g_strdup_printf("/proc/%d/ns/net", (int)pid);
 	g_assert_cmpuint(netns_inode(qemu_ns), ==, netns_inode(netns));
 	g_assert_true(nbx_netns_run(netns, agent_answers_inside, f, &error));

@@ -385,6 +385,8 @@ test_prepared_run(Fixture *f, gconstpointer data)
 	pid = find_qemu(f, "a");
 	g_assert_cmpint(pid, >, 0);
 	g_assert_true(g_file_test(record, G_FILE_TEST_EXISTS));
+	/* Spawned as contained as any run: the machine's own uid, seccomp. */
+	assert_qemu_identity(pid, NBX_QEMU_TEST_UID_BASE);
 	/* Off to the core: it neither heard otherwise nor learns otherwise by asking. */
 	g_assert_cmpint(pool_state(f, "a"), !=, NBX_MACHINE_RUNNING);
 	g_assert_cmpint(state_of(f), ==, NBX_MACHINE_POWEROFF);
