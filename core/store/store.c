@@ -90,6 +90,13 @@ nbx_store_statement(NbxStore *store, const char *sql, GError **error, const char
 }
 
 void
+nbx_store_statement_release(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+void
 nbx_store_bind_text(sqlite3_stmt *stmt, int index, const char *value)
 {
 	/* The values outlive every step: no copy needed. */
@@ -105,53 +112,6 @@ nbx_store_column_strdup(sqlite3_stmt *stmt, int index)
 	if (sqlite3_column_type(stmt, index) == SQLITE_NULL)
 		return NULL;
 	return g_strdup((const char *)sqlite3_column_text(stmt, index));
-}
-
-/* Runs a statement that returns no rows; the caller names the operation. */
-gboolean
-nbx_store_step_done(NbxStore *store, sqlite3_stmt *stmt, GError **error, const char *what)
-{
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/*
- * Progress records (events, a running task's step, a machine's activity and
- * failure count) commit without an fsync of their own: synchronous=NORMAL
- * for that one commit, then FULL again. A kill -9 loses none of them (the
- * WAL is written before the commit returns; only its fsync is skipped). A
- * power loss may lose those made since the last FULL commit, never more:
- * every FULL commit fsyncs the WAL, and with it every earlier frame. What
- * is acknowledged (a submission, a cancel, a task queued again or ended, a
- * machine disabled) stays a FULL commit. A running task whose progress a
- * power loss took is recovered like any running task (its steps redone).
- * Lock held.
- */
-/* A cached PRAGMA: sqlite3_exec would parse it on every progress record. */
-static gboolean
-set_synchronous(NbxStore *store, const char *pragma)
-{
-	g_autoptr(sqlite3_stmt) stmt = nbx_store_statement(store, pragma, NULL, pragma);
-
-	return stmt != NULL && sqlite3_step(stmt) == SQLITE_DONE;
-}
-
-gboolean
-nbx_store_progress_done(NbxStore *store, sqlite3_stmt *stmt, GError **error, const char *what)
-{
-	gboolean ok;
-
-	if (!set_synchronous(store, "PRAGMA synchronous = NORMAL"))
-		g_warning("%s: cannot skip the fsync of a progress record: %s", store->path,
-			  sqlite3_errmsg(store->db));
-	ok = nbx_store_step_done(store, stmt, error, what);
-	if (!set_synchronous(store, "PRAGMA synchronous = FULL"))
-		g_error("%s: cannot make commits durable again: %s", store->path,
-			sqlite3_errmsg(store->db));
-	return ok;
 }
 
 /* --- opening --- */

@@ -24,35 +24,32 @@ nbx_store_event_add(NbxStore *store, gint64 task_id, const char *machine, const 
 	static const char sql[] = "INSERT INTO events (time_us, task_id, machine, kind, message) "
 				  "VALUES (?1, ?2, ?3, ?4, ?5)";
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && kind != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record event %s", kind);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	sqlite3_bind_int64(stmt, 1, g_get_real_time());
-	sqlite3_bind_int64(stmt, 2, task_id);
-	nbx_store_bind_text(stmt, 3, machine);
-	nbx_store_bind_text(stmt, 4, kind);
-	nbx_store_bind_text(stmt, 5, message);
-	return nbx_store_progress_done(store, stmt, error, what);
+	sqlite3_bind_int64(op.stmt, 1, g_get_real_time());
+	sqlite3_bind_int64(op.stmt, 2, task_id);
+	nbx_store_bind_text(op.stmt, 3, machine);
+	nbx_store_bind_text(op.stmt, 4, kind);
+	nbx_store_bind_text(op.stmt, 5, message);
+	return nbx_store_op_progress_done(&op, error);
 }
 
-static NbxStoredEvent *
-read_event(sqlite3_stmt *stmt)
+static gpointer
+read_event(NbxStoreOp *op, G_GNUC_UNUSED GError **error)
 {
 	NbxStoredEvent *event = g_new0(NbxStoredEvent, 1);
 
-	event->id = sqlite3_column_int64(stmt, 0);
-	event->time_us = sqlite3_column_int64(stmt, 1);
-	event->task_id = sqlite3_column_int64(stmt, 2);
-	event->machine = nbx_store_column_strdup(stmt, 3);
-	event->kind = nbx_store_column_strdup(stmt, 4);
-	event->message = nbx_store_column_strdup(stmt, 5);
+	event->id = sqlite3_column_int64(op->stmt, 0);
+	event->time_us = sqlite3_column_int64(op->stmt, 1);
+	event->task_id = sqlite3_column_int64(op->stmt, 2);
+	event->machine = nbx_store_column_strdup(op->stmt, 3);
+	event->kind = nbx_store_column_strdup(op->stmt, 4);
+	event->message = nbx_store_column_strdup(op->stmt, 5);
 	return event;
 }
 
@@ -66,28 +63,16 @@ nbx_store_event_list(NbxStore *store, gint64 task_id, GError **error)
 	 */
 	static const char sql_all[] = EVENT_SELECT " ORDER BY id";
 	static const char sql_task[] = EVENT_SELECT " WHERE task_id = ?1 ORDER BY id";
-	const char *what = "cannot list events";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
-	g_autoptr(GPtrArray) events = NULL;
-	int rc;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, NULL);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, task_id != 0 ? sql_task : sql_all, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, task_id != 0 ? sql_task : sql_all,
+				"cannot list events", error))
 		return NULL;
 	if (task_id != 0)
-		sqlite3_bind_int64(stmt, 1, task_id);
-	events = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_stored_event_free);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		g_ptr_array_add(events, read_event(stmt));
-	if (rc != SQLITE_DONE) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		return NULL;
-	}
-	return g_steal_pointer(&events);
+		sqlite3_bind_int64(op.stmt, 1, task_id);
+	return nbx_store_op_rows(&op, read_event, (GDestroyNotify)nbx_stored_event_free, error);
 }
 
 void

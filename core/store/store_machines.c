@@ -49,38 +49,55 @@ nbx_store_machine_ensure(NbxStore *store, const char *name, const char *machiner
 		"INSERT INTO machines (name, machinery, activity, task_id, disabled_reason, failures, "
 		"updated_us) VALUES (?1, ?2, 0, 0, NULL, 0, ?3) ON CONFLICT (name) DO NOTHING";
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && name != NULL && machinery != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record machine %s", name);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	nbx_store_bind_text(stmt, 1, name);
-	nbx_store_bind_text(stmt, 2, machinery);
-	sqlite3_bind_int64(stmt, 3, g_get_real_time());
-	return nbx_store_step_done(store, stmt, error, what);
+	nbx_store_bind_text(op.stmt, 1, name);
+	nbx_store_bind_text(op.stmt, 2, machinery);
+	sqlite3_bind_int64(op.stmt, 3, g_get_real_time());
+	return nbx_store_op_done(&op, error);
 }
 
 /*
- * Runs one UPDATE of a machine row whose ?1 is the name and ?2.. are bound
- * by the caller's values; NOT_FOUND when the machine has no row. Lock held.
+ * The one shape of every machine update: @sql's ?1 is the machine's name,
+ * ?N its update time, and the values between are bound by @bind (the
+ * caller's). NOT_FOUND when the machine has no row.
  */
+typedef void (*MachineBind)(sqlite3_stmt *stmt, gconstpointer values);
+
 static gboolean
-machine_update_done(NbxStore *store, sqlite3_stmt *stmt, const char *name, gboolean progress,
-		    GError **error, const char *what)
+update_machine(NbxStore *store, const char *name, const char *sql, int time_index,
+	       MachineBind bind, gconstpointer values, gboolean progress, const char *what,
+	       GError **error)
 {
-	if (!(progress ? nbx_store_progress_done : nbx_store_step_done)(store, stmt, error, what))
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
+
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	if (sqlite3_changes(store->db) == 0) {
-		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
-			    "%s: the store has no machine %s (%s)", what, name, store->path);
+	nbx_store_bind_text(op.stmt, 1, name);
+	bind(op.stmt, values);
+	sqlite3_bind_int64(op.stmt, time_index, g_get_real_time());
+	if (!(progress ? nbx_store_op_progress_done : nbx_store_op_done)(&op, error))
 		return FALSE;
-	}
-	return TRUE;
+	return nbx_store_op_changed(&op, error, "the store has no machine %s", name);
+}
+
+typedef struct {
+	NbxMachineActivity activity;
+	gint64 task_id;
+} ActivityValues;
+
+static void
+bind_activity(sqlite3_stmt *stmt, gconstpointer values)
+{
+	const ActivityValues *activity = values;
+
+	sqlite3_bind_int(stmt, 2, (int)activity->activity);
+	sqlite3_bind_int64(stmt, 3, activity->task_id);
 }
 
 gboolean
@@ -89,23 +106,22 @@ nbx_store_machine_set_activity(NbxStore *store, const char *name, NbxMachineActi
 {
 	static const char sql[] =
 		"UPDATE machines SET activity = ?2, task_id = ?3, updated_us = ?4 WHERE name = ?1";
+	const ActivityValues values = { activity, task_id };
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
 
 	g_return_val_if_fail(store != NULL && name != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record machine %s as %s", name,
 			       nbx_machine_activity_name(activity));
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
-		return FALSE;
-	nbx_store_bind_text(stmt, 1, name);
-	sqlite3_bind_int(stmt, 2, (int)activity);
-	sqlite3_bind_int64(stmt, 3, task_id);
-	sqlite3_bind_int64(stmt, 4, g_get_real_time());
-	return machine_update_done(store, stmt, name, TRUE, error, what);
+	return update_machine(store, name, sql, 4, bind_activity, &values, TRUE, what, error);
+}
+
+static void
+bind_reason(sqlite3_stmt *stmt, gconstpointer values)
+{
+	/* NULL (enabling) is bound to no parameter: that statement has no ?2. */
+	if (values != NULL)
+		nbx_store_bind_text(stmt, 2, values);
 }
 
 gboolean
@@ -118,22 +134,19 @@ nbx_store_machine_set_disabled(NbxStore *store, const char *name, const char *re
 	static const char sql_disable[] =
 		"UPDATE machines SET disabled_reason = ?2, updated_us = ?3 WHERE name = ?1";
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
 
 	g_return_val_if_fail(store != NULL && name != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record machine %s as %s", name,
 			       reason != NULL ? "disabled" : "enabled");
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, reason != NULL ? sql_disable : sql_enable, error, what);
-	if (stmt == NULL)
-		return FALSE;
-	nbx_store_bind_text(stmt, 1, name);
-	if (reason != NULL)
-		nbx_store_bind_text(stmt, 2, reason);
-	sqlite3_bind_int64(stmt, 3, g_get_real_time());
-	return machine_update_done(store, stmt, name, FALSE, error, what);
+	return update_machine(store, name, reason != NULL ? sql_disable : sql_enable, 3,
+			      bind_reason, reason, FALSE, what, error);
+}
+
+static void
+bind_failures(sqlite3_stmt *stmt, gconstpointer values)
+{
+	sqlite3_bind_int64(stmt, 2, *(const gint64 *)values);
 }
 
 gboolean
@@ -142,25 +155,17 @@ nbx_store_machine_set_failures(NbxStore *store, const char *name, gint64 failure
 	static const char sql[] =
 		"UPDATE machines SET failures = ?2, updated_us = ?3 WHERE name = ?1";
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
 
 	g_return_val_if_fail(store != NULL && name != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record the failures of machine %s", name);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
-		return FALSE;
-	nbx_store_bind_text(stmt, 1, name);
-	sqlite3_bind_int64(stmt, 2, failures);
-	sqlite3_bind_int64(stmt, 3, g_get_real_time());
-	return machine_update_done(store, stmt, name, TRUE, error, what);
+	return update_machine(store, name, sql, 3, bind_failures, &failures, TRUE, what, error);
 }
 
-static NbxStoredMachine *
-read_machine(sqlite3_stmt *stmt)
+static gpointer
+read_machine(NbxStoreOp *op, G_GNUC_UNUSED GError **error)
 {
+	sqlite3_stmt *stmt = op->stmt;
 	NbxStoredMachine *machine = g_new0(NbxStoredMachine, 1);
 
 	machine->name = nbx_store_column_strdup(stmt, 0);
@@ -177,26 +182,22 @@ NbxStoredMachine *
 nbx_store_machine_get(NbxStore *store, const char *name, GError **error)
 {
 	g_autofree char *what = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && name != NULL, NULL);
 
 	what = g_strdup_printf("cannot read machine %s", name);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, MACHINE_SELECT " WHERE name = ?1", error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, MACHINE_SELECT " WHERE name = ?1", what, error))
 		return NULL;
-	nbx_store_bind_text(stmt, 1, name);
-	switch (sqlite3_step(stmt)) {
-	case SQLITE_ROW:
-		return read_machine(stmt);
-	case SQLITE_DONE:
+	nbx_store_bind_text(op.stmt, 1, name);
+	switch (nbx_store_op_row(&op, error)) {
+	case NBX_STORE_ROW:
+		return read_machine(&op, error);
+	case NBX_STORE_NO_ROW:
 		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
 			    "the store has no machine %s (%s)", name, store->path);
 		return NULL;
 	default:
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
 		return NULL;
 	}
 }
@@ -204,24 +205,12 @@ nbx_store_machine_get(NbxStore *store, const char *name, GError **error)
 GPtrArray *
 nbx_store_machine_list(NbxStore *store, GError **error)
 {
-	const char *what = "cannot list machines";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
-	g_autoptr(GPtrArray) machines = NULL;
-	int rc;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, NULL);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, MACHINE_SELECT " ORDER BY name", error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, MACHINE_SELECT " ORDER BY name", "cannot list machines",
+				error))
 		return NULL;
-	machines = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_stored_machine_free);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		g_ptr_array_add(machines, read_machine(stmt));
-	if (rc != SQLITE_DONE) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		return NULL;
-	}
-	return g_steal_pointer(&machines);
+	return nbx_store_op_rows(&op, read_machine, (GDestroyNotify)nbx_stored_machine_free, error);
 }

@@ -36,16 +36,71 @@ typedef struct {
 } NbxTaskObserver;
 
 /*
- * Statements come from the store's cache (nbx_store_statement()): leaving
- * an operation resets one for the next, it is finalized only at close.
+ * One operation on the store, from taking its lock to its last step.
+ * Every function of a table's file is "begin, bind, step": the lock, the
+ * cached statement and the naming of the operation in errors live here
+ * once (store_op.c), so each of those functions is only its SQL, its
+ * bindings and what it reads back. Declare one as
+ *
+ *   g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
+ *
+ * Leaving the scope resets the statement, rolls back a transaction still
+ * open (a failed step or COMMIT), then releases the lock, in that order.
  */
-static inline void
-stmt_release(sqlite3_stmt *stmt)
-{
-	sqlite3_reset(stmt);
-	sqlite3_clear_bindings(stmt);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, stmt_release)
+typedef struct {
+	NbxStore *store;
+	/* The statement being bound and stepped; NULL until prepared. */
+	sqlite3_stmt *stmt;
+	/* "cannot ..." for every error of the operation; outlives the op. */
+	const char *what;
+	gboolean locked;
+	gboolean in_transaction;
+} NbxStoreOp;
+
+#define NBX_STORE_OP_INIT { NULL, NULL, NULL, FALSE, FALSE }
+
+/* What nbx_store_op_row() found. */
+typedef enum {
+	NBX_STORE_ROW,
+	NBX_STORE_NO_ROW,
+	NBX_STORE_FAILED,
+} NbxStoreRow;
+
+/* Reads the current row of @op's statement into a new record; NULL with @error for a damaged one. */
+typedef gpointer (*NbxStoreRowReader)(NbxStoreOp *op, GError **error);
+
+/* Takes the lock and names the operation; no statement yet. */
+void nbx_store_op_lock(NbxStoreOp *op, NbxStore *store, const char *what);
+/* nbx_store_op_lock() and nbx_store_op_prepare(): the common case. */
+gboolean nbx_store_op_begin(NbxStoreOp *op, NbxStore *store, const char *sql, const char *what,
+			    GError **error);
+/* Makes @sql's cached statement the current one (releasing the previous); lock held. */
+gboolean nbx_store_op_prepare(NbxStoreOp *op, const char *sql, GError **error);
+/* Steps a statement that returns no rows. */
+gboolean nbx_store_op_done(NbxStoreOp *op, GError **error);
+/*
+ * Likewise for a progress record, committed without an fsync of its own
+ * (store_op.c says why that loses nothing acknowledged).
+ */
+gboolean nbx_store_op_progress_done(NbxStoreOp *op, GError **error);
+/* Steps once: a row to read, none, or FAILED with @error set. */
+NbxStoreRow nbx_store_op_row(NbxStoreOp *op, GError **error);
+/* Every row, each read by @read into an array that frees them with @free_func. */
+GPtrArray *nbx_store_op_rows(NbxStoreOp *op, NbxStoreRowReader read, GDestroyNotify free_func,
+			     GError **error);
+/*
+ * After an UPDATE: FALSE with NOT_FOUND, "<what>: <format...> (<file>)",
+ * when it changed no row.
+ */
+gboolean nbx_store_op_changed(NbxStoreOp *op, GError **error, const char *format, ...)
+	G_GNUC_PRINTF(3, 4);
+/* BEGIN IMMEDIATE: one transaction (and one fsync) for the operation's steps. */
+gboolean nbx_store_op_begin_transaction(NbxStoreOp *op, GError **error);
+/* COMMIT; a failed one is rolled back when the op ends. */
+gboolean nbx_store_op_commit(NbxStoreOp *op, GError **error);
+/* Releases the statement, rolls back what is uncommitted, unlocks; idempotent. */
+void nbx_store_op_end(NbxStoreOp *op);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(NbxStoreOp, nbx_store_op_end)
 
 /*
  * "<what>: <SQLite's words>[: <why>] (<file>)". Called with the lock held:
@@ -53,19 +108,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, stmt_release)
  */
 void nbx_store_set_error(NbxStore *store, GError **error, NbxStoreError code, const char *format,
 			 ...) G_GNUC_PRINTF(4, 5);
-/* The cached statement of @sql (see store.c); NULL with @error naming @what. */
+/*
+ * The cached statement of @sql (see store.c); NULL with @error naming
+ * @what. Outside an NbxStoreOp only while the store is being opened.
+ */
 sqlite3_stmt *nbx_store_statement(NbxStore *store, const char *sql, GError **error,
 				  const char *what);
+/* Resets a cached statement for the next operation; it is finalized only at close. */
+void nbx_store_statement_release(sqlite3_stmt *stmt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3_stmt, nbx_store_statement_release)
 /* Binds @value, or NULL; the value must outlive the statement's steps. */
 void nbx_store_bind_text(sqlite3_stmt *stmt, int index, const char *value);
 /* A copy of the column's text, or NULL for SQL NULL. */
 char *nbx_store_column_strdup(sqlite3_stmt *stmt, int index);
-/* Runs a statement that returns no rows; the caller names the operation. */
-gboolean nbx_store_step_done(NbxStore *store, sqlite3_stmt *stmt, GError **error,
-			     const char *what);
-/* Likewise for a progress record: committed without an fsync of its own (store.c). */
-gboolean nbx_store_progress_done(NbxStore *store, sqlite3_stmt *stmt, GError **error,
-				 const char *what);
 /* Runs a PRAGMA, reading its integer answer into @value when set. */
 gboolean nbx_store_pragma_int(NbxStore *store, const char *sql, gint64 *value, GError **error);
 /* Ends the open transaction, if one is still open (a failed COMMIT may have ended it). */

@@ -130,38 +130,28 @@ nbx_store_rollback(NbxStore *store)
 static gboolean
 prepare_schema(NbxStore *store, GError **error)
 {
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 	gint64 version = 0;
 
-	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "cannot create the store's tables");
+	nbx_store_op_lock(&op, store, "cannot create the store's tables");
+	if (!nbx_store_op_begin_transaction(&op, error) ||
+	    !nbx_store_pragma_int(store, "PRAGMA user_version", &version, error) ||
+	    !check_version(store, version, error))
 		return FALSE;
-	}
-	if (!nbx_store_pragma_int(store, "PRAGMA user_version", &version, error) ||
-	    !check_version(store, version, error)) {
-		nbx_store_rollback(store);
-		return FALSE;
-	}
 	for (; version < STORE_SCHEMA_VERSION; version++) {
-		if (sqlite3_exec(store->db, migrations[version], NULL, NULL, NULL) != SQLITE_OK) {
-			/* A file with our table names but no version is someone else's database. */
-			if (version == 0)
-				nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED,
-					  "cannot create the store's tables");
-			else
-				nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED,
-					  "cannot upgrade the store from version %" G_GINT64_FORMAT
-					  " to %" G_GINT64_FORMAT,
-					  version, version + 1);
-			nbx_store_rollback(store);
-			return FALSE;
-		}
-	}
-	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "cannot create the store's tables");
-		nbx_store_rollback(store);
+		if (sqlite3_exec(store->db, migrations[version], NULL, NULL, NULL) == SQLITE_OK)
+			continue;
+		/* A file with our table names but no version is someone else's database. */
+		if (version == 0)
+			nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", op.what);
+		else
+			nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED,
+					    "cannot upgrade the store from version %" G_GINT64_FORMAT
+					    " to %" G_GINT64_FORMAT,
+					    version, version + 1);
 		return FALSE;
 	}
-	return TRUE;
+	return nbx_store_op_commit(&op, error);
 }
 
 gboolean

@@ -82,9 +82,11 @@ bind_task(sqlite3_stmt *stmt, const NbxTask *task, const char *tags_json)
 }
 
 /* Reads a row of TASK_SELECT; NULL (with @error set) for a damaged row. */
-static NbxTask *
-read_task(NbxStore *store, sqlite3_stmt *stmt, GError **error)
+static gpointer
+read_task(NbxStoreOp *op, GError **error)
 {
+	NbxStore *store = op->store;
+	sqlite3_stmt *stmt = op->stmt;
 	g_autoptr(NbxTask) task = g_new0(NbxTask, 1);
 	gint64 state = sqlite3_column_int64(stmt, 1);
 
@@ -139,7 +141,6 @@ task_state_is_valid(NbxStore *store, const NbxTask *task, GError **error, const 
 	return FALSE;
 }
 
-/* Inserts @task and sets its id; lock held. */
 /* Lock held, so observers see the writes in the order the store made them. */
 static void
 notify_task(NbxStore *store, const NbxTask *task, gboolean inserted)
@@ -178,20 +179,20 @@ nbx_store_remove_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpoin
 	g_mutex_unlock(&store->lock);
 }
 
+/* Inserts @task and sets its id; @op's lock held. */
 static gboolean
-insert_task(NbxStore *store, NbxTask *task, GError **error, const char *what)
+insert_task(NbxStoreOp *op, NbxTask *task, GError **error)
 {
 	static const char sql[] = "INSERT INTO tasks (" TASK_COLUMNS ") VALUES (" TASK_PARAMS ")";
 	g_autofree char *tags_json = tags_to_json(task->tags);
-	g_autoptr(sqlite3_stmt) stmt = nbx_store_statement(store, sql, error, what);
 
-	if (stmt == NULL)
+	if (!nbx_store_op_prepare(op, sql, error))
 		return FALSE;
-	bind_task(stmt, task, tags_json);
-	if (!nbx_store_step_done(store, stmt, error, what))
+	bind_task(op->stmt, task, tags_json);
+	if (!nbx_store_op_done(op, error))
 		return FALSE;
 	/* Under the lock: no other insert on this connection can come between. */
-	task->id = sqlite3_last_insert_rowid(store->db);
+	task->id = sqlite3_last_insert_rowid(op->store->db);
 	return TRUE;
 }
 
@@ -199,14 +200,14 @@ gboolean
 nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
 {
 	const char *what = "cannot store a new task";
-	g_autoptr(GMutexLocker) locker = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
 
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
-	locker = g_mutex_locker_new(&store->lock);
-	if (!insert_task(store, task, error, what))
+	nbx_store_op_lock(&op, store, what);
+	if (!insert_task(&op, task, error))
 		return FALSE;
 	notify_task(store, task, TRUE);
 	return TRUE;
@@ -214,32 +215,27 @@ nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
 
 /*
  * Remembers @key for the task just inserted, and forgets the keys made
- * before @expired_us; lock held.
+ * before @expired_us; @op's lock held.
  */
 static gboolean
-insert_key(NbxStore *store, const NbxTask *task, const char *key, const char *request_digest,
-	   gint64 expired_us, GError **error, const char *what)
+insert_key(NbxStoreOp *op, const NbxTask *task, const char *key, const char *request_digest,
+	   gint64 expired_us, GError **error)
 {
-	g_autoptr(sqlite3_stmt) purge =
-		nbx_store_statement(store, "DELETE FROM idempotency_keys WHERE created_us < ?1", error, what);
-	g_autoptr(sqlite3_stmt) insert = NULL;
-
-	if (purge == NULL)
+	if (!nbx_store_op_prepare(op, "DELETE FROM idempotency_keys WHERE created_us < ?1", error))
 		return FALSE;
-	sqlite3_bind_int64(purge, 1, expired_us);
-	if (!nbx_store_step_done(store, purge, error, what))
+	sqlite3_bind_int64(op->stmt, 1, expired_us);
+	if (!nbx_store_op_done(op, error))
 		return FALSE;
-	insert = nbx_store_statement(store,
-			 "INSERT OR REPLACE INTO idempotency_keys (key, task_id, request_digest, "
-			 "created_us) VALUES (?1, ?2, ?3, ?4)",
-			 error, what);
-	if (insert == NULL)
+	if (!nbx_store_op_prepare(op,
+				  "INSERT OR REPLACE INTO idempotency_keys (key, task_id, "
+				  "request_digest, created_us) VALUES (?1, ?2, ?3, ?4)",
+				  error))
 		return FALSE;
-	nbx_store_bind_text(insert, 1, key);
-	sqlite3_bind_int64(insert, 2, task->id);
-	nbx_store_bind_text(insert, 3, request_digest);
-	sqlite3_bind_int64(insert, 4, task->created_us);
-	return nbx_store_step_done(store, insert, error, what);
+	nbx_store_bind_text(op->stmt, 1, key);
+	sqlite3_bind_int64(op->stmt, 2, task->id);
+	nbx_store_bind_text(op->stmt, 3, request_digest);
+	sqlite3_bind_int64(op->stmt, 4, task->created_us);
+	return nbx_store_op_done(op, error);
 }
 
 gboolean
@@ -247,28 +243,18 @@ nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
 			    const char *request_digest, gint64 expired_us, GError **error)
 {
 	const char *what = "cannot store a new task";
-	g_autoptr(GMutexLocker) locker = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && task != NULL && key != NULL, FALSE);
 	g_return_val_if_fail(request_digest != NULL, FALSE);
 
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
-	locker = g_mutex_locker_new(&store->lock);
-	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+	nbx_store_op_lock(&op, store, what);
+	if (!nbx_store_op_begin_transaction(&op, error) || !insert_task(&op, task, error) ||
+	    !insert_key(&op, task, key, request_digest, expired_us, error) ||
+	    !nbx_store_op_commit(&op, error))
 		return FALSE;
-	}
-	if (!insert_task(store, task, error, what) ||
-	    !insert_key(store, task, key, request_digest, expired_us, error, what)) {
-		nbx_store_rollback(store);
-		return FALSE;
-	}
-	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		nbx_store_rollback(store);
-		return FALSE;
-	}
 	notify_task(store, task, TRUE);
 	return TRUE;
 }
@@ -277,29 +263,23 @@ gint64
 nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since_us,
 			   char **request_digest, GError **error)
 {
-	const char *what = "cannot look up an Idempotency-Key";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	static const char sql[] = "SELECT task_id, request_digest FROM idempotency_keys "
+				  "WHERE key = ?1 AND created_us >= ?2";
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && key != NULL, -1);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store,
-		       "SELECT task_id, request_digest FROM idempotency_keys "
-		       "WHERE key = ?1 AND created_us >= ?2",
-		       error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, "cannot look up an Idempotency-Key", error))
 		return -1;
-	nbx_store_bind_text(stmt, 1, key);
-	sqlite3_bind_int64(stmt, 2, since_us);
-	switch (sqlite3_step(stmt)) {
-	case SQLITE_ROW:
-		*request_digest = nbx_store_column_strdup(stmt, 1);
-		return sqlite3_column_int64(stmt, 0);
-	case SQLITE_DONE:
+	nbx_store_bind_text(op.stmt, 1, key);
+	sqlite3_bind_int64(op.stmt, 2, since_us);
+	switch (nbx_store_op_row(&op, error)) {
+	case NBX_STORE_ROW:
+		*request_digest = nbx_store_column_strdup(op.stmt, 1);
+		return sqlite3_column_int64(op.stmt, 0);
+	case NBX_STORE_NO_ROW:
 		return 0;
 	default:
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
 		return -1;
 	}
 }
@@ -310,8 +290,7 @@ nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
 	static const char sql[] = "UPDATE tasks SET (" TASK_COLUMNS ") = (" TASK_PARAMS ") WHERE id = ?22";
 	g_autofree char *what = NULL;
 	g_autofree char *tags_json = NULL;
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
 
@@ -319,21 +298,15 @@ nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
 	tags_json = tags_to_json(task->tags);
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	bind_task(stmt, task, tags_json);
-	sqlite3_bind_int64(stmt, 22, task->id);
+	bind_task(op.stmt, task, tags_json);
+	sqlite3_bind_int64(op.stmt, 22, task->id);
 	/* A running task's steps are progress; queued again and ended are acknowledged. */
-	if (!(task->state == NBX_TASK_RUNNING ? nbx_store_progress_done : nbx_store_step_done)(store, stmt, error, what))
+	if (!(task->state == NBX_TASK_RUNNING ? nbx_store_op_progress_done
+					      : nbx_store_op_done)(&op, error) ||
+	    !nbx_store_op_changed(&op, error, "there is no task %" G_GINT64_FORMAT, task->id))
 		return FALSE;
-	if (sqlite3_changes(store->db) == 0) {
-		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
-			    "%s: there is no task %" G_GINT64_FORMAT " (%s)", what, task->id,
-			    store->path);
-		return FALSE;
-	}
 	notify_task(store, task, FALSE);
 	return TRUE;
 }
@@ -342,25 +315,21 @@ NbxTask *
 nbx_store_task_get(NbxStore *store, gint64 id, GError **error)
 {
 	g_autofree char *what = g_strdup_printf("cannot read task %" G_GINT64_FORMAT, id);
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, NULL);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, TASK_SELECT " WHERE id = ?1", error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, TASK_SELECT " WHERE id = ?1", what, error))
 		return NULL;
-	sqlite3_bind_int64(stmt, 1, id);
-	switch (sqlite3_step(stmt)) {
-	case SQLITE_ROW:
-		return read_task(store, stmt, error);
-	case SQLITE_DONE:
+	sqlite3_bind_int64(op.stmt, 1, id);
+	switch (nbx_store_op_row(&op, error)) {
+	case NBX_STORE_ROW:
+		return read_task(&op, error);
+	case NBX_STORE_NO_ROW:
 		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
 			    "there is no task %" G_GINT64_FORMAT " (%s)", id, store->path);
 		return NULL;
 	default:
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
 		return NULL;
 	}
 }
@@ -374,98 +343,46 @@ nbx_store_task_request_cancel(NbxStore *store, gint64 id, GError **error)
 		"ELSE cancel_requested_us END WHERE id = ?1 AND state IN (?3, ?4)";
 	g_autofree char *what = g_strdup_printf("cannot record the cancel of task %" G_GINT64_FORMAT,
 						id);
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, FALSE);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int64(stmt, 2, g_get_real_time());
-	sqlite3_bind_int(stmt, 3, NBX_TASK_QUEUED);
-	sqlite3_bind_int(stmt, 4, NBX_TASK_RUNNING);
-	if (!nbx_store_step_done(store, stmt, error, what))
-		return FALSE;
-	if (sqlite3_changes(store->db) == 0) {
-		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
-			    "%s: there is no queued or running task %" G_GINT64_FORMAT " (%s)", what,
-			    id, store->path);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* Binds, runs and resets one "set the reason of queued task ?1 to ?2"; lock held. */
-static gboolean
-set_queued_reason(NbxStore *store, sqlite3_stmt *stmt, const NbxTask *task, GError **error)
-{
-	gboolean ok;
-
-	sqlite3_bind_int64(stmt, 1, task->id);
-	nbx_store_bind_text(stmt, 2, task->reason);
-	ok = nbx_store_step_done(store, stmt, error, "cannot record why tasks wait");
-	sqlite3_reset(stmt);
-	return ok;
+	sqlite3_bind_int64(op.stmt, 1, id);
+	sqlite3_bind_int64(op.stmt, 2, g_get_real_time());
+	sqlite3_bind_int(op.stmt, 3, NBX_TASK_QUEUED);
+	sqlite3_bind_int(op.stmt, 4, NBX_TASK_RUNNING);
+	return nbx_store_op_done(&op, error) &&
+	       nbx_store_op_changed(&op, error, "there is no queued or running task %" G_GINT64_FORMAT,
+				    id);
 }
 
 gboolean
 nbx_store_task_set_queued_reasons(NbxStore *store, GPtrArray *tasks, GError **error)
 {
 	static const char sql[] = "UPDATE tasks SET reason = ?2 WHERE id = ?1 AND state = ?3";
-	const char *what = "cannot record why tasks wait";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && tasks != NULL, FALSE);
 
 	if (tasks->len == 0)
 		return TRUE;
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
-		return FALSE;
-	sqlite3_bind_int(stmt, 3, NBX_TASK_QUEUED);
 	/* One transaction, one fsync, however many tasks a disabled machine keeps waiting. */
-	if (sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+	if (!nbx_store_op_begin(&op, store, sql, "cannot record why tasks wait", error) ||
+	    !nbx_store_op_begin_transaction(&op, error))
 		return FALSE;
-	}
 	for (guint i = 0; i < tasks->len; i++) {
-		if (!set_queued_reason(store, stmt, g_ptr_array_index(tasks, i), error)) {
-			nbx_store_rollback(store);
+		const NbxTask *task = g_ptr_array_index(tasks, i);
+
+		sqlite3_bind_int64(op.stmt, 1, task->id);
+		nbx_store_bind_text(op.stmt, 2, task->reason);
+		sqlite3_bind_int(op.stmt, 3, NBX_TASK_QUEUED);
+		if (!nbx_store_op_done(&op, error))
 			return FALSE;
-		}
+		sqlite3_reset(op.stmt);
 	}
-	if (sqlite3_exec(store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		nbx_store_rollback(store);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* Every row of a TASK_SELECT statement whose parameters are bound; lock held. */
-static GPtrArray *
-read_tasks(NbxStore *store, sqlite3_stmt *stmt, GError **error, const char *what)
-{
-	g_autoptr(GPtrArray) tasks = g_ptr_array_new_with_free_func((GDestroyNotify)nbx_task_free);
-	int rc;
-
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		NbxTask *task = read_task(store, stmt, error);
-
-		if (task == NULL)
-			return NULL;
-		g_ptr_array_add(tasks, task);
-	}
-	if (rc != SQLITE_DONE) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
-		return NULL;
-	}
-	return g_steal_pointer(&tasks);
+	return nbx_store_op_commit(&op, error);
 }
 
 GPtrArray *
@@ -479,21 +396,18 @@ nbx_store_task_list(NbxStore *store, int state, gint64 limit, gint64 before_id, 
 	static const char sql_all[] = TASK_SELECT " WHERE id < ?2 ORDER BY id DESC LIMIT ?3";
 	static const char sql_state[] =
 		TASK_SELECT " WHERE state = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3";
-	const char *what = "cannot list tasks";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, NULL);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, state < 0 ? sql_all : sql_state, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, state < 0 ? sql_all : sql_state, "cannot list tasks",
+				error))
 		return NULL;
 	if (state >= 0)
-		sqlite3_bind_int(stmt, 1, state);
-	sqlite3_bind_int64(stmt, 2, before_id > 0 ? before_id : G_MAXINT64);
-	sqlite3_bind_int64(stmt, 3, limit > 0 ? limit : -1);
-	return read_tasks(store, stmt, error, what);
+		sqlite3_bind_int(op.stmt, 1, state);
+	sqlite3_bind_int64(op.stmt, 2, before_id > 0 ? before_id : G_MAXINT64);
+	sqlite3_bind_int64(op.stmt, 3, limit > 0 ? limit : -1);
+	return nbx_store_op_rows(&op, read_task, (GDestroyNotify)nbx_task_free, error);
 }
 
 GPtrArray *
@@ -502,18 +416,14 @@ nbx_store_task_list_queued(NbxStore *store, GError **error)
 	/* Walks tasks_run_order: no sort, however long the queue. */
 	static const char sql[] =
 		TASK_SELECT " WHERE state = ?1 ORDER BY priority DESC, created_us ASC, id ASC";
-	const char *what = "cannot list queued tasks";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, NULL);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, "cannot list queued tasks", error))
 		return NULL;
-	sqlite3_bind_int(stmt, 1, NBX_TASK_QUEUED);
-	return read_tasks(store, stmt, error, what);
+	sqlite3_bind_int(op.stmt, 1, NBX_TASK_QUEUED);
+	return nbx_store_op_rows(&op, read_task, (GDestroyNotify)nbx_task_free, error);
 }
 
 gint64
@@ -521,20 +431,21 @@ nbx_store_task_count(NbxStore *store, NbxTaskState state, GError **error)
 {
 	/* The state is the index's first column: a count without reading rows. */
 	static const char sql[] = "SELECT count(*) FROM tasks WHERE state = ?1";
-	const char *what = "cannot count tasks";
-	g_autoptr(GMutexLocker) locker = NULL;
-	g_autoptr(sqlite3_stmt) stmt = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL, -1);
 
-	locker = g_mutex_locker_new(&store->lock);
-	stmt = nbx_store_statement(store, sql, error, what);
-	if (stmt == NULL)
+	if (!nbx_store_op_begin(&op, store, sql, "cannot count tasks", error))
 		return -1;
-	sqlite3_bind_int(stmt, 1, state);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
+	sqlite3_bind_int(op.stmt, 1, state);
+	switch (nbx_store_op_row(&op, error)) {
+	case NBX_STORE_ROW:
+		return sqlite3_column_int64(op.stmt, 0);
+	case NBX_STORE_NO_ROW:
+		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_FAILED,
+			    "cannot count tasks: SQLite gave no count (%s)", store->path);
+		return -1;
+	default:
 		return -1;
 	}
-	return sqlite3_column_int64(stmt, 0);
 }

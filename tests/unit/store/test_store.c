@@ -660,6 +660,48 @@ test_migration_from_1(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(digest, ==, "digest");
 }
 
+/*
+ * A keyed submission is one transaction: when its second statement fails
+ * (here a trigger refuses the key), the task row goes too, the error names
+ * the operation and SQLite's words, and the store is usable at once (its
+ * lock released, no transaction left open on the connection).
+ */
+static void
+test_keyed_insert_rolls_back(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NbxTask) keyed = nbx_task_new();
+	g_autoptr(NbxTask) plain = nbx_task_new();
+	g_autoptr(GPtrArray) tasks = NULL;
+
+	nbx_store_close(f->store);
+	raw_exec(f->path, "CREATE TRIGGER refuse_key BEFORE INSERT ON idempotency_keys "
+			  "BEGIN SELECT RAISE(ABORT, 'injected refusal'); END;");
+	f->store = nbx_store_open(f->path, &error);
+	g_assert_no_error(error);
+
+	keyed->created_us = g_get_real_time();
+	g_assert_false(nbx_store_task_insert_keyed(f->store, keyed, "key", "digest", 0, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "cannot store a new task"));
+	g_assert_nonnull(strstr(error->message, "injected refusal"));
+	g_clear_error(&error);
+
+	tasks = nbx_store_task_list(f->store, -1, 0, 0, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tasks->len, ==, 0);
+	g_clear_pointer(&tasks, g_ptr_array_unref);
+
+	/* A plain insert after it commits for real: a reopened store sees it. */
+	g_assert_true(nbx_store_task_insert(f->store, plain, &error));
+	g_assert_no_error(error);
+	reopen(f);
+	tasks = nbx_store_task_list(f->store, -1, 0, 0, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(tasks->len, ==, 1);
+	g_assert_cmpint(((NbxTask *)tasks->pdata[0])->id, ==, plain->id);
+}
+
 static void
 test_not_a_database(Fixture *f, gconstpointer data)
 {
@@ -971,6 +1013,7 @@ main(int argc, char **argv)
 	ADD("/store/open/reopen", test_reopen);
 	ADD("/store/open/newer-version", test_newer_version);
 	ADD("/store/open/migration-from-1", test_migration_from_1);
+	ADD("/store/task/keyed-insert-rolls-back", test_keyed_insert_rolls_back);
 	ADD("/store/open/not-a-database", test_not_a_database);
 	ADD("/store/open/foreign-tables", test_foreign_tables);
 	ADD("/store/open/unwritable-dir", test_unwritable_dir);
