@@ -7,12 +7,50 @@
 #include <linux/magic.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(nbx-network-error-quark, nbx_network_error)
+
+/*
+ * The namespaces this process made: name -> a descriptor of the file under
+ * the mount, holding a flock for as long as the namespace is ours. Two
+ * daemons whose mount namespaces do not share their mounts (one started
+ * under `ip netns exec`, say) each see only an empty file at
+ * /run/netns/NAME where the other's namespace is mounted. Without the lock
+ * the second would mount its own namespace on the same file, and the
+ * first one's delete, which unlinks the file, would detach it. The kernel
+ * drops the lock when its holder dies, so the file of a daemon killed with
+ * -9 can be taken by the next one.
+ */
+static GMutex held_lock;
+static GHashTable *held;
+
+static void
+hold(const char *name, int fd)
+{
+	g_mutex_lock(&held_lock);
+	if (held == NULL)
+		held = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_hash_table_insert(held, g_strdup(name), GINT_TO_POINTER(fd));
+	g_mutex_unlock(&held_lock);
+}
+
+static void
+release(const char *name)
+{
+	gpointer fd;
+
+	g_mutex_lock(&held_lock);
+	if (held != NULL && g_hash_table_lookup_extended(held, name, NULL, &fd)) {
+		close(GPOINTER_TO_INT(fd));
+		g_hash_table_remove(held, name);
+	}
+	g_mutex_unlock(&held_lock);
+}
 
 char *
 nbx_netns_path(const char *name)
@@ -151,7 +189,22 @@ nbx_netns_create(const char *name, NbxNetnsSetupFunc setup, gpointer data, GErro
 			    "cannot create %s: %s", path, g_strerror(errno));
 		return FALSE;
 	}
-	close(fd);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int saved = errno;
+
+		/* Not unlinked: the file is the other holder's. */
+		close(fd);
+		if (saved == EWOULDBLOCK)
+			g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_EXISTS,
+				    "network namespace %s is held by another process whose mount "
+				    "namespace this one does not see (another nestboxd?): give the "
+				    "machine another name",
+				    path);
+		else
+			g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_FAILED,
+				    "cannot lock %s: %s", path, g_strerror(saved));
+		return FALSE;
+	}
 	request.outer_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (request.outer_fd < 0) {
 		g_set_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_FAILED,
@@ -162,10 +215,12 @@ nbx_netns_create(const char *name, NbxNetnsSetupFunc setup, gpointer data, GErro
 	}
 	if (request.outer_fd < 0 || request.error != NULL) {
 		unlink(path);
+		close(fd);
 		if (request.error != NULL)
 			g_propagate_error(error, request.error);
 		return FALSE;
 	}
+	hold(name, fd);
 	return TRUE;
 }
 
@@ -186,6 +241,8 @@ nbx_netns_delete(const char *name, GError **error)
 			    "cannot remove %s: %s", path, g_strerror(errno));
 		return FALSE;
 	}
+	/* Only now: until the name is gone, no one else may take the file. */
+	release(name);
 	return TRUE;
 }
 

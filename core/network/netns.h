@@ -48,7 +48,10 @@ gboolean nbx_netns_run(const char *ns_path, NbxNetnsFunc func, gpointer data, GE
  * must tie the new namespace to the caller's (a veth pair across) exists the
  * moment the name does: a process killed in between leaves nothing named.
  * An empty regular file of that name (left by a daemon killed between the
- * two steps, or by a mount namespace that is gone) is reused.
+ * two steps, or by a mount namespace that is gone) is reused, unless another
+ * live process holds it: the file stays locked (flock) by its maker until
+ * nbx_netns_delete(), so a daemon in a mount namespace that cannot see the
+ * mount gets NBX_NETWORK_ERROR_EXISTS instead of taking the name.
  */
 typedef gboolean (*NbxNetnsSetupFunc)(int outer_fd, gpointer data, GError **error);
 gboolean nbx_netns_create(const char *name, NbxNetnsSetupFunc setup, gpointer data,

@@ -5,13 +5,17 @@
  * segments' uplinks never touch the host's own namespace. The layout is
  * read back with `ip -j`, independently of the code under test.
  */
+#define _GNU_SOURCE /* unshare */
 #include <json-glib/json-glib.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "net_probe.h"
+#include "netns.h"
 #include "segment.h"
 
 #define HOST_ADDRESS "10.213.0.1/24"
@@ -380,6 +384,47 @@ test_stale_after_kill(void)
 	remove_segment(kept);
 }
 
+/*
+ * A second daemon whose mount namespace does not see the first one's
+ * namespace mount finds only an empty file at its name. It must refuse the
+ * name rather than mount its own namespace on that file, whose removal
+ * would then detach the first one's (or the other way round). The
+ * subprocess plays the second daemon: its own mount namespace, with the
+ * first one's mount taken away in it alone.
+ */
+static void
+test_held_across_mount_namespaces(void)
+{
+	g_autofree char *name = g_strconcat(NBX_SEGMENT_NETNS_PREFIX, g_getenv("NBX_TEST_PREFIX"),
+					    "held", NULL);
+	g_autofree char *path = nbx_netns_path(name);
+	g_autoptr(GError) error = NULL;
+
+	if (g_test_subprocess()) {
+		g_assert_cmpint(unshare(CLONE_NEWNS), ==, 0);
+		g_assert_cmpint(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), ==, 0);
+		g_assert_cmpint(umount2(path, MNT_DETACH), ==, 0);
+		g_assert_false(nbx_netns_exists(name));
+		g_assert_false(nbx_netns_create(name, NULL, NULL, &error));
+		g_assert_error(error, NBX_NETWORK_ERROR, NBX_NETWORK_ERROR_EXISTS);
+		g_assert_nonnull(strstr(error->message, path));
+		g_assert_true(g_file_test(path, G_FILE_TEST_EXISTS));
+		return;
+	}
+	g_assert_true(nbx_netns_create(name, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+	g_assert_true(nbx_netns_exists(name));
+	g_assert_true(nbx_netns_delete(name, &error));
+	g_assert_no_error(error);
+	/* Deleting gave the name up: it can be made again. */
+	g_assert_true(nbx_netns_create(name, NULL, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(nbx_netns_delete(name, &error));
+	g_assert_no_error(error);
+}
+
 /* The child of test_stale_after_kill: makes segments, says so, waits for its SIGKILL. */
 static int
 make_segments(char **names)
@@ -404,5 +449,7 @@ main(int argc, char **argv)
 	g_test_add_func("/network/segment/bad-spec", test_bad_spec);
 	g_test_add_func("/network/segment/foreign-namespace", test_foreign_namespace);
 	g_test_add_func("/network/segment/stale-after-kill", test_stale_after_kill);
+	g_test_add_func("/network/netns/held-across-mount-namespaces",
+			test_held_across_mount_namespaces);
 	return g_test_run();
 }
