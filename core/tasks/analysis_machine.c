@@ -229,15 +229,25 @@ nbx_analysis_start_machine(NbxAnalysis *analysis)
 	return ok;
 }
 
-/* Once a second, the guest plugin watches the sample: it may end the run early. */
+/*
+ * The guest plugin watches the sample, which may end the run early: soon
+ * after it started, then less and less often, at most a second apart. A
+ * sample that exits at once (an installer that forks, a script that
+ * fails) is seen within tens of milliseconds, not a second late, and a
+ * long run still costs the guest one request a second.
+ */
+#define WATCH_FIRST_US (50 * G_TIME_SPAN_MILLISECOND)
+#define WATCH_LAST_US G_USEC_PER_SEC
+
 static char *
 watch_guest(NbxAnalysis *analysis, gint64 end)
 {
+	gint64 interval = WATCH_FIRST_US;
 	char *error = NULL;
 
-	while (nbx_analysis_wait_until(analysis,
-				       MIN(end, g_get_monotonic_time() + G_USEC_PER_SEC)) &&
+	while (nbx_analysis_wait_until(analysis, MIN(end, g_get_monotonic_time() + interval)) &&
 	       g_get_monotonic_time() < end) {
+		interval = MIN(interval * 2, WATCH_LAST_US);
 		if (!nbx_guest_run_tick(analysis->guest, &error))
 			break;
 		if (!has_state_events(analysis))

@@ -315,7 +315,8 @@ struct nbx_guest_ops {
 	/**
 	 * poll - (optional) update @process: RUNNING, or EXITED with the exit
 	 * code when known, writing the output to the command's descriptors
-	 * once it has ended. Cheap: the core calls it about once a second.
+	 * once it has ended. Cheap: the core calls it 50 ms after the run
+	 * starts, then at doubling intervals up to once a second.
 	 */
 	bool (*poll)(void *instance, void *session, const struct nbx_guest_command *command,
 		     struct nbx_guest_process *process, const struct nbx_call *call,
