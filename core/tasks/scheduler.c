@@ -11,7 +11,7 @@
 
 G_DEFINE_QUARK(nbx-scheduler-error-quark, nbx_scheduler_error)
 
-/* ---- task endings ---- */
+/* ---- tasks ---- */
 
 void
 nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state, const char *reason)
@@ -54,6 +54,8 @@ nbx_scheduler_request_of(NbxScheduler *scheduler, const NbxTask *task)
 	}
 	return request;
 }
+
+/* ---- the pass over the queue, asked for ---- */
 
 void
 nbx_scheduler_schedule_soon(NbxScheduler *scheduler)
