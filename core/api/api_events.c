@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "api_machine_json.h"
 #include "control_api_routes.h"
 
 /* A comment this often: a client that went away is noticed, a proxy does not time out. */

@@ -2,7 +2,8 @@
 /*
  * Between the files of the HTTP server (api_server.c: listeners and the
  * main loop; api_connection.c: connections, their cap and header deadline;
- * api_request.c: a request's life; api_request_body.c: its body;
+ * api_request.c: a request's life; api_request_head.c: what may be asked
+ * of it; api_request_body.c: its body;
  * api_answer.c: its answer; api_pending.c: suspended requests;
  * api_stream.c: answers that never end). Nothing else includes it.
  */

@@ -96,8 +96,6 @@ void nbx_api_machine_disable(NbxControlApi *api, NbxApiRequest *request, char **
 			     GHashTable *query);
 void nbx_api_machine_enable(NbxControlApi *api, NbxApiRequest *request, char **args,
 			    GHashTable *query);
-/* A machine as GET /machines lists it. */
-JsonNode *nbx_api_machine_to_json(const NbxMachineStatus *machine);
 
 /* GET /plugins (api_plugins.c). */
 void nbx_api_plugin_list(NbxControlApi *api, NbxApiRequest *request, char **args,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What guest_run.c, guest_op.c and guest_fetch.c share of one run. */
+/* What guest_run.c, guest_op.c, guest_fetch.c and guest_steps.c share of one run. */
 #pragma once
 
 #include <nestbox/guest.h>
@@ -76,9 +76,6 @@ struct _NbxGuestCall {
 	 */
 	gboolean outside_namespace;
 };
-
-/* Disconnects once, unless an op is pending (then its return does it). */
-void nbx_guest_run_disconnect(NbxGuestRun *run);
 
 /* guest_fetch.c: the task's files and the agent's log into files/. */
 void nbx_guest_fetch_files(NbxGuestRun *run);

@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "plugin_instance.h"
+#include "plugin_instance_state.h"
 
 static GThread *main_thread;
 

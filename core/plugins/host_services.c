@@ -18,7 +18,7 @@
 #include "diagnostics.h"
 #include "host_children.h"
 #include "host_services.h"
-#include "plugin_instance.h"
+#include "plugin_instance_state.h"
 #include "report.h"
 #include "schema.h"
 #include "structured_log.h"

@@ -2,7 +2,7 @@
 /* The archive's two JSON entries, the header and the manifest: read whole, parsed, typed. */
 #include <string.h>
 
-#include "archive_read.h"
+#include "archive_import.h"
 #include "json_bounds.h"
 
 static gboolean

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "archive_read.h"
+#include "archive_import.h"
 
 static const guchar zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 

@@ -43,28 +43,6 @@ nbx_snapshot_base_get_locked(NbxSnapshotManager *manager, const char *name)
 	return base;
 }
 
-guint
-nbx_snapshot_base_users(const SnapshotBase *base, gint64 generation)
-{
-	return GPOINTER_TO_UINT(g_hash_table_lookup(base->users, &generation));
-}
-
-static void
-users_add(SnapshotBase *base, gint64 generation, int delta)
-{
-	guint count = nbx_snapshot_base_users(base, generation);
-	gint64 *key = g_new(gint64, 1);
-
-	*key = generation;
-	count = delta < 0 && count == 0 ? 0 : (guint)((int)count + delta);
-	if (count == 0) {
-		g_hash_table_remove(base->users, key);
-		g_free(key);
-	} else {
-		g_hash_table_replace(base->users, key, GUINT_TO_POINTER(count));
-	}
-}
-
 gboolean
 nbx_snapshot_resolve(NbxSnapshotManager *manager, const char *name, SnapshotTarget *target,
 		     GError **error)
@@ -142,7 +120,7 @@ nbx_snapshot_use_current(NbxSnapshotManager *manager, const char *base_name,
 	*generation = base->current;
 	if (base->current > 0)
 		*dir = nbx_snapshot_generation_dir(base, base->current);
-	users_add(base, base->current, +1);
+	nbx_snapshot_generation_users_add(base, base->current, +1);
 	g_mutex_unlock(&manager->lock);
 	return TRUE;
 }
@@ -156,8 +134,8 @@ nbx_snapshot_unuse_generation(NbxSnapshotManager *manager, const char *base_name
 
 	g_mutex_lock(&manager->lock);
 	base = nbx_snapshot_base_get_locked(manager, base_name);
-	users_add(base, generation, -1);
-	collect = generation != base->current && nbx_snapshot_base_users(base, generation) == 0 &&
+	nbx_snapshot_generation_users_add(base, generation, -1);
+	collect = generation != base->current && nbx_snapshot_generation_users(base, generation) == 0 &&
 		  !base->busy;
 	g_mutex_unlock(&manager->lock);
 	if (collect)

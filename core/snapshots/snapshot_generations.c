@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Generations on disk: gen-N directories, the `current` symlink, and the
+ * Generations on disk: gen-N directories, the `current` symlink, the runs
+ * that use each, and the
  * order of renames and syncs that makes a new generation current without
  * ever leaving a half one current.
  */
@@ -158,11 +159,33 @@ nbx_snapshot_publish(NbxSnapshotManager *manager, SnapshotBase *base, const char
 	return TRUE;
 }
 
+guint
+nbx_snapshot_generation_users(const SnapshotBase *base, gint64 generation)
+{
+	return GPOINTER_TO_UINT(g_hash_table_lookup(base->users, &generation));
+}
+
+void
+nbx_snapshot_generation_users_add(SnapshotBase *base, gint64 generation, int delta)
+{
+	guint count = nbx_snapshot_generation_users(base, generation);
+	gint64 *key = g_new(gint64, 1);
+
+	*key = generation;
+	count = delta < 0 && count == 0 ? 0 : (guint)((int)count + delta);
+	if (count == 0) {
+		g_hash_table_remove(base->users, key);
+		g_free(key);
+	} else {
+		g_hash_table_replace(base->users, key, GUINT_TO_POINTER(count));
+	}
+}
+
 gboolean
 nbx_snapshot_generation_is_old(const SnapshotBase *base, gint64 generation)
 {
 	return generation > 0 && generation != base->current &&
-	       nbx_snapshot_base_users(base, generation) == 0 &&
+	       nbx_snapshot_generation_users(base, generation) == 0 &&
 	       !(base->session != NULL && base->session->from == generation);
 }
 

@@ -4,8 +4,10 @@
  * public side):
  *   snapshot_manager.c       the manager: start-up, whether it is busy
  *   snapshot_recovery.c      what a dead daemon left: half commits, open sessions
- *   snapshot_bases.c         bases, the runs that use their generations
- *   snapshot_generations.c   gen-N on disk, `current`, publishing, removal
+ *   snapshot_bases.c         bases, the one operator call on each, the runs' use
+ *   snapshot_generations.c   gen-N on disk, `current`, the runs that use each,
+ *                            publishing, removal
+ *   snapshot_session_record.c  a session's record: session.json, its work dir
  *   snapshot_sessions.c      begin, copy_in, commit, rollback
  *   snapshot_transfer.c      export and import
  *   snapshot_status.c        what `nestbox snapshot status` shows
@@ -71,8 +73,6 @@ void nbx_snapshot_base_free(SnapshotBase *base);
 gboolean nbx_snapshot_name_is_safe(const char *name);
 /* The base of @name, made (and read from disk) on first use; the lock held. */
 SnapshotBase *nbx_snapshot_base_get_locked(NbxSnapshotManager *manager, const char *name);
-/* Runs restored from @generation of @base; the lock held. */
-guint nbx_snapshot_base_users(const SnapshotBase *base, gint64 generation);
 /* The enabled machine @name and its base in *@target. */
 gboolean nbx_snapshot_resolve(NbxSnapshotManager *manager, const char *name,
 			      SnapshotTarget *target, GError **error);
@@ -93,6 +93,10 @@ void nbx_snapshot_unuse_generation(NbxSnapshotManager *manager, const char *base
 
 /* ---- snapshot_generations.c ---- */
 
+/* Runs restored from @generation of @base; the lock held. */
+guint nbx_snapshot_generation_users(const SnapshotBase *base, gint64 generation);
+/* One more (@delta +1) or one fewer (-1) run restored from @generation of @base; the lock held. */
+void nbx_snapshot_generation_users_add(SnapshotBase *base, gint64 generation, int delta);
 char *nbx_snapshot_generation_dir(const SnapshotBase *base, gint64 generation);
 /* "gen-N" -> N, else 0. */
 gint64 nbx_snapshot_generation_of_name(const char *name);
@@ -124,12 +128,17 @@ void nbx_snapshot_collect_garbage(NbxSnapshotManager *manager, SnapshotBase *bas
 /* fsync of a directory, failing with NBX_SNAPSHOT_ERROR_FAILED. */
 gboolean nbx_snapshot_sync_dir(const char *path, GError **error);
 
-/* ---- snapshot_sessions.c ---- */
+/* ---- snapshot_session_record.c ---- */
 
 void nbx_snapshot_session_free(SnapshotSession *session);
+/* session.json of @base. */
+char *nbx_snapshot_session_file(const SnapshotBase *base);
 char *nbx_snapshot_session_work_dir(const SnapshotBase *base);
 /* What `status` shows of @session (its record adds started_us). */
 JsonObject *nbx_snapshot_session_to_json(const SnapshotSession *session);
+/* Records @session in @base's session.json. */
+gboolean nbx_snapshot_session_save(const SnapshotBase *base, const SnapshotSession *session,
+				   GError **error);
 /* The session a previous daemon recorded in @base, or NULL. */
 SnapshotSession *nbx_snapshot_session_load(const SnapshotBase *base);
 /* The plugin's view of @session; *@from_dir (g_free) backs its from_dir. */
@@ -137,6 +146,9 @@ struct nbx_snapshot_session nbx_snapshot_session_args(const SnapshotBase *base,
 						      const SnapshotSession *session,
 						      const char *work_dir, const char *new_dir,
 						      char **from_dir);
+
+/* ---- snapshot_sessions.c ---- */
+
 /* Forgets the session of @base: its files, its hold on the machine. */
 void nbx_snapshot_session_end(NbxSnapshotManager *manager, SnapshotBase *base);
 

@@ -33,7 +33,7 @@ generation_json(const SnapshotBase *base, gint64 generation)
 
 	json_object_set_int_member(object, "generation", generation);
 	json_object_set_boolean_member(object, "current", generation == base->current);
-	json_object_set_int_member(object, "users", nbx_snapshot_base_users(base, generation));
+	json_object_set_int_member(object, "users", nbx_snapshot_generation_users(base, generation));
 	if (dir == NULL) {
 		json_object_set_string_member(object, "origin", "configuration");
 		json_object_set_null_member(object, "dir");

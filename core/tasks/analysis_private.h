@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The parts of one analysis, for the files of core/tasks/ that run it:
- * analysis.c (the thread, the outcome), analysis_record.c (steps, events,
- * report), analysis_ops.c (plugin ops on the op runner),
- * analysis_machine.c (the machine's part of the lifecycle) and
- * analysis_auxiliaries.c (the auxiliaries' part).
+ * The parts of one analysis, for the files of core/tasks/ that run it,
+ * each calling only those before it: analysis.c (the analysis's state:
+ * references, interruptions, waits, posts to the main thread),
+ * analysis_record.c (steps, events, report), analysis_ops.c (plugin ops on
+ * the op runner), analysis_machine.c (the machine's part of the lifecycle),
+ * analysis_auxiliaries.c (the auxiliaries' part) and, on top,
+ * analysis_thread.c (the thread, the outcome).
  */
 #pragma once
 

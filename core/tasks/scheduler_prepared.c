@@ -38,19 +38,6 @@ nbx_scheduler_prepare_idle_machines(NbxScheduler *scheduler)
 	}
 }
 
-/* A prepare or discard returned: the machine is let go, and may serve a task. */
-void
-nbx_scheduler_on_prepared_op_done(NbxMachine *machine, gpointer data)
-{
-	NbxScheduler *scheduler = data;
-
-	nbx_machine_pool_release(scheduler->setup->pool, machine);
-	if (scheduler->shutting_down)
-		nbx_scheduler_maybe_finish_shutdown(scheduler);
-	else
-		nbx_scheduler_schedule_soon(scheduler);
-}
-
 /*
  * Holds @machine and discards its prepared run, if it has one and is idle;
  * one being prepared now is discarded as soon as its prepare returns.

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The scheduler's parts, for the files of core/tasks/ that make it up:
- * scheduler.c (the queue, the analyses, reload and shutdown),
- * scheduler_machines.c (its view of the machines: failures, disabling,
- * listing, holding), scheduler_prepared.c (runs made ahead),
- * scheduler_recovery.c (what a dead daemon or an abandoned op left
- * running) and scheduler_submit.c (submission and cancel). All on the
- * main thread unless a function says otherwise.
+ * The scheduler's parts, for the files of core/tasks/ that make it up,
+ * each calling only those before it: scheduler.c (its state: a task's end,
+ * the wake-up of the pass over the queue), scheduler_prepared.c (runs made
+ * ahead), scheduler_machines.c (its view of the machines: failures,
+ * disabling, listing, holding), scheduler_shutdown.c, scheduler_recovery.c
+ * (what a dead daemon or an abandoned op left running),
+ * scheduler_submit.c (submission and cancel) and, on top,
+ * scheduler_queue.c (made and freed, the pass over the queue, the
+ * analyses, reload). All on the main thread unless a function says
+ * otherwise.
  */
 #pragma once
 
@@ -38,6 +41,11 @@ struct _NbxScheduler {
 	GThread *thread;
 	gboolean recovering;
 	gboolean shutting_down;
+	/*
+	 * The pass over the queue (scheduler_queue.c), which hands it in so
+	 * that its parts can ask for it (nbx_scheduler_schedule_soon()).
+	 */
+	GSourceFunc schedule;
 	guint schedule_source;
 	gint64 started_us;
 
@@ -54,8 +62,8 @@ struct _NbxScheduler {
 #define nbx_scheduler_event(scheduler, ...) nbx_store_event_addf((scheduler)->store, __VA_ARGS__)
 
 /* scheduler.c */
+/* Runs the pass over the queue once the main loop is idle (once, however often asked). */
 void nbx_scheduler_schedule_soon(NbxScheduler *scheduler);
-void nbx_scheduler_maybe_finish_shutdown(NbxScheduler *scheduler);
 /* What a task asks of the pool: its "machine" is a name, or else a label. */
 NbxMachineRequest nbx_scheduler_request_of(NbxScheduler *scheduler, const NbxTask *task);
 void nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState state,
@@ -80,10 +88,13 @@ gboolean nbx_scheduler_has_wedged(NbxScheduler *scheduler);
 
 /* scheduler_prepared.c */
 void nbx_scheduler_prepare_idle_machines(NbxScheduler *scheduler);
-void nbx_scheduler_on_prepared_op_done(NbxMachine *machine, gpointer data);
 void nbx_scheduler_discard_if_prepared(NbxScheduler *scheduler, NbxMachine *machine);
 /* TRUE while some prepare or discard has not returned. */
 gboolean nbx_scheduler_discard_all_prepared(NbxScheduler *scheduler);
+
+/* scheduler_shutdown.c */
+/* Calls the shutdown's done() once nothing runs any more (after nbx_scheduler_shutdown()). */
+void nbx_scheduler_maybe_finish_shutdown(NbxScheduler *scheduler);
 
 /* scheduler_recovery.c */
 /*

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A form's fields: added (by the parsers), looked up, cleared. */
 #include "form.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "header_params.h"
 
 void
 nba_form_clear(struct nba_form *form)
@@ -78,23 +77,4 @@ nba_form_add(struct nba_form *form, const char *name, size_t name_len, const cha
 	field->len = value_len;
 	form->count++;
 	return true;
-}
-
-bool
-nba_form_read(struct nba_reader *r, const char *content_type, uint64_t length,
-	      const struct nba_file_sink *sink, struct nba_form *form, struct nba_error *err)
-{
-	char media[128];
-	enum nba_param_result found;
-
-	if (length == 0)
-		return true;
-	found = nba_header_main_value(content_type, media, sizeof media);
-	if (found == NBA_PARAM_FOUND && strcmp(media, "application/x-www-form-urlencoded") == 0)
-		return nba_form_read_urlencoded(r, length, form, err);
-	if (found == NBA_PARAM_FOUND && strcmp(media, "multipart/form-data") == 0)
-		return nba_form_read_multipart(r, content_type, sink, form, err);
-	nba_error_set(err, 415, "the body must be multipart/form-data or "
-		      "application/x-www-form-urlencoded, not \"%.80s\"", content_type);
-	return false;
 }

@@ -57,7 +57,7 @@ void nba_form_clear(struct nba_form *form);
 /* The field called @name, or NULL. */
 const struct nba_field *nba_form_get(const struct nba_form *form, const char *name);
 
-/* For the parsers: adds a field; false (400/413 in @err) on a duplicate or a bound. */
+/* For the parsers (below nba_form_read(), form_read.c): adds a field; false (400/413 in @err) on a duplicate or a bound. */
 bool nba_form_add(struct nba_form *form, const char *name, size_t name_len, const char *value,
 		  size_t value_len, struct nba_error *err);
 

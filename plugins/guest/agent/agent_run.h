@@ -3,44 +3,15 @@
  * Running a command in the guest, three ways (see enum agent_run_method):
  * the launcher (agent_launcher.c), plain /execute (agent_execute.c), and
  * nestbox-agent's extended /execute with /process (agent_extensions.c).
- * What they share: the output bounds, the notes, the report.
+ * What they share (the output bounds, the notes, the report) is in
+ * agent_output.h, below them; agent_run.c picks the way for each command.
  */
 #pragma once
 
 #include <nestbox/plugin.h>
 
+#include "agent_output.h"
 #include "agent_session.h"
-
-/* Bytes of each output stream kept for @command: the core's and the setting's bound. */
-int64_t agent_output_limit(const struct agent_session *session,
-			   const struct nbx_guest_command *command);
-
-/*
- * Writes at most @limit bytes of @text into @fd (-1: nowhere); a longer text
- * is cut and recorded as output_truncated in the report.
- */
-bool agent_write_output(struct agent_session *session, int fd, const char *text, gsize length,
-			int64_t limit, struct nbx_error *err);
-
-/*
- * Copies the guest file @guest_path (a command's output) into @fd (-1:
- * nowhere), at most @limit bytes; more, or a missing file, is recorded.
- */
-bool agent_fetch_output(struct agent_session *session, const char *guest_path, int fd,
-			int64_t limit, struct nbx_error *err);
-
-/* Records in the report that an output stream was cut. */
-void agent_report_truncated(struct agent_session *session);
-
-/* Sets @process's note (why an exit code or output is missing). */
-void agent_note(struct nbx_guest_process *process, const char *format, ...) G_GNUC_PRINTF(2, 3);
-
-/*
- * Records how a command ended: a negative @value is a POSIX signal (Python's
- * returncode -N), noted; any other an exit code, its low 32 bits (Windows'
- * NTSTATUS values are over 2^31).
- */
-void agent_record_exit(struct nbx_guest_process *process, gint64 value);
 
 /* agent_launcher.c */
 bool agent_launcher_execute(struct agent_session *session, const struct nbx_guest_command *command,

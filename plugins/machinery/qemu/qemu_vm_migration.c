@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "qemu_vm_private.h"
+#include "qemu_vm_state.h"
 #include "qmp_message.h"
 
 static bool

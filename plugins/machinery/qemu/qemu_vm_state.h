@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the parts of QemuVm share: the process and its state (qemu_vm.c) and
- * its migrations (qemu_vm_migration.c). Nothing else includes this.
+ * What the parts of QemuVm share: what it is while it runs (qemu_vm_state.c),
+ * the process's life (qemu_vm.c) and its migrations (qemu_vm_migration.c),
+ * each calling only those before it. Nothing else includes this.
  */
 #pragma once
 
