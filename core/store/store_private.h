@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the files of the store share (store.c: the connection and its
- * statements; store_schema.c: the tables and their migrations;
- * store_tasks.c, store_machines.c, store_events.c: one table each). Not
- * for use outside core/store/.
+ * What the files of the store share, from the bottom up: store.c (errors
+ * and statements), store_op.c (one operation), store_schema.c (the tables
+ * and their migrations), store_tasks.c, store_machines.c, store_events.c
+ * (one table each), store_open.c (opening the connection). Not for use
+ * outside core/store/.
  */
 #pragma once
 

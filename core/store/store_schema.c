@@ -112,14 +112,6 @@ check_version(NbxStore *store, gint64 version, GError **error)
 	return TRUE;
 }
 
-void
-nbx_store_rollback(NbxStore *store)
-{
-	/* Only when a transaction is still open: a failed COMMIT may have ended it. */
-	if (!sqlite3_get_autocommit(store->db))
-		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 /*
  * Creates or migrates the schema in one transaction, so a crash leaves the
  * store at its old version or at the new one, never between. IMMEDIATE
