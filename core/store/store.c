@@ -184,6 +184,7 @@ store_setup(NbxStore *store, GError **error)
 	if (!nbx_store_pragma_int(store, "PRAGMA synchronous = FULL", NULL, error) ||
 	    !nbx_store_pragma_int(store, "PRAGMA foreign_keys = ON", NULL, error))
 		return FALSE;
+	store->synchronous_full = TRUE;
 	return nbx_store_schema_migrate(store, version, error);
 }
 

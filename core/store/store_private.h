@@ -26,6 +26,12 @@ struct _NbxStore {
 	 * (reset) at the end of the operation that used it, under @lock.
 	 */
 	GHashTable *statements;
+	/*
+	 * The synchronous level the connection commits with now: FULL for
+	 * what is acknowledged, NORMAL for progress (store_op.c says why),
+	 * switched only when a commit needs the other one.
+	 */
+	gboolean synchronous_full;
 	/* NbxTaskObserver *: told of every task written, under the lock (in write order). */
 	GPtrArray *task_observers;
 };
@@ -80,7 +86,9 @@ gboolean nbx_store_op_prepare(NbxStoreOp *op, const char *sql, GError **error);
 gboolean nbx_store_op_done(NbxStoreOp *op, GError **error);
 /*
  * Likewise for a progress record, committed without an fsync of its own
- * (store_op.c says why that loses nothing acknowledged).
+ * (store_op.c says why that loses nothing acknowledged). Both set the
+ * synchronous level only when the step commits by itself; inside a
+ * transaction, its BEGIN chose it.
  */
 gboolean nbx_store_op_progress_done(NbxStoreOp *op, GError **error);
 /* Steps once: a row to read, none, or FAILED with @error set. */
@@ -96,6 +104,8 @@ gboolean nbx_store_op_changed(NbxStoreOp *op, GError **error, const char *format
 	G_GNUC_PRINTF(3, 4);
 /* BEGIN IMMEDIATE: one transaction (and one fsync) for the operation's steps. */
 gboolean nbx_store_op_begin_transaction(NbxStoreOp *op, GError **error);
+/* The same for progress records only: its COMMIT skips the fsync (see above). */
+gboolean nbx_store_op_begin_progress(NbxStoreOp *op, GError **error);
 /* COMMIT; a failed one is rolled back when the op ends. */
 gboolean nbx_store_op_commit(NbxStoreOp *op, GError **error);
 /* Releases the statement, rolls back what is uncommitted, unlocks; idempotent. */
