@@ -103,6 +103,32 @@ gint64 nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since
  */
 gboolean nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error);
 /*
+ * An event recorded in the same commit as the task write it goes with
+ * (its task is the task written): one commit instead of two, and the
+ * event exactly as durable as the write.
+ */
+typedef struct {
+	const char *machine; /* or NULL */
+	const char *kind;
+	const char *message;
+} NbxStoreNote;
+
+/*
+ * nbx_store_task_update() and, when @note is set, its event, in one
+ * transaction: a progress commit for a running task, a durable one
+ * otherwise (store_op.c).
+ */
+gboolean nbx_store_task_update_noting(NbxStore *store, const NbxTask *task,
+				      const NbxStoreNote *note, GError **error);
+/*
+ * What a running analysis changes between the task's full writes: its
+ * step and analysis_dir, written alone (no other column, no index touched),
+ * with @note's event when set, in one progress commit. @task must be
+ * RUNNING and otherwise as last written by nbx_store_task_update().
+ */
+gboolean nbx_store_task_set_step(NbxStore *store, const NbxTask *task, const NbxStoreNote *note,
+				 GError **error);
+/*
  * Records an operator's cancel of a queued or running task (the time of the
  * first request is kept), durably, before the cancel is acknowledged.
  * nbx_store_task_update() never clears it: a task with it set never runs

@@ -136,6 +136,13 @@ gboolean nbx_store_pragma_int(NbxStore *store, const char *sql, gint64 *value, G
 /* Ends the open transaction, if one is still open (a failed COMMIT may have ended it). */
 void nbx_store_rollback(NbxStore *store);
 
+/* The events table's INSERT (store_events.c), for a write that records one beside it. */
+#define NBX_STORE_EVENT_INSERT                                            \
+	"INSERT INTO events (time_us, task_id, machine, kind, message) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5)"
+/* Binds NBX_STORE_EVENT_INSERT's parameters: @note's event of @task_id (0: none), now. */
+void nbx_store_bind_event(sqlite3_stmt *stmt, gint64 task_id, const NbxStoreNote *note);
+
 /*
  * The schema version of the file, refused when it is newer than this
  * nestbox knows or negative (store_schema.c).

@@ -14,11 +14,25 @@
 #include "structured_log.h"
 
 void
-nbx_analysis_store_task(NbxAnalysis *analysis)
+nbx_analysis_store_task(NbxAnalysis *analysis, const char *kind, const char *message)
 {
+	const NbxStoreNote note = { analysis->machine->machine.name, kind, message };
 	g_autoptr(GError) error = NULL;
 
-	if (!nbx_store_task_update(analysis->store, analysis->task, &error))
+	if (!nbx_store_task_update_noting(analysis->store, analysis->task,
+					  kind != NULL ? &note : NULL, &error))
+		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
+}
+
+/* The task's step and analysis_dir, and the event @kind when set, in one progress commit. */
+static void
+store_step(NbxAnalysis *analysis, const char *kind, const char *message)
+{
+	const NbxStoreNote note = { analysis->machine->machine.name, kind, message };
+	g_autoptr(GError) error = NULL;
+
+	if (!nbx_store_task_set_step(analysis->store, analysis->task, kind != NULL ? &note : NULL,
+				     &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
 }
 
@@ -42,8 +56,7 @@ nbx_analysis_step_begin(NbxAnalysis *analysis, const char *name)
 	json_object_set_string_member(step.object, "started", started);
 	g_free(analysis->task->step);
 	analysis->task->step = g_strdup(name);
-	nbx_analysis_store_task(analysis);
-	nbx_analysis_event(analysis, "step.begin", "%s", name);
+	store_step(analysis, "step.begin", name);
 	return step;
 }
 
@@ -119,7 +132,7 @@ nbx_analysis_make_dir(NbxAnalysis *analysis)
 	if (message == NULL) {
 		g_free(task->analysis_dir);
 		task->analysis_dir = g_steal_pointer(&dir);
-		nbx_analysis_store_task(analysis);
+		store_step(analysis, NULL, NULL);
 	}
 	nbx_analysis_step_end(analysis, &step, message);
 	if (message != NULL)

@@ -38,16 +38,19 @@ nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState stat
 	g_autoptr(GError) error = NULL;
 	/* @reason may be task->reason itself. */
 	char *copy = g_strdup(reason);
+	g_autofree char *ended = NULL;
 
 	task->state = state;
 	task->ended_us = g_get_real_time();
 	g_free(task->reason);
 	task->reason = copy;
 	reason = copy;
-	/* The event first: the task's durable commit then carries it too (store.c, progress_done). */
-	nbx_scheduler_event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
-	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	if (!nbx_store_task_update(scheduler->store, task, &error))
+	ended = g_strdup_printf("%s%s%s", nbx_task_state_name(state), reason != NULL ? ": " : "",
+				reason != NULL ? reason : "");
+	/* The event in the task's durable commit. */
+	if (!nbx_store_task_update_noting(scheduler->store, task,
+					  &(NbxStoreNote){ task->assigned_machine, "task.ended", ended },
+					  &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
 	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = task->assigned_machine },
 		    "task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),
@@ -125,10 +128,11 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 	}
 	/* The analysis wrote the task's fields; the scheduler writes its final row. */
 	if (task->state == NBX_TASK_QUEUED) {
-		if (!nbx_store_task_update(scheduler->store, task, &error))
+		const NbxStoreNote queued = { machine->machine.name, "task.queued",
+					      task->reason != NULL ? task->reason : "queued again" };
+
+		if (!nbx_store_task_update_noting(scheduler->store, task, &queued, &error))
 			g_warning("task %" G_GINT64_FORMAT ": %s", id, error->message);
-		nbx_scheduler_event(scheduler, id, machine->machine.name, "task.queued", "%s",
-		      task->reason != NULL ? task->reason : "queued again");
 		g_message("task %" G_GINT64_FORMAT " queued again: %s", id,
 			  task->reason != NULL ? task->reason : "");
 	} else {
