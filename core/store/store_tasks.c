@@ -207,21 +207,16 @@ insert_task(NbxStoreOp *op, NbxTask *task, GError **error)
 	return TRUE;
 }
 
-gboolean
-nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+/* Adds @note's event for @task_id in @op's transaction. */
+static gboolean
+insert_note(NbxStoreOp *op, gint64 task_id, const NbxStoreNote *note, GError **error)
 {
-	const char *what = "cannot store a new task";
-	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
-
-	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
-
-	if (!task_state_is_valid(store, task, error, what))
+	if (note == NULL)
+		return TRUE;
+	if (!nbx_store_op_prepare(op, NBX_STORE_EVENT_INSERT, error))
 		return FALSE;
-	nbx_store_op_lock(&op, store, what);
-	if (!insert_task(&op, task, error))
-		return FALSE;
-	notify_task(store, task, TRUE);
-	return TRUE;
+	nbx_store_bind_event(op->stmt, task_id, note);
+	return nbx_store_op_done(op, error);
 }
 
 /*
@@ -250,24 +245,46 @@ insert_key(NbxStoreOp *op, const NbxTask *task, const char *key, const char *req
 }
 
 gboolean
-nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
-			    const char *request_digest, gint64 expired_us, GError **error)
+nbx_store_task_insert_noting(NbxStore *store, NbxTask *task, const char *key,
+			     const char *request_digest, gint64 expired_us, const NbxStoreNote *note,
+			     GError **error)
 {
 	const char *what = "cannot store a new task";
 	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
-	g_return_val_if_fail(store != NULL && task != NULL && key != NULL, FALSE);
-	g_return_val_if_fail(request_digest != NULL, FALSE);
+	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
+	g_return_val_if_fail(key == NULL || request_digest != NULL, FALSE);
 
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
 	nbx_store_op_lock(&op, store, what);
-	if (!nbx_store_op_begin_transaction(&op, error) || !insert_task(&op, task, error) ||
-	    !insert_key(&op, task, key, request_digest, expired_us, error) ||
-	    !nbx_store_op_commit(&op, error))
+	if (key == NULL && note == NULL) {
+		if (!insert_task(&op, task, error))
+			return FALSE;
+	} else if (!nbx_store_op_begin_transaction(&op, error) || !insert_task(&op, task, error) ||
+		   (key != NULL &&
+		    !insert_key(&op, task, key, request_digest, expired_us, error)) ||
+		   !insert_note(&op, task->id, note, error) || !nbx_store_op_commit(&op, error)) {
 		return FALSE;
+	}
 	notify_task(store, task, TRUE);
 	return TRUE;
+}
+
+gboolean
+nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+{
+	return nbx_store_task_insert_noting(store, task, NULL, NULL, 0, NULL, error);
+}
+
+gboolean
+nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
+			    const char *request_digest, gint64 expired_us, GError **error)
+{
+	g_return_val_if_fail(key != NULL, FALSE);
+
+	return nbx_store_task_insert_noting(store, task, key, request_digest, expired_us, NULL,
+					    error);
 }
 
 gint64
@@ -293,18 +310,6 @@ nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since_us,
 	default:
 		return -1;
 	}
-}
-
-/* Adds @note's event for @task_id in @op's transaction. */
-static gboolean
-insert_note(NbxStoreOp *op, gint64 task_id, const NbxStoreNote *note, GError **error)
-{
-	if (note == NULL)
-		return TRUE;
-	if (!nbx_store_op_prepare(op, NBX_STORE_EVENT_INSERT, error))
-		return FALSE;
-	nbx_store_bind_event(op->stmt, task_id, note);
-	return nbx_store_op_done(op, error);
 }
 
 /*
