@@ -21,9 +21,9 @@ struct _NbxStore {
 	 */
 	GMutex lock;
 	/*
-	 * SQL text -> its statement, prepared once (parsing was 46 % of the
-	 * core's instructions per task, issue 17). A statement is released
-	 * (reset) at the end of the operation that used it, under @lock.
+	 * SQL text (by address) -> its statement, prepared once (parsing was
+	 * 46 % of the core's instructions per task, issue 17). A statement is
+	 * released (reset) at the end of the operation that used it, under @lock.
 	 */
 	GHashTable *statements;
 	/*
