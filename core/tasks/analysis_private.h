@@ -73,6 +73,8 @@ struct _NbxAnalysis {
 	char *failure;
 	NbxAnalysisOutcome outcome;
 	JsonArray *steps;
+	/* The task's step columns changed since written: the step's end writes them with its event. */
+	gboolean step_unstored;
 	GPtrArray *aux_runs;
 	/* The guest plugin's part, or NULL when the machine has none. */
 	NbxGuestRun *guest;

@@ -65,6 +65,8 @@ nbx_analysis_step_end(NbxAnalysis *analysis, NbxAnalysisStep *step, const char *
 {
 	gint64 end_us = g_get_real_time();
 	g_autofree char *ended = nbx_format_time_us(end_us);
+	const char *kind = error == NULL ? "step.end" : "step.failed";
+	g_autofree char *ending = NULL;
 	const char *name = json_object_get_string_member(step->object, "name");
 
 	json_object_set_string_member(step->object, "ended", ended);
@@ -74,8 +76,12 @@ nbx_analysis_step_end(NbxAnalysis *analysis, NbxAnalysisStep *step, const char *
 	json_object_set_boolean_member(step->object, "ok", error == NULL);
 	if (error != NULL)
 		json_object_set_string_member(step->object, "error", error);
-	nbx_analysis_event(analysis, error == NULL ? "step.end" : "step.failed", "%s%s%s", name,
-		     error != NULL ? ": " : "", error != NULL ? error : "");
+	ending = g_strdup_printf("%s%s%s", name, error != NULL ? ": " : "", error != NULL ? error : "");
+	if (analysis->step_unstored)
+		store_step(analysis, kind, ending);
+	else
+		nbx_analysis_event(analysis, kind, "%s", ending);
+	analysis->step_unstored = FALSE;
 	/* `journalctl TASK_ID=N` shows the analysis step by step. */
 	nbx_log(error == NULL ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
 		&(NbxLogFields){ .task_id = analysis->task->id,
@@ -132,7 +138,8 @@ nbx_analysis_make_dir(NbxAnalysis *analysis)
 	if (message == NULL) {
 		g_free(task->analysis_dir);
 		task->analysis_dir = g_steal_pointer(&dir);
-		store_step(analysis, NULL, NULL);
+		/* Written with the step's end, in its commit. */
+		analysis->step_unstored = TRUE;
 	}
 	nbx_analysis_step_end(analysis, &step, message);
 	if (message != NULL)
