@@ -349,6 +349,8 @@ test_machine_ensure(Fixture *f, gconstpointer data)
 	g_assert_true(nbx_store_machine_set_activity(f->store, "win10-b",
 						     NBX_MACHINE_ACTIVITY_RUNNING, 17, &error));
 	g_assert_true(nbx_store_machine_set_failures(f->store, "win10-b", 2, &error));
+	/* The same count again writes nothing and is no error. */
+	g_assert_true(nbx_store_machine_set_failures(f->store, "win10-b", 2, &error));
 	g_assert_true(nbx_store_machine_set_disabled(f->store, "win10-b", "snapshot is gone",
 						     &error));
 	g_assert_no_error(error);
@@ -421,6 +423,11 @@ test_machine_missing(Fixture *f, gconstpointer data)
 	g_clear_error(&error);
 	g_assert_false(nbx_store_machine_set_failures(f->store, "ghost", 1, &error));
 	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	/* A count that changes nothing (0 is every new row's) still finds no machine. */
+	g_assert_false(nbx_store_machine_set_failures(f->store, "ghost", 0, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(error->message, "ghost"));
 
 	g_assert_cmpstr(nbx_machine_activity_name(NBX_MACHINE_ACTIVITY_IDLE), ==, "idle");
 	g_assert_cmpstr(nbx_machine_activity_name(NBX_MACHINE_ACTIVITY_STARTING), ==, "starting");
