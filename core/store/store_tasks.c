@@ -326,7 +326,7 @@ finish_update(NbxStoreOp *op, const NbxTask *task, const NbxStoreNote *note, GEr
 		if (!(progress ? nbx_store_op_progress_done : nbx_store_op_done)(op, error))
 			return FALSE;
 	} else {
-		/* The UPDATE stays current until it has run: BEGIN needs no statement of its own. */
+		/* BEGIN runs a cached statement of its own: the bound UPDATE stays current. */
 		if (!(progress ? nbx_store_op_begin_progress : nbx_store_op_begin_transaction)(op, error) ||
 		    !nbx_store_op_done(op, error))
 			return FALSE;
