@@ -10,6 +10,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <string.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK(nbx-store-error-quark, nbx_store_error)
@@ -65,24 +66,28 @@ nbx_store_set_error(NbxStore *store, GError **error, NbxStoreError code, const c
 /*
  * The statement of @sql, from the cache or prepared now. One that is still
  * stepping (the same SQL nested in one operation, which the store does not
- * do) gets a fresh one, kept until close like the rest.
+ * do) gets a fresh one, kept until close like the rest. The cache is keyed
+ * by the text's address (the store's SQL is constants), and a hit is
+ * checked against the statement's own text: hashing the text on every
+ * lookup cost more than a string compare of it (issue 17).
  */
 sqlite3_stmt *
 nbx_store_statement(NbxStore *store, const char *sql, GError **error, const char *what)
 {
-	sqlite3_stmt *stmt = g_hash_table_lookup(store->statements, sql);
+	sqlite3_stmt *cached = g_hash_table_lookup(store->statements, sql);
+	sqlite3_stmt *stmt = NULL;
 
-	if (stmt != NULL && !sqlite3_stmt_busy(stmt))
-		return stmt;
-	stmt = NULL;
+	if (cached != NULL && !sqlite3_stmt_busy(cached) && strcmp(sqlite3_sql(cached), sql) == 0)
+		return cached;
 	if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
 	    SQLITE_OK) {
 		nbx_store_set_error(store, error, NBX_STORE_ERROR_FAILED, "%s", what);
 		sqlite3_finalize(stmt);
 		return NULL;
 	}
-	if (!g_hash_table_contains(store->statements, sql))
-		g_hash_table_insert(store->statements, g_strdup(sql), stmt);
+	/* A busy one keeps its place; another text at the same address takes it. */
+	if (cached == NULL || strcmp(sqlite3_sql(cached), sql) != 0)
+		g_hash_table_insert(store->statements, (gpointer)sql, stmt);
 	return stmt;
 }
 

@@ -81,6 +81,17 @@ typedef void (*NbxStoreTaskObserver)(const NbxTask *task, gboolean inserted, gpo
 void nbx_store_add_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data);
 void nbx_store_remove_task_observer(NbxStore *store, NbxStoreTaskObserver func, gpointer data);
 
+/*
+ * An event recorded in the same commit as the task write it goes with
+ * (its task is the task written): one commit instead of two, and the
+ * event exactly as durable as the write.
+ */
+typedef struct {
+	const char *machine; /* or NULL */
+	const char *kind;
+	const char *message;
+} NbxStoreNote;
+
 /* Inserts @task (its id is ignored) and sets task->id. */
 gboolean nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error);
 /*
@@ -90,6 +101,13 @@ gboolean nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error);
  */
 gboolean nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
 				     const char *request_digest, gint64 expired_us, GError **error);
+/*
+ * Either of the two (a key when @key is set), and @note's event when set,
+ * in one durable transaction.
+ */
+gboolean nbx_store_task_insert_noting(NbxStore *store, NbxTask *task, const char *key,
+				      const char *request_digest, gint64 expired_us,
+				      const NbxStoreNote *note, GError **error);
 /*
  * The id of the task @key made since @since_us, and its request's digest
  * (@request_digest, owned by the caller); 0 when there is none, -1 with
@@ -102,6 +120,21 @@ gint64 nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since
  * cancel_requested_us (nbx_store_task_request_cancel() owns it).
  */
 gboolean nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error);
+/*
+ * nbx_store_task_update() and, when @note is set, its event, in one
+ * transaction: a progress commit for a running task, a durable one
+ * otherwise (store_op.c).
+ */
+gboolean nbx_store_task_update_noting(NbxStore *store, const NbxTask *task,
+				      const NbxStoreNote *note, GError **error);
+/*
+ * What a running analysis changes between the task's full writes: its
+ * step and analysis_dir, written alone (no other column, no index touched),
+ * with @note's event when set, in one progress commit. @task must be
+ * RUNNING and otherwise as last written by nbx_store_task_update().
+ */
+gboolean nbx_store_task_set_step(NbxStore *store, const NbxTask *task, const NbxStoreNote *note,
+				 GError **error);
 /*
  * Records an operator's cancel of a queued or running task (the time of the
  * first request is kept), durably, before the cancel is acknowledged.

@@ -17,25 +17,30 @@ nbx_stored_event_free(NbxStoredEvent *event)
 	g_free(event);
 }
 
+void
+nbx_store_bind_event(sqlite3_stmt *stmt, gint64 task_id, const NbxStoreNote *note)
+{
+	sqlite3_bind_int64(stmt, 1, g_get_real_time());
+	sqlite3_bind_int64(stmt, 2, task_id);
+	nbx_store_bind_text(stmt, 3, note->machine);
+	nbx_store_bind_text(stmt, 4, note->kind);
+	nbx_store_bind_text(stmt, 5, note->message);
+}
+
 gboolean
 nbx_store_event_add(NbxStore *store, gint64 task_id, const char *machine, const char *kind,
 		    const char *message, GError **error)
 {
-	static const char sql[] = "INSERT INTO events (time_us, task_id, machine, kind, message) "
-				  "VALUES (?1, ?2, ?3, ?4, ?5)";
+	const NbxStoreNote note = { machine, kind, message };
 	g_autofree char *what = NULL;
 	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && kind != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record event %s", kind);
-	if (!nbx_store_op_begin(&op, store, sql, what, error))
+	if (!nbx_store_op_begin(&op, store, NBX_STORE_EVENT_INSERT, what, error))
 		return FALSE;
-	sqlite3_bind_int64(op.stmt, 1, g_get_real_time());
-	sqlite3_bind_int64(op.stmt, 2, task_id);
-	nbx_store_bind_text(op.stmt, 3, machine);
-	nbx_store_bind_text(op.stmt, 4, kind);
-	nbx_store_bind_text(op.stmt, 5, message);
+	nbx_store_bind_event(op.stmt, task_id, &note);
 	return nbx_store_op_progress_done(&op, error);
 }
 

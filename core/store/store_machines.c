@@ -143,23 +143,45 @@ nbx_store_machine_set_disabled(NbxStore *store, const char *name, const char *re
 			      bind_reason, reason, FALSE, what, error);
 }
 
-static void
-bind_failures(sqlite3_stmt *stmt, gconstpointer values)
-{
-	sqlite3_bind_int64(stmt, 2, *(const gint64 *)values);
-}
-
 gboolean
 nbx_store_machine_set_failures(NbxStore *store, const char *name, gint64 failures, GError **error)
 {
-	static const char sql[] =
-		"UPDATE machines SET failures = ?2, updated_us = ?3 WHERE name = ?1";
+	/*
+	 * A count already at @failures is not written again (nor its
+	 * updated_us): every clean run resets a count that is almost always 0
+	 * already, and rewriting the row cost a commit of its pages each time.
+	 */
+	static const char sql[] = "UPDATE machines SET failures = ?2, updated_us = ?3 "
+				  "WHERE name = ?1 AND failures <> ?2";
 	g_autofree char *what = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
 	g_return_val_if_fail(store != NULL && name != NULL, FALSE);
 
 	what = g_strdup_printf("cannot record the failures of machine %s", name);
-	return update_machine(store, name, sql, 3, bind_failures, &failures, TRUE, what, error);
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
+		return FALSE;
+	nbx_store_bind_text(op.stmt, 1, name);
+	sqlite3_bind_int64(op.stmt, 2, failures);
+	sqlite3_bind_int64(op.stmt, 3, g_get_real_time());
+	if (!nbx_store_op_progress_done(&op, error))
+		return FALSE;
+	if (sqlite3_changes(store->db) != 0)
+		return TRUE;
+	/* Nothing changed: the count was right already, or there is no such machine. */
+	if (!nbx_store_op_prepare(&op, "SELECT 1 FROM machines WHERE name = ?1", error))
+		return FALSE;
+	nbx_store_bind_text(op.stmt, 1, name);
+	switch (nbx_store_op_row(&op, error)) {
+	case NBX_STORE_ROW:
+		return TRUE;
+	case NBX_STORE_NO_ROW:
+		g_set_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND,
+			    "%s: the store has no machine %s (%s)", what, name, store->path);
+		return FALSE;
+	default:
+		return FALSE;
+	}
 }
 
 static gpointer

@@ -45,47 +45,61 @@ op_failed(NbxStoreOp *op, GError **error)
 	return FALSE;
 }
 
+/*
+ * Progress records (events, a running task's step, a machine's activity and
+ * failure count) commit without an fsync of their own: synchronous=NORMAL.
+ * A kill -9 loses none of them (the WAL is written before the commit
+ * returns; only its fsync is skipped). A power loss may lose those made
+ * since the last FULL commit, never more: every FULL commit fsyncs the WAL,
+ * and with it every earlier frame. What is acknowledged (a submission, a
+ * cancel, a task queued again or ended, a machine disabled) is a FULL
+ * commit. A running task whose progress a power loss took is recovered like
+ * any running task (its steps redone).
+ *
+ * The level is switched only when the next commit needs the other one, and
+ * stays until then: a PRAGMA runs only once per prepared statement, so
+ * SQLite parses it anew on every run, and switching twice around each
+ * progress record was the largest part of one (issue 17). SQLite reads the
+ * level at each commit and refuses to change it inside a transaction, so
+ * it is set before the autocommit step or the BEGIN it is for.
+ */
+static void
+set_synchronous(NbxStore *store, gboolean full)
+{
+	const char *pragma = full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+	g_autoptr(sqlite3_stmt) stmt = NULL;
+
+	if (store->synchronous_full == full || !sqlite3_get_autocommit(store->db))
+		return;
+	stmt = nbx_store_statement(store, pragma, NULL, pragma);
+	if (stmt != NULL && sqlite3_step(stmt) == SQLITE_DONE)
+		store->synchronous_full = full;
+	else if (full)
+		/* An acknowledged commit without its fsync would be a lie to the client. */
+		g_error("%s: cannot make commits durable again: %s", store->path,
+			sqlite3_errmsg(store->db));
+	else
+		/* Then it commits with FULL: slower, never less durable. */
+		g_warning("%s: cannot skip the fsync of a progress record: %s", store->path,
+			  sqlite3_errmsg(store->db));
+}
+
 gboolean
 nbx_store_op_done(NbxStoreOp *op, GError **error)
 {
+	set_synchronous(op->store, TRUE);
 	if (sqlite3_step(op->stmt) != SQLITE_DONE)
 		return op_failed(op, error);
 	return TRUE;
 }
 
-/* A cached PRAGMA: sqlite3_exec would parse it on every progress record. */
-static gboolean
-set_synchronous(NbxStore *store, const char *pragma)
-{
-	g_autoptr(sqlite3_stmt) stmt = nbx_store_statement(store, pragma, NULL, pragma);
-
-	return stmt != NULL && sqlite3_step(stmt) == SQLITE_DONE;
-}
-
-/*
- * Progress records (events, a running task's step, a machine's activity and
- * failure count) commit without an fsync of their own: synchronous=NORMAL
- * for that one commit, then FULL again. A kill -9 loses none of them (the
- * WAL is written before the commit returns; only its fsync is skipped). A
- * power loss may lose those made since the last FULL commit, never more:
- * every FULL commit fsyncs the WAL, and with it every earlier frame. What
- * is acknowledged (a submission, a cancel, a task queued again or ended, a
- * machine disabled) stays a FULL commit. A running task whose progress a
- * power loss took is recovered like any running task (its steps redone).
- */
 gboolean
 nbx_store_op_progress_done(NbxStoreOp *op, GError **error)
 {
-	gboolean ok;
-
-	if (!set_synchronous(op->store, "PRAGMA synchronous = NORMAL"))
-		g_warning("%s: cannot skip the fsync of a progress record: %s", op->store->path,
-			  sqlite3_errmsg(op->store->db));
-	ok = nbx_store_op_done(op, error);
-	if (!set_synchronous(op->store, "PRAGMA synchronous = FULL"))
-		g_error("%s: cannot make commits durable again: %s", op->store->path,
-			sqlite3_errmsg(op->store->db));
-	return ok;
+	set_synchronous(op->store, FALSE);
+	if (sqlite3_step(op->stmt) != SQLITE_DONE)
+		return op_failed(op, error);
+	return TRUE;
 }
 
 NbxStoreRow
@@ -135,15 +149,37 @@ nbx_store_op_changed(NbxStoreOp *op, GError **error, const char *format, ...)
 	return FALSE;
 }
 
-gboolean
-nbx_store_op_begin_transaction(NbxStoreOp *op, GError **error)
+/* BEGIN and COMMIT are cached like the rest: sqlite3_exec would parse them on every call. */
+static gboolean
+run_cached(NbxStoreOp *op, const char *sql)
+{
+	g_autoptr(sqlite3_stmt) stmt = nbx_store_statement(op->store, sql, NULL, op->what);
+
+	return stmt != NULL && sqlite3_step(stmt) == SQLITE_DONE;
+}
+
+static gboolean
+begin_transaction(NbxStoreOp *op, gboolean durable, GError **error)
 {
 	g_return_val_if_fail(op->locked && !op->in_transaction, FALSE);
 
-	if (sqlite3_exec(op->store->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	set_synchronous(op->store, durable);
+	if (!run_cached(op, "BEGIN IMMEDIATE"))
 		return op_failed(op, error);
 	op->in_transaction = TRUE;
 	return TRUE;
+}
+
+gboolean
+nbx_store_op_begin_transaction(NbxStoreOp *op, GError **error)
+{
+	return begin_transaction(op, TRUE, error);
+}
+
+gboolean
+nbx_store_op_begin_progress(NbxStoreOp *op, GError **error)
+{
+	return begin_transaction(op, FALSE, error);
 }
 
 gboolean
@@ -151,7 +187,7 @@ nbx_store_op_commit(NbxStoreOp *op, GError **error)
 {
 	g_return_val_if_fail(op->in_transaction, FALSE);
 
-	if (sqlite3_exec(op->store->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (!run_cached(op, "COMMIT"))
 		return op_failed(op, error);
 	op->in_transaction = FALSE;
 	return TRUE;

@@ -59,6 +59,7 @@ store_setup(NbxStore *store, GError **error)
 	if (!nbx_store_pragma_int(store, "PRAGMA synchronous = FULL", NULL, error) ||
 	    !nbx_store_pragma_int(store, "PRAGMA foreign_keys = ON", NULL, error))
 		return FALSE;
+	store->synchronous_full = TRUE;
 	return nbx_store_schema_migrate(store, version, error);
 }
 
@@ -73,7 +74,7 @@ nbx_store_open(const char *path, GError **error)
 
 	store = g_new0(NbxStore, 1);
 	g_mutex_init(&store->lock);
-	store->statements = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	store->statements = g_hash_table_new(g_direct_hash, g_direct_equal);
 	store->task_observers = g_ptr_array_new_with_free_func(g_free);
 	store->path = g_strdup(path);
 	rc = sqlite3_open_v2(path, &store->db,

@@ -22,11 +22,17 @@ struct _NbxStore {
 	 */
 	GMutex lock;
 	/*
-	 * SQL text -> its statement, prepared once (parsing was 46 % of the
-	 * core's instructions per task, issue 17). A statement is released
-	 * (reset) at the end of the operation that used it, under @lock.
+	 * SQL text (by address) -> its statement, prepared once (parsing was
+	 * 46 % of the core's instructions per task, issue 17). A statement is
+	 * released (reset) at the end of the operation that used it, under @lock.
 	 */
 	GHashTable *statements;
+	/*
+	 * The synchronous level the connection commits with now: FULL for
+	 * what is acknowledged, NORMAL for progress (store_op.c says why),
+	 * switched only when a commit needs the other one.
+	 */
+	gboolean synchronous_full;
 	/* NbxTaskObserver *: told of every task written, under the lock (in write order). */
 	GPtrArray *task_observers;
 };
@@ -81,7 +87,9 @@ gboolean nbx_store_op_prepare(NbxStoreOp *op, const char *sql, GError **error);
 gboolean nbx_store_op_done(NbxStoreOp *op, GError **error);
 /*
  * Likewise for a progress record, committed without an fsync of its own
- * (store_op.c says why that loses nothing acknowledged).
+ * (store_op.c says why that loses nothing acknowledged). Both set the
+ * synchronous level only when the step commits by itself; inside a
+ * transaction, its BEGIN chose it.
  */
 gboolean nbx_store_op_progress_done(NbxStoreOp *op, GError **error);
 /* Steps once: a row to read, none, or FAILED with @error set. */
@@ -97,6 +105,8 @@ gboolean nbx_store_op_changed(NbxStoreOp *op, GError **error, const char *format
 	G_GNUC_PRINTF(3, 4);
 /* BEGIN IMMEDIATE: one transaction (and one fsync) for the operation's steps. */
 gboolean nbx_store_op_begin_transaction(NbxStoreOp *op, GError **error);
+/* The same for progress records only: its COMMIT skips the fsync (see above). */
+gboolean nbx_store_op_begin_progress(NbxStoreOp *op, GError **error);
 /* COMMIT; a failed one is rolled back when the op ends. */
 gboolean nbx_store_op_commit(NbxStoreOp *op, GError **error);
 /* Releases the statement, rolls back what is uncommitted, unlocks; idempotent. */
@@ -126,6 +136,13 @@ char *nbx_store_column_strdup(sqlite3_stmt *stmt, int index);
 gboolean nbx_store_pragma_int(NbxStore *store, const char *sql, gint64 *value, GError **error);
 /* Ends the open transaction, if one is still open (a failed COMMIT may have ended it). */
 void nbx_store_rollback(NbxStore *store);
+
+/* The events table's INSERT (store_events.c), for a write that records one beside it. */
+#define NBX_STORE_EVENT_INSERT                                            \
+	"INSERT INTO events (time_us, task_id, machine, kind, message) " \
+	"VALUES (?1, ?2, ?3, ?4, ?5)"
+/* Binds NBX_STORE_EVENT_INSERT's parameters: @note's event of @task_id (0: none), now. */
+void nbx_store_bind_event(sqlite3_stmt *stmt, gint64 task_id, const NbxStoreNote *note);
 
 /*
  * The schema version of the file, refused when it is newer than this

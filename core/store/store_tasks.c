@@ -7,6 +7,7 @@
 #include "store_private.h"
 
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 /* The order of the columns is the order of the ?N parameters in bind_task(). */
 #define TASK_COLUMNS                                                                             \
@@ -18,12 +19,18 @@
 	"?20, ?21"
 #define TASK_SELECT "SELECT id, " TASK_COLUMNS ", cancel_requested_us FROM tasks"
 
+/* What an untagged task (most of them) stores, written and read without a JSON parser. */
+#define NO_TAGS_JSON "[]"
+
 static char *
 tags_to_json(char *const *tags)
 {
-	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonBuilder) builder = NULL;
 	g_autoptr(JsonNode) root = NULL;
 
+	if (tags == NULL || *tags == NULL)
+		return g_strdup(NO_TAGS_JSON);
+	builder = json_builder_new();
 	json_builder_begin_array(builder);
 	for (char *const *tag = tags; tag != NULL && *tag != NULL; tag++)
 		json_builder_add_string_value(builder, *tag);
@@ -35,10 +42,14 @@ tags_to_json(char *const *tags)
 static char **
 tags_from_json(const char *text)
 {
-	g_autoptr(JsonNode) root = json_from_string(text != NULL ? text : "[]", NULL);
-	g_autoptr(GPtrArray) tags = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GPtrArray) tags = NULL;
 	JsonArray *array;
 
+	if (text == NULL || strcmp(text, NO_TAGS_JSON) == 0)
+		return g_new0(char *, 1);
+	root = json_from_string(text, NULL);
+	tags = g_ptr_array_new_with_free_func(g_free);
 	if (root == NULL || !JSON_NODE_HOLDS_ARRAY(root))
 		return NULL;
 	array = json_node_get_array(root);
@@ -196,21 +207,16 @@ insert_task(NbxStoreOp *op, NbxTask *task, GError **error)
 	return TRUE;
 }
 
-gboolean
-nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+/* Adds @note's event for @task_id in @op's transaction. */
+static gboolean
+insert_note(NbxStoreOp *op, gint64 task_id, const NbxStoreNote *note, GError **error)
 {
-	const char *what = "cannot store a new task";
-	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
-
-	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
-
-	if (!task_state_is_valid(store, task, error, what))
+	if (note == NULL)
+		return TRUE;
+	if (!nbx_store_op_prepare(op, NBX_STORE_EVENT_INSERT, error))
 		return FALSE;
-	nbx_store_op_lock(&op, store, what);
-	if (!insert_task(&op, task, error))
-		return FALSE;
-	notify_task(store, task, TRUE);
-	return TRUE;
+	nbx_store_bind_event(op->stmt, task_id, note);
+	return nbx_store_op_done(op, error);
 }
 
 /*
@@ -239,24 +245,46 @@ insert_key(NbxStoreOp *op, const NbxTask *task, const char *key, const char *req
 }
 
 gboolean
-nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
-			    const char *request_digest, gint64 expired_us, GError **error)
+nbx_store_task_insert_noting(NbxStore *store, NbxTask *task, const char *key,
+			     const char *request_digest, gint64 expired_us, const NbxStoreNote *note,
+			     GError **error)
 {
 	const char *what = "cannot store a new task";
 	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
 
-	g_return_val_if_fail(store != NULL && task != NULL && key != NULL, FALSE);
-	g_return_val_if_fail(request_digest != NULL, FALSE);
+	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
+	g_return_val_if_fail(key == NULL || request_digest != NULL, FALSE);
 
 	if (!task_state_is_valid(store, task, error, what))
 		return FALSE;
 	nbx_store_op_lock(&op, store, what);
-	if (!nbx_store_op_begin_transaction(&op, error) || !insert_task(&op, task, error) ||
-	    !insert_key(&op, task, key, request_digest, expired_us, error) ||
-	    !nbx_store_op_commit(&op, error))
+	if (key == NULL && note == NULL) {
+		if (!insert_task(&op, task, error))
+			return FALSE;
+	} else if (!nbx_store_op_begin_transaction(&op, error) || !insert_task(&op, task, error) ||
+		   (key != NULL &&
+		    !insert_key(&op, task, key, request_digest, expired_us, error)) ||
+		   !insert_note(&op, task->id, note, error) || !nbx_store_op_commit(&op, error)) {
 		return FALSE;
+	}
 	notify_task(store, task, TRUE);
 	return TRUE;
+}
+
+gboolean
+nbx_store_task_insert(NbxStore *store, NbxTask *task, GError **error)
+{
+	return nbx_store_task_insert_noting(store, task, NULL, NULL, 0, NULL, error);
+}
+
+gboolean
+nbx_store_task_insert_keyed(NbxStore *store, NbxTask *task, const char *key,
+			    const char *request_digest, gint64 expired_us, GError **error)
+{
+	g_return_val_if_fail(key != NULL, FALSE);
+
+	return nbx_store_task_insert_noting(store, task, key, request_digest, expired_us, NULL,
+					    error);
 }
 
 gint64
@@ -284,8 +312,36 @@ nbx_store_task_find_by_key(NbxStore *store, const char *key, gint64 since_us,
 	}
 }
 
+/*
+ * Steps @op's UPDATE of @task and adds @note, one transaction when there is
+ * a note; a running task's writes are progress, queued again and ended are
+ * acknowledged. Tells the observers.
+ */
+static gboolean
+finish_update(NbxStoreOp *op, const NbxTask *task, const NbxStoreNote *note, GError **error)
+{
+	gboolean progress = task->state == NBX_TASK_RUNNING;
+
+	if (note == NULL) {
+		if (!(progress ? nbx_store_op_progress_done : nbx_store_op_done)(op, error))
+			return FALSE;
+	} else {
+		/* BEGIN runs a cached statement of its own: the bound UPDATE stays current. */
+		if (!(progress ? nbx_store_op_begin_progress : nbx_store_op_begin_transaction)(op, error) ||
+		    !nbx_store_op_done(op, error))
+			return FALSE;
+	}
+	if (!nbx_store_op_changed(op, error, "there is no task %" G_GINT64_FORMAT, task->id))
+		return FALSE;
+	if (note != NULL && (!insert_note(op, task->id, note, error) || !nbx_store_op_commit(op, error)))
+		return FALSE;
+	notify_task(op->store, task, FALSE);
+	return TRUE;
+}
+
 gboolean
-nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
+nbx_store_task_update_noting(NbxStore *store, const NbxTask *task, const NbxStoreNote *note,
+			     GError **error)
 {
 	static const char sql[] = "UPDATE tasks SET (" TASK_COLUMNS ") = (" TASK_PARAMS ") WHERE id = ?22";
 	g_autofree char *what = NULL;
@@ -302,13 +358,33 @@ nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
 		return FALSE;
 	bind_task(op.stmt, task, tags_json);
 	sqlite3_bind_int64(op.stmt, 22, task->id);
-	/* A running task's steps are progress; queued again and ended are acknowledged. */
-	if (!(task->state == NBX_TASK_RUNNING ? nbx_store_op_progress_done
-					      : nbx_store_op_done)(&op, error) ||
-	    !nbx_store_op_changed(&op, error, "there is no task %" G_GINT64_FORMAT, task->id))
+	return finish_update(&op, task, note, error);
+}
+
+gboolean
+nbx_store_task_update(NbxStore *store, const NbxTask *task, GError **error)
+{
+	return nbx_store_task_update_noting(store, task, NULL, error);
+}
+
+gboolean
+nbx_store_task_set_step(NbxStore *store, const NbxTask *task, const NbxStoreNote *note,
+			GError **error)
+{
+	static const char sql[] = "UPDATE tasks SET step = ?2, analysis_dir = ?3 WHERE id = ?1";
+	g_autofree char *what = NULL;
+	g_auto(NbxStoreOp) op = NBX_STORE_OP_INIT;
+
+	g_return_val_if_fail(store != NULL && task != NULL, FALSE);
+	g_return_val_if_fail(task->state == NBX_TASK_RUNNING, FALSE);
+
+	what = g_strdup_printf("cannot store task %" G_GINT64_FORMAT, task->id);
+	if (!nbx_store_op_begin(&op, store, sql, what, error))
 		return FALSE;
-	notify_task(store, task, FALSE);
-	return TRUE;
+	sqlite3_bind_int64(op.stmt, 1, task->id);
+	nbx_store_bind_text(op.stmt, 2, task->step);
+	nbx_store_bind_text(op.stmt, 3, task->analysis_dir);
+	return finish_update(&op, task, note, error);
 }
 
 NbxTask *

@@ -98,7 +98,10 @@ nbx_task_state_is_final(NbxTaskState state)
 /*
  * Always with six digits of microseconds, so every timestamp the API shows
  * has the same shape and sorts as text; g_date_time_format_iso8601() drops
- * the fraction when it is zero.
+ * the fraction when it is zero. The fields are printed as
+ * g_date_time_format("%Y-%m-%dT%H:%M:%S.%fZ") would (the year unpadded),
+ * without its format parser: a task's steps format a dozen of these
+ * (issue 17).
  */
 char *
 nbx_format_time_us(gint64 us)
@@ -106,19 +109,20 @@ nbx_format_time_us(gint64 us)
 	gint64 seconds = us / G_USEC_PER_SEC;
 	gint64 rest = us % G_USEC_PER_SEC;
 	g_autoptr(GDateTime) whole = NULL;
-	g_autoptr(GDateTime) exact = NULL;
+	int year, month, day;
 
 	if (rest < 0) {
 		seconds--;
 		rest += G_USEC_PER_SEC;
 	}
+	/* NULL outside the years 1 to 9999, as before. */
 	whole = g_date_time_new_from_unix_utc(seconds);
 	if (whole == NULL)
 		return NULL;
-	exact = g_date_time_add(whole, rest);
-	if (exact == NULL)
-		return NULL;
-	return g_date_time_format(exact, "%Y-%m-%dT%H:%M:%S.%fZ");
+	g_date_time_get_ymd(whole, &year, &month, &day);
+	return g_strdup_printf("%d-%02d-%02dT%02d:%02d:%02d.%06" G_GINT64_FORMAT "Z", year, month,
+			       day, g_date_time_get_hour(whole), g_date_time_get_minute(whole),
+			       g_date_time_get_second(whole), rest);
 }
 
 static void

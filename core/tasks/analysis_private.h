@@ -75,6 +75,8 @@ struct _NbxAnalysis {
 	char *failure;
 	NbxAnalysisOutcome outcome;
 	JsonArray *steps;
+	/* The task's step columns changed since written: the step's end writes them with its event. */
+	gboolean step_unstored;
 	GPtrArray *aux_runs;
 	/* The guest plugin's part, or NULL when the machine has none. */
 	NbxGuestRun *guest;
@@ -84,7 +86,8 @@ struct _NbxAnalysis {
 void nbx_analysis_post_to_main(NbxAnalysis *analysis, NbxAnalysisFunc func);
 
 /* analysis_record.c */
-void nbx_analysis_store_task(NbxAnalysis *analysis);
+/* The whole task, and the event @kind (NULL: none) of its machine in the same commit. */
+void nbx_analysis_store_task(NbxAnalysis *analysis, const char *kind, const char *message);
 void nbx_analysis_record_wait(NbxAnalysis *analysis, gint64 limit);
 /* Records a step that ends as soon as it begins, with @error (NULL: it worked). */
 void nbx_analysis_step_now(NbxAnalysis *analysis, const char *name, const char *error);

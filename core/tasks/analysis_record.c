@@ -14,11 +14,25 @@
 #include "structured_log.h"
 
 void
-nbx_analysis_store_task(NbxAnalysis *analysis)
+nbx_analysis_store_task(NbxAnalysis *analysis, const char *kind, const char *message)
 {
+	const NbxStoreNote note = { analysis->machine->machine.name, kind, message };
 	g_autoptr(GError) error = NULL;
 
-	if (!nbx_store_task_update(analysis->store, analysis->task, &error))
+	if (!nbx_store_task_update_noting(analysis->store, analysis->task,
+					  kind != NULL ? &note : NULL, &error))
+		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
+}
+
+/* The task's step and analysis_dir, and the event @kind when set, in one progress commit. */
+static void
+store_step(NbxAnalysis *analysis, const char *kind, const char *message)
+{
+	const NbxStoreNote note = { analysis->machine->machine.name, kind, message };
+	g_autoptr(GError) error = NULL;
+
+	if (!nbx_store_task_set_step(analysis->store, analysis->task, kind != NULL ? &note : NULL,
+				     &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", analysis->task->id, error->message);
 }
 
@@ -42,8 +56,7 @@ nbx_analysis_step_begin(NbxAnalysis *analysis, const char *name)
 	json_object_set_string_member(step.object, "started", started);
 	g_free(analysis->task->step);
 	analysis->task->step = g_strdup(name);
-	nbx_analysis_store_task(analysis);
-	nbx_analysis_event(analysis, "step.begin", "%s", name);
+	store_step(analysis, "step.begin", name);
 	return step;
 }
 
@@ -52,6 +65,8 @@ nbx_analysis_step_end(NbxAnalysis *analysis, NbxAnalysisStep *step, const char *
 {
 	gint64 end_us = g_get_real_time();
 	g_autofree char *ended = nbx_format_time_us(end_us);
+	const char *kind = error == NULL ? "step.end" : "step.failed";
+	g_autofree char *ending = NULL;
 	const char *name = json_object_get_string_member(step->object, "name");
 
 	json_object_set_string_member(step->object, "ended", ended);
@@ -61,8 +76,12 @@ nbx_analysis_step_end(NbxAnalysis *analysis, NbxAnalysisStep *step, const char *
 	json_object_set_boolean_member(step->object, "ok", error == NULL);
 	if (error != NULL)
 		json_object_set_string_member(step->object, "error", error);
-	nbx_analysis_event(analysis, error == NULL ? "step.end" : "step.failed", "%s%s%s", name,
-		     error != NULL ? ": " : "", error != NULL ? error : "");
+	ending = g_strdup_printf("%s%s%s", name, error != NULL ? ": " : "", error != NULL ? error : "");
+	if (analysis->step_unstored)
+		store_step(analysis, kind, ending);
+	else
+		nbx_analysis_event(analysis, kind, "%s", ending);
+	analysis->step_unstored = FALSE;
 	/* `journalctl TASK_ID=N` shows the analysis step by step. */
 	nbx_log(error == NULL ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_WARNING,
 		&(NbxLogFields){ .task_id = analysis->task->id,
@@ -119,7 +138,8 @@ nbx_analysis_make_dir(NbxAnalysis *analysis)
 	if (message == NULL) {
 		g_free(task->analysis_dir);
 		task->analysis_dir = g_steal_pointer(&dir);
-		nbx_analysis_store_task(analysis);
+		/* Written with the step's end, in its commit. */
+		analysis->step_unstored = TRUE;
 	}
 	nbx_analysis_step_end(analysis, &step, message);
 	if (message != NULL)

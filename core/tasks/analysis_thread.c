@@ -161,6 +161,7 @@ nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxMachine *machine, const 
 		   const NbxAnalysisCallbacks *callbacks)
 {
 	NbxAnalysis *analysis = g_new0(NbxAnalysis, 1);
+	g_autofree char *running = NULL;
 
 	analysis->refs = 1;
 	analysis->setup = setup;
@@ -183,9 +184,9 @@ nbx_analysis_start(NbxSetup *setup, NbxStore *store, NbxMachine *machine, const 
 	g_free(analysis->task->assigned_machine);
 	analysis->task->assigned_machine = g_strdup(machine->machine.name);
 	g_clear_pointer(&analysis->task->reason, g_free);
-	nbx_analysis_store_task(analysis);
-	nbx_analysis_event(analysis, "task.running", "attempt %" G_GINT64_FORMAT " on machine %s",
-		     analysis->task->attempts, machine->machine.name);
+	running = g_strdup_printf("attempt %" G_GINT64_FORMAT " on machine %s",
+				  analysis->task->attempts, machine->machine.name);
+	nbx_analysis_store_task(analysis, "task.running", running);
 
 	analysis->thread = g_thread_new("nbx-analysis", analysis_thread, nbx_analysis_ref(analysis));
 	return analysis;

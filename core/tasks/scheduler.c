@@ -19,16 +19,19 @@ nbx_scheduler_end_task(NbxScheduler *scheduler, NbxTask *task, NbxTaskState stat
 	g_autoptr(GError) error = NULL;
 	/* @reason may be task->reason itself. */
 	char *copy = g_strdup(reason);
+	g_autofree char *ended = NULL;
 
 	task->state = state;
 	task->ended_us = g_get_real_time();
 	g_free(task->reason);
 	task->reason = copy;
 	reason = copy;
-	/* The event first: the task's durable commit then carries it too (store.c, progress_done). */
-	nbx_scheduler_event(scheduler, task->id, task->assigned_machine, "task.ended", "%s%s%s",
-	      nbx_task_state_name(state), reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	if (!nbx_store_task_update(scheduler->store, task, &error))
+	ended = g_strdup_printf("%s%s%s", nbx_task_state_name(state), reason != NULL ? ": " : "",
+				reason != NULL ? reason : "");
+	/* The event in the task's durable commit. */
+	if (!nbx_store_task_update_noting(scheduler->store, task,
+					  &(NbxStoreNote){ task->assigned_machine, "task.ended", ended },
+					  &error))
 		g_warning("task %" G_GINT64_FORMAT ": %s", task->id, error->message);
 	nbx_message(&(NbxLogFields){ .task_id = task->id, .machine = task->assigned_machine },
 		    "task %" G_GINT64_FORMAT " %s%s%s", task->id, nbx_task_state_name(state),

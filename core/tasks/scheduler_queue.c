@@ -93,10 +93,11 @@ on_analysis_finished(NbxAnalysis *analysis, gpointer data)
 	}
 	/* The analysis wrote the task's fields; the scheduler writes its final row. */
 	if (task->state == NBX_TASK_QUEUED) {
-		if (!nbx_store_task_update(scheduler->store, task, &error))
+		const NbxStoreNote queued = { machine->machine.name, "task.queued",
+					      task->reason != NULL ? task->reason : "queued again" };
+
+		if (!nbx_store_task_update_noting(scheduler->store, task, &queued, &error))
 			g_warning("task %" G_GINT64_FORMAT ": %s", id, error->message);
-		nbx_scheduler_event(scheduler, id, machine->machine.name, "task.queued", "%s",
-		      task->reason != NULL ? task->reason : "queued again");
 		g_message("task %" G_GINT64_FORMAT " queued again: %s", id,
 			  task->reason != NULL ? task->reason : "");
 	} else {

@@ -48,16 +48,19 @@ nbx_scheduler_get_samples_dir(NbxScheduler *scheduler)
 	return scheduler->samples_dir;
 }
 
+/* The task and its task.submitted event, in one durable commit. */
 static gboolean
 insert_task(NbxScheduler *scheduler, NbxTask *task, const NbxSubmission *submission,
 	    GError **error)
 {
-	if (submission != NULL && submission->idempotency_key != NULL)
-		return nbx_store_task_insert_keyed(scheduler->store, task,
-						   submission->idempotency_key,
-						   submission->request_digest,
-						   submission->keys_expired_us, error);
-	return nbx_store_task_insert(scheduler->store, task, error);
+	g_autofree char *priority = g_strdup_printf("priority %" G_GINT64_FORMAT, task->priority);
+	const NbxStoreNote submitted = { NULL, "task.submitted", priority };
+	gboolean keyed = submission != NULL && submission->idempotency_key != NULL;
+
+	return nbx_store_task_insert_noting(scheduler->store, task,
+					    keyed ? submission->idempotency_key : NULL,
+					    keyed ? submission->request_digest : NULL,
+					    keyed ? submission->keys_expired_us : 0, &submitted, error);
 }
 
 NbxTask *
@@ -112,8 +115,6 @@ nbx_scheduler_submit(NbxScheduler *scheduler, const NbxTask *request,
 	}
 	if (!insert_task(scheduler, task, submission, error))
 		return NULL;
-	nbx_scheduler_event(scheduler, task->id, NULL, "task.submitted", "priority %" G_GINT64_FORMAT,
-	      task->priority);
 	if (task->state == NBX_TASK_FAILED) {
 		nbx_scheduler_event(scheduler, task->id, NULL, "task.ended", "failed: %s", task->reason);
 		nbx_message(&(NbxLogFields){ .task_id = task->id }, "task %" G_GINT64_FORMAT

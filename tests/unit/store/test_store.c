@@ -349,6 +349,8 @@ test_machine_ensure(Fixture *f, gconstpointer data)
 	g_assert_true(nbx_store_machine_set_activity(f->store, "win10-b",
 						     NBX_MACHINE_ACTIVITY_RUNNING, 17, &error));
 	g_assert_true(nbx_store_machine_set_failures(f->store, "win10-b", 2, &error));
+	/* The same count again writes nothing and is no error. */
+	g_assert_true(nbx_store_machine_set_failures(f->store, "win10-b", 2, &error));
 	g_assert_true(nbx_store_machine_set_disabled(f->store, "win10-b", "snapshot is gone",
 						     &error));
 	g_assert_no_error(error);
@@ -421,6 +423,11 @@ test_machine_missing(Fixture *f, gconstpointer data)
 	g_clear_error(&error);
 	g_assert_false(nbx_store_machine_set_failures(f->store, "ghost", 1, &error));
 	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+	g_clear_error(&error);
+	/* A count that changes nothing (0 is every new row's) still finds no machine. */
+	g_assert_false(nbx_store_machine_set_failures(f->store, "ghost", 0, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(error->message, "ghost"));
 
 	g_assert_cmpstr(nbx_machine_activity_name(NBX_MACHINE_ACTIVITY_IDLE), ==, "idle");
 	g_assert_cmpstr(nbx_machine_activity_name(NBX_MACHINE_ACTIVITY_STARTING), ==, "starting");
@@ -700,6 +707,95 @@ test_keyed_insert_rolls_back(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_cmpuint(tasks->len, ==, 1);
 	g_assert_cmpint(((NbxTask *)tasks->pdata[0])->id, ==, plain->id);
+}
+
+/* The kinds of @task_id's events, oldest first, joined by spaces. */
+static char *
+event_kinds(Fixture *f, gint64 task_id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) events = nbx_store_event_list(f->store, task_id, &error);
+	g_autoptr(GString) kinds = g_string_new(NULL);
+
+	g_assert_no_error(error);
+	for (guint i = 0; i < events->len; i++) {
+		NbxStoredEvent *event = events->pdata[i];
+
+		g_string_append_printf(kinds, "%s%s", i > 0 ? " " : "", event->kind);
+	}
+	return g_string_free(g_steal_pointer(&kinds), FALSE);
+}
+
+/*
+ * A task write and its event are one commit: each written with the task's
+ * id, and an event the store refuses takes the task's write back with it.
+ * A step writes only its own columns.
+ */
+static void
+test_task_notes(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(NbxTask) task = full_task();
+	g_autoptr(NbxTask) got = NULL;
+	g_autoptr(GPtrArray) events = NULL;
+	g_autofree char *kinds = NULL;
+	const NbxStoreNote submitted = { NULL, "task.submitted", "priority 5" };
+	const NbxStoreNote begin = { "win7", "step.begin", "run" };
+
+	task->state = NBX_TASK_QUEUED;
+	g_assert_true(nbx_store_task_insert_noting(f->store, task, "key", "digest", 0, &submitted,
+						   &error));
+	g_assert_no_error(error);
+	events = nbx_store_event_list(f->store, task->id, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(events->len, ==, 1);
+	g_assert_cmpstr(((NbxStoredEvent *)events->pdata[0])->message, ==, "priority 5");
+	g_assert_null(((NbxStoredEvent *)events->pdata[0])->machine);
+
+	task->state = NBX_TASK_RUNNING;
+	g_assert_true(nbx_store_task_update_noting(
+		f->store, task, &(NbxStoreNote){ "win7", "task.running", "attempt 1" }, &error));
+	g_assert_no_error(error);
+
+	/* The step's columns only: a field changed behind the store's back stays as written. */
+	g_free(task->step);
+	task->step = g_strdup("run");
+	g_free(task->analysis_dir);
+	task->analysis_dir = g_strdup("/analyses/9");
+	g_free(task->reason);
+	task->reason = g_strdup("not for set_step");
+	g_assert_true(nbx_store_task_set_step(f->store, task, &begin, &error));
+	g_assert_no_error(error);
+	got = get(f, task->id);
+	g_assert_cmpstr(got->step, ==, "run");
+	g_assert_cmpstr(got->analysis_dir, ==, "/analyses/9");
+	g_assert_cmpstr(got->reason, !=, "not for set_step");
+	g_assert_cmpint(got->state, ==, NBX_TASK_RUNNING);
+	kinds = event_kinds(f, task->id);
+	g_assert_cmpstr(kinds, ==, "task.submitted task.running step.begin");
+	g_clear_pointer(&kinds, g_free);
+
+	/* Events refused: neither the final state nor the step is written. */
+	nbx_store_close(f->store);
+	raw_exec(f->path, "CREATE TRIGGER refuse_event BEFORE INSERT ON events "
+			  "BEGIN SELECT RAISE(ABORT, 'injected refusal'); END;");
+	f->store = nbx_store_open(f->path, &error);
+	g_assert_no_error(error);
+	g_free(task->step);
+	task->step = g_strdup("stop");
+	g_assert_false(nbx_store_task_set_step(f->store, task, &begin, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_FAILED);
+	g_assert_nonnull(strstr(error->message, "injected refusal"));
+	g_clear_error(&error);
+	task->state = NBX_TASK_REPORTED;
+	g_assert_false(nbx_store_task_update_noting(
+		f->store, task, &(NbxStoreNote){ "win7", "task.ended", "reported" }, &error));
+	g_assert_error(error, NBX_STORE_ERROR, NBX_STORE_ERROR_FAILED);
+	g_clear_error(&error);
+	g_clear_pointer(&got, nbx_task_free);
+	got = get(f, task->id);
+	g_assert_cmpint(got->state, ==, NBX_TASK_RUNNING);
+	g_assert_cmpstr(got->step, ==, "run");
 }
 
 static void
@@ -1014,6 +1110,7 @@ main(int argc, char **argv)
 	ADD("/store/open/newer-version", test_newer_version);
 	ADD("/store/open/migration-from-1", test_migration_from_1);
 	ADD("/store/task/keyed-insert-rolls-back", test_keyed_insert_rolls_back);
+	ADD("/store/task/notes", test_task_notes);
 	ADD("/store/open/not-a-database", test_not_a_database);
 	ADD("/store/open/foreign-tables", test_foreign_tables);
 	ADD("/store/open/unwritable-dir", test_unwritable_dir);
